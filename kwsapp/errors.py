@@ -1,0 +1,20 @@
+"""User-facing errors: each carries one line that names the problem and what to do."""
+
+
+class KwsError(Exception):
+    """An error the user can act on; the CLIs print it as one line, never a traceback."""
+
+
+class AudioFileError(KwsError):
+    """A WAV file that cannot be used (missing, corrupt, empty, NaN ...)."""
+
+
+class ModelError(KwsError):
+    """A model folder that is missing, incomplete or inconsistent."""
+
+
+class DeviceError(KwsError):
+    """No input device, or one that cannot be opened or has gone away."""
+
+
+REBUILD_HINT = "rebuild it with `make model` (see assets/model/README.md)"

@@ -1,0 +1,141 @@
+"""The one feature pipeline: waveform -> spectrogram / log-mel / MFCC.
+
+Trainer and app both call :func:`compute_features`, so the numbers the model sees
+live are exactly the numbers it was trained on. All settings live in the frozen
+:class:`FeatureConfig`, which is saved beside every model (``config.json``).
+
+The maths follows the original study (``tf.signal``; 30 ms Hann window, 10 ms hop,
+80-7600 Hz mel filters, ``log(x + 1e-6)``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+KINDS = ("spectrogram", "logmel", "mfcc")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    kind: str = "logmel"
+    sample_rate: int = 16000
+    clip_samples: int = 16000  # one model window; shorter audio is zero-padded
+    window_samples: int = 480  # 30 ms
+    hop_samples: int = 160  # 10 ms
+    fft_length: int = 512
+    lower_hz: float = 80.0
+    upper_hz: float = 7600.0
+    num_mel_bins: int = 40
+    num_mfcc: int = 13
+    log_offset: float = 1e-6
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown feature kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+        if self.window_samples > self.fft_length:
+            raise ValueError("window_samples must not exceed fft_length")
+        if not 0 <= self.lower_hz < self.upper_hz <= self.sample_rate / 2:
+            raise ValueError("need 0 <= lower_hz < upper_hz <= sample_rate/2")
+        if self.kind == "mfcc" and not 1 <= self.num_mfcc <= self.num_mel_bins:
+            raise ValueError("num_mfcc must be between 1 and num_mel_bins")
+
+    @property
+    def num_frames(self) -> int:
+        return 1 + (self.clip_samples - self.window_samples) // self.hop_samples
+
+    @property
+    def num_bins(self) -> int:
+        if self.kind == "spectrogram":
+            return self.fft_length // 2 + 1
+        if self.kind == "mfcc":
+            return self.num_mfcc
+        return self.num_mel_bins
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Feature shape of one clip: (frames, bins)."""
+        return (self.num_frames, self.num_bins)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown feature settings: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+def _tf():
+    # Imported lazily: `kwsapp --help` and `kwsapp devices` should not pay TF's start-up.
+    import tensorflow as tf
+
+    return tf
+
+
+@functools.lru_cache(maxsize=None)
+def mel_matrix(cfg: FeatureConfig) -> np.ndarray:
+    """(fft_length//2+1, num_mel_bins) weights, as tf.signal builds them."""
+    tf = _tf()
+    with tf.init_scope():  # eager even when first asked for inside a tf.function/dataset map
+        return tf.signal.linear_to_mel_weight_matrix(
+            num_mel_bins=cfg.num_mel_bins,
+            num_spectrogram_bins=cfg.fft_length // 2 + 1,
+            sample_rate=cfg.sample_rate,
+            lower_edge_hertz=cfg.lower_hz,
+            upper_edge_hertz=cfg.upper_hz,
+        ).numpy()
+
+
+def fit_length(waveforms, cfg: FeatureConfig):
+    """Zero-pad (at the end) or crop the last axis to ``cfg.clip_samples``."""
+    tf = _tf()
+    waveforms = tf.convert_to_tensor(waveforms, tf.float32)
+    n = tf.shape(waveforms)[-1]
+    pad = tf.maximum(cfg.clip_samples - n, 0)
+    rank = len(waveforms.shape)
+    paddings = [[0, 0]] * (rank - 1) + [[0, pad]]
+    return tf.pad(waveforms, paddings)[..., : cfg.clip_samples]
+
+
+def magnitude_spectrogram(waveforms, cfg: FeatureConfig):
+    tf = _tf()
+    stft = tf.signal.stft(
+        fit_length(waveforms, cfg),
+        frame_length=cfg.window_samples,
+        frame_step=cfg.hop_samples,
+        fft_length=cfg.fft_length,
+        window_fn=tf.signal.hann_window,
+        pad_end=False,
+    )
+    return tf.abs(stft)
+
+
+def log_mel_spectrogram(waveforms, cfg: FeatureConfig):
+    """[..., samples] float32 in [-1, 1] -> [..., frames, num_mel_bins]."""
+    tf = _tf()
+    mel = tf.tensordot(magnitude_spectrogram(waveforms, cfg), tf.constant(mel_matrix(cfg)), 1)
+    return tf.math.log(mel + cfg.log_offset)
+
+
+def features_from_log_mel(log_mel, cfg: FeatureConfig):
+    """Model features from a log-mel spectrogram (so the app computes log-mel once for
+    both the display and the model)."""
+    tf = _tf()
+    if cfg.kind == "logmel":
+        return log_mel
+    if cfg.kind == "mfcc":
+        return tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., : cfg.num_mfcc]
+    raise ValueError("the spectrogram kind is not derived from log-mel")
+
+
+def compute_features(waveforms, cfg: FeatureConfig):
+    """The model's input features: [..., samples] -> [..., frames, bins] float32."""
+    if cfg.kind == "spectrogram":
+        return magnitude_spectrogram(waveforms, cfg)
+    return features_from_log_mel(log_mel_spectrogram(waveforms, cfg), cfg)

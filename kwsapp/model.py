@@ -1,0 +1,152 @@
+"""A trained model folder: ``config.json`` + weights, loaded and checked, ready to run.
+
+Folder contents (written by ``kws-train train``/``export``):
+``config.json`` (labels, FeatureConfig, architecture), ``model.keras``, ``model.tflite``,
+``metrics.json``, ``README.md``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import REBUILD_HINT, ModelError
+from .features import FeatureConfig
+
+FORMAT_VERSION = 1
+BUNDLED_MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "model")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    labels: tuple[str, ...]
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    architecture: str = "vgg_small"
+
+    def to_dict(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "architecture": self.architecture,
+            "labels": list(self.labels),
+            "sample_rate": self.features.sample_rate,
+            "window_s": self.features.clip_samples / self.features.sample_rate,
+            "features": self.features.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        labels = tuple(d["labels"])
+        if len(labels) < 2 or len(set(labels)) != len(labels) or not all(isinstance(l, str) and l for l in labels):
+            raise ValueError("labels must be at least two distinct non-empty names")
+        return cls(labels=labels, features=FeatureConfig.from_dict(d["features"]),
+                   architecture=d.get("architecture", "unknown"))
+
+    def save(self, model_dir: str) -> None:
+        os.makedirs(model_dir, exist_ok=True)
+        with open(os.path.join(model_dir, "config.json"), "w") as f:
+            json.dump(self.to_dict(), f, indent=2)
+            f.write("\n")
+
+
+def read_config(model_dir: str) -> ModelConfig:
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.isdir(model_dir):
+        raise ModelError(f"model folder {model_dir} does not exist; {REBUILD_HINT} or pass --model DIR")
+    if not os.path.exists(path):
+        raise ModelError(f"{path} is missing; {REBUILD_HINT}")
+    try:
+        with open(path) as f:
+            return ModelConfig.from_dict(json.load(f))
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelError(f"{path} is not a valid model config ({e}); {REBUILD_HINT}") from None
+
+
+class Classifier:
+    """Runs a model folder's network on feature batches.
+
+    ``backend``: ``tflite`` (TFLite interpreter with XNNPACK, the fastest for one window
+    at a time on a CPU), ``keras`` (a ``tf.function`` with a fixed input signature, which
+    runs on the GPU when TensorFlow sees one), or ``auto`` (keras on GPU, else tflite).
+    """
+
+    def __init__(self, model_dir: str, backend: str = "auto", threads: int = 1):
+        self.model_dir = model_dir
+        self.config = read_config(model_dir)
+        import tensorflow as tf
+
+        self.device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+        tflite_path = os.path.join(model_dir, "model.tflite")
+        keras_path = os.path.join(model_dir, "model.keras")
+        if backend == "auto":
+            backend = "keras" if self.device == "GPU" or not os.path.exists(tflite_path) else "tflite"
+        self.backend = backend
+        frames, bins = self.config.features.shape
+        n = len(self.config.labels)
+        if backend == "tflite":
+            self._load_tflite(tflite_path, threads)
+            in_shape = tuple(self._inp["shape"][1:])
+            out_n = int(self._out["shape"][-1])
+        elif backend == "keras":
+            self._load_keras(keras_path)
+            in_shape = tuple(self._model.input_shape[1:])
+            out_n = int(self._model.output_shape[-1])
+        else:
+            raise ValueError(f"unknown backend {backend!r}")
+        if in_shape != (frames, bins, 1):
+            raise ModelError(
+                f"{model_dir}: the weights expect input {in_shape} but config.json's features give "
+                f"{(frames, bins, 1)}; the folder is inconsistent, {REBUILD_HINT}")
+        if out_n != n:
+            raise ModelError(
+                f"{model_dir}: the weights output {out_n} scores but config.json lists {n} labels; "
+                f"{REBUILD_HINT}")
+
+    @property
+    def labels(self):
+        return self.config.labels
+
+    def _load_tflite(self, path, threads):
+        import tensorflow as tf
+
+        if not os.path.exists(path):
+            raise ModelError(f"{path} is missing; {REBUILD_HINT}")
+        try:
+            self._interp = tf.lite.Interpreter(model_path=path, num_threads=threads)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"{path} is corrupt ({str(e).splitlines()[0]}); {REBUILD_HINT}") from None
+        self._inp = self._interp.get_input_details()[0]
+        self._out = self._interp.get_output_details()[0]
+
+    def _load_keras(self, path):
+        import keras
+        import tensorflow as tf
+
+        if not os.path.exists(path):
+            raise ModelError(f"{path} is missing; {REBUILD_HINT}")
+        try:
+            self._model = keras.models.load_model(path, compile=False)
+        except Exception as e:  # keras raises many types for a damaged archive
+            raise ModelError(f"{path} is corrupt ({type(e).__name__}); {REBUILD_HINT}") from None
+        frames, bins = self.config.features.shape
+        self._fn = tf.function(
+            lambda x: self._model(x, training=False),
+            input_signature=[tf.TensorSpec([None, frames, bins, 1], tf.float32)],
+            reduce_retracing=True,
+        )
+
+    def predict(self, feats: np.ndarray) -> np.ndarray:
+        """[B, frames, bins] or [B, frames, bins, 1] float32 -> [B, labels] probabilities."""
+        feats = np.asarray(feats, np.float32)
+        if feats.ndim == 3:
+            feats = feats[..., None]
+        if self.backend == "keras":
+            return self._fn(feats).numpy()
+        out = np.empty((len(feats), len(self.labels)), np.float32)
+        for i in range(len(feats)):  # the interpreter is built for batch 1
+            self._interp.set_tensor(self._inp["index"], feats[i : i + 1])
+            self._interp.invoke()
+            out[i] = self._interp.get_tensor(self._out["index"])[0]
+        return out

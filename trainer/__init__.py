@@ -1,0 +1,1 @@
+"""kwsapp's trainer: Speech Commands folder -> trained, exported keyword-spotting model."""

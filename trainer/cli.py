@@ -1,0 +1,159 @@
+"""``kws-train``: train, evaluate and export keyword-spotting models."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import sys
+
+from kwsapp.cli_util import run_main
+from kwsapp.features import KINDS, FeatureConfig
+
+from . import dataset as D
+
+
+def _add_data_dir(p):
+    p.add_argument("--data-dir", default=D.default_data_dir(),
+                   help=f"dataset folder (default: ${D.DATA_DIR_ENV} or {D.DEFAULT_DATA_DIR})")
+
+
+def add_feature_args(p):
+    p.add_argument("--feature", choices=KINDS, default="logmel", help="input feature (default: logmel)")
+    p.add_argument("--mel-bins", type=int, default=40, help="mel filters (default: 40)")
+    p.add_argument("--mfccs", type=int, default=13, help="MFCCs kept for --feature mfcc (default: 13)")
+
+
+def feature_config(args) -> FeatureConfig:
+    return FeatureConfig(kind=args.feature, num_mel_bins=args.mel_bins, num_mfcc=args.mfccs)
+
+
+def add_train_args(p):
+    from .models import BUILDERS
+
+    _add_data_dir(p)
+    p.add_argument("--model", choices=list(BUILDERS), default="vgg_small", help="architecture (default: vgg_small)")
+    add_feature_args(p)
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate after warm-up (default: 3e-3)")
+    p.add_argument("--warmup-epochs", type=float, default=2.0)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--dropout", type=float, default=None, help="override the model's dropout rate")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--unknown-share", type=float, default=0.1,
+                   help="unknown-word clips per command clip in training (TF example: 0.1)")
+    p.add_argument("--silence-share", type=float, default=0.1, help="silence clips per command clip (default: 0.1)")
+    p.add_argument("--extra-data", default=None, help="another standard-layout folder added to training only")
+    p.add_argument("--strategy", choices=["default", "mirrored", "multi-worker"], default="default",
+                   help="tf.distribute strategy; multi-worker reads TF_CONFIG")
+    p.add_argument("--cpu-devices", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--strict", action="store_true", help="stop at the first unreadable clip instead of skipping it")
+    p.add_argument("--quiet", action="store_true", help="no per-step progress bar")
+
+
+def train_config(args, out: str):
+    from .train import TrainConfig
+
+    return TrainConfig(
+        data_dir=args.data_dir, out=out, model=args.model, features=feature_config(args),
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+        warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing, dropout=args.dropout,
+        seed=args.seed, strategy=args.strategy, unknown_share=args.unknown_share,
+        silence_share=args.silence_share, extra_data=args.extra_data, strict=args.strict,
+        verbose=2 if args.quiet else 1,
+    )
+
+
+def cmd_train(args) -> int:
+    from . import export
+    from .evaluate import evaluate
+    from .train import input_pipeline_throughput, split_cpu, train
+
+    if args.cpu_devices:
+        split_cpu(args.cpu_devices)
+    cfg = train_config(args, args.out)
+    result = train(cfg)
+    info = result["info"]
+    test = None
+    if "testing" in result["decoded"]:
+        test = evaluate(args.out, args.data_dir, split="testing")
+        export.plot_confusion(__import__("numpy").array(test["confusion"]), test["labels"],
+                              os.path.join(args.out, "confusion_test.png"), "test split")
+    val = evaluate(args.out, args.data_dir, split="validation")
+    info["input_pipeline_examples_per_s"] = round(input_pipeline_throughput(cfg), 1)
+    metrics = {"validation": _summary(val), "test": _summary(test) if test else None, "training": info}
+    with open(os.path.join(args.out, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    export.write_model_readme(args.out, sys.argv, metrics)
+    acc = f"test accuracy {test['accuracy']:.4f} (n={test['n']})" if test else "no test split"
+    print(f"saved {args.out}: best validation accuracy {val['accuracy']:.4f}, {acc}, "
+          f"{info['params']:,} params, {info['macs'] / 1e6:.1f} M multiply-adds, {info['train_time_s']:.0f} s")
+    return 0
+
+
+def _summary(r: dict) -> dict:
+    keys = ("accuracy", "n", "per_class", "support", "split", "layout", "skipped_clips")
+    return {k: r[k] for k in keys}
+
+
+def cmd_evaluate(args) -> int:
+    from . import export
+    from .evaluate import evaluate
+
+    split = {"test": "testing", "val": "validation", "validation": "validation", "train": "training"}.get(
+        args.split, args.split)
+    r = evaluate(args.model, args.data_dir, layout=args.layout, split=split)
+    out_png = args.confusion or os.path.join(args.model, f"confusion_{args.split}.png")
+    try:
+        export.plot_confusion(__import__("numpy").array(r["confusion"]), r["labels"], out_png, f"{split} split")
+    except OSError:  # a read-only model folder should not stop the report
+        out_png = None
+    print(f"accuracy {r['accuracy']:.4f} on {r['n']} clips ({r['layout']} layout, {split} split)")
+    for label, acc in r["per_class"].items():
+        if acc is not None:
+            print(f"  {label:>10}: {acc:.3f}  (n={r['support'][label]})")
+    if out_png:
+        print(f"confusion matrix: {out_png}")
+    if r["skipped_clips"]:
+        print(f"skipped {r['skipped_clips']} unreadable clip(s)")
+    if args.json:
+        print(json.dumps(r))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="kws-train", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("train", help="train a model and write a model folder")
+    add_train_args(p)
+    p.add_argument("--out", required=True, help="model folder to write (e.g. assets/model)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix of a model folder")
+    p.add_argument("--model", default=os.path.join("assets", "model"), help="model folder (default: assets/model)")
+    _add_data_dir(p)
+    p.add_argument("--layout", choices=["auto", "standard", "test-set"], default="auto")
+    p.add_argument("--split", default="test", choices=["test", "validation", "val", "train"],
+                   help="split to score (default: test; the test-set layout is all test)")
+    p.add_argument("--confusion", default=None, help="confusion-matrix PNG (default: in the model folder)")
+    p.add_argument("--json", action="store_true", help="last stdout line: one JSON object with the results")
+    p.set_defaults(func=cmd_evaluate)
+
+    for mod in _PLUGINS:
+        if importlib.util.find_spec(f"trainer.{mod}") is not None:
+            importlib.import_module(f"trainer.{mod}").add_parser(sub)
+    return ap
+
+
+# Further subcommands, each a module with add_parser(sub) that sets func.
+_PLUGINS = ("compare", "explore", "download", "synth", "finetune", "streamtest")
+
+
+def main(argv=None) -> int:
+    return run_main(build_parser, argv, prog="kws-train")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

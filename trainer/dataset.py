@@ -1,0 +1,205 @@
+"""Reading a Speech Commands folder into labelled, split clip lists.
+
+Two layouts are understood:
+
+* standard (``speech_commands_v0.0x``): ``<word>/<speaker>_nohash_<n>.wav``,
+  ``_background_noise_/``, ``validation_list.txt``, ``testing_list.txt`` and, when
+  present, a ``_silence_/`` folder of real silence clips;
+* test-set (``speech_commands_test_set_v0.0x``): ``_silence_/``, ``_unknown_/`` and one
+  folder per command; every clip belongs to the test split.
+
+Splits follow the dataset's rule: the lists when present, otherwise the speaker hash
+of the TF example's ``which_set``. Both keep each speaker in one split.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from kwsapp.errors import KwsError
+
+SILENCE = "_silence_"
+UNKNOWN = "_unknown_"
+BACKGROUND = "_background_noise_"
+COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+LABELS = (SILENCE, UNKNOWN) + COMMANDS
+SPLITS = ("training", "validation", "testing")
+DEFAULT_DATA_DIR = os.path.join("..", "shared", "speech_commands")
+DATA_DIR_ENV = "KWS_DATA_DIR"
+
+_MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # the TF example's constant, kept so splits match it
+
+
+def default_data_dir() -> str:
+    return os.environ.get(DATA_DIR_ENV, DEFAULT_DATA_DIR)
+
+
+def labels_for(commands) -> tuple[str, ...]:
+    return (SILENCE, UNKNOWN) + tuple(commands)
+
+
+def speaker_of(path: str) -> str:
+    base = os.path.basename(path)
+    return re.sub(r"_nohash_.*$", "", base) if "_nohash_" in base else os.path.splitext(base)[0]
+
+
+def which_set(filename: str, validation_percentage: float = 10, testing_percentage: float = 10) -> str:
+    """The TF speech_commands example's split rule, keyed by speaker."""
+    hash_name = speaker_of(filename).encode()
+    percentage_hash = (int(hashlib.sha1(hash_name).hexdigest(), 16) % (_MAX_NUM_WAVS_PER_CLASS + 1)) * (
+        100.0 / _MAX_NUM_WAVS_PER_CLASS
+    )
+    if percentage_hash < validation_percentage:
+        return "validation"
+    if percentage_hash < testing_percentage + validation_percentage:
+        return "testing"
+    return "training"
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: str | None  # None: a silence clip to be cut from background noise
+    word: str  # folder name (the raw word)
+    label: str  # one of the model's labels
+    split: str
+
+    @property
+    def speaker(self) -> str:
+        return speaker_of(self.path) if self.path else ""
+
+
+@dataclass
+class DataSpec:
+    """What a folder holds, split and labelled (before decoding any audio)."""
+
+    data_dir: str
+    layout: str
+    labels: tuple[str, ...]
+    clips: list[Clip]
+    background_files: list[str]
+    words: Counter = field(default_factory=Counter)
+
+    def split(self, name: str) -> list[Clip]:
+        return [c for c in self.clips if c.split == name]
+
+
+def detect_layout(data_dir: str) -> str:
+    if os.path.isdir(os.path.join(data_dir, UNKNOWN)):
+        return "test-set"
+    return "standard"
+
+
+def _read_list(data_dir: str, name: str) -> set[str] | None:
+    p = os.path.join(data_dir, name)
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        return {line.strip().replace("\\", "/") for line in f if line.strip()}
+
+
+def _wavs(folder: str) -> list[str]:
+    return sorted(n for n in os.listdir(folder) if n.lower().endswith(".wav"))
+
+
+def scan(
+    data_dir: str,
+    commands=COMMANDS,
+    layout: str = "auto",
+    unknown_share: float = 0.1,
+    silence_share: float = 0.1,
+    seed: int = 59185,
+    validation_percentage: float = 10,
+    testing_percentage: float = 10,
+) -> DataSpec:
+    """List, label and split every clip of ``data_dir``.
+
+    ``unknown_share``/``silence_share`` follow the TF example's ``unknown_percentage``/
+    ``silence_percentage`` (as fractions): per split, that many unknown (and silence)
+    examples relative to the number of command clips. The training split takes a seeded
+    sample of the other words; validation and testing keep every listed clip so the
+    reported accuracy covers the whole list. Silence is filled first with real
+    ``_silence_/`` clips, the rest is cut from background noise at training time.
+    """
+    if not os.path.isdir(data_dir):
+        raise KwsError(f"{data_dir}: no such data folder; pass --data-dir or set {DATA_DIR_ENV}")
+    if layout == "auto":
+        layout = detect_layout(data_dir)
+    labels = labels_for(commands)
+    clips: list[Clip] = []
+    words: Counter = Counter()
+    bg_dir = os.path.join(data_dir, BACKGROUND)
+    background = [os.path.join(bg_dir, n) for n in _wavs(bg_dir)] if os.path.isdir(bg_dir) else []
+
+    if layout == "test-set":
+        for label in labels:
+            folder = os.path.join(data_dir, label)
+            if not os.path.isdir(folder):
+                continue
+            for n in _wavs(folder):
+                clips.append(Clip(os.path.join(folder, n), label, label, "testing"))
+                words[label] += 1
+        if not clips:
+            raise KwsError(f"{data_dir}: no WAV clips in any label folder; is this a Speech Commands test set?")
+        return DataSpec(data_dir, layout, labels, clips, background, words)
+
+    if layout != "standard":
+        raise KwsError(f"unknown layout {layout!r}; use standard, test-set or auto")
+    val_list = _read_list(data_dir, "validation_list.txt")
+    test_list = _read_list(data_dir, "testing_list.txt")
+    use_lists = val_list is not None or test_list is not None
+    by_split: dict[str, dict[str, list[Clip]]] = {s: {"known": [], "unknown": [], "silence": []} for s in SPLITS}
+    for word in sorted(os.listdir(data_dir)):
+        folder = os.path.join(data_dir, word)
+        if not os.path.isdir(folder) or word == BACKGROUND or word.startswith("."):
+            continue
+        for n in _wavs(folder):
+            rel = f"{word}/{n}"
+            if word == SILENCE:
+                # Real silence clips are in neither list; spread them with the hash rule.
+                split = which_set(n, validation_percentage, testing_percentage)
+            elif use_lists:
+                split = "validation" if rel in (val_list or ()) else "testing" if rel in (test_list or ()) else "training"
+            else:
+                split = which_set(n, validation_percentage, testing_percentage)
+            words[word] += 1
+            if word == SILENCE:
+                by_split[split]["silence"].append(Clip(os.path.join(folder, n), word, SILENCE, split))
+            elif word in commands:
+                by_split[split]["known"].append(Clip(os.path.join(folder, n), word, word, split))
+            else:
+                by_split[split]["unknown"].append(Clip(os.path.join(folder, n), word, UNKNOWN, split))
+    if not any(by_split[s]["known"] for s in SPLITS):
+        raise KwsError(
+            f"{data_dir}: no clips of the command words ({', '.join(commands)}); "
+            "expected the Speech Commands layout <word>/<speaker>_nohash_<n>.wav"
+        )
+    rng = random.Random(seed)
+    for split in SPLITS:
+        parts = by_split[split]
+        n_known = len(parts["known"])
+        unknown = parts["unknown"]
+        if split == "training":
+            rng.shuffle(unknown)
+            unknown = unknown[: math.ceil(n_known * unknown_share)]
+        n_silence = math.ceil(n_known * silence_share)
+        silence = parts["silence"]
+        if split == "training":
+            rng.shuffle(silence)
+            silence = silence[:n_silence]
+        if background:
+            silence = silence + [Clip(None, SILENCE, SILENCE, split)] * max(0, n_silence - len(silence))
+        clips.extend(parts["known"] + unknown + silence)
+    return DataSpec(data_dir, layout, labels, clips, background, words)
+
+
+def add_extra_training_data(spec: DataSpec, extra_dir: str, commands=COMMANDS) -> int:
+    """Add every clip of ``extra_dir`` (standard layout) to the training split only."""
+    extra = scan(extra_dir, commands, layout="standard", unknown_share=1e9, silence_share=0)
+    added = [Clip(c.path, c.word, c.label, "training") for c in extra.clips if c.path]
+    spec.clips.extend(added)
+    return len(added)

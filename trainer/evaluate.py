@@ -1,0 +1,46 @@
+"""Evaluating a model folder on a split of a dataset folder."""
+from __future__ import annotations
+
+import numpy as np
+
+from kwsapp.model import Classifier
+
+from . import dataset as D
+from . import pipeline as P
+
+
+def evaluate(model_dir: str, data_dir: str, layout: str = "auto", split: str = "testing",
+             backend: str = "keras", batch_size: int = 128, seed: int = 59185) -> dict:
+    clf = Classifier(model_dir, backend=backend)
+    labels = clf.labels
+    cfg = clf.config.features
+    commands = tuple(l for l in labels if l not in (D.SILENCE, D.UNKNOWN))
+    spec = D.scan(data_dir, commands, layout=layout, seed=seed)
+    decoded = P.decode(spec, cfg)
+    if split not in decoded:
+        from kwsapp.errors import KwsError
+
+        raise KwsError(f"{data_dir}: no readable clips in the {split} split")
+    ds = decoded[split]
+    noise = P.load_background(spec.background_files, cfg.sample_rate)
+    probs, ys = [], []
+    for f, y in P.make_dataset(ds, cfg, batch_size, False, noise, seed=seed):
+        probs.append(clf.predict(f.numpy()))
+        ys.append(y.numpy())
+    probs = np.concatenate(probs)
+    y = np.concatenate(ys)
+    pred = probs.argmax(1)
+    cm = np.zeros((len(labels), len(labels)), np.int64)
+    np.add.at(cm, (y, pred), 1)
+    per_class = {l: (float(cm[i, i] / cm[i].sum()) if cm[i].sum() else None) for i, l in enumerate(labels)}
+    return {
+        "accuracy": float((pred == y).mean()),
+        "n": int(len(y)),
+        "per_class": per_class,
+        "support": {l: int(cm[i].sum()) for i, l in enumerate(labels)},
+        "confusion": cm.tolist(),
+        "labels": list(labels),
+        "split": split,
+        "layout": spec.layout,
+        "skipped_clips": len(ds.skipped),
+    }

@@ -1,0 +1,260 @@
+"""Decoded-audio cache and the tf.data input pipeline with on-the-fly augmentation.
+
+Audio is decoded once (in parallel, broken clips skipped and counted) into one int16
+array, cached on disk keyed by the file list, and gathered batch by batch. All
+randomness uses stateless ops seeded by (seed, batch number), so the same seed gives the
+same batches whatever the thread scheduling. Augmentation is vectorised over a batch,
+which keeps both cores busy with few, large ops.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from kwsapp import features as F
+from kwsapp.errors import AudioFileError, KwsError
+from kwsapp.wavio import load_audio
+
+from .dataset import SILENCE, Clip, DataSpec
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    time_shift_ms: float = 100.0
+    background_frequency: float = 0.8  # share of clips with noise mixed in
+    background_volume: float = 0.1  # max noise gain on speech clips
+    gain_db: float = 6.0  # random gain in [-gain_db, +gain_db]
+    time_masks: int = 2
+    time_mask_frames: int = 10
+    freq_masks: int = 2
+    freq_mask_bins: int = 5
+
+
+@dataclass
+class DecodedSet:
+    audio: np.ndarray  # [n, clip_samples] int16; row 0 is all zeros (for generated silence)
+    labels: np.ndarray  # [n] int32
+    index: np.ndarray  # [n] row of audio for each example
+    clips: list[Clip]
+    skipped: list[str]  # "path: problem" for every clip that could not be decoded
+
+
+def _cache_key(paths, cfg: F.FeatureConfig) -> str:
+    h = hashlib.sha1()
+    h.update(json.dumps([cfg.sample_rate, cfg.clip_samples]).encode())
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"{p}\0{st.st_size}\0{int(st.st_mtime)}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def cache_dir() -> str:
+    return os.environ.get("KWS_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "kwsapp"))
+
+
+def _decode_one(path, cfg: F.FeatureConfig):
+    try:
+        x = load_audio(path, cfg.sample_rate)
+    except AudioFileError as e:
+        return None, str(e)
+    n = cfg.clip_samples
+    if len(x) > n:
+        # Longer clips: keep the loudest second, where the word most likely is.
+        energy = np.convolve(x * x, np.ones(1600), mode="valid")[::160]
+        start = min(int(np.argmax(energy)) * 160 + 800 - n // 2, len(x) - n)
+        x = x[max(start, 0) : max(start, 0) + n]
+    out = np.zeros(n, np.int16)
+    out[: len(x)] = np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
+    return out, None
+
+
+def decode(spec: DataSpec, cfg: F.FeatureConfig, strict: bool = False, use_cache: bool = True,
+           workers: int | None = None) -> dict[str, DecodedSet]:
+    """Decode every clip once; return one DecodedSet per split present."""
+    paths = sorted({c.path for c in spec.clips if c.path})
+    key = _cache_key(paths, cfg)
+    cache_file = os.path.join(cache_dir(), f"audio-{key}.npz")
+    rows: dict[str, int] = {}
+    skipped: list[str] = []
+    if use_cache and os.path.exists(cache_file):
+        with np.load(cache_file, allow_pickle=False) as z:
+            audio = z["audio"]
+            ok = z["paths"].tolist()
+            skipped = z["skipped"].tolist()
+        rows = {p: i + 1 for i, p in enumerate(ok)}
+    else:
+        with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
+            results = list(pool.map(lambda p: _decode_one(p, cfg), paths))
+        ok = []
+        arrays = [np.zeros(cfg.clip_samples, np.int16)]
+        for p, (x, err) in zip(paths, results):
+            if err is not None:
+                if strict:
+                    raise KwsError(f"{err} (stopped by --strict)")
+                skipped.append(err)
+                continue
+            rows[p] = len(arrays)
+            arrays.append(x)
+            ok.append(p)
+        audio = np.stack(arrays)
+        if use_cache:
+            os.makedirs(cache_dir(), exist_ok=True)
+            tmp = cache_file + f".tmp{os.getpid()}.npz"
+            np.savez(tmp, audio=audio, paths=np.array(ok, dtype=str), skipped=np.array(skipped, dtype=str))
+            os.replace(tmp, cache_file)
+    if strict and skipped:
+        raise KwsError(f"{skipped[0]} (stopped by --strict)")
+    label_index = {l: i for i, l in enumerate(spec.labels)}
+    out = {}
+    for split in ("training", "validation", "testing"):
+        clips = [c for c in spec.clips if c.split == split and (c.path is None or c.path in rows)]
+        if not clips:
+            continue
+        out[split] = DecodedSet(
+            audio=audio,
+            labels=np.array([label_index[c.label] for c in clips], np.int32),
+            index=np.array([rows[c.path] if c.path else 0 for c in clips], np.int64),
+            clips=clips,
+            skipped=skipped,
+        )
+    return out
+
+
+def load_background(paths, sample_rate: int) -> np.ndarray:
+    """All background files as one float32 signal (noise segments are cut from it)."""
+    parts = []
+    for p in paths:
+        try:
+            parts.append(load_audio(p, sample_rate))
+        except AudioFileError as e:
+            print(f"warning: background noise skipped: {e}", file=sys.stderr)
+    if not parts:
+        return np.zeros(0, np.float32)
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def augment_waveforms(x, labels, noise, seed, cfg: F.FeatureConfig, aug: AugmentConfig, silence_id: int):
+    """Batch of float waveforms [B, N] -> augmented [B, N] (shift, gain, noise)."""
+    tf = _tf()
+    b = tf.shape(x)[0]
+    n = cfg.clip_samples
+    seeds = tf.random.experimental.stateless_split(seed, 6)
+    is_silence = tf.equal(labels, silence_id)
+    max_shift = int(aug.time_shift_ms * cfg.sample_rate / 1000)
+    if max_shift > 0:
+        shift = tf.random.stateless_uniform([b, 1], seeds[0], -max_shift, max_shift + 1, tf.int32)
+        src = tf.range(n)[None, :] - shift
+        valid = tf.logical_and(src >= 0, src < n)
+        x = tf.where(valid, tf.gather(x, tf.clip_by_value(src, 0, n - 1), batch_dims=1), 0.0)
+    if aug.gain_db > 0:
+        db = tf.random.stateless_uniform([b, 1], seeds[1], -aug.gain_db, aug.gain_db)
+        x = x * tf.pow(10.0, db / 20.0)
+    if noise is not None and int(noise.shape[0]) > n:
+        start = tf.random.stateless_uniform([b, 1], seeds[2], 0, int(noise.shape[0]) - n, tf.int32)
+        seg = tf.gather(noise, start + tf.range(n)[None, :])
+        vol = tf.random.stateless_uniform([b, 1], seeds[3], 0.0, aug.background_volume)
+        use = tf.random.stateless_uniform([b, 1], seeds[4]) < aug.background_frequency
+        vol = tf.where(use, vol, 0.0)
+        # As in the TF example: silence gets noise at any volume up to full scale.
+        vol = tf.where(is_silence[:, None], tf.random.stateless_uniform([b, 1], seeds[5]), vol)
+        x = x + seg * vol
+    return tf.clip_by_value(x, -1.0, 1.0)
+
+
+def spec_augment(feats, seed, aug: AugmentConfig):
+    """SpecAugment time and frequency masks, filled with each example's mean."""
+    tf = _tf()
+    b, t, f = tf.shape(feats)[0], tf.shape(feats)[1], tf.shape(feats)[2]
+    fill = tf.reduce_mean(feats, axis=[1, 2], keepdims=True)
+    keep = tf.ones_like(feats, dtype=tf.bool)
+    seeds = tf.random.experimental.stateless_split(seed, 2 * (aug.time_masks + aug.freq_masks) + 1)
+    k = 0
+    for axis, count, width, size in ((1, aug.time_masks, aug.time_mask_frames, t),
+                                     (2, aug.freq_masks, aug.freq_mask_bins, f)):
+        for _ in range(count):
+            w = tf.random.stateless_uniform([b, 1, 1], seeds[k], 0, width + 1, tf.int32)
+            u = tf.random.stateless_uniform([b, 1, 1], seeds[k + 1])
+            s = tf.cast(u * tf.cast(tf.maximum(size - w + 1, 1), tf.float32), tf.int32)
+            k += 2
+            pos = tf.range(size)
+            pos = pos[None, :, None] if axis == 1 else pos[None, None, :]
+            keep = keep & ~((pos >= s) & (pos < s + w))
+    return tf.where(keep, feats, fill)
+
+
+def steps_per_epoch(ds: DecodedSet, batch_size: int) -> int:
+    return max(1, len(ds.labels) // batch_size)
+
+
+def make_dataset(ds: DecodedSet, cfg: F.FeatureConfig, batch_size: int, training: bool,
+                 noise: np.ndarray | None = None, aug: AugmentConfig | None = None, seed: int = 0,
+                 silence_id: int = 0):
+    """tf.data.Dataset of (features [B, frames, bins, 1], labels [B])."""
+    tf = _tf()
+    aug = aug or AugmentConfig()
+    n_examples = len(ds.labels)
+    audio = ds.audio
+    index = ds.index
+    labels = ds.labels
+
+    def gather(idx):
+        return audio[index[idx]], labels[idx]
+
+    noise_t = tf.constant(noise, tf.float32) if (training and noise is not None and len(noise)) else None
+    rng_eval = np.random.default_rng(seed + 1)
+    # Evaluation silence without real clips: a fixed noise cut per example, fixed volume,
+    # so validation numbers are comparable across epochs and runs.
+    eval_noise = None
+    if not training and noise is not None and len(noise) > cfg.clip_samples and (index == 0).any():
+        starts = rng_eval.integers(0, len(noise) - cfg.clip_samples, n_examples)
+        vols = rng_eval.uniform(0, 1, n_examples).astype(np.float32)
+        eval_noise = np.stack([noise[s : s + cfg.clip_samples] for s in starts]) * vols[:, None]
+        eval_noise[index != 0] = 0
+
+    def load(idx):
+        x, y = tf.numpy_function(gather, [idx], (tf.int16, tf.int32), stateful=False)
+        x = tf.ensure_shape(tf.cast(x, tf.float32) / 32768.0, [None, cfg.clip_samples])
+        y = tf.ensure_shape(y, [None])
+        return idx, x, y
+
+    base = tf.data.Dataset.range(n_examples)
+    if training:
+        # One endless, reshuffled stream: the batch counter then keeps growing across
+        # epochs, so augmentation differs every epoch (fit with steps_per_epoch()).
+        base = base.shuffle(n_examples, seed=seed, reshuffle_each_iteration=True).repeat()
+        base = base.batch(batch_size, drop_remainder=True).enumerate()
+
+        def train_map(step, idx):
+            _, x, y = load(idx)
+            s = tf.stack([tf.cast(seed, tf.int64), step])
+            s1, s2 = tf.unstack(tf.random.experimental.stateless_split(s, 2))
+            x = augment_waveforms(x, y, noise_t, s1, cfg, aug, silence_id)
+            f = F.compute_features(x, cfg)
+            f = spec_augment(f, s2, aug)
+            return f[..., None], y
+
+        out = base.map(train_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        base = base.batch(batch_size)
+        en = tf.constant(eval_noise) if eval_noise is not None else None
+
+        def eval_map(idx):
+            _, x, y = load(idx)
+            if en is not None:
+                x = tf.clip_by_value(x + tf.gather(en, idx), -1.0, 1.0)
+            return F.compute_features(x, cfg)[..., None], y
+
+        out = base.map(eval_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return out.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,188 @@
+"""Training: data -> tf.data -> Keras model under a tf.distribute strategy -> model folder."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from kwsapp.features import FeatureConfig
+from kwsapp.model import ModelConfig
+
+from . import dataset as D
+from . import pipeline as P
+
+
+@dataclass
+class TrainConfig:
+    data_dir: str
+    out: str
+    model: str = "vgg_small"
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    epochs: int = 40
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    warmup_epochs: float = 2.0
+    label_smoothing: float = 0.1
+    dropout: float | None = None
+    seed: int = 1
+    strategy: str = "default"
+    unknown_share: float = 0.1
+    silence_share: float = 0.1
+    extra_data: str | None = None
+    strict: bool = False
+    augment: P.AugmentConfig = field(default_factory=P.AugmentConfig)
+    commands: tuple[str, ...] = D.COMMANDS
+    init_model: str | None = None  # fine-tuning: start from this model folder's weights
+    verbose: int = 1
+
+
+def make_strategy(name: str):
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "multi-worker":
+        if "TF_CONFIG" not in os.environ:
+            from kwsapp.errors import KwsError
+
+            raise KwsError("--strategy multi-worker needs TF_CONFIG set on every worker (see README)")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r}")
+
+
+def split_cpu(n: int) -> None:
+    """Expose the CPU as ``n`` logical devices (to exercise MirroredStrategy without GPUs)."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+
+
+def prepare_data(cfg: TrainConfig):
+    spec = D.scan(cfg.data_dir, cfg.commands, unknown_share=cfg.unknown_share,
+                  silence_share=cfg.silence_share, seed=cfg.seed)
+    extra = D.add_extra_training_data(spec, cfg.extra_data, cfg.commands) if cfg.extra_data else 0
+    decoded = P.decode(spec, cfg.features, strict=cfg.strict)
+    noise = P.load_background(spec.background_files, cfg.features.sample_rate)
+    return spec, decoded, noise, extra
+
+
+def _one_hot(ds, n):
+    import tensorflow as tf
+
+    return ds.map(lambda f, y: (f, tf.one_hot(y, n)))
+
+
+def train(cfg: TrainConfig) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from . import export, models
+
+    keras.utils.set_random_seed(cfg.seed)
+    t0 = time.time()
+    spec, decoded, noise, n_extra = prepare_data(cfg)
+    if "training" not in decoded or "validation" not in decoded:
+        from kwsapp.errors import KwsError
+
+        raise KwsError(f"{cfg.data_dir}: need clips in both the training and validation splits")
+    labels = spec.labels
+    silence_id = labels.index(D.SILENCE)
+    tr, va = decoded["training"], decoded["validation"]
+    skipped = tr.skipped
+    if skipped:
+        print(f"warning: skipped {len(skipped)} unreadable clip(s); first: {skipped[0]}", file=sys.stderr)
+    strategy = make_strategy(cfg.strategy)
+    train_ds = _one_hot(P.make_dataset(tr, cfg.features, cfg.batch_size, True, noise, cfg.augment,
+                                       cfg.seed, silence_id), len(labels))
+    val_ds = _one_hot(P.make_dataset(va, cfg.features, cfg.batch_size, False, noise, seed=cfg.seed), len(labels))
+    steps = P.steps_per_epoch(tr, cfg.batch_size)
+    total = steps * cfg.epochs
+    warmup = min(int(cfg.warmup_epochs * steps), max(total - 1, 0))
+    with strategy.scope():
+        if cfg.init_model:
+            model = keras.models.load_model(os.path.join(cfg.init_model, "model.keras"), compile=False)
+        else:
+            model = models.build(cfg.model, cfg.features.shape, len(labels), cfg.dropout)
+        lr_peak = cfg.learning_rate
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=lr_peak / 100 if warmup else lr_peak,
+            decay_steps=max(total - warmup, 1),
+            warmup_target=lr_peak if warmup else None,
+            warmup_steps=warmup,
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(schedule),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+            metrics=["accuracy"],
+        )
+    os.makedirs(cfg.out, exist_ok=True)
+    best_path = os.path.join(cfg.out, "model.keras")
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", mode="max", save_best_only=True),
+        keras.callbacks.CSVLogger(os.path.join(cfg.out, "history.csv")),
+    ]
+    t_fit = time.time()
+    hist = model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=val_ds,
+                     callbacks=callbacks, verbose=cfg.verbose)
+    fit_s = time.time() - t_fit
+    history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
+    best = keras.models.load_model(best_path, compile=False)
+    mconf = ModelConfig(labels=labels, features=cfg.features, architecture=cfg.model)
+    mconf.save(cfg.out)
+    export.write_tflite(best, cfg.features, os.path.join(cfg.out, "model.tflite"))
+    examples_per_s = steps * cfg.epochs * cfg.batch_size / fit_s
+    info = {
+        "model": cfg.model,
+        "params": int(best.count_params()),
+        "macs": models.count_macs(best),
+        "epochs": cfg.epochs,
+        "best_epoch": int(np.argmax(history["val_accuracy"])) + 1,
+        "best_val_accuracy": float(max(history["val_accuracy"])),
+        "train_accuracy_at_best": float(history["accuracy"][int(np.argmax(history["val_accuracy"]))]),
+        "train_time_s": round(time.time() - t0, 1),
+        "fit_time_s": round(fit_s, 1),
+        "train_examples_per_s": round(examples_per_s, 1),
+        "n_train": len(tr.labels),
+        "n_val": len(va.labels),
+        "n_extra": n_extra,
+        "skipped_clips": len(skipped),
+        "strategy": cfg.strategy,
+        "replicas": strategy.num_replicas_in_sync,
+        "config": _jsonable(asdict(cfg)),
+    }
+    with open(os.path.join(cfg.out, "train_info.json"), "w") as f:
+        json.dump({"info": info, "history": history}, f, indent=2)
+    export.plot_history(history, os.path.join(cfg.out, "training_curves.png"))
+    return {"info": info, "history": history, "spec": spec, "decoded": decoded}
+
+
+def _jsonable(d):
+    if isinstance(d, dict):
+        return {k: _jsonable(v) for k, v in d.items()}
+    if isinstance(d, (list, tuple)):
+        return [_jsonable(v) for v in d]
+    return d
+
+
+def input_pipeline_throughput(cfg: TrainConfig, batches: int = 60) -> float:
+    """Examples/s the augmenting input pipeline delivers alone (no model)."""
+    spec, decoded, noise, _ = prepare_data(cfg)
+    ds = P.make_dataset(decoded["training"], cfg.features, cfg.batch_size, True, noise, cfg.augment,
+                        cfg.seed, spec.labels.index(D.SILENCE))
+    it = iter(ds)
+    for _ in range(5):
+        next(it)
+    t = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    return batches * cfg.batch_size / (time.perf_counter() - t)
+
