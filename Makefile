@@ -1,0 +1,50 @@
+# Set-up and everyday commands. `make run` and `make test` each install what they need.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+DATA    ?= ../shared/speech_commands
+# Debian/Ubuntu packages: PortAudio for the app; Qt's xcb/EGL libraries for the window;
+# PulseAudio, Xvfb, sox and espeak-ng for the tests (virtual microphone, virtual screen).
+RUN_DEBS  := libportaudio2 libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0 \
+             libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
+             libxcb-render-util0 libxcb-image0
+TEST_DEBS := pulseaudio pulseaudio-utils xvfb sox espeak-ng x11-apps imagemagick
+
+.PHONY: run test setup setup-test system-deps system-deps-test model bench clean
+
+run: setup
+	$(BIN)/kwsapp
+
+test: setup-test
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+setup: system-deps $(VENV)/.installed
+setup-test: system-deps-test $(VENV)/.installed-test
+
+system-deps:
+	@./scripts/apt-install.sh $(RUN_DEBS)
+
+system-deps-test: system-deps
+	@./scripts/apt-install.sh $(TEST_DEBS)
+
+$(VENV)/bin/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml $(VENV)/bin/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+# Rebuild the bundled model exactly as shipped (see assets/model/README.md).
+model: setup
+	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel --epochs 60 --seed 1 --out assets/model
+
+bench: setup
+	$(BIN)/kwsapp bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,90 @@
+"""Shared fixtures: where the real clips are, the bundled model, tiny synthetic datasets."""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from kwsapp.wavio import write_wav  # noqa: E402
+from trainer.dataset import COMMANDS  # noqa: E402
+
+
+def pytest_addoption(parser):
+    parser.addoption("--data-dir", default=None,
+                     help="Speech Commands folder (default: $KWS_DATA_DIR or ../shared/speech_commands)")
+
+
+@pytest.fixture(scope="session")
+def data_dir(pytestconfig) -> str:
+    d = pytestconfig.getoption("--data-dir") or os.environ.get("KWS_DATA_DIR") or os.path.join(
+        ROOT, "..", "shared", "speech_commands")
+    d = os.path.abspath(d)
+    if not os.path.isdir(d):
+        pytest.fail(f"Speech Commands folder {d} not found: pass --data-dir or set KWS_DATA_DIR")
+    return d
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> str:
+    d = os.path.join(ROOT, "assets", "model")
+    assert os.path.exists(os.path.join(d, "config.json")), "bundled model missing: run `make model`"
+    return d
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    # Tests never read or fill the user's decoded-audio cache.
+    os.environ["KWS_CACHE_DIR"] = str(tmp_path_factory.mktemp("kws-cache"))
+
+
+def tone(freq, seconds=1.0, rate=16000, level=0.3):
+    t = np.arange(int(seconds * rate)) / rate
+    return (level * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def make_tiny_dataset(root, words=COMMANDS + ("bed", "cat"), speakers=6, per_speaker=1, seed=0,
+                      lists=True) -> str:
+    """A standard-layout folder of synthetic 'words' (a distinct chirp per word), speakers
+    with hex ids, background noise and validation/testing lists."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(root, exist_ok=True)
+    spk = [f"{rng.integers(0, 2**32):08x}" for _ in range(speakers)]
+    val, test = [], []
+    for wi, w in enumerate(words):
+        os.makedirs(os.path.join(root, w), exist_ok=True)
+        for si, s in enumerate(spk):
+            for k in range(per_speaker):
+                f0 = 200 + 120 * wi
+                x = tone(f0, 0.5, level=0.2 + 0.1 * rng.random()) + tone(f0 * 2.5, 0.5, level=0.1)
+                clip = np.zeros(16000, np.float32)
+                start = int(rng.integers(2000, 7000))
+                clip[start : start + len(x)] = x
+                clip += 0.003 * rng.standard_normal(16000).astype(np.float32)
+                name = f"{s}_nohash_{k}.wav"
+                write_wav(os.path.join(root, w, name), clip)
+                if si == 0:
+                    val.append(f"{w}/{name}")
+                elif si == 1:
+                    test.append(f"{w}/{name}")
+    os.makedirs(os.path.join(root, "_background_noise_"), exist_ok=True)
+    write_wav(os.path.join(root, "_background_noise_", "noise.wav"),
+              (0.1 * rng.standard_normal(16000 * 5)).astype(np.float32))
+    if lists:
+        with open(os.path.join(root, "validation_list.txt"), "w") as f:
+            f.write("\n".join(val) + "\n")
+        with open(os.path.join(root, "testing_list.txt"), "w") as f:
+            f.write("\n".join(test) + "\n")
+    return root
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path) -> str:
+    return make_tiny_dataset(str(tmp_path / "tiny"))
