@@ -13,7 +13,9 @@ def write_tflite(model, feat_cfg, path: str) -> None:
     frames, bins = feat_cfg.shape
     fn = tf.function(lambda x: model(x, training=False))
     concrete = fn.get_concrete_function(tf.TensorSpec([1, frames, bins, 1], tf.float32))
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    # The tf.function (not the Keras 3 model) must be the trackable object: with the model,
+    # the converter leaves READ_VARIABLE ops whose variables are missing at run time (NaN).
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete], fn)
     data = conv.convert()
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
