@@ -70,7 +70,8 @@ def _decode_one(path, cfg: F.FeatureConfig):
         start = min(int(np.argmax(energy)) * 160 + 800 - n // 2, len(x) - n)
         x = x[max(start, 0) : max(start, 0) + n]
     out = np.zeros(n, np.int16)
-    out[: len(x)] = np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
+    # Scale by 32768 so 16-bit clips round-trip exactly (load_audio divides by 32768).
+    out[: len(x)] = np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
     return out, None
 
 

@@ -1,0 +1,95 @@
+"""The shared feature pipeline against an independent NumPy reference."""
+import numpy as np
+import pytest
+
+from kwsapp import features as F
+from tests.conftest import tone
+
+
+def _hz_to_mel(f):
+    return 1127.0 * np.log1p(np.asarray(f, np.float64) / 700.0)
+
+
+def np_mel_matrix(cfg):
+    n_spec = cfg.fft_length // 2 + 1
+    freqs = np.linspace(0.0, cfg.sample_rate / 2, n_spec)[1:]
+    spec_mel = _hz_to_mel(freqs)[:, None]
+    edges = np.linspace(_hz_to_mel(cfg.lower_hz), _hz_to_mel(cfg.upper_hz), cfg.num_mel_bins + 2)
+    lo, mid, hi = edges[:-2], edges[1:-1], edges[2:]
+    w = np.maximum(0.0, np.minimum((spec_mel - lo) / (mid - lo), (hi - spec_mel) / (hi - mid)))
+    return np.vstack([np.zeros((1, cfg.num_mel_bins)), w])
+
+
+def np_features(x, cfg):
+    x = np.pad(x.astype(np.float64), (0, max(0, cfg.clip_samples - len(x))))[: cfg.clip_samples]
+    n = cfg.window_samples
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)  # periodic Hann
+    frames = np.stack([x[i * cfg.hop_samples : i * cfg.hop_samples + n] * window for i in range(cfg.num_frames)])
+    mag = np.abs(np.fft.rfft(frames, cfg.fft_length))
+    if cfg.kind == "spectrogram":
+        return mag
+    log_mel = np.log(mag @ np_mel_matrix(cfg) + cfg.log_offset)
+    if cfg.kind == "logmel":
+        return log_mel
+    m = cfg.num_mel_bins
+    k = np.arange(m)[:, None]
+    dct = 2 * np.cos(np.pi * k * (2 * np.arange(m)[None, :] + 1) / (2 * m)) / np.sqrt(2 * m)
+    return (log_mel @ dct.T)[:, : cfg.num_mfcc]
+
+
+@pytest.fixture(scope="module")
+def signal():
+    rng = np.random.default_rng(3)
+    return (tone(440) + tone(1800, level=0.1) + 0.01 * rng.standard_normal(16000)).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind,mel", [("spectrogram", 40), ("logmel", 40), ("logmel", 80), ("mfcc", 40)])
+def test_features_match_numpy_reference(signal, kind, mel):
+    cfg = F.FeatureConfig(kind=kind, num_mel_bins=mel)
+    got = F.compute_features(signal, cfg).numpy()
+    want = np_features(signal, cfg)
+    assert got.shape == want.shape == cfg.shape
+    scale = np.abs(want).max()
+    np.testing.assert_allclose(got, want, atol=2e-4 * scale, rtol=1e-3)
+
+
+def test_mel_matrix_matches_reference():
+    cfg = F.FeatureConfig(num_mel_bins=64)
+    np.testing.assert_allclose(F.mel_matrix(cfg), np_mel_matrix(cfg), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind,shape", [("spectrogram", (98, 257)), ("logmel", (98, 40)), ("mfcc", (98, 13))])
+def test_shapes_and_batches(kind, shape):
+    cfg = F.FeatureConfig(kind=kind)
+    assert cfg.shape == shape
+    batch = np.zeros((3, 16000), np.float32)
+    assert tuple(F.compute_features(batch, cfg).shape) == (3,) + shape
+
+
+def test_short_clips_are_zero_padded_and_long_ones_cropped(signal):
+    cfg = F.FeatureConfig()
+    short = signal[:9000]
+    padded = np.concatenate([short, np.zeros(7000, np.float32)])
+    np.testing.assert_array_equal(F.compute_features(short, cfg).numpy(), F.compute_features(padded, cfg).numpy())
+    longer = np.concatenate([signal, signal[:500]])
+    np.testing.assert_array_equal(F.compute_features(longer, cfg).numpy(), F.compute_features(signal, cfg).numpy())
+
+
+def test_logmel_puts_a_tone_in_the_right_band():
+    cfg = F.FeatureConfig(num_mel_bins=40)
+    low = F.compute_features(tone(300), cfg).numpy().mean(0).argmax()
+    high = F.compute_features(tone(3000), cfg).numpy().mean(0).argmax()
+    centres = np.linspace(_hz_to_mel(80), _hz_to_mel(7600), 42)[1:-1]
+    assert abs(centres[low] - _hz_to_mel(300)) < 60
+    assert abs(centres[high] - _hz_to_mel(3000)) < 60
+
+
+def test_config_round_trip_and_validation():
+    cfg = F.FeatureConfig(kind="mfcc", num_mel_bins=30, num_mfcc=10)
+    assert F.FeatureConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown feature kind"):
+        F.FeatureConfig(kind="chroma")
+    with pytest.raises(ValueError, match="unknown feature settings"):
+        F.FeatureConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+    with pytest.raises(ValueError):
+        F.FeatureConfig(kind="mfcc", num_mel_bins=10, num_mfcc=13)

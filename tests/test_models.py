@@ -1,0 +1,56 @@
+"""Model builders: faithful sizes, the default's budget, one training step each."""
+import numpy as np
+import pytest
+
+from trainer import models
+
+
+@pytest.mark.parametrize("name,params", [
+    # Parameter counts printed in the original study's model summaries.
+    ("stacked_fc", 5_449_228), ("simple_cnn", 17_464_004), ("custom_vgg", 8_311_116)])
+def test_study_models_match_the_published_summaries(name, params):
+    m = models.build(name, (98, 40), 12)
+    assert m.count_params() == params
+    assert m.output_shape == (None, 12)
+
+
+def test_vgg_small_fits_the_budget():
+    m = models.build("vgg_small", (98, 40), 12)
+    assert m.count_params() <= 1_000_000
+    assert models.count_macs(m) <= 30_000_000
+    convs = [l for l in m.layers if l.__class__.__name__ == "Conv2D"]
+    assert all(l.kernel_size == (3, 3) for l in convs)
+    assert [l.filters for l in convs] == sorted(l.filters for l in convs)  # channels grow with depth
+
+
+def test_count_macs_on_a_known_network():
+    import keras
+    from keras import layers
+
+    inp = keras.Input((10, 8, 1))
+    x = layers.Conv2D(4, 3, padding="same")(inp)  # 10*8*9*1*4 = 2880
+    x = layers.Flatten()(x)
+    out = layers.Dense(5)(x)  # 320*5 = 1600
+    assert models.count_macs(keras.Model(inp, out)) == 2880 + 1600
+
+
+@pytest.mark.parametrize("name", list(models.BUILDERS))
+def test_each_model_takes_a_training_step(name):
+    import keras
+
+    m = models.build(name, (98, 40), 12)
+    m.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 98, 40, 1)).astype(np.float32)
+    y = np.array([0, 1, 2, 3])
+    before = [w.copy() for w in m.get_weights()]
+    loss = m.train_on_batch(x, y)
+    assert np.isfinite(loss)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, m.get_weights()))
+    p = m.predict(x, verbose=0)
+    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="unknown model"):
+        models.build("resnet9000", (98, 40), 12)

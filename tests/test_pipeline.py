@@ -1,0 +1,97 @@
+"""Decoding and the augmenting tf.data pipeline."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kwsapp import features as F
+from kwsapp.errors import KwsError
+from kwsapp.wavio import load_audio
+from trainer import dataset as D
+from trainer import pipeline as P
+
+CFG = F.FeatureConfig()
+
+
+@pytest.fixture
+def decoded(tiny_dataset):
+    spec = D.scan(tiny_dataset, unknown_share=1.0)
+    return spec, P.decode(spec, CFG), P.load_background(spec.background_files, 16000)
+
+
+def test_training_features_equal_the_shared_pipeline_on_the_file(decoded):
+    spec, dec, noise = decoded
+    val = dec["validation"]
+    feats, labels = next(iter(P.make_dataset(val, CFG, 8, training=False, noise=None)))
+    for i in range(4):
+        clip = val.clips[i]
+        want = F.compute_features(load_audio(clip.path), CFG).numpy()
+        np.testing.assert_array_equal(feats[i, ..., 0].numpy(), want)
+        assert spec.labels[int(labels[i])] == clip.label
+
+
+def test_augmentation_keeps_shape_and_dtype_and_changes_the_signal(decoded):
+    spec, dec, noise = decoded
+    tr = dec["training"]
+    plain = next(iter(P.make_dataset(tr, CFG, 16, training=False)))[0]
+    aug = next(iter(P.make_dataset(tr, CFG, 16, training=True, noise=noise, seed=3)))[0]
+    assert aug.shape == plain.shape == (16, 98, 40, 1) and aug.dtype == tf.float32
+    assert np.isfinite(aug.numpy()).all()
+    # same examples? the training stream is shuffled; compare statistics instead
+    x = tf.constant(np.stack([tr.audio[i] for i in tr.index[:16]]).astype(np.float32) / 32768)
+    y = tf.constant(tr.labels[:16])
+    a = P.augment_waveforms(x, y, tf.constant(noise), tf.constant([1, 2], tf.int64), CFG, P.AugmentConfig(), 0)
+    assert a.shape == x.shape and a.dtype == tf.float32
+    assert float(tf.reduce_max(tf.abs(a))) <= 1.0
+    assert float(tf.reduce_mean(tf.abs(a - x))) > 1e-3
+
+
+def test_time_shift_moves_the_signal():
+    x = np.zeros((1, 16000), np.float32)
+    x[0, 8000] = 1.0
+    aug = P.AugmentConfig(gain_db=0, background_frequency=0)
+    a = P.augment_waveforms(tf.constant(x), tf.constant([2]), None, tf.constant([4, 5], tf.int64), CFG, aug, 0)
+    pos = int(np.argmax(np.abs(a.numpy()[0])))
+    assert pos != 8000 and abs(pos - 8000) <= 1600
+
+
+def test_spec_augment_masks_bands_with_the_mean():
+    f = tf.random.stateless_normal([4, 98, 40], [1, 1])
+    m = P.spec_augment(f, tf.constant([7, 8], tf.int64), P.AugmentConfig(time_masks=1, freq_masks=1,
+                                                                         time_mask_frames=10, freq_mask_bins=5))
+    changed = (m.numpy() != f.numpy())
+    assert changed.any()
+    fill = f.numpy().mean(axis=(1, 2))
+    for i in range(4):
+        assert np.allclose(m.numpy()[i][changed[i]], fill[i])
+
+
+def test_same_seed_same_batches(decoded):
+    spec, dec, noise = decoded
+    take = lambda s: [b[1].numpy() for b in P.make_dataset(dec["training"], CFG, 8, True, noise, seed=s).take(6)]  # noqa
+    a, b, c = take(11), take(11), take(12)
+    assert all((x == y).all() for x, y in zip(a, b))
+    assert any((x != y).any() for x, y in zip(a, c))
+    fa = next(iter(P.make_dataset(dec["training"], CFG, 8, True, noise, seed=11)))[0].numpy()
+    fb = next(iter(P.make_dataset(dec["training"], CFG, 8, True, noise, seed=11)))[0].numpy()
+    np.testing.assert_array_equal(fa, fb)
+
+
+def test_broken_clips_are_skipped_and_counted_or_stop_with_strict(tiny_dataset):
+    bad = f"{tiny_dataset}/yes/deadbeef_nohash_0.wav"
+    with open(bad, "wb") as f:
+        f.write(b"RIFF\x00\x00")
+    spec = D.scan(tiny_dataset)
+    dec = P.decode(spec, CFG)
+    skipped = dec["training"].skipped
+    assert len(skipped) == 1 and "deadbeef" in skipped[0]
+    assert all(c.path != bad for c in dec["training"].clips)
+    with pytest.raises(KwsError, match="deadbeef.*--strict"):
+        P.decode(spec, CFG, strict=True, use_cache=False)
+
+
+def test_decode_cache_is_reused(tiny_dataset, monkeypatch):
+    spec = D.scan(tiny_dataset)
+    first = P.decode(spec, CFG)
+    monkeypatch.setattr(P, "_decode_one", lambda *a: pytest.fail("cache not used"))
+    again = P.decode(spec, CFG)
+    np.testing.assert_array_equal(first["training"].audio, again["training"].audio)
