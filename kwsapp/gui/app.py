@@ -1,0 +1,61 @@
+"""``kwsapp`` with no subcommand: open the window.
+
+``args`` (from kwsapp.cli) has ``.input`` (a WAV file to play in real time), ``.device``
+(index or part of a name) and ``.model`` (a model folder).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from ..errors import AudioFileError
+from ..model import BUNDLED_MODEL_DIR
+
+
+def _spec_from_args(args, store):
+    from .engine_api import SourceSpec
+
+    if getattr(args, "input", None):
+        path = os.path.abspath(args.input)
+        if not os.path.isfile(path):
+            raise AudioFileError(f"{args.input} does not exist; give the path of a WAV file")
+        return SourceSpec("file", path=path)
+    device = getattr(args, "device", None)
+    if device is not None:
+        return SourceSpec("mic", device=int(device) if str(device).strip().isdigit() else device)
+    return SourceSpec("mic", device=store.device)
+
+
+def _model_from_args(args, store) -> str:
+    model = getattr(args, "model", None) or BUNDLED_MODEL_DIR
+    # --model defaults to the bundled folder: then a folder chosen earlier in the window wins.
+    if os.path.abspath(model) == os.path.abspath(BUNDLED_MODEL_DIR) and store.model_dir:
+        return store.model_dir
+    return model
+
+
+def run(args) -> int:
+    from PyQt6 import QtCore, QtWidgets
+
+    from .settings import Store, open_settings
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("kwsapp")
+    app.setOrganizationName("kwsapp")
+    store = Store(open_settings(os.environ.get("KWSAPP_SETTINGS")))
+    spec = _spec_from_args(args, store)
+
+    from .window import MainWindow
+
+    win = MainWindow(store, spec=spec, model_dir=_model_from_args(args, store))
+    win.show()
+
+    # Ctrl-C in the terminal or a SIGTERM closes the window the normal way (clean shutdown).
+    # Qt's loop does not run Python code on its own, so a timer lets the handler in.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: win.close())
+    tick = QtCore.QTimer()
+    tick.timeout.connect(lambda: None)
+    tick.start(200)
+    return app.exec()

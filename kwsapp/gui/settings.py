@@ -1,0 +1,173 @@
+"""What the window remembers between runs (QSettings) and the smoothing settings panel."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from PyQt6 import QtCore, QtWidgets
+
+ORG, APP = "kwsapp", "kwsapp"
+
+
+def open_settings(path: str | None = None) -> QtCore.QSettings:
+    """The user's settings store, or an INI file at ``path`` (tests, portable use)."""
+    if path:
+        return QtCore.QSettings(path, QtCore.QSettings.Format.IniFormat)
+    return QtCore.QSettings(ORG, APP)
+
+
+class Store:
+    """Typed access to the few things we persist. Unreadable values fall back to defaults:
+    a damaged settings file must never stop the app from opening."""
+
+    def __init__(self, qs: QtCore.QSettings):
+        self.qs = qs
+
+    def _get(self, key, default=None):
+        v = self.qs.value(key, default)
+        return default if v in (None, "") else v
+
+    @property
+    def device(self) -> str | None:
+        return self._get("input/device")
+
+    @device.setter
+    def device(self, name: str | None) -> None:
+        self.qs.setValue("input/device", name or "")
+
+    @property
+    def model_dir(self) -> str | None:
+        return self._get("model/dir")
+
+    @model_dir.setter
+    def model_dir(self, path: str | None) -> None:
+        self.qs.setValue("model/dir", path or "")
+
+    @property
+    def wav_folder(self) -> str:
+        return self._get("input/wav_folder", "")
+
+    @wav_folder.setter
+    def wav_folder(self, path: str) -> None:
+        self.qs.setValue("input/wav_folder", path)
+
+    def smoothing(self, cls):
+        """A ``cls`` (the engine's SmoothingConfig) from the stored JSON, defaults if none/bad."""
+        raw = self._get("engine/smoothing")
+        if raw:
+            try:
+                return cls.from_dict(json.loads(raw))
+            except (ValueError, TypeError, KeyError):
+                pass
+        return cls()
+
+    def set_smoothing(self, cfg) -> None:
+        self.qs.setValue("engine/smoothing", json.dumps(cfg.to_dict()))
+
+    def geometry(self) -> QtCore.QByteArray | None:
+        return self._get("window/geometry")
+
+    def set_geometry(self, g: QtCore.QByteArray) -> None:
+        self.qs.setValue("window/geometry", g)
+
+    def sync(self) -> None:
+        self.qs.sync()
+
+
+def _spin_for(name: str, value):
+    # Ranges by naming convention, so new smoothing fields get a sensible control for free.
+    if isinstance(value, bool):
+        w = QtWidgets.QCheckBox()
+        w.setChecked(value)
+        return w
+    if isinstance(value, int):
+        w = QtWidgets.QSpinBox()
+        w.setRange(0, 10000) if name.endswith("_ms") else w.setRange(1, 100)
+        if name.endswith("_ms"):
+            w.setSingleStep(10)
+            w.setSuffix(" ms")
+        w.setValue(value)
+        return w
+    if isinstance(value, float):
+        w = QtWidgets.QDoubleSpinBox()
+        if "threshold" in name or name.endswith("_ratio"):
+            w.setRange(0.0, 1.0)
+            w.setSingleStep(0.05)
+            w.setDecimals(2)
+        elif name.endswith("_ms"):
+            w.setRange(0.0, 10000.0)
+            w.setSingleStep(10.0)
+            w.setDecimals(0)
+            w.setSuffix(" ms")
+        else:
+            w.setRange(0.0, 1000.0)
+            w.setDecimals(3)
+        w.setValue(value)
+        return w
+    return None  # a type we cannot edit here stays as it is
+
+
+def _read(w):
+    if isinstance(w, QtWidgets.QCheckBox):
+        return w.isChecked()
+    return w.value()
+
+
+class SmoothingPanel(QtWidgets.QDialog):
+    """Edits every numeric field of the engine's smoothing dataclass; emits ``applied``."""
+
+    applied = QtCore.pyqtSignal(object)
+
+    def __init__(self, cfg, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Detection settings")
+        self._cls = type(cfg)
+        self._cfg = cfg
+        self.editors: dict[str, QtWidgets.QWidget] = {}
+        form = QtWidgets.QFormLayout()
+        for f in dataclasses.fields(cfg):
+            w = _spin_for(f.name, getattr(cfg, f.name))
+            if w is None:
+                continue
+            self.editors[f.name] = w
+            form.addRow(f.name.replace("_", " "), w)
+        buttons = QtWidgets.QDialogButtonBox(
+            QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Apply
+            | QtWidgets.QDialogButtonBox.StandardButton.Cancel
+            | QtWidgets.QDialogButtonBox.StandardButton.RestoreDefaults)
+        buttons.accepted.connect(self._ok)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Apply).clicked.connect(self.apply)
+        buttons.button(QtWidgets.QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
+            lambda: self.load(self._cls()))
+        self.error = QtWidgets.QLabel("")
+        self.error.setStyleSheet("color: #c03030;")
+        self.error.setWordWrap(True)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.error)
+        lay.addWidget(buttons)
+
+    def load(self, cfg) -> None:
+        for name, w in self.editors.items():
+            v = getattr(cfg, name)
+            w.setChecked(v) if isinstance(w, QtWidgets.QCheckBox) else w.setValue(v)
+
+    def value(self):
+        """The edited settings; raises ValueError if the dataclass rejects the combination."""
+        return dataclasses.replace(self._cfg, **{n: _read(w) for n, w in self.editors.items()})
+
+    def apply(self) -> bool:
+        try:
+            cfg = self.value()
+        except (ValueError, TypeError) as e:
+            self.error.setText(str(e))
+            return False
+        self.error.setText("")
+        self._cfg = cfg
+        self.applied.emit(cfg)
+        return True
+
+    def _ok(self) -> None:
+        if self.apply():
+            self.accept()

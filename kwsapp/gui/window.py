@@ -1,0 +1,501 @@
+"""The main window: controls, spectrogram, scores, the big readout, history and status bar.
+
+Threads: the GUI thread only draws. Engines are built (model loading included), started and
+stopped by short-lived starter threads, one at a time; the running engine talks back only
+through an :class:`EngineBridge` (queued signals). A session number tells a starter whether
+the user has asked for something else meanwhile, in which case it stops what it built.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+
+import numpy as np
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from ..errors import REBUILD_HINT, DeviceError, KwsError, ModelError
+from ..features import FeatureConfig
+from ..model import BUNDLED_MODEL_DIR, read_config
+from . import engine_api
+from .bridge import EngineBridge
+from .engine_api import SourceSpec
+from .history import HistoryTable
+from .readout import DetectionReadout
+from .scores import QUIET_LABELS, ScoresView
+from .settings import SmoothingPanel, Store
+from .spectrogram import SpectrogramView
+
+STATUS_MS = 250
+BARS_MS = 40  # score bars and the 'hearing' line refresh at 25 fps at most, however fast hops come
+JOIN_S = 1.0
+
+
+class ProblemBanner(QtWidgets.QFrame):
+    """A plain-words message across the top with the ways out: devices, a WAV file, a model."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setStyleSheet("ProblemBanner { background: #fff3cd; border: 1px solid #e0b040; }"
+                           " QLabel { color: #503c00; }")
+        self.text = QtWidgets.QLabel("")
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.devices_button = QtWidgets.QPushButton("Refresh devices")
+        self.wav_button = QtWidgets.QPushButton("Open WAV file…")
+        self.model_button = QtWidgets.QPushButton("Choose model folder…")
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.addWidget(self.text, 1)
+        for b in (self.devices_button, self.wav_button, self.model_button):
+            lay.addWidget(b)
+        self.hide()
+
+    def show_problem(self, message: str, model: bool = False) -> None:
+        self.text.setText(message)
+        self.model_button.setVisible(model)
+        self.devices_button.setVisible(not model)
+        self.wav_button.setVisible(not model)
+        self.show()
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self, store: Store, spec: SourceSpec | None = None, model_dir: str | None = None,
+                 autostart: bool = True):
+        super().__init__()
+        self.setWindowTitle("kwsapp — keyword spotting")
+        self.store = store
+        self.model_dir = model_dir or store.model_dir or BUNDLED_MODEL_DIR
+        self.spec = spec or SourceSpec("mic", device=store.device)
+        self.smoothing = store.smoothing(engine_api.smoothing_class())
+        self.engine = None
+        self._bridge: EngineBridge | None = None
+        self._lock = threading.Lock()
+        self._life_lock = threading.Lock()  # one start/stop at a time
+        self._session = 0
+        self._starters: list[threading.Thread] = []
+        self._running = False  # what the user asked for (the engine may still be loading)
+        self._latest = None
+        self._bars_dirty = False
+        self._cpu = (time.monotonic(), time.process_time())
+        self._pending_model_error = None
+        self.model_config = self._load_model_config(self.model_dir)
+
+        self._build_controls()
+        self._build_views()
+        self._build_status()
+        self._build_shortcuts()
+        self.refresh_devices()
+        g = store.geometry()
+        if g is not None:
+            self.restoreGeometry(g)
+        else:
+            self.resize(1000, 760)
+
+        self._bars_timer = QtCore.QTimer(self)
+        self._bars_timer.timeout.connect(self._refresh_bars)
+        self._bars_timer.start(BARS_MS)
+        self._status_timer = QtCore.QTimer(self)
+        self._status_timer.timeout.connect(self._refresh_status)
+        self._status_timer.start(STATUS_MS)
+        if autostart and self.model_config is not None:
+            QtCore.QTimer.singleShot(0, self.start)
+
+    # ---------------------------------------------------------------- building the window
+    def _build_controls(self) -> None:
+        tb = self.addToolBar("Controls")
+        tb.setMovable(False)
+        tb.addWidget(QtWidgets.QLabel(" Input: "))
+        self.device_combo = QtWidgets.QComboBox()
+        self.device_combo.setMinimumWidth(240)
+        self.device_combo.setToolTip("Audio input device (switch any time)")
+        self.device_combo.activated.connect(self._device_chosen)
+        tb.addWidget(self.device_combo)
+        self.refresh_action = tb.addAction("↻", self.refresh_devices)
+        self.refresh_action.setToolTip("Look for input devices again (F5)")
+        tb.addSeparator()
+        self.start_action = tb.addAction("Start", self.toggle)
+        self.start_action.setToolTip("Start or stop listening (Space)")
+        tb.addSeparator()
+        self.open_action = tb.addAction("Open WAV file…", self.open_wav)
+        self.model_action = tb.addAction("Model folder…", self.choose_model)
+        tb.addSeparator()
+        tb.addWidget(QtWidgets.QLabel(" Threshold: "))
+        self.threshold_spin = QtWidgets.QDoubleSpinBox()
+        self.threshold_spin.setRange(0.05, 1.0)
+        self.threshold_spin.setSingleStep(0.05)
+        self.threshold_spin.setDecimals(2)
+        self.threshold_spin.setValue(self.threshold)
+        self.threshold_spin.setToolTip("Smoothed score a command must reach to count as detected")
+        self.threshold_spin.valueChanged.connect(self._threshold_changed)
+        tb.addWidget(self.threshold_spin)
+        self.settings_action = tb.addAction("Settings…", self.open_settings)
+
+        self.banner = ProblemBanner()
+        self.banner.devices_button.clicked.connect(self.refresh_devices)
+        self.banner.wav_button.clicked.connect(self.open_wav)
+        self.banner.model_button.clicked.connect(self.choose_model)
+
+    def _build_views(self) -> None:
+        central = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(central)
+        lay.addWidget(self.banner)
+        self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.readout = DetectionReadout()
+        self.history = HistoryTable()
+        self.middle = QtWidgets.QWidget()
+        self.middle_lay = QtWidgets.QHBoxLayout(self.middle)
+        self.middle_lay.setContentsMargins(0, 0, 0, 0)
+        self.spectrogram = self.scores = None
+        self._make_model_views()
+        self.middle_lay.addWidget(self.readout, 1)
+        self.splitter.addWidget(self.middle)
+        self.splitter.addWidget(self.history)
+        self.splitter.setSizes([330, 230, 170])
+        lay.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+
+    def _make_model_views(self) -> None:
+        """(Re)build the views whose shape depends on the model (bins, frame rate, labels)."""
+        cfg = self.model_config
+        feats = cfg.features if cfg else FeatureConfig()
+        labels = cfg.labels if cfg else _default_labels()
+        spec = SpectrogramView(feats.num_mel_bins, feats.sample_rate / feats.hop_samples,
+                               feats.lower_hz, feats.upper_hz)
+        scores = ScoresView(labels, self.threshold)
+        if self.spectrogram is None:
+            self.splitter.insertWidget(0, spec)
+            self.middle_lay.insertWidget(0, scores, 2)
+        else:
+            self.spectrogram.stop_timer()
+            self.splitter.replaceWidget(0, spec)
+            self.middle_lay.replaceWidget(self.scores, scores)
+            self.spectrogram.deleteLater()
+            self.scores.deleteLater()
+        self.spectrogram, self.scores = spec, scores
+
+    def _build_status(self) -> None:
+        sb = self.statusBar()
+        self.level_bar = QtWidgets.QProgressBar()
+        self.level_bar.setRange(-60, 0)
+        self.level_bar.setValue(-60)
+        self.level_bar.setFormat("level %v dB")
+        self.level_bar.setFixedWidth(150)
+        self.level_bar.setToolTip("Input level (RMS of the newest hop, dBFS)")
+        self.state_label = QtWidgets.QLabel("stopped")
+        self.rate_label = QtWidgets.QLabel("rate –")
+        self.model_ms_label = QtWidgets.QLabel("model – ms")
+        self.overflow_label = QtWidgets.QLabel("overflows 0")
+        self.device_label = QtWidgets.QLabel("–")
+        sb.addWidget(self.state_label, 1)
+        for w in (self.level_bar, self.rate_label, self.model_ms_label, self.overflow_label, self.device_label):
+            sb.addPermanentWidget(w)
+
+    def _build_shortcuts(self) -> None:
+        keys = {
+            "Space": self.toggle, "Ctrl+O": self.open_wav, "Ctrl+M": self.choose_model,
+            "Ctrl+,": self.open_settings, "Ctrl+S": self.history._ask_save,
+            "Ctrl+L": self.history.clear, "F5": self.refresh_devices, "Ctrl+Q": self.close,
+        }
+        for key, fn in keys.items():
+            sc = QtGui.QShortcut(QtGui.QKeySequence(key), self)
+            sc.activated.connect(fn)
+
+    # ---------------------------------------------------------------- model
+    @staticmethod
+    def _model_message(e: Exception, model_dir: str) -> str:
+        text = str(e)
+        if model_dir not in text:
+            text = f"model folder {model_dir}: {text}"
+        if "make model" not in text:
+            text += f"; {REBUILD_HINT}"
+        return text
+
+    def _load_model_config(self, model_dir: str):
+        try:
+            return read_config(model_dir)
+        except ModelError as e:
+            self._pending_model_error = self._model_message(e, model_dir)
+            return None
+
+    def showEvent(self, ev):  # noqa: N802 (Qt naming)
+        super().showEvent(ev)
+        if self._pending_model_error and self.model_config is None:
+            self.show_problem(self._pending_model_error, model=True)
+
+    def set_model_dir(self, model_dir: str) -> bool:
+        try:
+            cfg = read_config(model_dir)
+        except ModelError as e:
+            self.show_problem(self._model_message(e, model_dir), model=True)
+            return False
+        self.model_dir = model_dir
+        self.store.model_dir = None if os.path.abspath(model_dir) == os.path.abspath(BUNDLED_MODEL_DIR) else model_dir
+        self.model_config = cfg
+        self._make_model_views()
+        self.banner.hide()
+        if self._running or self.engine is None:
+            self.start()
+        return True
+
+    def choose_model(self) -> None:
+        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a model folder (with config.json)",
+                                                       self.model_dir)
+        if d:
+            self.set_model_dir(d)
+
+    # ---------------------------------------------------------------- smoothing settings
+    @property
+    def threshold(self) -> float:
+        return float(getattr(self.smoothing, "detection_threshold", 0.5))
+
+    def set_smoothing(self, cfg) -> None:
+        self.smoothing = cfg
+        self.store.set_smoothing(cfg)
+        self.scores.set_threshold(self.threshold)
+        if abs(self.threshold_spin.value() - self.threshold) > 1e-9:
+            self.threshold_spin.blockSignals(True)
+            self.threshold_spin.setValue(self.threshold)
+            self.threshold_spin.blockSignals(False)
+        engine = self.engine
+        if engine is not None:
+            engine.update_settings(engine_api.engine_settings(cfg))
+
+    def _threshold_changed(self, value: float) -> None:
+        if hasattr(self.smoothing, "detection_threshold"):
+            self.set_smoothing(dataclasses.replace(self.smoothing, detection_threshold=float(value)))
+
+    def open_settings(self) -> None:
+        panel = SmoothingPanel(self.smoothing, self)
+        panel.applied.connect(self.set_smoothing)
+        self.settings_panel = panel  # reachable for tests
+        panel.open()
+
+    # ---------------------------------------------------------------- devices and input
+    def refresh_devices(self) -> None:
+        self.device_combo.blockSignals(True)
+        self.device_combo.clear()
+        try:
+            devices = engine_api.list_devices(rescan=self.engine is None and not self._running)
+            problem = None
+        except KwsError as e:
+            devices, problem = [], str(e)
+        self.device_combo.addItem("System default input", None)
+        for d in devices:
+            mark = " (default)" if getattr(d, "is_default", False) else ""
+            self.device_combo.addItem(f"{d.index}: {d.name}{mark}", d.name)
+        if self.spec.kind == "file":
+            self.device_combo.addItem(f"File: {os.path.basename(self.spec.path)}", ("file", self.spec.path))
+            self.device_combo.setCurrentIndex(self.device_combo.count() - 1)
+        elif self.spec.device is not None:
+            i = self.device_combo.findData(self.spec.device)
+            if i < 0 and isinstance(self.spec.device, str):
+                i = next((k for k in range(1, self.device_combo.count())
+                          if self.spec.device.lower() in self.device_combo.itemText(k).lower()), -1)
+            self.device_combo.setCurrentIndex(max(i, 0))
+        self.device_combo.blockSignals(False)
+        self.devices = devices
+        if not devices and self.spec.kind == "mic":
+            self.show_problem(problem or "No audio input device was found. Plug in a microphone and "
+                              "press “Refresh devices”, or open a WAV file to listen to instead.")
+        elif devices and self.banner.isVisible() and not self.banner.model_button.isVisible() \
+                and self.engine is None and not self._running and self.spec.kind == "mic":
+            self.state_label.setText(f"{len(devices)} input device(s) found — pick one to start")
+
+    def _device_chosen(self, index: int) -> None:
+        data = self.device_combo.itemData(index)
+        if isinstance(data, tuple):  # the file entry: replay it
+            spec = SourceSpec("file", path=data[1])
+        else:
+            spec = SourceSpec("mic", device=data)
+            self.store.device = data
+        self.start(spec)
+
+    def open_wav(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a WAV file", self.store.wav_folder,
+                                                        "WAV files (*.wav *.WAV);;All files (*)")
+        if path:
+            self.store.wav_folder = os.path.dirname(path)
+            self.start(SourceSpec("file", path=path))
+
+    # ---------------------------------------------------------------- engine lifecycle
+    def toggle(self) -> None:
+        self.stop() if self._running else self.start()
+
+    def start(self, spec: SourceSpec | None = None) -> None:
+        if spec is not None:
+            self.spec = spec
+            if spec.kind == "file":
+                self.refresh_devices()
+        if self.model_config is None:
+            self.show_problem(self._pending_model_error or f"no usable model in {self.model_dir}", model=True)
+            return
+        self.banner.hide()
+        self.spectrogram.clear_image()
+        self._running = True
+        self.start_action.setText("Stop")
+        self.state_label.setText(f"starting: {self.spec.describe()} …")
+        self._request(self.spec)
+
+    def stop(self) -> None:
+        self._running = False
+        self.start_action.setText("Start")
+        self.state_label.setText("stopped")
+        self._request(None)
+
+    def _request(self, spec: SourceSpec | None) -> None:
+        """Replace whatever runs by ``spec`` (None: nothing), off the GUI thread."""
+        with self._lock:
+            self._session += 1
+            session = self._session
+            old, self.engine = self.engine, None
+        old_bridge = self._bridge
+        if old_bridge is not None:
+            old_bridge.deactivate()
+        bridge = self._bridge = EngineBridge(self)
+        bridge.hop.connect(self._on_hop)
+        bridge.detection.connect(self._on_detection)
+        bridge.error.connect(self._on_error)
+        bridge.ready.connect(self._on_ready)
+        bridge.finished.connect(self._on_finished)
+        self._starters = [t for t in self._starters if t.is_alive()]
+        t = threading.Thread(target=self._lifecycle, args=(session, old, old_bridge, spec, bridge),
+                             name="kwsapp-engine-starter", daemon=True)
+        self._starters.append(t)
+        t.start()
+
+    def _lifecycle(self, session, old, old_bridge, spec, bridge) -> None:
+        # Runs in a starter thread: stopping an engine may take up to a second and loading a
+        # model several (TensorFlow's import), neither of which may freeze the window.
+        with self._life_lock:
+            if old is not None:
+                old.stop()
+            if old_bridge is not None:
+                old_bridge.deleteLater()  # thread-safe; nothing can emit on it any more
+            if spec is None or session != self._session:
+                return
+            try:
+                engine = engine_api.make_engine(spec, self.model_dir, self.smoothing,
+                                                self.model_config.features.sample_rate, bridge)
+                engine.start()
+            except KwsError as e:
+                bridge.on_error(e)
+                return
+            except Exception as e:  # never let a surprise kill the thread silently
+                bridge.on_error(KwsError(f"could not start {spec.describe()}: {type(e).__name__}: {e}"))
+                return
+            with self._lock:
+                if session == self._session:
+                    self.engine = engine
+                    bridge.on_ready(engine)
+                    return
+            engine.stop()  # the user asked for something else while this one loaded
+
+    def shutdown(self, timeout: float = JOIN_S) -> None:
+        """Stop audio and worker now (GUI thread); wait for starter threads to finish."""
+        with self._lock:
+            self._session += 1
+            engine, self.engine = self.engine, None
+        if self._bridge is not None:
+            self._bridge.deactivate()
+        self._running = False
+        self._bars_timer.stop()
+        self._status_timer.stop()
+        self.spectrogram.stop_timer()
+        if engine is not None:
+            engine.stop()
+        deadline = time.monotonic() + timeout
+        for t in self._starters:
+            # A starter still loading a model sees the new session and stops what it built.
+            t.join(max(0.0, deadline - time.monotonic()) if t is not threading.current_thread() else 0)
+
+    def closeEvent(self, ev):  # noqa: N802
+        self.store.set_geometry(self.saveGeometry())
+        self.store.sync()
+        self.shutdown()
+        super().closeEvent(ev)
+
+    # ---------------------------------------------------------------- engine events (GUI thread)
+    def _on_ready(self, engine) -> None:
+        self.state_label.setText(f"listening: {self._describe(engine)}")
+        self.device_label.setText(getattr(engine, "device", "CPU"))
+
+    def _on_finished(self) -> None:
+        src = getattr(self.engine, "source", None)
+        self.spectrogram.flush()
+        self.stop()
+        self.state_label.setText(f"finished playing {src.describe() if src else 'the file'}"
+                                 " — Start plays it again")
+
+    def _on_hop(self, r) -> None:
+        self.spectrogram.push_columns(r.columns)
+        self._latest = r
+        self._bars_dirty = True
+
+    def _on_detection(self, det) -> None:
+        if det.label in QUIET_LABELS:  # not a command: the engine should never send these
+            return
+        self.readout.show_detection(det.label, det.score)
+        self.history.add(det.stream_time_s, det.label, det.score)
+
+    def _on_error(self, err) -> None:
+        with self._lock:
+            self.engine = None  # the engine stopped itself
+        self._running = False
+        self.start_action.setText("Start")
+        self.state_label.setText("stopped")
+        if isinstance(err, ModelError):
+            self.show_problem(self._model_message(err, self.model_dir), model=True)
+        elif isinstance(err, DeviceError):
+            self.refresh_devices()
+            self.show_problem(f"{err} — choose another input device above, or open a WAV file.")
+        else:
+            self.show_problem(str(err))
+
+    def show_problem(self, message: str, model: bool = False) -> None:
+        self.banner.show_problem(message, model=model)
+        self.state_label.setText("stopped")
+
+    @staticmethod
+    def _describe(engine) -> str:
+        src = getattr(engine, "source", None)
+        try:
+            return src.describe()
+        except Exception:
+            return "input"
+
+    def _refresh_bars(self) -> None:
+        if not self._bars_dirty or self._latest is None:
+            return
+        self._bars_dirty = False
+        smoothed = np.asarray(self._latest.smoothed)
+        self.scores.set_scores(smoothed)
+        i = int(np.argmax(smoothed))
+        self.readout.show_quiet(self.scores.labels[i], float(smoothed[i]))
+
+    def _refresh_status(self) -> None:
+        now, cpu = time.monotonic(), time.process_time()
+        t0, c0 = self._cpu
+        self._cpu = (now, cpu)
+        r = self._latest
+        engine = self.engine
+        load = 100.0 * (cpu - c0) / max(now - t0, 1e-3)
+        if r is not None:
+            self.level_bar.setValue(int(max(-60, min(0, r.level_db))))
+            self.model_ms_label.setText(f"model {r.model_ms:.1f} ms")
+            self.overflow_label.setText(f"overflows {r.overflows}")
+        src = getattr(engine, "source", None)
+        if src is not None:
+            rate = getattr(src, "native_rate", None)
+            self.rate_label.setText(f"{rate} Hz" if rate else "rate –")
+            dev = getattr(engine, "device", "CPU")
+            self.device_label.setText(f"model on {dev} · app CPU {load:.0f}%")
+        else:
+            self.device_label.setText(f"app CPU {load:.0f}%")
+
+
+def _default_labels():
+    # Only for drawing the (empty) score chart when no model could be read.
+    from trainer.dataset import LABELS
+
+    return LABELS
