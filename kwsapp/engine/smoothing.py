@@ -1,0 +1,111 @@
+"""Turning a stream of per-window scores into discrete detections.
+
+Follows the TF speech_commands example's ``RecognizeCommands``: scores are averaged over
+the last ``average_window_ms``; nothing is decided until ``minimum_count`` results span at
+least a quarter of that window; the top averaged label is reported when it beats
+``detection_threshold``, at least ``suppression_ms`` after the previous report. A word is
+reported again only after another label (silence, unknown or another command) has been on
+top in between, so one long "yes" is one detection but "yes ... yes" is two.
+
+Labels in ``ignore_labels`` (silence, unknown) are never reported and never start a
+suppression period, but being on top they do re-arm a repeated word.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def checked_fields(cls, d: dict, what: str) -> dict:
+    """``d`` unchanged if every key is a field of dataclass ``cls``; else a ValueError
+    naming the strangers (a typo in a saved settings file should not pass silently)."""
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what} settings: {', '.join(sorted(unknown))}")
+    return dict(d)
+
+
+@dataclass(frozen=True)
+class SmoothingConfig:
+    average_window_ms: float = 500.0
+    detection_threshold: float = 0.7
+    suppression_ms: float = 1500.0
+    minimum_count: int = 3
+    ignore_labels: tuple[str, ...] = ("_silence_", "_unknown_")
+
+    def __post_init__(self):
+        if self.average_window_ms <= 0:
+            raise ValueError("average_window_ms must be positive")
+        if not 0.0 <= self.detection_threshold <= 1.0:
+            raise ValueError("detection_threshold must be between 0 and 1")
+        if self.suppression_ms < 0:
+            raise ValueError("suppression_ms must not be negative")
+        if self.minimum_count < 1:
+            raise ValueError("minimum_count must be at least 1")
+        object.__setattr__(self, "ignore_labels", tuple(self.ignore_labels))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["ignore_labels"] = list(self.ignore_labels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SmoothingConfig":
+        return cls(**checked_fields(cls, d, "smoothing"))
+
+
+@dataclass(frozen=True)
+class SmoothedResult:
+    smoothed: np.ndarray  # averaged scores over the window (the raw scores until enough results)
+    label: str | None  # top averaged label, None while there are too few results
+    score: float
+    is_new: bool  # a detection of a reportable label
+
+
+class Smoother:
+    def __init__(self, labels, config: SmoothingConfig = SmoothingConfig()):
+        self.labels = tuple(labels)
+        self.config = config
+        self.reset()
+
+    def reset(self) -> None:
+        self._history: deque[tuple[float, np.ndarray]] = deque()
+        self._last_label = None  # last reported label
+        self._last_time = -np.inf
+        self._rearmed = True
+
+    def set_config(self, config: SmoothingConfig) -> None:
+        """New parameters take effect from the next result; history and state are kept."""
+        self.config = config
+
+    def update(self, scores, time_ms: float) -> SmoothedResult:
+        cfg = self.config
+        scores = np.asarray(scores, np.float32)
+        if scores.shape != (len(self.labels),):
+            raise ValueError(f"expected {len(self.labels)} scores, got shape {scores.shape}")
+        if self._history and time_ms < self._history[-1][0]:
+            raise ValueError("results must arrive in increasing time order")
+        self._history.append((time_ms, scores))
+        while self._history[0][0] < time_ms - cfg.average_window_ms:
+            self._history.popleft()
+        count = len(self._history)
+        span = time_ms - self._history[0][0]
+        if count < cfg.minimum_count or span < cfg.average_window_ms / 4:
+            return SmoothedResult(scores, None, 0.0, False)
+        avg = np.mean([s for _, s in self._history], axis=0)
+        top = int(np.argmax(avg))
+        label, score = self.labels[top], float(avg[top])
+        if label != self._last_label:
+            self._rearmed = True
+        new = (
+            label not in cfg.ignore_labels
+            and score > cfg.detection_threshold
+            and self._rearmed
+            and time_ms - self._last_time > cfg.suppression_ms
+        )
+        if new:
+            self._last_label, self._last_time, self._rearmed = label, time_ms, False
+        return SmoothedResult(avg.astype(np.float32), label, score, new)

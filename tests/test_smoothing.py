@@ -1,0 +1,102 @@
+"""Smoother: threshold, minimum count, suppression, repeats only after another label."""
+import numpy as np
+import pytest
+
+from kwsapp.engine.smoothing import SmoothingConfig, Smoother
+
+LABELS = ("_silence_", "_unknown_", "yes", "no")
+
+
+def onehot(label, p=0.95):
+    s = np.full(len(LABELS), (1 - p) / (len(LABELS) - 1), np.float32)
+    s[LABELS.index(label)] = p
+    return s
+
+
+def run(smoother, seq, hop_ms=100, t0=0):
+    """seq: labels (or score arrays), one per hop -> [(time_ms, label)] detections."""
+    out = []
+    for i, item in enumerate(seq):
+        t = t0 + (i + 1) * hop_ms
+        r = smoother.update(onehot(item) if isinstance(item, str) else item, t)
+        if r.is_new:
+            out.append((t, r.label))
+    return out
+
+
+def test_a_held_word_is_detected_once():
+    sm = Smoother(LABELS, SmoothingConfig(average_window_ms=500, suppression_ms=500, minimum_count=3))
+    dets = run(sm, ["_silence_"] * 10 + ["yes"] * 30)
+    assert [l for _, l in dets] == ["yes"]
+    # the average over 500 ms must have swung to "yes" before it is reported
+    assert 1000 < dets[0][0] <= 1000 + 500
+
+
+def test_threshold_blocks_weak_scores():
+    cfg = SmoothingConfig(detection_threshold=0.8, minimum_count=1, suppression_ms=0)
+    assert run(Smoother(LABELS, cfg), [onehot("yes", 0.75)] * 10) == []
+    assert [l for _, l in run(Smoother(LABELS, cfg), [onehot("yes", 0.85)] * 10)] == ["yes"]
+
+
+def test_silence_and_unknown_are_never_reported():
+    sm = Smoother(LABELS, SmoothingConfig(minimum_count=1, suppression_ms=0))
+    assert run(sm, ["_silence_"] * 5 + ["_unknown_"] * 5 + ["_silence_"] * 5) == []
+
+
+def test_minimum_count_delays_the_first_decision():
+    seq = ["yes"] * 10
+    early = run(Smoother(LABELS, SmoothingConfig(average_window_ms=1000, minimum_count=1)), seq)
+    late = run(Smoother(LABELS, SmoothingConfig(average_window_ms=1000, minimum_count=6)), seq)
+    # needs a quarter window span (250 ms) in any case; 6 results need 600 ms
+    assert early[0][0] == 400 and late[0][0] == 600
+    assert not run(Smoother(LABELS, SmoothingConfig(average_window_ms=1000, minimum_count=20)), seq)
+
+
+def test_repeat_needs_another_label_in_between():
+    cfg = SmoothingConfig(average_window_ms=300, suppression_ms=500, minimum_count=2)
+    # "yes" for 3 s with no break: one detection, however long
+    assert len(run(Smoother(LABELS, cfg), ["yes"] * 30)) == 1
+    # yes, silence, yes: two
+    dets = run(Smoother(LABELS, cfg), ["yes"] * 8 + ["_silence_"] * 8 + ["yes"] * 8)
+    assert [l for _, l in dets] == ["yes", "yes"]
+    # yes, no, yes: three (another command re-arms too)
+    dets = run(Smoother(LABELS, cfg), ["yes"] * 8 + ["no"] * 8 + ["yes"] * 8)
+    assert [l for _, l in dets] == ["yes", "no", "yes"]
+
+
+def test_suppression_blocks_a_new_word_too_soon_after_a_detection():
+    seq = ["yes"] * 5 + ["no"] * 6 + ["_silence_"] * 10
+    short = run(Smoother(LABELS, SmoothingConfig(average_window_ms=200, suppression_ms=300, minimum_count=1)), seq)
+    long = run(Smoother(LABELS, SmoothingConfig(average_window_ms=200, suppression_ms=2000, minimum_count=1)), seq)
+    assert [l for _, l in short] == ["yes", "no"]
+    assert [l for _, l in long] == ["yes"]
+    assert short[1][0] - short[0][0] > 300
+
+
+def test_smoothed_is_the_window_average():
+    sm = Smoother(LABELS, SmoothingConfig(average_window_ms=200, minimum_count=1))
+    a, b, c = onehot("yes"), onehot("no"), onehot("_silence_")
+    sm.update(a, 100)
+    sm.update(b, 200)
+    r = sm.update(c, 300)
+    np.testing.assert_allclose(r.smoothed, (a + b + c) / 3, rtol=1e-6)
+    r = sm.update(a, 500)  # 100 and 200 ms fell out of the 200 ms window
+    np.testing.assert_allclose(r.smoothed, (c + a) / 2, rtol=1e-6)
+
+
+def test_out_of_order_and_wrong_size_are_rejected():
+    sm = Smoother(LABELS)
+    sm.update(onehot("yes"), 100)
+    with pytest.raises(ValueError):
+        sm.update(onehot("yes"), 50)
+    with pytest.raises(ValueError):
+        sm.update(np.ones(3), 200)
+
+
+def test_config_round_trips_and_validates():
+    cfg = SmoothingConfig(average_window_ms=750, detection_threshold=0.6, suppression_ms=1000, minimum_count=4)
+    assert SmoothingConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError):
+        SmoothingConfig(detection_threshold=1.5)
+    with pytest.raises(ValueError):
+        SmoothingConfig.from_dict({"threshold": 0.5})
