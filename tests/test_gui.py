@@ -1,0 +1,313 @@
+"""The desktop window, offscreen (pytest-qt): widgets, settings, the real engine on real clips,
+error paths and a clean close."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from kwsapp.errors import AudioFileError, DeviceError
+from kwsapp.wavio import load_audio, write_wav
+
+pytest.importorskip("pytestqt")
+
+from kwsapp.engine.smoothing import SmoothingConfig  # noqa: E402
+from kwsapp.gui.engine_api import SourceSpec  # noqa: E402
+from kwsapp.gui.history import HistoryTable  # noqa: E402
+from kwsapp.gui.scores import ScoresView  # noqa: E402
+from kwsapp.gui.settings import SmoothingPanel, Store, open_settings  # noqa: E402
+from kwsapp.gui.spectrogram import SpectrogramView, mel_axis_ticks  # noqa: E402
+
+WORDS = ("yes", "no", "stop", "go", "left")
+OUR_THREADS = ("kws-", "kwsapp-")
+
+
+def build_words_wav(data_dir: str, path: str, words=WORDS, gap_s: float = 1.0) -> list[str]:
+    """Real clips from the shared testing list, one per word, separated by silence."""
+    with open(os.path.join(data_dir, "testing_list.txt")) as f:
+        test = [l.strip() for l in f if l.strip()]
+    parts = [np.zeros(8000, np.float32)]
+    for w in words:
+        clip = next(c for c in test if c.startswith(w + "/"))
+        x = load_audio(os.path.join(data_dir, clip), 16000)[:16000]
+        parts += [np.pad(x, (0, 16000 - len(x))), np.zeros(int(gap_s * 16000), np.float32)]
+    write_wav(path, np.concatenate(parts))
+    return list(words)
+
+
+def our_threads():
+    return [t for t in threading.enumerate() if t.name.startswith(OUR_THREADS) and t.is_alive()]
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(open_settings(str(tmp_path / "settings.ini")))
+
+
+@pytest.fixture
+def make_window(qtbot, store):
+    from kwsapp.gui.window import MainWindow
+
+    made = []
+
+    def make(**kw):
+        w = MainWindow(store, **kw)
+        qtbot.addWidget(w)
+        w.show()
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.shutdown()
+
+
+# ---------------------------------------------------------------- widgets on their own
+def test_spectrogram_ring_keeps_newest_columns_in_order(qtbot):
+    view = SpectrogramView(8, frame_rate_hz=100, lower_hz=80, upper_hz=7600, history_s=0.5)
+    qtbot.addWidget(view)
+    w = view.width_cols
+    assert w == 50
+    blank = view.snapshot()
+    # 3 hops' worth past a full screen, so the ring has wrapped.
+    cols = np.linspace(-10, 3.5, (w + 27) * 8).reshape(w + 27, 8).astype(np.float32)
+    for i in range(0, len(cols), 10):
+        view.push_columns(cols[i : i + 10])
+    view.flush()
+    shot = view.snapshot()
+    assert not np.array_equal(shot, blank)
+    np.testing.assert_array_equal(shot, view.colourise(cols[-w:]))  # oldest left, newest right
+    assert view.columns_shown <= len(cols)
+
+
+def test_spectrogram_reveals_columns_at_their_real_rate(qtbot):
+    view = SpectrogramView(8, frame_rate_hz=100, lower_hz=80, upper_hz=7600, history_s=2.0)
+    qtbot.addWidget(view)
+    view.push_columns(np.zeros((10, 8), np.float32))  # one 100 ms hop
+    t0 = time.monotonic()
+    qtbot.waitUntil(lambda: view.columns_shown == 10, timeout=2000)
+    # Paced over about a hop, not dumped in one frame (which would stutter at 10 fps).
+    assert time.monotonic() - t0 > 0.04
+
+
+def test_mel_axis_ticks_sit_on_the_bands_of_the_feature_pipeline():
+    from kwsapp.features import FeatureConfig, mel_matrix
+
+    cfg = FeatureConfig()
+    ticks = dict((label, y) for y, label in mel_axis_ticks(cfg.num_mel_bins, cfg.lower_hz, cfg.upper_hz))
+    assert list(ticks) == ["250", "500", "1k", "2k", "4k", "7k"]  # 100 Hz is below the first band
+    peaks_hz = np.argmax(mel_matrix(cfg), axis=0) * cfg.sample_rate / cfg.fft_length
+    for label, hz in (("500", 500), ("1k", 1000), ("4k", 4000)):
+        band = int(np.argmin(np.abs(peaks_hz - hz)))
+        assert abs(ticks[label] - (band + 0.5)) <= 1.0, (label, ticks[label], band)
+
+
+def test_score_bars_follow_scores_and_threshold(qtbot):
+    labels = ("_silence_", "_unknown_", "yes", "no")
+    view = ScoresView(labels, threshold=0.6)
+    qtbot.addWidget(view)
+    view.set_scores(np.array([0.1, 0.2, 0.65, 0.05]))
+    np.testing.assert_allclose(view.heights, [0.1, 0.2, 0.65, 0.05], rtol=1e-6)
+    hot = [b.color().getRgb()[:3] for b in view.bars.opts["brushes"]]
+    assert hot[2] != hot[3]  # 'yes' is over the threshold, 'no' is not
+    assert hot[0] == hot[1] != hot[3]  # silence/unknown drawn quietly
+    view.set_threshold(0.7)
+    assert view.threshold_line.value() == pytest.approx(0.7)
+    assert view.bars.opts["brushes"][2].color().getRgb()[:3] == hot[3]
+
+
+def test_history_clear_and_save_csv(qtbot, tmp_path):
+    import datetime as dt
+
+    h = HistoryTable()
+    qtbot.addWidget(h)
+    h.add(1.25, "yes", 0.91, wall=dt.datetime(2024, 5, 1, 12, 0, 0, 123000))
+    h.add(3.5, "no", 0.8)
+    assert h.table.rowCount() == 2 and h.table.item(0, 2).text() == "no"  # newest on top
+    out = tmp_path / "det.csv"
+    h.save(str(out))
+    with open(out) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["wall_time", "stream_time_s", "command", "score"]
+    assert rows[1] == ["2024-05-01T12:00:00.123", "1.25", "yes", "0.910"]
+    assert rows[2][1:] == ["3.50", "no", "0.800"]
+    h.clear()
+    assert h.table.rowCount() == 0 and h.rows == []
+    with pytest.raises(Exception, match="cannot save"):
+        h.save(str(tmp_path / "no-such-folder" / "x.csv"))
+
+
+def test_settings_persist_and_survive_damage(tmp_path):
+    path = str(tmp_path / "s.ini")
+    s = Store(open_settings(path))
+    s.device = "USB mic"
+    s.set_smoothing(SmoothingConfig(detection_threshold=0.55, suppression_ms=900.0))
+    s.sync()
+    again = Store(open_settings(path))
+    assert again.device == "USB mic"
+    cfg = again.smoothing(SmoothingConfig)
+    assert cfg.detection_threshold == 0.55 and cfg.suppression_ms == 900.0
+    again.qs.setValue("engine/smoothing", json.dumps({"detection_threshold": 7}))  # invalid
+    assert again.smoothing(SmoothingConfig) == SmoothingConfig()
+
+
+def test_smoothing_panel_applies_and_rejects(qtbot):
+    panel = SmoothingPanel(SmoothingConfig())
+    qtbot.addWidget(panel)
+    got = []
+    panel.applied.connect(got.append)
+    assert "ignore_labels" not in panel.editors  # not a number: left as it is
+    panel.editors["detection_threshold"].setValue(0.42)
+    panel.editors["minimum_count"].setValue(5)
+    assert panel.apply()
+    assert got[-1].detection_threshold == pytest.approx(0.42) and got[-1].minimum_count == 5
+    panel.editors["average_window_ms"].setValue(0)  # the dataclass refuses this
+    assert not panel.apply()
+    assert "average_window_ms" in panel.error.text() and len(got) == 1
+
+
+# ---------------------------------------------------------------- the window and the engine
+def test_real_clips_show_detections_spectrogram_and_bars(make_window, qtbot, data_dir, model_dir, tmp_path):
+    from kwsapp.engine.engine import Engine
+    from kwsapp.audio.filesource import FileSource
+    from kwsapp.audio.ringbuffer import RingBuffer
+
+    wav = str(tmp_path / "words.wav")
+    words = build_words_wav(data_dir, wav)
+    w = make_window(spec=SourceSpec("file", path=wav, realtime=False), model_dir=model_dir)
+    blank = w.spectrogram.snapshot()
+    seen_heights = []
+    qtbot.waitUntil(lambda: seen_heights.append(w.scores.heights.copy()) or w.state_label.text().startswith(
+        "finished"), timeout=60000)
+    assert not w.banner.isVisible(), w.banner.text.text()
+
+    # The same file through the engine offline: the window must show exactly its detections.
+    src = FileSource(RingBuffer(16000), wav, realtime=False)
+    expected = [d.label for d in Engine(src, model_dir).run_offline(src.load())]
+    assert w.history.commands() == expected
+    assert [label for label, _ in w.readout.shown] == expected
+    # ... and with the bundled model those are the words spoken.
+    assert expected == words
+
+    assert w.history.table.rowCount() == len(words)
+    assert all(0 < r.score <= 1 for r in w.history.rows)
+    assert w.readout.word.text() == words[-1].upper()
+    assert not np.array_equal(w.spectrogram.snapshot(), blank)
+    moved = np.ptp(np.array(seen_heights), axis=0)
+    assert (moved > 0.3).sum() >= 3  # several bars rose and fell
+    assert "16000 Hz" in w.rate_label.text()
+
+
+def test_detection_readout_fades(qtbot):
+    from kwsapp.gui import readout
+
+    r = readout.DetectionReadout()
+    qtbot.addWidget(r)
+    r.show()
+    r.show_detection("stop", 0.87)
+    assert r.word.text() == "STOP" and "87 %" in r.confidence.text() and r.opacity == 1.0
+    qtbot.waitUntil(lambda: r.opacity == 0.0, timeout=readout.HOLD_MS + readout.FADE_MS + 1500)
+    r.show_quiet("_silence_", 0.93)
+    assert r.quiet.text() == "hearing: silence (0.93)"
+
+
+def test_quiet_labels_never_become_detections(make_window, model_dir):
+    w = make_window(model_dir=model_dir, autostart=False)
+    w._on_detection(SimpleNamespace(stream_time_s=1.0, label="_unknown_", score=0.99))
+    w._on_detection(SimpleNamespace(stream_time_s=2.0, label="_silence_", score=0.99))
+    assert w.history.rows == [] and w.readout.shown == []
+
+
+def test_missing_device_keeps_window_up_with_a_way_out(make_window, qtbot, model_dir):
+    w = make_window(spec=SourceSpec("mic", device="no such microphone 1234"), model_dir=model_dir)
+    qtbot.waitUntil(w.banner.isVisible, timeout=30000)
+    text = w.banner.text.text()
+    assert "input device" in text and "WAV file" in text
+    assert w.banner.wav_button.isVisible() and w.banner.devices_button.isVisible()
+    assert w.engine is None and w.start_action.text() == "Start"
+    assert w.isVisible()
+
+
+def test_device_vanishing_mid_stream_is_explained(make_window, qtbot, data_dir, model_dir, tmp_path):
+    wav = str(tmp_path / "words.wav")
+    build_words_wav(data_dir, wav)
+    w = make_window(spec=SourceSpec("file", path=wav, realtime=True), model_dir=model_dir)
+    qtbot.waitUntil(lambda: w.engine is not None and w._latest is not None, timeout=30000)
+    engine = w.engine
+    # What the engine does when the stream dies: stop itself, report on its own thread.
+    threading.Thread(target=lambda: (engine.stop(), engine.on_error(DeviceError(
+        "input device 3 (USB Mic) stopped delivering audio (unplugged?)")))).start()
+    qtbot.waitUntil(w.banner.isVisible, timeout=5000)
+    assert "unplugged" in w.banner.text.text() and "choose another input device" in w.banner.text.text()
+    assert w.engine is None and w.state_label.text() == "stopped" and w.isVisible()
+
+
+@pytest.mark.parametrize("damage", ["missing", "broken"])
+def test_model_problem_names_folder_and_rebuild(make_window, tmp_path, damage):
+    folder = tmp_path / "mymodel"
+    if damage == "broken":
+        folder.mkdir()
+        (folder / "config.json").write_text("{not json")
+    w = make_window(model_dir=str(folder))
+    assert w.banner.isVisible() and w.banner.model_button.isVisible()
+    assert str(folder) in w.banner.text.text() and "make model" in w.banner.text.text()
+    w.start()  # starting anyway does not crash and keeps the message
+    assert w.engine is None and w.banner.isVisible()
+
+
+def test_switching_input_while_running_replaces_the_engine(make_window, qtbot, data_dir, model_dir, tmp_path):
+    a, b = str(tmp_path / "a.wav"), str(tmp_path / "b.wav")
+    build_words_wav(data_dir, a, words=("yes",))
+    build_words_wav(data_dir, b, words=("no",))
+    w = make_window(spec=SourceSpec("file", path=a), model_dir=model_dir)
+    qtbot.waitUntil(lambda: w.engine is not None, timeout=30000)
+    first = w.engine
+    w.start(SourceSpec("file", path=b))
+    qtbot.waitUntil(lambda: w.engine is not None and w.engine is not first, timeout=30000)
+    assert w.engine.source.path == b
+    assert not first.running  # the old stream was stopped, not left running beside the new one
+    assert w.device_combo.currentText() == "File: b.wav"
+
+
+def test_threshold_control_updates_engine_chart_and_settings(make_window, qtbot, data_dir, model_dir, tmp_path,
+                                                             store):
+    wav = str(tmp_path / "w.wav")
+    build_words_wav(data_dir, wav, words=("yes",))
+    w = make_window(spec=SourceSpec("file", path=wav), model_dir=model_dir)
+    qtbot.waitUntil(lambda: w.engine is not None, timeout=30000)
+    w.threshold_spin.setValue(0.45)
+    assert w.scores.threshold == pytest.approx(0.45)
+    assert store.smoothing(SmoothingConfig).detection_threshold == pytest.approx(0.45)
+    qtbot.waitUntil(lambda: w.engine.settings.smoothing.detection_threshold == pytest.approx(0.45), timeout=3000)
+
+
+def test_close_stops_audio_and_worker_within_a_second(qtbot, store, data_dir, model_dir, tmp_path):
+    from kwsapp.gui.window import MainWindow
+
+    wav = str(tmp_path / "words.wav")
+    build_words_wav(data_dir, wav)
+    w = MainWindow(store, spec=SourceSpec("file", path=wav, realtime=True), model_dir=model_dir)
+    w.show()
+    qtbot.waitUntil(lambda: w.engine is not None and w._latest is not None, timeout=30000)
+    assert any(t.name == "kws-engine" for t in our_threads())
+    engine = w.engine
+    t0 = time.monotonic()
+    w.close()
+    assert time.monotonic() - t0 < 1.0
+    assert not engine.running
+    assert our_threads() == []
+
+
+def test_cli_missing_input_file_is_one_clear_error(tmp_path, store):
+    from kwsapp.gui.app import _spec_from_args
+
+    with pytest.raises(AudioFileError, match="nope.wav does not exist"):
+        _spec_from_args(SimpleNamespace(input=str(tmp_path / "nope.wav"), device=None, model=None), store)
+    spec = _spec_from_args(SimpleNamespace(input=None, device="2", model=None), store)
+    assert spec == SourceSpec("mic", device=2)

@@ -1,0 +1,88 @@
+"""The real app (`python -m kwsapp --input FILE.wav`) on a virtual X screen: it draws a live
+spectrogram (screenshot checked, saved under the test's tmp dir) and closes cleanly on SIGTERM."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from test_gui import build_words_wav
+
+SCREEN = (1024, 800)
+
+
+def _need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is not installed: run `make setup-test` (installs xvfb and imagemagick)")
+    return path
+
+
+@pytest.fixture
+def xdisplay():
+    """A private Xvfb; -displayfd makes it pick a free display number itself."""
+    read, write = os.pipe()
+    proc = subprocess.Popen([_need("Xvfb"), "-displayfd", str(write), "-screen", "0",
+                             f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
+                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    try:
+        with os.fdopen(read) as f:
+            number = f.readline().strip()
+        assert number.isdigit(), "Xvfb did not start"
+        yield f":{number}"
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def screenshot(display: str, path: str) -> np.ndarray:
+    env = dict(os.environ, DISPLAY=display)
+    subprocess.run([_need("import"), "-window", "root", path], env=env, check=True, timeout=20,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    raw = subprocess.run([_need("convert"), path, "-depth", "8", "rgb:-"], check=True, timeout=20,
+                         capture_output=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(SCREEN[1], SCREEN[0], 3)
+
+
+def warm_pixels(rgb: np.ndarray) -> int:
+    """Pixels in the orange/yellow end of the spectrogram's colour map: loud speech."""
+    r, g, b = (rgb[..., i].astype(int) for i in range(3))
+    return int(((r > 200) & (g > 90) & (b < 120)).sum())
+
+
+def test_app_under_xvfb_draws_and_closes(xdisplay, data_dir, tmp_path):
+    wav = str(tmp_path / "words.wav")
+    build_words_wav(data_dir, wav)
+    env = dict(os.environ, DISPLAY=xdisplay, QT_QPA_PLATFORM="xcb", XDG_CONFIG_HOME=str(tmp_path / "config"),
+               KWSAPP_SETTINGS=str(tmp_path / "settings.ini"))
+    app = subprocess.Popen([sys.executable, "-m", "kwsapp", "--input", wav], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    shot = str(tmp_path / "kwsapp.png")
+    try:
+        deadline = time.monotonic() + 60
+        rgb = None
+        while time.monotonic() < deadline and app.poll() is None:
+            time.sleep(1.0)
+            rgb = screenshot(xdisplay, shot)
+            if warm_pixels(rgb) > 1500:  # the spectrogram shows a spoken word
+                break
+        assert app.poll() is None, f"the app exited early:\n{app.stdout.read()}"
+        assert rgb is not None and warm_pixels(rgb) > 1500, f"no spectrogram drawn; see {shot}"
+        colours = len(np.unique(rgb.reshape(-1, 3), axis=0))
+        assert colours > 200 and rgb.std() > 30  # a real window, not a blank or flat screen
+        assert os.path.getsize(shot) > 10_000
+    finally:
+        if app.poll() is None:
+            app.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    out, _ = app.communicate(timeout=10)
+    assert app.returncode == 0, out
+    assert time.monotonic() - t0 < 3.0, "closing took too long"
+    assert "Traceback" not in out
