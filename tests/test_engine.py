@@ -1,0 +1,236 @@
+"""The streaming engine: the per-window step, live == offline, timing of the live path,
+detections on real clips with the bundled model, errors and clean shutdown."""
+import os
+import shutil
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from kwsapp import features as F
+from kwsapp.audio.filesource import FileSource
+from kwsapp.audio.ringbuffer import RingBuffer
+from kwsapp.engine.engine import Engine, EngineSettings, level_db
+from kwsapp.engine.recognizer import Recognizer
+from kwsapp.errors import KwsError, ModelError
+from kwsapp.model import Classifier
+from kwsapp.wavio import load_audio, write_wav
+from trainer.streamtest import pick_clips, score, sequence_stream
+
+
+@pytest.fixture(scope="module")
+def clip_stream(data_dir):
+    """Every command once (first test-list clip of each), 1 s apart, as one signal."""
+    return sequence_stream(pick_clips(data_dir, "testing"), gap_s=1.0)
+
+
+@pytest.fixture(scope="module")
+def engine(model_dir):
+    return Engine(None, model_dir, EngineSettings())
+
+
+@pytest.fixture(scope="module")
+def fresh_tflite_model(model_dir, tmp_path_factory):
+    """The bundled model with a freshly exported .tflite (so the runtime comparison does
+    not depend on how the shipped file was produced)."""
+    import keras
+
+    from trainer.export import write_tflite
+
+    d = tmp_path_factory.mktemp("model")
+    for name in ("config.json", "model.keras"):
+        shutil.copy(os.path.join(model_dir, name), d / name)
+    m = keras.models.load_model(os.path.join(model_dir, "model.keras"), compile=False)
+    write_tflite(m, Classifier(str(d), backend="keras").config.features, str(d / "model.tflite"))
+    return str(d)
+
+
+def test_tflite_and_keras_runtimes_give_the_same_scores(fresh_tflite_model, clip_stream):
+    audio, _ = clip_stream
+    lite, tfn = Recognizer(fresh_tflite_model, "tflite"), Recognizer(fresh_tflite_model, "keras")
+    assert (lite.backend, tfn.backend) == ("tflite", "keras")
+    for end in range(16000, len(audio), 40000):
+        w = audio[end - 16000 : end]
+        (lm1, s1), (lm2, s2) = lite(w), tfn(w)
+        np.testing.assert_allclose(lm1, lm2, atol=1e-5)
+        np.testing.assert_allclose(s1, s2, atol=1e-4)
+        assert s1.sum() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_step_uses_the_shared_feature_pipeline(engine, clip_stream):
+    audio, _ = clip_stream
+    w = audio[20000:36000]
+    rec = engine.recognizer
+    log_mel, scores = rec(w)
+    cfg = rec.feature_config
+    np.testing.assert_allclose(log_mel, F.log_mel_spectrogram(w[None], cfg).numpy()[0], atol=1e-4)
+    ref = rec.classifier.predict(F.compute_features(w[None], cfg).numpy())[0]
+    np.testing.assert_allclose(scores, ref, atol=1e-5)
+
+
+def test_tflite_with_non_finite_scores_falls_back_to_keras(model_dir, monkeypatch):
+    real = Classifier.predict
+
+    def broken(self, feats):
+        out = real(self, feats)
+        return out * np.nan if self.backend == "tflite" else out
+
+    monkeypatch.setattr(Classifier, "predict", broken)
+    rec = Recognizer(model_dir, "auto")
+    assert rec.backend == "keras" and "non-finite" in rec.warning
+    with pytest.raises(ModelError, match="non-finite"):
+        Recognizer(model_dir, "tflite")
+
+
+def test_offline_hops_are_stream_aligned(engine):
+    hops = []
+    engine.on_hop = hops.append
+    try:
+        audio = np.zeros(16000 * 2 + 500, np.float32)
+        audio[16000:17600] = 0.1  # a 100 ms burst at 1.0-1.1 s (-20 dBFS RMS for a DC level of 0.1)
+        engine.run_offline(audio)
+    finally:
+        engine.on_hop = None
+    assert [round(h.stream_time_s, 3) for h in hops] == [round(0.1 * k, 3) for k in range(1, 21)]
+    assert hops[10].stream_time_s == pytest.approx(1.1)
+    assert hops[10].level_db == pytest.approx(-20.0, abs=0.01)
+    assert hops[11].level_db == -120.0
+    assert hops[0].columns.shape == (10, engine.recognizer.mel_bins)
+    assert hops[0].scores.shape == hops[0].smoothed.shape == (len(engine.labels),)
+    assert all(h.model_ms > 0 and h.hop_ms >= h.model_ms for h in hops)
+
+
+def test_detects_real_commands_in_order_at_the_right_time(engine, clip_stream):
+    audio, truth = clip_stream
+    dets = engine.run_offline(audio)
+    assert all(d.label not in ("_silence_", "_unknown_") for d in dets)
+    r = score([(d.label, d.stream_time_s) for d in dets], truth, tolerance_s=1.5)
+    assert r["correct"] >= 8, (r, dets)  # of 10
+    assert r["wrong"] + r["false_positives"] <= 2, (r, dets)
+    for d in dets:  # a detection comes after its word starts, within about a window
+        starts = [t for l, t in truth if l == d.label]
+        if starts:
+            assert min(abs(d.stream_time_s - s - 0.75) for s in starts) < 0.9
+
+
+def test_live_fast_file_matches_offline_exactly(model_dir, tmp_path, clip_stream):
+    audio, _ = clip_stream
+    audio = audio[: 16000 * 8]
+    path = tmp_path / "s.wav"
+    write_wav(path, audio)
+    audio = load_audio(path)  # what the file source will read (16-bit rounding)
+    offline = Engine(None, model_dir)
+    off_hops = []
+    offline.on_hop = off_hops.append
+    off_dets = offline.run_offline(audio)
+
+    ring = RingBuffer(20000)  # barely more than one window: back-pressure must hold the file
+    live_hops, live_dets, finished = [], [], threading.Event()
+    eng = Engine(FileSource(ring, path, realtime=False), model_dir, on_hop=live_hops.append,
+                 on_detection=live_dets.append, on_finished=finished.set)
+    eng.start()
+    assert eng.wait(30) and finished.is_set()
+    eng.stop()
+    assert [h.stream_time_s for h in live_hops] == [h.stream_time_s for h in off_hops]
+    np.testing.assert_allclose(np.stack([h.scores for h in live_hops]),
+                               np.stack([h.scores for h in off_hops]), atol=1e-6)
+    assert live_dets == off_dets
+    assert live_hops[-1].dropped_hops == 0
+
+
+def test_live_realtime_source_delivers_hops_on_time_and_stops_promptly(model_dir, tmp_path):
+    t = np.arange(16000 * 3) / 16000
+    path = tmp_path / "tone.wav"
+    write_wav(path, (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
+    hops = []
+    eng = Engine(FileSource(RingBuffer(32000), path, realtime=True), model_dir,
+                 EngineSettings(hop_ms=50), on_hop=hops.append)
+    t0 = time.monotonic()
+    eng.start()
+    time.sleep(1.0)
+    n_at_1s = len(hops)
+    t1 = time.monotonic()
+    eng.stop()
+    assert time.monotonic() - t1 < 1.0
+    assert 14 <= n_at_1s <= 21  # ~20 hops of 50 ms in a second of real time
+    assert hops[0].columns.shape[0] == 5
+    assert hops[-1].stream_time_s <= time.monotonic() - t0 + 0.05  # never ahead of the audio
+    assert hops[-1].level_db == pytest.approx(20 * np.log10(0.1 / np.sqrt(2)), abs=0.2)
+    assert not [th for th in threading.enumerate() if th.name.startswith("kws-")]
+
+
+class DyingSource:
+    """A source whose device 'vanishes' after a moment."""
+
+    def __init__(self):
+        self.ring = RingBuffer(32000)
+        self.overflows = 0
+        self.error = None
+        self.finished = False
+        self.stopped = False
+
+    def start(self):
+        def feed():
+            for _ in range(30):
+                self.ring.write(np.zeros(160, np.float32))
+                time.sleep(0.005)
+            self.error = KwsError("input device 3 (USB) stopped")
+
+        threading.Thread(target=feed, daemon=True).start()
+
+    def stop(self):
+        self.stopped = True
+
+
+def test_source_failure_is_reported_once_and_stops_the_engine(model_dir):
+    errors = []
+    src = DyingSource()
+    eng = Engine(src, model_dir, on_error=errors.append)
+    eng.start()
+    assert eng.wait(5)
+    assert [str(e) for e in errors] == ["input device 3 (USB) stopped"]
+    assert src.stopped and not eng.running and eng.error is errors[0]
+
+
+def test_falling_behind_skips_ahead_and_counts_dropped_hops(model_dir):
+    class Burst(DyingSource):
+        def start(self):
+            self.ring.write(np.zeros(16000 * 5, np.float32))  # 5 s at once, ring holds 2 s
+            self.finished = True
+
+    hops = []
+    eng = Engine(Burst(), model_dir, on_hop=hops.append)
+    eng.start()
+    assert eng.wait(10)
+    assert hops[-1].stream_time_s == pytest.approx(5.0)
+    assert hops[-1].dropped_hops >= 25
+    assert len(hops) + hops[-1].dropped_hops == 50
+
+
+def test_update_settings_applies_between_hops(engine):
+    hops = []
+    engine.on_hop = hops.append
+    try:
+        def switch(h):
+            hops.append(h)
+            if len(hops) == 3:
+                engine.update_settings(EngineSettings(hop_ms=200))
+
+        engine.on_hop = switch
+        engine.run_offline(np.zeros(16000 * 2, np.float32))
+    finally:
+        engine.on_hop = None
+        engine.update_settings(EngineSettings())
+    times = [round(h.stream_time_s, 2) for h in hops]
+    assert times[:5] == [0.1, 0.2, 0.3, 0.5, 0.7]
+    assert hops[4].columns.shape[0] == 20
+
+
+def test_settings_validate_and_round_trip():
+    s = EngineSettings(hop_ms=40)
+    assert EngineSettings.from_dict(s.to_dict()) == s
+    for bad in (10, 25, 2000):
+        with pytest.raises(ValueError):
+            EngineSettings(hop_ms=bad)
+    assert level_db(np.zeros(10)) == -120.0

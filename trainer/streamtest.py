@@ -1,0 +1,212 @@
+"""``kws-train streamtest``: streaming accuracy of a model, as the TF speech_commands
+example measures it (``generate_streaming_test_wav`` + ``test_streaming_accuracy``).
+
+The stream: background noise throughout (1.5 s segments every second at a random volume
+up to ``background_volume``, cross-faded), and one clip of the chosen split in every 3 s
+slot at a random offset in its first 2 s; 30% of the clips are unknown words. Labels
+are written as the TF example does: ``label, start_ms`` per line.
+
+Scoring: each detection (commands only; silence and unknown are never reported) is
+matched to the first clip whose start lies within +-tolerance of the detection's stream
+time: same label and that clip not matched before -> correct, else wrong; no clip in
+range -> false positive. Rates are over the number of command clips. Unknown-word clips
+are in the ground truth, so a command reported on an unknown word counts as wrong.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from kwsapp.errors import KwsError
+from kwsapp.wavio import load_audio, write_wav
+
+from . import dataset as D
+
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    duration_s: float = 600.0
+    clip_ms: int = 1000
+    word_gap_ms: int = 2000
+    unknown_share: float = 0.3
+    background_volume: float = 0.1
+    seed: int = 0
+
+
+def _mix_in(out, offset, src, src_offset, length, volume, ramp_in, ramp_out):
+    """The TF example's mix_in_audio_sample: add src with linear fade in/out."""
+    length = min(length, len(src) - src_offset, len(out) - offset)
+    if length <= 0:
+        return
+    env = np.full(length, volume, np.float32)
+    if ramp_in:
+        k = min(ramp_in, length)
+        env[:k] *= np.arange(k, dtype=np.float32) / ramp_in
+    if ramp_out:
+        k = min(ramp_out, length)
+        env[length - k :] *= np.arange(k, 0, -1, dtype=np.float32) / ramp_out
+    out[offset : offset + length] += src[src_offset : src_offset + length] * env
+
+
+def make_stream(data_dir: str, split: str = "testing", spec: StreamSpec = StreamSpec(),
+                commands=D.COMMANDS) -> tuple[np.ndarray, list[tuple[str, float]]]:
+    """-> (16 kHz mono audio, [(label, start_s)] for every clip mixed in)."""
+    ds = D.scan(data_dir, commands)
+    clips = [c for c in ds.split(split) if c.path and c.label != D.SILENCE]
+    known = [c for c in clips if c.label != D.UNKNOWN]
+    unknown = [c for c in clips if c.label == D.UNKNOWN]
+    if not known:
+        raise KwsError(f"{data_dir}: no command clips in the {split} split")
+    rng = np.random.default_rng(spec.seed)
+    n = int(spec.duration_s * SAMPLE_RATE)
+    out = np.zeros(n, np.float32)
+    clip_n = spec.clip_ms * SAMPLE_RATE // 1000
+
+    noise = [load_audio(p, SAMPLE_RATE) for p in ds.background_files]
+    noise = [x for x in noise if len(x) > clip_n]
+    if noise:
+        seg, stride, ramp = clip_n * 3 // 2, clip_n, clip_n // 2
+        for i in range(math.ceil(n / stride)):
+            bg = noise[rng.integers(len(noise))]
+            _mix_in(out, i * stride, bg, int(rng.integers(0, len(bg) - clip_n)), seg,
+                    float(rng.uniform(0, spec.background_volume)), ramp, ramp)
+
+    cache: dict[str, np.ndarray] = {}
+    labels = []
+    stride = (spec.clip_ms + spec.word_gap_ms) * SAMPLE_RATE // 1000
+    gap = spec.word_gap_ms * SAMPLE_RATE // 1000
+    for i in range(n // stride):
+        offset = i * stride + int(rng.integers(gap))
+        pool = unknown if unknown and rng.random() < spec.unknown_share else known
+        if pool is known:  # a command chosen uniformly first, then one of its clips, as TF does
+            word = commands[rng.integers(len(commands))]
+            pool = [c for c in known if c.label == word] or known
+        clip = pool[rng.integers(len(pool))]
+        if clip.path not in cache:
+            cache[clip.path] = load_audio(clip.path, SAMPLE_RATE)
+        _mix_in(out, offset, cache[clip.path], 0, clip_n, 1.0, 500, 500)
+        labels.append((clip.label, offset / SAMPLE_RATE))
+    return np.clip(out, -1.0, 1.0), labels
+
+
+def pick_clips(data_dir: str, split: str = "testing", words=D.COMMANDS, per_word: int = 1) -> list:
+    """The first ``per_word`` clips (by path) of each word in ``split``: a fixed, repeatable
+    choice for tests and demos."""
+    ds = D.scan(data_dir, D.COMMANDS)
+    chosen = []
+    for w in words:
+        paths = sorted(c.path for c in ds.split(split) if c.path and c.word == w)
+        chosen += [(w, p) for p in paths[:per_word]]
+    return chosen
+
+
+def sequence_stream(clips, gap_s: float = 1.0, lead_s: float = 0.5, noise: float = 0.002,
+                    seed: int = 0) -> tuple[np.ndarray, list[tuple[str, float]]]:
+    """[(label, path)] -> (audio: the clips one after another with ``gap_s`` of faint noise
+    between, [(label, start_s)])."""
+    rng = np.random.default_rng(seed)
+    parts, truth, t = [np.zeros(int(lead_s * SAMPLE_RATE), np.float32)], [], lead_s
+    for label, path in clips:
+        x = load_audio(path, SAMPLE_RATE)
+        truth.append((label, t))
+        parts += [x, np.zeros(int(gap_s * SAMPLE_RATE), np.float32)]
+        t += (len(x) + int(gap_s * SAMPLE_RATE)) / SAMPLE_RATE
+    audio = np.concatenate(parts)
+    audio += noise * rng.standard_normal(len(audio)).astype(np.float32)
+    return np.clip(audio, -1.0, 1.0), truth
+
+
+def write_labels(path: str, labels) -> None:
+    with open(path, "w") as f:
+        for label, t in labels:
+            f.write(f"{label}, {t * 1000:f}\n")
+
+
+def read_labels(path: str) -> list[tuple[str, float]]:
+    out = []
+    with open(path) as f:
+        for line in f:
+            parts = line.split(",")
+            if len(parts) == 2:
+                out.append((parts[0].strip(), float(parts[1]) / 1000.0))
+    return sorted(out, key=lambda x: x[1])
+
+
+def score(detections, truth, tolerance_s: float = 1.5, ignore=(D.SILENCE, D.UNKNOWN)) -> dict:
+    """detections: [(label, time_s)]; truth: [(label, start_s)]. TF's matching rule."""
+    truth = sorted(truth, key=lambda x: x[1])
+    n_commands = sum(1 for l, _ in truth if l not in ignore)
+    matched = set()
+    correct = wrong = fp = 0
+    for label, t in detections:
+        hit = next((i for i, (_, gt) in enumerate(truth) if abs(gt - t) <= tolerance_s), None)
+        if hit is None:
+            fp += 1
+            continue
+        if truth[hit][0] == label and hit not in matched:
+            correct += 1
+        else:
+            wrong += 1
+        matched.add(hit)
+    denom = max(n_commands, 1)
+    return {"commands": n_commands, "detections": len(detections), "correct": correct, "wrong": wrong,
+            "false_positives": fp, "correct_pct": 100.0 * correct / denom,
+            "wrong_pct": 100.0 * wrong / denom, "false_positive_pct": 100.0 * fp / denom}
+
+
+def run(args) -> int:
+    from kwsapp.engine.engine import Engine, EngineSettings
+    from kwsapp.listen import smoothing_from_args
+
+    spec = StreamSpec(duration_s=args.duration, seed=args.seed, unknown_share=args.unknown_share,
+                      background_volume=args.background_volume)
+    audio, truth = make_stream(args.data_dir, args.split, spec)
+    if args.out_wav:
+        write_wav(args.out_wav, audio)
+        write_labels(os.path.splitext(args.out_wav)[0] + "_labels.txt", truth)
+    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
+    engine = Engine(None, args.model, settings)
+    if engine.recognizer.warning:
+        print(f"warning: {engine.recognizer.warning}", file=sys.stderr)
+    dets = engine.run_offline(audio)
+    r = score([(d.label, d.stream_time_s) for d in dets], truth, args.tolerance_ms / 1000.0)
+    r.update(split=args.split, duration_s=args.duration, seed=args.seed, hop_ms=args.hop_ms,
+             smoothing=settings.smoothing.to_dict(), model=args.model)
+    print(f"{r['commands']} command clips in {args.duration:g} s ({args.split} split): "
+          f"{r['correct_pct']:.1f}% correct, {r['wrong_pct']:.1f}% wrong, "
+          f"{r['false_positive_pct']:.1f}% false positives ({r['detections']} detections)")
+    if args.json:
+        print(json.dumps(r))
+    return 0
+
+
+def add_parser(sub) -> None:
+    from kwsapp.listen import add_smoothing_args
+    from kwsapp.model import BUNDLED_MODEL_DIR
+
+    p = sub.add_parser("streamtest", help="streaming accuracy on a generated long WAV (TF example's method)",
+                       description=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--model", default=BUNDLED_MODEL_DIR, help="model folder (default: the bundled assets/model)")
+    p.add_argument("--data-dir", default=D.default_data_dir(),
+                   help=f"dataset folder (default: ${D.DATA_DIR_ENV} or {D.DEFAULT_DATA_DIR})")
+    p.add_argument("--split", choices=["testing", "validation"], default="testing",
+                   help="clips to draw from (tune smoothing on validation, report testing)")
+    p.add_argument("--duration", type=float, default=600.0, help="stream length in seconds (default: 600)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--unknown-share", type=float, default=0.3, help="share of unknown-word clips (default: 0.3)")
+    p.add_argument("--background-volume", type=float, default=0.1, help="max noise volume (default: 0.1)")
+    p.add_argument("--tolerance-ms", type=float, default=1500.0,
+                   help="max distance between a detection and its clip's start (default: 1500)")
+    p.add_argument("--hop-ms", type=int, default=100, help="engine hop (default: 100)")
+    p.add_argument("--backend", choices=["auto", "tflite", "keras"], default="auto")
+    add_smoothing_args(p)
+    p.add_argument("--out-wav", default=None, help="also write the stream here (and <name>_labels.txt)")
+    p.add_argument("--json", action="store_true", help="last stdout line: the results as one JSON object")
+    p.set_defaults(func=run)
