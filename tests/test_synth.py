@@ -1,0 +1,183 @@
+"""`kws-train synth` (offline TTS speakers) and `--extra-data` (training split only)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import random
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import make_tiny_dataset, tone
+from kwsapp.wavio import read_wav
+from trainer import dataset as D
+from trainer import synth as S
+from trainer.cli import main
+from trainer.train import TrainConfig, prepare_data
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("synth") / "voices")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        rc = main(["synth", "--out", out, "--words", "yes,no", "--unknown-words", "cat house",
+                   "--per-word", "4", "--unknown-per-word", "2", "--seed", "3", "--quiet"])
+    assert rc == 0, stdout.getvalue()
+    return out
+
+
+def _voices(out) -> dict[str, dict]:
+    lines = open(os.path.join(out, "voices.tsv")).read().splitlines()
+    cols = lines[0].split("\t")
+    return {r.split("\t")[0]: dict(zip(cols, r.split("\t"))) for r in lines[1:]}
+
+
+def test_clips_are_16k_mono_one_second_and_centred(synth_dir):
+    wavs = [os.path.join(synth_dir, w, n) for w in ("yes", "no", "cat", "house")
+            for n in os.listdir(os.path.join(synth_dir, w))]
+    assert len(wavs) == 4 + 4 + 2 + 2
+    for p in wavs:
+        x, rate = read_wav(p)
+        with open(p, "rb") as f:
+            bits = int.from_bytes(f.read(36)[34:36], "little")
+        assert (rate, x.shape, bits) == (16000, (16000, 1), 16), p
+        x = x[:, 0]
+        loud = np.flatnonzero(np.abs(x) > 0.1 * np.abs(x).max())
+        assert np.abs(x).max() > 0.05  # a level in the -24..-3 dBFS range, not silence
+        # trimmed and centred: as much quiet before the word as after it (within 20 ms)
+        assert abs(loud[0] - (16000 - 1 - loud[-1])) < 320 + 0.2 * (loud[-1] - loud[0]), p
+
+
+def test_each_voice_setting_is_its_own_speaker(synth_dir):
+    voices = _voices(synth_dir)
+    yes = {D.speaker_of(n) for n in os.listdir(os.path.join(synth_dir, "yes"))}
+    no = {D.speaker_of(n) for n in os.listdir(os.path.join(synth_dir, "no"))}
+    assert len(yes) == 4 and yes == no  # the same four speakers say every command
+    assert all(re.fullmatch(r"[0-9a-f]{8}", s) for s in voices)
+    assert yes <= set(voices)
+    settings = {(v["engine"], v["voice"], v["variant"], v["pitch"], v["rate"]) for v in voices.values()}
+    assert len(settings) == len(voices)  # distinct settings, distinct ids
+    for sid, v in voices.items():  # the id is derived from the setting
+        voice = S.Voice(v["engine"], v["voice"], v["variant"], float(v["pitch"]), float(v["rate"]))
+        assert voice.speaker_id == sid
+    # the dataset's split rule keeps each synthetic speaker in one split
+    spec = D.scan(synth_dir, ("yes", "no"), layout="standard", unknown_share=1e9, silence_share=0)
+    splits = {}
+    for c in spec.clips:
+        splits.setdefault(c.speaker, set()).add(c.split)
+    assert all(len(s) == 1 for s in splits.values())
+
+
+def test_speaker_id_changes_with_every_setting():
+    base = S.Voice("espeak-ng", "en-us", "f3", 50, 160)
+    others = [S.Voice("flite", "en-us", "f3", 50, 160), S.Voice("espeak-ng", "en-gb", "f3", 50, 160),
+              S.Voice("espeak-ng", "en-us", "m3", 50, 160), S.Voice("espeak-ng", "en-us", "f3", 51, 160),
+              S.Voice("espeak-ng", "en-us", "f3", 50, 161)]
+    ids = {base.speaker_id} | {v.speaker_id for v in others}
+    assert len(ids) == 6
+    assert S.Voice("espeak-ng", "en-us", "f3", 50, 160).speaker_id == base.speaker_id
+
+
+def test_draw_voices_takes_turns_over_engines_and_voices():
+    pool = S.VoicePool((("espeak-ng", "en-us"), ("espeak-ng", "en-gb"), ("flite", "slt"), ("flite", "awb")),
+                       ("f1", "m3"))
+    voices = S.draw_voices(pool, 8, random.Random(0))
+    assert len({v.speaker_id for v in voices}) == 8
+    # every base voice appears twice in 8 draws; flite voices get their own f0 range
+    assert sorted((v.engine, v.voice) for v in voices) == sorted(pool.bases * 2)
+    for v in voices:
+        if v.engine == "flite":
+            lo, hi = S.FLITE_VOICES[v.voice]
+            assert lo <= v.pitch <= hi and v.variant == ""
+        else:
+            assert v.variant in ("", "f1", "m3") and 20 <= v.pitch <= 80
+
+
+def test_installed_voices_are_found():
+    pool = S.voice_pool(S.available_engines())
+    accents = [name for engine, name in pool.bases if engine == "espeak-ng"]
+    assert "en-us" in accents and "en-gb" in accents and "variant" not in accents
+    assert len(pool.variants) > 10  # espeak-ng's !v folder
+    if shutil.which("flite"):
+        assert {name for engine, name in pool.bases if engine == "flite"} <= set(S.FLITE_VOICES)
+
+
+def test_trim_and_centre():
+    x = np.zeros(24000, np.float32)
+    x[2000:6000] = tone(500, 0.25)  # a 0.25 s "word" early in a 1.5 s take
+    y = S.trim_and_centre(x, level_db=-6.0)
+    assert y.shape == (16000,)
+    assert np.abs(y).max() == pytest.approx(10 ** (-6 / 20), rel=1e-3)
+    on = np.flatnonzero(np.abs(y) > 1e-4)
+    assert abs((on[0] + on[-1]) / 2 - 8000) < 200  # centred
+    assert 4000 - 2 * 80 <= on[-1] - on[0] < 4000 + 2 * 160 + 10  # the word (5 ms fades) + <= 10 ms a side
+    assert S.trim_and_centre(tone(500, 1.2), -6.0) is None  # longer than a second
+    assert S.trim_and_centre(np.zeros(8000, np.float32), -6.0) is None  # silent
+    noisy = S.trim_and_centre(x, -6.0, noise_db=-60.0, rng=np.random.default_rng(0))
+    assert 20 * np.log10(np.sqrt(np.mean(noisy[:2000] ** 2))) == pytest.approx(-60.0, abs=1.0)
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "x.txt").write_text("x")
+    cases = [
+        (["synth", "--out", str(occupied)], "is not empty"),
+        (["synth", "--out", str(tmp_path / "a"), "--engines", "festival"], "unsupported engine"),
+        (["synth", "--out", str(tmp_path / "b"), "--words", "yes 42"], "not a plain word"),
+        (["synth", "--out", str(tmp_path / "c"), "--variants", "nosuchvariant"], "unknown espeak-ng variant"),
+        (["synth", "--out", str(tmp_path / "d"), "--per-word", "0"], "--per-word"),
+    ]
+    for argv, msg in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and msg in err[0], (argv, err)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no TTS engine on the PATH
+    assert main(["synth", "--out", str(tmp_path / "e"), "--engines", "espeak-ng"]) == 2
+    assert "not installed" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- --extra-data
+
+def _paths(clips, split):
+    return sorted(c.path or "<noise>" for c in clips if c.split == split)
+
+
+def test_extra_data_reaches_only_the_training_split(tmp_path, synth_dir):
+    data = make_tiny_dataset(str(tmp_path / "real"))
+    # an extra folder with its own lists: they must not move its clips out of training
+    extra = make_tiny_dataset(str(tmp_path / "extra"), words=("yes", "no", "bed"), speakers=3, seed=7)
+    base = TrainConfig(data_dir=data, out=str(tmp_path / "m"))
+    spec0, dec0, _, n0 = prepare_data(base)
+    for extra_dir, n_files in ((extra, 9), (synth_dir, 12)):
+        spec, dec, _, n = prepare_data(TrainConfig(data_dir=data, out=str(tmp_path / "m"), extra_data=extra_dir))
+        assert n0 == 0 and n == n_files
+        added = [c for c in spec.clips if c.path and c.path.startswith(extra_dir)]
+        assert len(added) == n_files and {c.split for c in added} == {"training"}
+        for split in ("validation", "testing"):
+            assert _paths(spec.clips, split) == _paths(spec0.clips, split)
+            assert len(dec[split].labels) == len(dec0[split].labels)
+        assert len(dec["training"].labels) == len(dec0["training"].labels) + n_files
+        # extra clips keep their labels: commands as themselves, other words as _unknown_
+        assert {c.label for c in added if c.word == "yes"} == {"yes"}
+        assert {c.label for c in added if c.word in ("bed", "cat", "house")} == {D.UNKNOWN}
+
+
+def test_train_cli_extra_data(tmp_path, synth_dir):
+    data = make_tiny_dataset(str(tmp_path / "real"))
+    out = str(tmp_path / "model")
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["train", "--data-dir", data, "--extra-data", synth_dir, "--epochs", "1", "--batch-size", "16",
+                   "--model", "stacked_fc", "--quiet", "--out", out])
+    assert rc == 0
+    info = json.load(open(os.path.join(out, "train_info.json")))["info"]
+    n_synth = sum(len(fs) for d, _, fs in os.walk(synth_dir) if fs and d != synth_dir)
+    assert info["n_extra"] == n_synth
+    spec0, _, _, _ = prepare_data(TrainConfig(data_dir=data, out=out))
+    assert info["n_val"] == len(spec0.split("validation"))
+    metrics = json.load(open(os.path.join(out, "metrics.json")))
+    assert metrics["test"]["n"] == len(spec0.split("testing"))

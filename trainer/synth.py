@@ -1,0 +1,319 @@
+"""``kws-train synth``: synthetic speakers for the standard layout, from offline TTS voices.
+
+Every voice setting (engine, voice or accent, variant, pitch, rate) is one synthetic
+speaker: its id is the first 8 hex digits of a hash of the setting, and its clips are
+named ``<word>/<id>_nohash_0.wav`` like the real dataset's, so the speaker-hash split
+rule keeps each setting in one split. Clips are 16 kHz mono, one second, trimmed to the
+spoken word and centred, at a random level. ``voices.tsv`` maps each id to its setting.
+
+Engines: espeak-ng (its English accents times its voice variants) and flite (its four
+16 kHz voices), whichever are installed. Feed the folder to ``kws-train train
+--extra-data DIR``, which adds it to the training split only.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from kwsapp.errors import AudioFileError, KwsError
+from kwsapp.wavio import load_audio, write_wav
+
+from . import dataset as D
+
+RATE = 16000
+CLIP = RATE  # one second
+
+# Words for _unknown_: the dataset's other 25 words plus common short words, none of them
+# a homophone of a command (no "know", "write", "too" ...), so the labels stay true.
+UNKNOWN_WORDS = (
+    "backward", "bed", "bird", "cat", "dog", "eight", "five", "follow", "forward", "four", "happy", "house",
+    "learn", "marvin", "nine", "one", "seven", "sheila", "six", "three", "tree", "two", "visual", "wow", "zero",
+    "yellow", "yet", "nose", "note", "cup", "town", "lift", "light", "ride", "bright", "in", "of", "often",
+    "shop", "top", "stock", "gold", "show", "window", "water", "music", "hello", "please", "maybe", "never",
+    "open", "close", "start", "pause", "next", "back", "yeah", "okay", "apple", "table", "door", "dinner",
+)
+
+# flite's voices at 16 kHz ("kal" is the 8 kHz twin of kal16, "awb_time" speaks only times).
+FLITE_VOICES = {"kal16": (80, 140), "awb": (85, 150), "rms": (80, 140), "slt": (150, 240)}  # f0 range, Hz
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One synthetic speaker."""
+
+    engine: str  # "espeak-ng" or "flite"
+    voice: str  # espeak-ng language/accent or flite voice
+    variant: str  # espeak-ng variant ("" for none or for flite)
+    pitch: float  # espeak-ng: 0-99; flite: target mean f0 in Hz
+    rate: float  # espeak-ng: words per minute; flite: duration stretch (>1 is slower)
+
+    @property
+    def key(self) -> str:
+        return f"{self.engine}|{self.voice}|{self.variant}|{self.pitch:g}|{self.rate:g}"
+
+    @property
+    def speaker_id(self) -> str:
+        return hashlib.sha1(self.key.encode()).hexdigest()[:8]
+
+    def command(self, text: str, out_wav: str, rate_scale: float = 1.0) -> list[str]:
+        if self.engine == "espeak-ng":
+            v = f"{self.voice}+{self.variant}" if self.variant else self.voice
+            return ["espeak-ng", "-v", v, "-p", f"{self.pitch:g}", "-s", str(int(self.rate * rate_scale)),
+                    "-w", out_wav, text]
+        return ["flite", "-voice", self.voice, "--setf", f"int_f0_target_mean={self.pitch:g}",
+                "--setf", f"duration_stretch={self.rate / rate_scale:.3f}", "-t", text, "-o", out_wav]
+
+
+# ---------------------------------------------------------------- what is installed
+
+def espeak_accents() -> list[str]:
+    """espeak-ng's English voices (its own, not mbrola ones, which need extra packages)."""
+    out = subprocess.run(["espeak-ng", "--voices=en"], capture_output=True, text=True, check=True).stdout
+    accents = []
+    for line in out.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) >= 5 and not cols[4].startswith(("mb/", "!v")) and cols[1] not in accents:
+            accents.append(cols[1])
+    return accents
+
+
+def espeak_variants() -> list[str]:
+    out = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"Data at:\s*(\S+)", out)
+    folder = os.path.join(m.group(1), "voices", "!v") if m else ""
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+def flite_voices() -> list[str]:
+    out = subprocess.run(["flite", "-lv"], capture_output=True, text=True, check=True).stdout
+    return [v for v in out.split(":")[-1].split() if v in FLITE_VOICES]
+
+
+ENGINES = ("espeak-ng", "flite")
+
+
+def available_engines() -> list[str]:
+    return [e for e in ENGINES if shutil.which(e)]
+
+
+@dataclass(frozen=True)
+class VoicePool:
+    """The base voices to draw speakers from: (engine, voice) pairs and espeak-ng variants."""
+
+    bases: tuple[tuple[str, str], ...]
+    variants: tuple[str, ...]
+
+
+def voice_pool(engines, variants=None) -> VoicePool:
+    unsupported = [e for e in engines if e not in ENGINES]
+    if unsupported:
+        raise KwsError(f"unsupported engine(s) {', '.join(unsupported)}; choose from {', '.join(ENGINES)}")
+    missing = [e for e in engines if not shutil.which(e)]
+    if missing:
+        raise KwsError(f"{', '.join(missing)} not installed; install it (Debian: apt-get install {' '.join(missing)}) "
+                       f"or choose --engines from: {', '.join(available_engines()) or 'none installed'}")
+    bases: list[tuple[str, str]] = []
+    all_variants: list[str] = []
+    if "espeak-ng" in engines:
+        bases += [("espeak-ng", a) for a in espeak_accents()]
+        all_variants = espeak_variants()
+    if "flite" in engines:
+        bases += [("flite", v) for v in flite_voices()]
+    if variants is not None:
+        unknown = sorted(set(variants) - set(all_variants))
+        if unknown:
+            raise KwsError(f"unknown espeak-ng variant(s) {', '.join(unknown)}; see `kws-train synth --list-voices`")
+        all_variants = list(variants)
+    if not bases:
+        raise KwsError("no usable TTS voice found; install espeak-ng or flite")
+    return VoicePool(tuple(bases), tuple(all_variants))
+
+
+def draw_voices(pool: VoicePool, n: int, rng: random.Random) -> list[Voice]:
+    """``n`` distinct speakers: base voices in turns (each engine's voices equally often),
+    each with a random variant, pitch and rate."""
+    voices: dict[str, Voice] = {}
+    order: list[tuple[str, str]] = []
+    while len(voices) < n:
+        if not order:
+            order = list(pool.bases)
+            rng.shuffle(order)
+        engine, name = order.pop()
+        if engine == "espeak-ng":
+            variant = rng.choice(("",) + pool.variants)
+            v = Voice(engine, name, variant, rng.randint(20, 80), rng.randint(120, 200))
+        else:
+            lo, hi = FLITE_VOICES[name]
+            v = Voice(engine, name, "", rng.randint(lo, hi), round(rng.uniform(0.8, 1.25), 2))
+        voices.setdefault(v.speaker_id, v)
+    return list(voices.values())
+
+
+# ---------------------------------------------------------------- audio
+
+def trim_and_centre(x: np.ndarray, level_db: float, floor_db: float = 40.0, frame: int = 160,
+                    noise_db: float | None = None, rng: np.random.Generator | None = None) -> np.ndarray | None:
+    """Cut ``x`` to where it is within ``floor_db`` of its loudest 10 ms, centre that in one
+    second and scale its peak to ``level_db`` dBFS. None if silent or longer than a second.
+
+    ``noise_db``: add white noise at that RMS level (dBFS), because TTS output is digital
+    silence between words and real microphones never are."""
+    n = len(x) // frame
+    if n == 0:
+        return None
+    energy = (x[: n * frame].reshape(n, frame) ** 2).mean(axis=1)
+    if energy.max() <= 1e-10:
+        return None
+    loud = np.flatnonzero(10 * np.log10(energy + 1e-12) > 10 * np.log10(energy.max()) - floor_db)
+    start, end = max(loud[0] - 1, 0) * frame, min((loud[-1] + 2) * frame, len(x))  # keep 10 ms either side
+    word = x[start:end]
+    if len(word) > CLIP:
+        return None
+    out = np.zeros(CLIP, np.float32)
+    offset = (CLIP - len(word)) // 2
+    fade = np.minimum(1.0, np.minimum(np.arange(len(word)), np.arange(len(word))[::-1]) / 80.0)  # 5 ms: no clicks
+    out[offset : offset + len(word)] = word * fade * (10 ** (level_db / 20) / np.abs(word).max())
+    if noise_db is not None:
+        out += (10 ** (noise_db / 20) * (rng or np.random.default_rng()).standard_normal(CLIP)).astype(np.float32)
+    return out
+
+
+def render(voice: Voice, word: str, level_db: float, noise_db: float, seed: int, tmp_dir: str) -> np.ndarray | None:
+    """Speak ``word``; if it runs over a second, ask once more at a faster rate."""
+    for rate_scale in (1.0, 1.4):
+        path = os.path.join(tmp_dir, f"{voice.speaker_id}-{word}-{rate_scale}.wav")
+        r = subprocess.run(voice.command(word, path, rate_scale), capture_output=True, text=True)
+        if r.returncode != 0 or not os.path.exists(path):
+            raise KwsError(f"{voice.engine} failed for voice {voice.key!r}: {(r.stderr or r.stdout).strip()[:200]}")
+        try:
+            clip = trim_and_centre(load_audio(path, RATE), level_db, noise_db=noise_db,
+                                   rng=np.random.default_rng(seed))
+        except AudioFileError:
+            clip = None
+        finally:
+            os.remove(path)
+        if clip is not None:
+            return clip
+    return None
+
+
+# ---------------------------------------------------------------- the command
+
+@dataclass
+class SynthResult:
+    written: int
+    failed: list[str]  # "voice key: word" that were silent or too long
+    speakers: list[Voice]
+
+
+def synthesise(out: str, words, unknown_words, per_word: int, unknown_per_word: int, pool: VoicePool,
+               seed: int = 1, jobs: int | None = None, progress=None) -> SynthResult:
+    rng = random.Random(seed)
+    speakers = draw_voices(pool, max(per_word, unknown_per_word), rng)
+    tasks = [(v, w) for w in words for v in speakers[:per_word]]
+    tasks += [(v, w) for w in unknown_words for v in rng.sample(speakers, unknown_per_word)]
+    # dBFS: peak level (real clips vary about this much), noise floor, noise seed
+    levels = [(rng.uniform(-24.0, -3.0), rng.uniform(-75.0, -55.0), rng.getrandbits(32)) for _ in tasks]
+    for w in set(words) | set(unknown_words):
+        os.makedirs(os.path.join(out, w), exist_ok=True)
+    failed: list[str] = []
+    written = 0
+    with tempfile.TemporaryDirectory(prefix="kws-synth-") as tmp, ThreadPoolExecutor(jobs or os.cpu_count() or 2) as ex:
+        results = ex.map(lambda t: render(*t[0], *t[1], tmp), zip(tasks, levels))
+        for i, ((voice, word), clip) in enumerate(zip(tasks, results), 1):
+            if clip is None:
+                failed.append(f"{voice.key}: {word}")
+            else:
+                write_wav(os.path.join(out, word, f"{voice.speaker_id}_nohash_0.wav"), clip, RATE)
+                written += 1
+            if progress:
+                progress(i, len(tasks))
+    used = {v.speaker_id for v, w in tasks}
+    speakers = [v for v in speakers if v.speaker_id in used]
+    with open(os.path.join(out, "voices.tsv"), "w") as f:
+        f.write("speaker\tengine\tvoice\tvariant\tpitch\trate\n")
+        for v in speakers:
+            f.write(f"{v.speaker_id}\t{v.engine}\t{v.voice}\t{v.variant}\t{v.pitch:g}\t{v.rate:g}\n")
+    return SynthResult(written, failed, speakers)
+
+
+def _words(arg: str | None, default) -> list[str]:
+    if arg is None:
+        return list(default)
+    words = [w.strip().lower() for w in arg.replace(",", " ").split() if w.strip()]
+    bad = [w for w in words if not re.fullmatch(r"[a-z][a-z' -]*", w)]
+    if bad:
+        raise KwsError(f"not a plain word: {', '.join(bad)}; give letters only, separated by spaces or commas")
+    return list(dict.fromkeys(words))
+
+
+def cmd_synth(args) -> int:
+    engines = _words(args.engines, available_engines()) if args.engines else available_engines()
+    if args.list_voices:
+        pool = voice_pool(engines)
+        for engine, name in pool.bases:
+            print(f"{engine}\t{name}")
+        print(f"espeak-ng variants ({len(pool.variants)}): {' '.join(pool.variants)}")
+        return 0
+    if not args.out:
+        raise KwsError("give --out DIR (the folder to write the synthetic clips to)")
+    words = _words(args.words, D.COMMANDS)
+    unknown = [w for w in _words(args.unknown_words, UNKNOWN_WORDS) if w not in words]
+    if args.per_word < 1 or args.unknown_per_word < 0:
+        raise KwsError("--per-word must be at least 1 and --unknown-per-word at least 0")
+    if os.path.isdir(args.out) and os.listdir(args.out) and not args.force:
+        raise KwsError(f"{args.out} is not empty; choose an empty --out or pass --force to add to it")
+    variants = _words(args.variants, ()) if args.variants else None
+    pool = voice_pool(engines, variants)
+    if not args.unknown_per_word:
+        unknown = []
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        raise KwsError(f"cannot create {args.out} ({e.strerror}); choose another --out") from None
+
+    def progress(i, n):
+        if not args.quiet and (i == n or i % 100 == 0):
+            print(f"  {i}/{n} clips", flush=True)
+
+    r = synthesise(args.out, words, unknown, args.per_word, args.unknown_per_word, pool, args.seed, args.jobs,
+                   progress)
+    engines_used = sorted({v.engine for v in r.speakers})
+    print(f"wrote {r.written} clips ({len(words)} command words x {args.per_word}, {len(unknown)} other words x "
+          f"{args.unknown_per_word}) by {len(r.speakers)} synthetic speakers ({', '.join(engines_used)}) to {args.out}")
+    if r.failed:
+        print(f"skipped {len(r.failed)} clip(s) that came out silent or longer than 1 s; first: {r.failed[0]}")
+    print(f"use it with: kws-train train --extra-data {args.out} ...")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("synth", help="make synthetic speakers with offline TTS (espeak-ng, flite)",
+                       description="Speak the command words and other words (for _unknown_) with every offline "
+                                   "TTS voice installed, each voice setting a speaker of its own, as one-second "
+                                   "16 kHz mono clips in the standard layout. Add them to training with "
+                                   "`kws-train train --extra-data DIR`.")
+    p.add_argument("--out", help="folder to write (standard layout: <word>/<speaker>_nohash_0.wav)")
+    p.add_argument("--words", default=None, help="command words to speak (default: the 10 commands)")
+    p.add_argument("--unknown-words", default=None,
+                   help=f"other words, for _unknown_ (default: {len(UNKNOWN_WORDS)} words incl. the dataset's 25)")
+    p.add_argument("--per-word", type=int, default=100, help="speakers per command word (default: 100)")
+    p.add_argument("--unknown-per-word", type=int, default=10,
+                   help="speakers per other word (default: 10; 0: no _unknown_ words)")
+    p.add_argument("--engines", default=None, help="espeak-ng and/or flite (default: every one installed)")
+    p.add_argument("--variants", default=None, help="only these espeak-ng voice variants (default: all)")
+    p.add_argument("--seed", type=int, default=1, help="voices, pitches, rates and levels drawn (default: 1)")
+    p.add_argument("--jobs", type=int, default=None, help="TTS processes at once (default: CPU cores)")
+    p.add_argument("--force", action="store_true", help="write into a folder that is not empty")
+    p.add_argument("--list-voices", action="store_true", help="list the voices found and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_synth)
