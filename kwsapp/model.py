@@ -108,12 +108,17 @@ class Classifier:
         return self.config.labels
 
     def _load_tflite(self, path, threads):
-        import tensorflow as tf
+        try:
+            # LiteRT is TF Lite's maintained home; tf.lite.Interpreter is deprecated.
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            import tensorflow as tf
 
+            Interpreter = tf.lite.Interpreter
         if not os.path.exists(path):
             raise ModelError(f"{path} is missing; {REBUILD_HINT}")
         try:
-            self._interp = tf.lite.Interpreter(model_path=path, num_threads=threads)
+            self._interp = Interpreter(model_path=path, num_threads=threads)
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{path} is corrupt ({str(e).splitlines()[0]}); {REBUILD_HINT}") from None

@@ -123,6 +123,21 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """Re-create model.tflite from model.keras (e.g. after a converter fix), in place."""
+    import keras
+
+    from kwsapp.model import read_config
+
+    from . import export
+
+    cfg = read_config(args.model)
+    model = keras.models.load_model(os.path.join(args.model, "model.keras"), compile=False)
+    export.write_tflite(model, cfg.features, os.path.join(args.model, "model.tflite"))
+    print(f"wrote {os.path.join(args.model, 'model.tflite')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="kws-train", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -140,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confusion", default=None, help="confusion-matrix PNG (default: in the model folder)")
     p.add_argument("--json", action="store_true", help="last stdout line: one JSON object with the results")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="re-create a model folder's model.tflite from its model.keras")
+    p.add_argument("--model", required=True, help="model folder")
+    p.set_defaults(func=cmd_export)
 
     for mod in _PLUGINS:
         if importlib.util.find_spec(f"trainer.{mod}") is not None:

@@ -81,6 +81,21 @@ def _one_hot(ds, n):
     return ds.map(lambda f, y: (f, tf.one_hot(y, n)))
 
 
+def _padded_with_weights(ds, n, batch_size):
+    """One-hot labels, and the last short batch padded to ``batch_size`` with weight-0
+    examples: MirroredStrategy cannot split an uneven final batch across replicas, and
+    zero weights keep the accuracy exact."""
+    import tensorflow as tf
+
+    def pad(f, y):
+        k = batch_size - tf.shape(f)[0]
+        w = tf.pad(tf.ones_like(y, tf.float32), [[0, k]])
+        f = tf.pad(f, [[0, k], [0, 0], [0, 0], [0, 0]])
+        return f, tf.one_hot(tf.pad(y, [[0, k]]), n), w
+
+    return ds.map(pad)
+
+
 def train(cfg: TrainConfig) -> dict:
     import keras
     import tensorflow as tf
@@ -103,7 +118,11 @@ def train(cfg: TrainConfig) -> dict:
     strategy = make_strategy(cfg.strategy)
     train_ds = _one_hot(P.make_dataset(tr, cfg.features, cfg.batch_size, True, noise, cfg.augment,
                                        cfg.seed, silence_id), len(labels))
-    val_ds = _one_hot(P.make_dataset(va, cfg.features, cfg.batch_size, False, noise, seed=cfg.seed), len(labels))
+    val_ds = P.make_dataset(va, cfg.features, cfg.batch_size, False, noise, seed=cfg.seed)
+    if strategy.num_replicas_in_sync > 1:
+        val_ds = _padded_with_weights(val_ds, len(labels), cfg.batch_size)
+    else:
+        val_ds = _one_hot(val_ds, len(labels))
     steps = P.steps_per_epoch(tr, cfg.batch_size)
     total = steps * cfg.epochs
     warmup = min(int(cfg.warmup_epochs * steps), max(total - 1, 0))

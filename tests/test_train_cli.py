@@ -1,0 +1,134 @@
+"""kws-train end to end on tiny data: train -> export -> reload, evaluate --json, strategies, bad data."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kwsapp.model import Classifier, read_config
+from kwsapp.wavio import load_audio, resample, write_wav
+from tests.conftest import ROOT, make_tiny_dataset
+
+
+def kws_train(*args, env=None):
+    e = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "trainer", *args], capture_output=True, text=True, cwd=ROOT,
+                          env=e, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train")
+    data = make_tiny_dataset(str(tmp / "data"))
+    # One corrupt clip (skipped and counted) and one 44.1 kHz clip (resampled, used).
+    with open(os.path.join(data, "yes", "0badc0de_nohash_0.wav"), "wb") as f:
+        f.write(b"RIFF....WAVEjunk")
+    src = os.path.join(data, "no", sorted(os.listdir(os.path.join(data, "no")))[0])
+    write_wav(os.path.join(data, "no", "0face0ff_nohash_0.wav"), resample(load_audio(src), 16000, 44100), 44100)
+    out = str(tmp / "model")
+    r = kws_train("train", "--data-dir", data, "--epochs", "2", "--batch-size", "16", "--quiet", "--out", out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return data, out, r
+
+
+def test_train_writes_a_complete_model_folder(trained):
+    data, out, r = trained
+    for name in ("config.json", "model.keras", "model.tflite", "metrics.json", "README.md", "training_curves.png",
+                 "confusion_test.png", "history.csv"):
+        assert os.path.exists(os.path.join(out, name)), name
+    cfg = read_config(out)
+    assert cfg.labels[:2] == ("_silence_", "_unknown_") and len(cfg.labels) == 12
+    metrics = json.load(open(os.path.join(out, "metrics.json")))
+    assert 0 <= metrics["test"]["accuracy"] <= 1 and metrics["training"]["input_pipeline_examples_per_s"] > 0
+    assert "kws-train train --data-dir" in open(os.path.join(out, "README.md")).read()
+
+
+def test_export_reload_gives_identical_outputs(trained):
+    _, out, _ = trained
+    rng = np.random.default_rng(1)
+    feats = (rng.standard_normal((5, 98, 40)) * 3 - 5).astype(np.float32)
+    k = Classifier(out, backend="keras").predict(feats)
+    t = Classifier(out, backend="tflite").predict(feats)
+    assert np.isfinite(t).all()
+    np.testing.assert_allclose(t, k, atol=1e-5)
+    import keras
+
+    m = keras.models.load_model(os.path.join(out, "model.keras"), compile=False)
+    np.testing.assert_allclose(m.predict(feats[..., None], verbose=0), k, atol=1e-6)
+
+
+def test_evaluate_json_last_line(trained):
+    data, out, _ = trained
+    r = kws_train("evaluate", "--model", out, "--data-dir", data, "--split", "test", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert 0 <= result["accuracy"] <= 1
+    assert result["n"] == sum(result["support"].values()) > 0
+    assert set(result["per_class"]) == set(read_config(out).labels)
+    assert abs(result["accuracy"] - json.load(open(os.path.join(out, "metrics.json")))["test"]["accuracy"]) < 1e-9
+
+
+def test_same_seed_same_result(trained, tmp_path):
+    data, out, _ = trained
+    again = str(tmp_path / "again")
+    r = kws_train("train", "--data-dir", data, "--epochs", "2", "--batch-size", "16", "--quiet", "--out", again)
+    assert r.returncode == 0, r.stderr[-2000:]
+    h1 = json.load(open(os.path.join(out, "train_info.json")))["history"]["loss"]
+    h2 = json.load(open(os.path.join(again, "train_info.json")))["history"]["loss"]
+    np.testing.assert_allclose(h1, h2, rtol=1e-4)
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    data = make_tiny_dataset(str(tmp_path / "data"))
+    out = str(tmp_path / "m")
+    r = kws_train("train", "--data-dir", data, "--epochs", "1", "--batch-size", "16", "--quiet",
+                  "--strategy", "mirrored", "--cpu-devices", "2", "--out", out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    info = json.load(open(os.path.join(out, "train_info.json")))["info"]
+    assert info["strategy"] == "mirrored" and info["replicas"] == 2
+
+
+def test_multi_worker_without_tf_config_is_a_clear_error(tmp_path):
+    data = make_tiny_dataset(str(tmp_path / "data"))
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    r = subprocess.run([sys.executable, "-m", "trainer", "train", "--data-dir", data, "--strategy", "multi-worker",
+                        "--out", str(tmp_path / "m")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert r.returncode == 2
+    assert "TF_CONFIG" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("case", ["missing", "empty"])
+def test_bad_data_folder_is_one_line_not_a_traceback(tmp_path, case):
+    d = tmp_path / "data"
+    if case == "empty":
+        d.mkdir()
+    r = kws_train("train", "--data-dir", str(d), "--epochs", "1", "--out", str(tmp_path / "m"))
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    err = [l for l in r.stderr.splitlines() if l.startswith("kws-train: error:")]
+    assert len(err) == 1 and str(d) in err[0]
+
+
+def test_corrupt_clips_are_skipped_and_counted_or_stop_with_strict(trained, tmp_path):
+    data, out, r = trained
+    assert "skipped 1 unreadable clip" in r.stderr and "0badc0de" in r.stderr
+    info = json.load(open(os.path.join(out, "train_info.json")))["info"]
+    assert info["skipped_clips"] == 1
+    strict = kws_train("train", "--data-dir", data, "--epochs", "1", "--strict", "--out", str(tmp_path / "s"))
+    assert strict.returncode == 2 and "0badc0de" in strict.stderr and "Traceback" not in strict.stderr
+    assert not os.path.exists(tmp_path / "s" / "model.keras")
+
+
+def test_odd_sample_rate_clips_are_resampled_and_used(trained):
+    from kwsapp.features import FeatureConfig
+    from trainer import dataset, pipeline
+
+    data, _, _ = trained
+    dec = pipeline.decode(dataset.scan(data), FeatureConfig())
+    clips = dec["training"].clips
+    row = [i for i, c in enumerate(clips) if c.path and "0face0ff" in c.path]
+    assert len(row) == 1
+    audio = dec["training"].audio[dec["training"].index[row[0]]]
+    assert np.abs(audio).max() > 1000  # real signal, not a zero row
