@@ -311,3 +311,31 @@ def test_cli_missing_input_file_is_one_clear_error(tmp_path, store):
         _spec_from_args(SimpleNamespace(input=str(tmp_path / "nope.wav"), device=None, model=None), store)
     spec = _spec_from_args(SimpleNamespace(input=None, device="2", model=None), store)
     assert spec == SourceSpec("mic", device=2)
+
+
+@pytest.mark.audio
+def test_virtual_microphone_then_it_vanishes(make_window, qtbot, data_dir, model_dir, tmp_path):
+    """A real PortAudio device (PulseAudio's virtual mic): speech shows up, then the server
+    dies mid-stream and the window says so instead of freezing or crashing."""
+    from pulse import VirtualMic
+
+    wav = str(tmp_path / "yes.wav")
+    build_words_wav(data_dir, wav, words=("yes",))
+    vm = VirtualMic().start()
+    try:
+        w = make_window(spec=SourceSpec("mic", device=vm.device), model_dir=model_dir)
+        qtbot.waitUntil(lambda: w.engine is not None and w._latest is not None or w.banner.isVisible(),
+                        timeout=30000)
+        assert not w.banner.isVisible(), w.banner.text.text()
+        assert "microphone" in w.state_label.text()
+        quiet = w._latest.level_db
+        vm.play(wav, wait=False)
+        loudest = []
+        qtbot.waitUntil(lambda: loudest.append(w._latest.level_db) or max(loudest) > quiet + 20, timeout=10000)
+        # The server dies under the running stream (as when a USB microphone is pulled out).
+        vm._run("pulseaudio", "--kill", check=False)
+        qtbot.waitUntil(w.banner.isVisible, timeout=10000)
+    finally:
+        vm.stop()
+    assert "input device" in w.banner.text.text() and w.engine is None and w.isVisible()
+    assert w.banner.wav_button.isVisible()

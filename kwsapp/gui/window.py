@@ -276,7 +276,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.device_combo.blockSignals(True)
         self.device_combo.clear()
         try:
-            devices = engine_api.list_devices(rescan=self.engine is None and not self._running)
+            # A rescan closes every PortAudio stream: only while nothing records or starts.
+            idle = self.engine is None and not self._running and not any(t.is_alive() for t in self._starters)
+            devices = engine_api.list_devices(rescan=idle)
             problem = None
         except KwsError as e:
             devices, problem = [], str(e)
