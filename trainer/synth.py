@@ -306,9 +306,10 @@ def add_parser(sub) -> None:
     p.add_argument("--words", default=None, help="command words to speak (default: the 10 commands)")
     p.add_argument("--unknown-words", default=None,
                    help=f"other words, for _unknown_ (default: {len(UNKNOWN_WORDS)} words incl. the dataset's 25)")
-    p.add_argument("--per-word", type=int, default=100, help="speakers per command word (default: 100)")
-    p.add_argument("--unknown-per-word", type=int, default=10,
-                   help="speakers per other word (default: 10; 0: no _unknown_ words)")
+    p.add_argument("--per-word", type=int, default=150, help="speakers per command word (default: 150)")
+    # 62 x 3 keeps _unknown_ near the trainer's 10% of command clips once added to the real data
+    p.add_argument("--unknown-per-word", type=int, default=3,
+                   help="speakers per other word (default: 3; 0: no _unknown_ words)")
     p.add_argument("--engines", default=None, help="espeak-ng and/or flite (default: every one installed)")
     p.add_argument("--variants", default=None, help="only these espeak-ng voice variants (default: all)")
     p.add_argument("--seed", type=int, default=1, help="voices, pitches, rates and levels drawn (default: 1)")
