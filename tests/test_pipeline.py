@@ -95,3 +95,21 @@ def test_decode_cache_is_reused(tiny_dataset, monkeypatch):
     monkeypatch.setattr(P, "_decode_one", lambda *a: pytest.fail("cache not used"))
     again = P.decode(spec, CFG)
     np.testing.assert_array_equal(first["training"].audio, again["training"].audio)
+
+
+def test_app_side_features_equal_training_features(data_dir, model_dir):
+    """What the model saw in training is exactly what the streaming engine feeds it."""
+    from kwsapp.engine.recognizer import Recognizer
+
+    rec = Recognizer(model_dir)
+    cfg = rec.feature_config
+    spec = D.scan(data_dir)
+    spec.clips = [c for c in spec.clips if c.split == "testing" and c.path][:6]
+    ds = P.decode(spec, cfg)["testing"]
+    train_feats, _ = next(iter(P.make_dataset(ds, cfg, 6, training=False)))
+    for i, clip in enumerate(ds.clips):
+        window = np.zeros(cfg.clip_samples, np.float32)
+        audio = load_audio(clip.path)[: cfg.clip_samples]
+        window[: len(audio)] = audio
+        _, app_feats = rec.features(window)
+        np.testing.assert_allclose(app_feats, train_feats[i, ..., 0].numpy(), rtol=0, atol=1e-5)
