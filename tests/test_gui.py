@@ -332,6 +332,8 @@ def test_virtual_microphone_then_it_vanishes(make_window, qtbot, data_dir, model
         vm.play(wav, wait=False)
         loudest = []
         qtbot.waitUntil(lambda: loudest.append(w._latest.level_db) or max(loudest) > quiet + 20, timeout=10000)
+        qtbot.waitUntil(lambda: w.history.commands() == ["yes"], timeout=10000)
+        assert w.readout.word.text() == "YES"
         # The server dies under the running stream (as when a USB microphone is pulled out).
         vm._run("pulseaudio", "--kill", check=False)
         qtbot.waitUntil(w.banner.isVisible, timeout=10000)
