@@ -12,15 +12,22 @@ from . import pipeline as P
 def evaluate(model_dir: str, data_dir: str, layout: str = "auto", split: str = "testing",
              backend: str = "keras", batch_size: int = 128, seed: int = 59185) -> dict:
     clf = Classifier(model_dir, backend=backend)
-    labels = clf.labels
-    cfg = clf.config.features
-    commands = tuple(l for l in labels if l not in (D.SILENCE, D.UNKNOWN))
+    commands = tuple(l for l in clf.labels if l not in (D.SILENCE, D.UNKNOWN))
     spec = D.scan(data_dir, commands, layout=layout, seed=seed)
+    return evaluate_spec(clf, spec, split, batch_size, seed)
+
+
+def evaluate_spec(clf: Classifier, spec: D.DataSpec, split: str, batch_size: int = 128,
+                  seed: int = 59185) -> dict:
+    """Score ``clf`` on one split of ``spec``. The model's labels may differ from the
+    spec's (a model before fine-tuning to new words): predictions are compared by name."""
+    labels = spec.labels
+    cfg = clf.config.features
     decoded = P.decode(spec, cfg)
     if split not in decoded:
         from kwsapp.errors import KwsError
 
-        raise KwsError(f"{data_dir}: no readable clips in the {split} split")
+        raise KwsError(f"{spec.data_dir}: no readable clips in the {split} split")
     ds = decoded[split]
     noise = P.load_background(spec.background_files, cfg.sample_rate)
     probs, ys = [], []
@@ -29,15 +36,19 @@ def evaluate(model_dir: str, data_dir: str, layout: str = "auto", split: str = "
         ys.append(y.numpy())
     probs = np.concatenate(probs)
     y = np.concatenate(ys)
-    pred = probs.argmax(1)
-    cm = np.zeros((len(labels), len(labels)), np.int64)
+    index = {l: i for i, l in enumerate(labels)}
+    # A model label the spec does not know can never be right: map it past the end.
+    pred = np.array([index.get(clf.labels[k], len(labels)) for k in probs.argmax(1)])
+    cm = np.zeros((len(labels), len(labels) + 1), np.int64)
     np.add.at(cm, (y, pred), 1)
-    per_class = {l: (float(cm[i, i] / cm[i].sum()) if cm[i].sum() else None) for i, l in enumerate(labels)}
+    cm = cm[:, : len(labels)]
+    support = np.bincount(y, minlength=len(labels))
+    per_class = {l: (float(cm[i, i] / support[i]) if support[i] else None) for i, l in enumerate(labels)}
     return {
         "accuracy": float((pred == y).mean()),
         "n": int(len(y)),
         "per_class": per_class,
-        "support": {l: int(cm[i].sum()) for i, l in enumerate(labels)},
+        "support": {l: int(support[i]) for i, l in enumerate(labels)},
         "confusion": cm.tolist(),
         "labels": list(labels),
         "split": split,

@@ -36,7 +36,6 @@ class TrainConfig:
     strict: bool = False
     augment: P.AugmentConfig = field(default_factory=P.AugmentConfig)
     commands: tuple[str, ...] = D.COMMANDS
-    init_model: str | None = None  # fine-tuning: start from this model folder's weights
     verbose: int = 1
 
 
@@ -66,9 +65,10 @@ def split_cpu(n: int) -> None:
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
 
 
-def prepare_data(cfg: TrainConfig):
-    spec = D.scan(cfg.data_dir, cfg.commands, unknown_share=cfg.unknown_share,
-                  silence_share=cfg.silence_share, seed=cfg.seed)
+def prepare_data(cfg: TrainConfig, spec: D.DataSpec | None = None):
+    if spec is None:
+        spec = D.scan(cfg.data_dir, cfg.commands, unknown_share=cfg.unknown_share,
+                      silence_share=cfg.silence_share, seed=cfg.seed)
     extra = D.add_extra_training_data(spec, cfg.extra_data, cfg.commands) if cfg.extra_data else 0
     decoded = P.decode(spec, cfg.features, strict=cfg.strict)
     noise = P.load_background(spec.background_files, cfg.features.sample_rate)
@@ -96,7 +96,9 @@ def _padded_with_weights(ds, n, batch_size):
     return ds.map(pad)
 
 
-def train(cfg: TrainConfig) -> dict:
+def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) -> dict:
+    """Train and write ``cfg.out``. ``spec`` replaces scanning ``cfg.data_dir`` (fine-tuning
+    mixes in the user's clips); ``build_model(labels)`` replaces building ``cfg.model``."""
     import keras
     import tensorflow as tf
 
@@ -104,7 +106,7 @@ def train(cfg: TrainConfig) -> dict:
 
     keras.utils.set_random_seed(cfg.seed)
     t0 = time.time()
-    spec, decoded, noise, n_extra = prepare_data(cfg)
+    spec, decoded, noise, n_extra = prepare_data(cfg, spec)
     if "training" not in decoded or "validation" not in decoded:
         from kwsapp.errors import KwsError
 
@@ -127,8 +129,8 @@ def train(cfg: TrainConfig) -> dict:
     total = steps * cfg.epochs
     warmup = min(int(cfg.warmup_epochs * steps), max(total - 1, 0))
     with strategy.scope():
-        if cfg.init_model:
-            model = keras.models.load_model(os.path.join(cfg.init_model, "model.keras"), compile=False)
+        if build_model is not None:
+            model = build_model(labels)
         else:
             model = models.build(cfg.model, cfg.features.shape, len(labels), cfg.dropout)
         lr_peak = cfg.learning_rate

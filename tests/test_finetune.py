@@ -1,0 +1,97 @@
+"""kws-train finetune: new labels, a loadable model, the source untouched, cancel leaves nothing."""
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from kwsapp.model import Classifier, read_config
+from tests.conftest import ROOT, make_tiny_dataset
+from trainer import dataset as D
+from trainer.finetune import parse_labels, split_holdout, user_clips
+
+
+def _digest(folder):
+    h = hashlib.sha1()
+    for n in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, n), "rb") as f:
+            h.update(n.encode() + f.read())
+    return h.hexdigest()
+
+
+def _run(*args):
+    return subprocess.Popen([sys.executable, "-m", "trainer", "finetune", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ft")
+    base = make_tiny_dataset(str(tmp / "base"), speakers=5)
+    user = make_tiny_dataset(str(tmp / "user"), words=("yes", "no", "lights", "bed"), speakers=4, seed=9,
+                             lists=False)
+    return tmp, base, user
+
+
+def test_finetune_to_a_new_word(folders, model_dir):
+    tmp, base, user = folders
+    before = _digest(model_dir)
+    out = tmp / "mine"
+    labels = "yes,no,up,down,left,right,on,off,stop,lights"
+    p = _run("--model", model_dir, "--user-data", user, "--data-dir", base, "--out", str(out),
+             "--labels", labels, "--epochs", "1", "--batch-size", "16", "--quiet", "--json")
+    stdout, stderr = p.communicate(timeout=600)
+    assert p.returncode == 0, stderr[-2000:]
+    report = json.loads(stdout.strip().splitlines()[-1])
+    cfg = read_config(str(out))
+    assert cfg.labels == ("_silence_", "_unknown_") + tuple(labels.split(","))
+    assert report["held_out_takes"] == 4 and report["before"]["n"] == 4 and report["after"]["n"] == 4
+    # the old model cannot know "lights": its held-out take is wrong before fine-tuning
+    assert report["before"]["per_class"]["lights"] == 0.0
+    probs = Classifier(str(out)).predict(np.zeros((1, 98, 40), np.float32) - 10)
+    assert probs.shape == (1, 12) and abs(probs.sum() - 1) < 1e-4
+    assert _digest(model_dir) == before
+    assert not [n for n in os.listdir(tmp) if ".partial-" in n]
+
+
+def test_cancelled_finetune_leaves_nothing(folders, model_dir):
+    tmp, base, user = folders
+    out = tmp / "cancelled"
+    p = _run("--model", model_dir, "--user-data", user, "--data-dir", base, "--out", str(out),
+             "--epochs", "50", "--batch-size", "16", "--quiet")
+    deadline = time.time() + 300
+    while time.time() < deadline and not [n for n in os.listdir(tmp) if n.startswith("cancelled.partial-")]:
+        assert p.poll() is None, p.communicate()[1][-2000:]
+        time.sleep(0.2)
+    time.sleep(1.0)  # mid-training
+    p.send_signal(signal.SIGTERM)
+    _, stderr = p.communicate(timeout=120)
+    assert p.returncode != 0 and "Traceback" not in stderr
+    assert not out.exists()
+    assert not [n for n in os.listdir(tmp) if n.startswith("cancelled.partial-")]
+
+
+def test_refuses_to_overwrite_the_source_or_bundled_model(folders, model_dir):
+    tmp, base, user = folders
+    p = _run("--model", model_dir, "--user-data", user, "--data-dir", base, "--out", model_dir)
+    _, stderr = p.communicate(timeout=120)
+    assert p.returncode == 2 and "would overwrite" in stderr and "Traceback" not in stderr
+
+
+def test_labels_holdout_and_user_clips(folders):
+    _, _, user = folders
+    assert parse_labels(None, D.LABELS) == D.COMMANDS
+    assert parse_labels("Yes, lights", D.LABELS) == ("yes", "lights")
+    with pytest.raises(Exception, match="distinct plain words"):
+        parse_labels("yes,yes", D.LABELS)
+    clips = user_clips(user, ("yes", "no", "lights"))
+    assert {c.label for c in clips if c.word == "bed"} == {D.UNKNOWN}
+    train, held = split_holdout(clips, 0.25, seed=1)
+    assert len(held) == 4 and {c.word for c in held} == {"yes", "no", "lights", "bed"}
+    assert not {c.path for c in train} & {c.path for c in held}
+    assert split_holdout(clips, 0.25, seed=1) == (train, held)

@@ -1,0 +1,191 @@
+"""``kws-train finetune``: adapt a trained model to one user's voice, microphone and words.
+
+The user's takes (standard layout: ``<word>/<speaker>_nohash_<n>.wav``) are split per
+word into training takes and held-out takes. Training mixes the training takes
+(repeated ``--user-repeat`` times, so a few dozen takes are not drowned by thousands of
+base clips) with the base dataset, so nothing the model knew is forgotten, starting from
+the current model's weights. When ``--labels`` renames commands, the output layer is
+rebuilt: labels the old model knew keep their trained weights, new words start fresh;
+the new labels travel in the new model's ``config.json``.
+
+The new model folder is written under a temporary name and renamed into place at the
+end: a cancelled or failed fine-tune leaves nothing half-written, and the source model
+(for instance the bundled one) is never touched.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+from dataclasses import replace
+
+from kwsapp.errors import KwsError
+from kwsapp.model import BUNDLED_MODEL_DIR, Classifier, read_config
+
+from . import dataset as D
+
+
+def parse_labels(text: str | None, current: tuple[str, ...]) -> tuple[str, ...]:
+    """``yes,no,...`` -> the command words in order (``_silence_``/``_unknown_`` stay)."""
+    if not text:
+        return tuple(l for l in current if l not in (D.SILENCE, D.UNKNOWN))
+    words = tuple(w.strip().lower() for w in text.split(",") if w.strip())
+    bad = [w for w in words if w.startswith("_") or not all(c.isalnum() or c in "-'" for c in w)]
+    if bad or len(set(words)) != len(words) or not words:
+        raise KwsError(f"--labels {text!r}: give distinct plain words separated by commas, e.g. yes,no,up")
+    return words
+
+
+def user_clips(user_dir: str, commands) -> list[D.Clip]:
+    """Every take of the user's folder, labelled like the base data (other words -> _unknown_)."""
+    if not os.path.isdir(user_dir):
+        raise KwsError(f"{user_dir}: no such folder of recordings; record takes in the app or pass --user-data")
+    clips = []
+    for word in sorted(os.listdir(user_dir)):
+        folder = os.path.join(user_dir, word)
+        if not os.path.isdir(folder) or word == D.BACKGROUND:
+            continue
+        label = word if word in commands else D.SILENCE if word == D.SILENCE else D.UNKNOWN
+        for n in sorted(os.listdir(folder)):
+            if n.lower().endswith(".wav"):
+                clips.append(D.Clip(os.path.join(folder, n), word, label, "training"))
+    if not clips:
+        raise KwsError(f"{user_dir}: no WAV takes found (expected <word>/<speaker>_nohash_<n>.wav)")
+    return clips
+
+
+def split_holdout(clips: list[D.Clip], share: float, seed: int) -> tuple[list[D.Clip], list[D.Clip]]:
+    """Per word, hold out ``share`` of the takes (at least one where a word has two or more)."""
+    by_word: dict[str, list[D.Clip]] = {}
+    for c in clips:
+        by_word.setdefault(c.word, []).append(c)
+    rng = random.Random(seed)
+    train, held = [], []
+    for word in sorted(by_word):
+        takes = sorted(by_word[word], key=lambda c: c.path)
+        rng.shuffle(takes)
+        k = max(1, round(share * len(takes))) if len(takes) >= 2 and share > 0 else 0
+        held += [replace(c, split="testing") for c in takes[:k]]
+        train += takes[k:]
+    return train, held
+
+
+def transfer_head(base_model_path: str, old_labels, new_labels):
+    """The base model with an output layer for ``new_labels``; known labels keep their weights."""
+    import keras
+    from keras import layers
+
+    base = keras.models.load_model(base_model_path, compile=False)
+    if tuple(old_labels) == tuple(new_labels):
+        return base
+    old_head = base.layers[-1]
+    head = layers.Dense(len(new_labels), activation="softmax", name="head")
+    model = keras.Model(base.input, head(base.layers[-2].output), name=base.name)
+    w_old, b_old = old_head.get_weights()
+    w, b = head.get_weights()
+    for j, label in enumerate(new_labels):
+        if label in old_labels:
+            i = list(old_labels).index(label)
+            w[:, j], b[j] = w_old[:, i], b_old[i]
+    head.set_weights([w, b])
+    return model
+
+
+def _terminate_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def finetune(args) -> dict:
+    from .evaluate import evaluate_spec
+    from .train import TrainConfig, train
+
+    src = os.path.abspath(args.model)
+    out = os.path.abspath(args.out)
+    if out in (src, os.path.abspath(BUNDLED_MODEL_DIR)):
+        raise KwsError(f"--out {args.out} would overwrite {'the bundled' if out != src else 'the source'} model; "
+                       "choose a new folder")
+    if os.path.exists(out) and os.listdir(out) and not args.force:
+        raise KwsError(f"--out {args.out} exists and is not empty; choose a new folder or pass --force")
+    base_cfg = read_config(src)
+    commands = parse_labels(args.labels, base_cfg.labels)
+    labels = D.labels_for(commands)
+    takes = user_clips(args.user_data, commands)
+    train_takes, held = split_holdout(takes, args.holdout, args.seed)
+    missing = [w for w in commands if w not in base_cfg.labels and not any(c.word == w for c in train_takes)]
+    if missing:
+        raise KwsError(f"new word(s) {', '.join(missing)} have no training takes in {args.user_data}; "
+                       "record a few takes of each")
+    spec = D.scan(args.data_dir, commands, unknown_share=args.unknown_share, seed=args.seed)
+    spec.clips += train_takes * args.user_repeat
+    before = after = None
+    held_spec = D.DataSpec(args.user_data, "standard", labels, held, spec.background_files)
+    if held:
+        before = evaluate_spec(Classifier(src, backend="keras"), held_spec, "testing")
+    tmp = f"{out}.partial-{os.getpid()}"
+    old_handler = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        cfg = TrainConfig(data_dir=args.data_dir, out=tmp, model=base_cfg.architecture,
+                          features=base_cfg.features, epochs=args.epochs, batch_size=args.batch_size,
+                          learning_rate=args.lr, warmup_epochs=min(1.0, args.epochs / 4),
+                          seed=args.seed, commands=commands, verbose=2 if args.quiet else 1)
+        result = train(cfg, spec=spec, build_model=lambda lbls: transfer_head(
+            os.path.join(src, "model.keras"), base_cfg.labels, lbls))
+        if held:
+            after = evaluate_spec(Classifier(tmp, backend="keras"), held_spec, "testing")
+        report = {
+            "base_model": src, "labels": list(labels), "user_takes": len(takes),
+            "user_train_takes": len(train_takes), "held_out_takes": len(held),
+            "before": _brief(before), "after": _brief(after),
+            "validation_accuracy": result["info"]["best_val_accuracy"],
+            "train_time_s": result["info"]["train_time_s"],
+        }
+        with open(os.path.join(tmp, "finetune.json"), "w") as f:
+            json.dump(report, f, indent=2)
+        if os.path.exists(out):
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+        return report
+    finally:
+        signal.signal(signal.SIGTERM, old_handler)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _brief(r):
+    return None if r is None else {"accuracy": r["accuracy"], "n": r["n"], "per_class": r["per_class"]}
+
+
+def cmd_finetune(args) -> int:
+    r = finetune(args)
+    print(f"saved {args.out}: labels {' '.join(r['labels'])}")
+    if r["before"] and r["after"]:
+        print(f"held-out takes ({r['held_out_takes']}): accuracy {r['before']['accuracy']:.3f} before, "
+              f"{r['after']['accuracy']:.3f} after")
+    if args.json:
+        print(json.dumps(r))
+    return 0
+
+
+def add_parser(sub):
+    from .cli import _add_data_dir
+
+    p = sub.add_parser("finetune", help="fine-tune a model on your own recordings (and new words)")
+    p.add_argument("--model", default=BUNDLED_MODEL_DIR, help="model to start from (default: the bundled one)")
+    p.add_argument("--user-data", required=True, help="your takes, standard layout (<word>/<id>_nohash_<n>.wav)")
+    _add_data_dir(p)
+    p.add_argument("--out", required=True, help="new model folder (never the source or the bundled model)")
+    p.add_argument("--labels", default=None,
+                   help="the command words in order, comma-separated (default: the model's); "
+                        "_silence_ and _unknown_ stay")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default: 5e-4)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--holdout", type=float, default=0.2, help="share of each word's takes held out (default: 0.2)")
+    p.add_argument("--user-repeat", type=int, default=5, help="times each user take appears per epoch (default: 5)")
+    p.add_argument("--unknown-share", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch")
+    p.add_argument("--json", action="store_true", help="last stdout line: the before/after report as JSON")
+    p.set_defaults(func=cmd_finetune)
