@@ -341,3 +341,36 @@ def test_virtual_microphone_then_it_vanishes(make_window, qtbot, data_dir, model
         vm.stop()
     assert "input device" in w.banner.text.text() and w.engine is None and w.isVisible()
     assert w.banner.wav_button.isVisible()
+
+
+def test_window_remembers_threshold_device_and_size_between_runs(qtbot, tmp_path, model_dir):
+    from kwsapp.gui.window import MainWindow
+
+    path = str(tmp_path / "remember.ini")
+    first = MainWindow(Store(open_settings(path)), model_dir=model_dir, autostart=False)
+    qtbot.addWidget(first)
+    first.show()
+    first.resize(700, 500)  # smaller than the offscreen screen (800x600)
+    first.threshold_spin.setValue(0.8)
+    first.store.device = "USB mic"
+    first.close()
+    second = MainWindow(Store(open_settings(path)), model_dir=model_dir, autostart=False)
+    qtbot.addWidget(second)
+    assert second.threshold_spin.value() == pytest.approx(0.8)
+    assert second.scores.threshold == pytest.approx(0.8)
+    assert second.spec == SourceSpec("mic", device="USB mic")
+    assert (second.width(), second.height()) == (700, 500)
+    second.shutdown()
+
+
+def test_no_display_is_a_clear_error_not_a_qt_abort():
+    from kwsapp.errors import KwsError
+    from kwsapp.gui.app import check_display
+
+    with pytest.raises(KwsError, match="no display found.*kwsapp listen"):
+        check_display({})
+    with pytest.raises(KwsError, match="no display found"):
+        check_display({"QT_QPA_PLATFORM": "xcb"})
+    check_display({"DISPLAY": ":0"})
+    check_display({"WAYLAND_DISPLAY": "wayland-0"})
+    check_display({"QT_QPA_PLATFORM": "offscreen"})  # needs no screen

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from ..errors import AudioFileError
+from ..errors import AudioFileError, KwsError
 from ..model import BUNDLED_MODEL_DIR
 
 
@@ -35,16 +35,28 @@ def _model_from_args(args, store) -> str:
     return model
 
 
-def run(args) -> int:
-    from PyQt6 import QtCore, QtWidgets
+def check_display(env=os.environ) -> None:
+    """Qt aborts the whole process (no exception) when it finds no screen: say it first."""
+    platform = env.get("QT_QPA_PLATFORM", "")
+    if platform and not platform.startswith(("xcb", "wayland")):
+        return  # offscreen, vnc, eglfs ...: the user chose a platform that needs no desktop
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        raise KwsError("no display found (neither DISPLAY nor WAYLAND_DISPLAY is set); run kwsapp "
+                       "in a desktop session, or use `kwsapp listen` to print detections in a terminal")
 
+
+def run(args) -> int:
     from .settings import Store, open_settings
+
+    store = Store(open_settings(os.environ.get("KWSAPP_SETTINGS")))
+    spec = _spec_from_args(args, store)  # a bad --input fails here, before any window
+    check_display()
+
+    from PyQt6 import QtCore, QtWidgets
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("kwsapp")
     app.setOrganizationName("kwsapp")
-    store = Store(open_settings(os.environ.get("KWSAPP_SETTINGS")))
-    spec = _spec_from_args(args, store)
 
     from .window import MainWindow
 

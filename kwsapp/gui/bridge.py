@@ -18,64 +18,36 @@ class EngineBridge(QtCore.QObject):
     detection = QtCore.pyqtSignal(object)  # Detection
     error = QtCore.pyqtSignal(object)      # KwsError (the engine has stopped itself)
     ready = QtCore.pyqtSignal(object)      # the started engine (from the starter thread)
-    finished = QtCore.pyqtSignal()         # a file source has been played to its end
+    finished = QtCore.pyqtSignal(object)   # None: a file source has been played to its end
 
-    _hop = QtCore.pyqtSignal(object)
-    _detection = QtCore.pyqtSignal(object)
-    _error = QtCore.pyqtSignal(object)
-    _ready = QtCore.pyqtSignal(object)
-    _finished = QtCore.pyqtSignal()
+    _event = QtCore.pyqtSignal(str, object)  # (public signal name, payload), crosses threads
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.active = True
-        self._hop.connect(self._relay_hop, _Q)
-        self._detection.connect(self._relay_detection, _Q)
-        self._error.connect(self._relay_error, _Q)
-        self._ready.connect(self._relay_ready, _Q)
-        self._finished.connect(self._relay_finished, _Q)
+        self._event.connect(self._relay, _Q)
 
-    # Run in the GUI thread (the bridge's thread).
-    @QtCore.pyqtSlot(object)
-    def _relay_hop(self, payload):
+    @QtCore.pyqtSlot(str, object)
+    def _relay(self, name, payload):
+        # Runs in the GUI thread (the bridge's thread).
         if self.active:
-            self.hop.emit(payload)
-
-    @QtCore.pyqtSlot(object)
-    def _relay_detection(self, payload):
-        if self.active:
-            self.detection.emit(payload)
-
-    @QtCore.pyqtSlot(object)
-    def _relay_error(self, payload):
-        if self.active:
-            self.error.emit(payload)
-
-    @QtCore.pyqtSlot(object)
-    def _relay_ready(self, payload):
-        if self.active:
-            self.ready.emit(payload)
-
-    @QtCore.pyqtSlot()
-    def _relay_finished(self):
-        if self.active:
-            self.finished.emit()
+            getattr(self, name).emit(payload)
 
     # Called from worker threads: emit only.
     def on_hop(self, result) -> None:
-        self._hop.emit(result)
+        self._event.emit("hop", result)
 
     def on_detection(self, det) -> None:
-        self._detection.emit(det)
+        self._event.emit("detection", det)
 
     def on_error(self, err) -> None:
-        self._error.emit(err)
+        self._event.emit("error", err)
 
     def on_ready(self, engine) -> None:
-        self._ready.emit(engine)
+        self._event.emit("ready", engine)
 
     def on_finished(self) -> None:
-        self._finished.emit()
+        self._event.emit("finished", None)
 
     def deactivate(self) -> None:
         self.active = False

@@ -16,6 +16,16 @@ def open_settings(path: str | None = None) -> QtCore.QSettings:
     return QtCore.QSettings(ORG, APP)
 
 
+def _setting(key: str, default=None):
+    def get(self):
+        return self._get(key, default)
+
+    def put(self, value) -> None:
+        self.qs.setValue(key, value or "")
+
+    return property(get, put)
+
+
 class Store:
     """Typed access to the few things we persist. Unreadable values fall back to defaults:
     a damaged settings file must never stop the app from opening."""
@@ -27,29 +37,9 @@ class Store:
         v = self.qs.value(key, default)
         return default if v in (None, "") else v
 
-    @property
-    def device(self) -> str | None:
-        return self._get("input/device")
-
-    @device.setter
-    def device(self, name: str | None) -> None:
-        self.qs.setValue("input/device", name or "")
-
-    @property
-    def model_dir(self) -> str | None:
-        return self._get("model/dir")
-
-    @model_dir.setter
-    def model_dir(self, path: str | None) -> None:
-        self.qs.setValue("model/dir", path or "")
-
-    @property
-    def wav_folder(self) -> str:
-        return self._get("input/wav_folder", "")
-
-    @wav_folder.setter
-    def wav_folder(self, path: str) -> None:
-        self.qs.setValue("input/wav_folder", path)
+    device = _setting("input/device")  # name (or index) of the input device; None = default
+    model_dir = _setting("model/dir")  # a model folder chosen in the window; None = bundled
+    wav_folder = _setting("input/wav_folder", "")  # where "Open WAV file…" starts
 
     def smoothing(self, cls):
         """A ``cls`` (the engine's SmoothingConfig) from the stored JSON, defaults if none/bad."""

@@ -422,7 +422,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.state_label.setText(f"listening: {self._describe(engine)}")
         self.device_label.setText(getattr(engine, "device", "CPU"))
 
-    def _on_finished(self) -> None:
+    def _on_finished(self, _=None) -> None:
         src = getattr(self.engine, "source", None)
         self.spectrogram.flush()
         self.stop()
