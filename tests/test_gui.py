@@ -374,3 +374,22 @@ def test_no_display_is_a_clear_error_not_a_qt_abort():
     check_display({"DISPLAY": ":0"})
     check_display({"WAYLAND_DISPLAY": "wayland-0"})
     check_display({"QT_QPA_PLATFORM": "offscreen"})  # needs no screen
+
+
+def test_rapid_start_stop_and_model_change_leave_one_engine(make_window, qtbot, data_dir, model_dir, tmp_path):
+    wav = str(tmp_path / "w.wav")
+    build_words_wav(data_dir, wav, words=("yes", "no"))
+    w = make_window(spec=SourceSpec("file", path=wav), model_dir=model_dir)
+    qtbot.waitUntil(lambda: w._running, timeout=2000)  # the automatic start
+    for _ in range(4):  # faster than an engine can load: each request supersedes the last
+        w.toggle()
+    assert w._running and w.start_action.text() == "Stop"
+    qtbot.waitUntil(lambda: w.engine is not None and not any(t.is_alive() for t in w._starters), timeout=30000)
+    assert [t.name for t in our_threads()].count("kws-engine") == 1
+    bad = tmp_path / "empty-model"
+    bad.mkdir()
+    assert not w.set_model_dir(str(bad))  # refused, explained, the running engine kept
+    assert str(bad) in w.banner.text.text() and w.engine is not None and w.model_dir == model_dir
+    assert w.set_model_dir(model_dir) and not w.banner.isVisible()
+    qtbot.waitUntil(lambda: w.engine is not None and not any(t.is_alive() for t in w._starters), timeout=30000)
+    assert [t.name for t in our_threads()].count("kws-engine") == 1
