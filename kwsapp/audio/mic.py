@@ -16,6 +16,9 @@ from .ringbuffer import RingBuffer
 
 _PUMP_S = 0.02  # how often the pump thread resamples and checks the stream
 _STALL_S = 2.0  # no audio for this long from a running stream means the device is gone
+# ...but the first block may take longer: PulseAudio's ALSA plug-in sometimes holds it for
+# about 2 s while the stream sets up.
+_FIRST_AUDIO_S = 6.0
 _BLOCK_S = 0.01  # PortAudio block: short, so a hop's audio arrives promptly
 
 
@@ -101,21 +104,27 @@ class MicSource:
         src = self._raw if self._raw is not None else self.ring
         pos = 0
         last_audio = time.monotonic()
+        patience = _FIRST_AUDIO_S
         while not self._stop.wait(_PUMP_S):
             total = src.total_written
             if total > pos:
                 last_audio = time.monotonic()
+                patience = _STALL_S
                 if self._raw is not None:
                     # Everything since the last pass, so the resampler sees a gapless signal.
                     block = self._raw.read_range(max(pos, total - self._raw.capacity), total)
                     self.ring.write(self._resampler.resample_chunk(block))
                 pos = total
             stream = self._stream
-            stalled = time.monotonic() - last_audio > _STALL_S
+            stalled = time.monotonic() - last_audio > patience
             if stream is None or self._stop.is_set():
                 break
-            if (not stream.active or stalled) and not self._stop.is_set():
-                why = "stopped delivering audio" if stalled else "stopped"
+            try:
+                active = stream.active
+            except Exception:  # PortAudio itself went away (re-initialised under us)
+                active = False
+            if (not active or stalled) and not self._stop.is_set():
+                why = ("delivered no audio" if pos == 0 else "stopped delivering audio") if stalled else "stopped"
                 self.error = DeviceError(f"input device {self._info.index} ({self._info.name}) {why} "
                                          "(unplugged or taken by another program?); choose a device and start again")
                 break

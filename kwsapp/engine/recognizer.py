@@ -63,6 +63,9 @@ class Recognizer:
         self.labels = clf.labels
         self.last_feature_ms = 0.0
         self.last_model_ms = 0.0
+        # Trace the graph now: the first call takes about a second, which would otherwise
+        # land on the first live hop (and delay a prompt stop).
+        self(np.zeros(self.clip_samples, np.float32))
 
     @staticmethod
     def _tflite_is_sane(clf: Classifier) -> bool:

@@ -1,0 +1,123 @@
+"""`kwsapp listen` on files: right commands at the right times, JSON lines, real-time
+mode, clean Ctrl-C, one-line errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from kwsapp.cli import main
+from kwsapp.wavio import write_wav
+from trainer.streamtest import pick_clips, score, sequence_stream
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def stream_file(data_dir, tmp_path_factory):
+    """Each command twice (two speakers), 1.2 s apart, written as one WAV."""
+    clips = pick_clips(data_dir, "testing", per_word=2)
+    clips = clips[0::2] + clips[1::2]  # yes no up ... go, then yes no up ... go again
+    audio, truth = sequence_stream(clips, gap_s=1.2, seed=3)
+    path = tmp_path_factory.mktemp("listen") / "stream.wav"
+    write_wav(path, audio)
+    return str(path), truth
+
+
+def run_listen(capsys, *args):
+    rc = main(["listen", *args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_json_lines_find_the_right_commands_at_the_right_times(capsys, stream_file, model_dir):
+    path, truth = stream_file
+    rc, out, err = run_listen(capsys, "--input", path, "--json", "--model", model_dir)
+    assert rc == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert all(set(r) == {"time_s", "label", "score"} for r in rows)
+    assert all(r["label"] not in ("_silence_", "_unknown_") and 0 < r["score"] <= 1 for r in rows)
+    times = [r["time_s"] for r in rows]
+    assert times == sorted(times)
+    r = score([(x["label"], x["time_s"]) for x in rows], truth, tolerance_s=1.5)
+    assert r["correct"] >= 0.8 * len(truth), (r, rows)
+    assert r["wrong"] + r["false_positives"] <= 0.1 * len(truth), (r, rows)
+
+
+def test_plain_output_and_threshold_and_hop(capsys, stream_file, model_dir):
+    path, truth = stream_file
+    rc, out, _ = run_listen(capsys, "--input", path, "--hop-ms", "50", "--threshold", "0.6")
+    assert rc == 0
+    lines = out.splitlines()
+    assert len(lines) >= 0.8 * len(truth)
+    t, unit, label, sc = lines[0].split()
+    assert unit == "s" and label in dict(truth) and 0.6 < float(sc) <= 1.0
+    # a threshold nothing can reach: no output at all
+    rc, out, _ = run_listen(capsys, "--input", path, "--threshold", "1.0")
+    assert rc == 0 and out == ""
+
+
+def test_realtime_gives_the_same_detections_as_fast(capsys, data_dir, model_dir, tmp_path):
+    audio, truth = sequence_stream(pick_clips(data_dir, "testing", words=("left", "stop")), gap_s=0.8)
+    path = tmp_path / "short.wav"
+    write_wav(path, audio)
+    rc, fast, _ = run_listen(capsys, "--input", str(path), "--json")
+    t0 = time.monotonic()
+    rc2, live, err = run_listen(capsys, "--input", str(path), "--json", "--realtime")
+    elapsed = time.monotonic() - t0
+    assert rc == rc2 == 0
+    assert elapsed >= len(audio) / 16000 - 0.2  # it really played in real time
+    assert "listening: file short.wav" in err
+    assert [json.loads(x)["label"] for x in fast.splitlines()] == ["left", "stop"]
+    assert live == fast
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--input", "/no/such.wav"], "/no/such.wav: no such file"),
+    (["--realtime"], "--realtime only applies to --input"),
+    (["--input", "{bad}"], "not a WAV file"),
+    (["--input", "{good}", "--model", "/no/model"], "model folder /no/model does not exist"),
+])
+def test_errors_are_one_line(capsys, tmp_path, args, message):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF....nope")
+    good = tmp_path / "good.wav"
+    write_wav(good, np.zeros(16000, np.float32))
+    args = [a.format(bad=bad, good=good) for a in args]
+    rc, out, err = run_listen(capsys, *args)
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("kwsapp: error: ") and message in err
+
+
+def test_bad_option_values_are_rejected_by_the_parser(capsys):
+    for args in (["--hop-ms", "25"], ["--threshold", "1.5"], ["--minimum-count", "0"]):
+        with pytest.raises(SystemExit) as e:
+            main(["listen", *args])
+        assert e.value.code == 2
+    assert "multiple of 10" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_a_realtime_listen_cleanly(tmp_path):
+    path = tmp_path / "long.wav"
+    write_wav(path, 0.01 * np.random.default_rng(0).standard_normal(16000 * 60).astype(np.float32))
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    p = subprocess.Popen([sys.executable, "-m", "kwsapp", "listen", "--input", str(path), "--realtime"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    # wait until it is really listening (model loaded, worker running)
+    deadline = time.monotonic() + 60
+    err = ""
+    while "listening" not in err and time.monotonic() < deadline and p.poll() is None:
+        err += p.stderr.readline()
+    assert "listening" in err, err
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    out, rest = p.communicate(timeout=10)
+    # the engine stops in ~0.1 s; TensorFlow's own teardown at exit takes a few seconds more
+    assert time.monotonic() - t0 < 6.0
+    assert p.returncode == 0, rest
+    assert "Traceback" not in rest
