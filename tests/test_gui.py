@@ -232,6 +232,9 @@ def test_missing_device_keeps_window_up_with_a_way_out(make_window, qtbot, model
     assert w.banner.wav_button.isVisible() and w.banner.devices_button.isVisible()
     assert w.engine is None and w.start_action.text() == "Start"
     assert w.isVisible()
+    w.banner.devices_button.click()  # offers the (fresh) device list
+    assert w.device_combo.view().isVisible() and w.device_combo.itemText(0) == "System default input"
+    w.device_combo.hidePopup()
 
 
 def test_device_vanishing_mid_stream_is_explained(make_window, qtbot, data_dir, model_dir, tmp_path):
@@ -393,3 +396,26 @@ def test_rapid_start_stop_and_model_change_leave_one_engine(make_window, qtbot, 
     assert w.set_model_dir(model_dir) and not w.banner.isVisible()
     qtbot.waitUntil(lambda: w.engine is not None and not any(t.is_alive() for t in w._starters), timeout=30000)
     assert [t.name for t in our_threads()].count("kws-engine") == 1
+
+
+def test_bridge_delivers_in_gui_thread_and_drops_after_deactivate(qtbot):
+    from PyQt6 import QtCore
+
+    from kwsapp.gui.bridge import EngineBridge
+
+    bridge = EngineBridge()
+    got = []
+    bridge.hop.connect(lambda r: got.append((r, threading.current_thread() is threading.main_thread())))
+    t = threading.Thread(target=bridge.on_hop, args=("hop-1",))
+    t.start()
+    t.join()
+    assert got == []  # queued: nothing runs on the worker thread
+    qtbot.waitUntil(lambda: got == [("hop-1", True)], timeout=2000)
+    bridge.on_hop("hop-2")
+    bridge.deactivate()  # e.g. the user switched input: the old stream's last hop is dropped
+    QtCore.QCoreApplication.processEvents()
+    assert got == [("hop-1", True)]
+    from PyQt6 import sip
+
+    sip.delete(bridge)  # the window is gone while a worker still reports: no exception
+    bridge.on_error(DeviceError("gone"))

@@ -34,20 +34,26 @@ class EngineBridge(QtCore.QObject):
             getattr(self, name).emit(payload)
 
     # Called from worker threads: emit only.
+    def _send(self, name, payload) -> None:
+        try:
+            self._event.emit(name, payload)
+        except RuntimeError:  # the window (and this bridge) is gone: nobody left to tell
+            pass
+
     def on_hop(self, result) -> None:
-        self._event.emit("hop", result)
+        self._send("hop", result)
 
     def on_detection(self, det) -> None:
-        self._event.emit("detection", det)
+        self._send("detection", det)
 
     def on_error(self, err) -> None:
-        self._event.emit("error", err)
+        self._send("error", err)
 
     def on_ready(self, engine) -> None:
-        self._event.emit("ready", engine)
+        self._send("ready", engine)
 
     def on_finished(self) -> None:
-        self._event.emit("finished", None)
+        self._send("finished", None)
 
     def deactivate(self) -> None:
         self.active = False

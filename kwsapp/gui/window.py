@@ -42,7 +42,7 @@ class ProblemBanner(QtWidgets.QFrame):
         self.text = QtWidgets.QLabel("")
         self.text.setWordWrap(True)
         self.text.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.devices_button = QtWidgets.QPushButton("Refresh devices")
+        self.devices_button = QtWidgets.QPushButton("Choose device…")
         self.wav_button = QtWidgets.QPushButton("Open WAV file…")
         self.model_button = QtWidgets.QPushButton("Choose model folder…")
         lay = QtWidgets.QHBoxLayout(self)
@@ -132,7 +132,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings_action = tb.addAction("Settings…", self.open_settings)
 
         self.banner = ProblemBanner()
-        self.banner.devices_button.clicked.connect(self.refresh_devices)
+        self.banner.devices_button.clicked.connect(self.offer_devices)
         self.banner.wav_button.clicked.connect(self.open_wav)
         self.banner.model_button.clicked.connect(self.choose_model)
 
@@ -299,10 +299,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.devices = devices
         if not devices and self.spec.kind == "mic":
             self.show_problem(problem or "No audio input device was found. Plug in a microphone and "
-                              "press “Refresh devices”, or open a WAV file to listen to instead.")
+                              "press “Choose device…”, or open a WAV file to listen to instead.")
         elif devices and self.banner.isVisible() and not self.banner.model_button.isVisible() \
                 and self.engine is None and not self._running and self.spec.kind == "mic":
             self.state_label.setText(f"{len(devices)} input device(s) found — pick one to start")
+
+    def offer_devices(self) -> None:
+        """Look again and drop the list open: the user picks one and it starts."""
+        self.refresh_devices()
+        self.device_combo.showPopup()
 
     def _device_chosen(self, index: int) -> None:
         data = self.device_combo.itemData(index)
@@ -380,11 +385,11 @@ class MainWindow(QtWidgets.QMainWindow):
                 engine = engine_api.make_engine(spec, self.model_dir, self.smoothing,
                                                 self.model_config.features.sample_rate, bridge)
                 engine.start()
-            except KwsError as e:
-                bridge.on_error(e)
-                return
-            except Exception as e:  # never let a surprise kill the thread silently
-                bridge.on_error(KwsError(f"could not start {spec.describe()}: {type(e).__name__}: {e}"))
+            except Exception as e:
+                if not isinstance(e, KwsError):  # never let a surprise kill the thread silently
+                    e = KwsError(f"could not start {spec.describe()}: {type(e).__name__}: {e}")
+                if session == self._session:  # else nobody is waiting for this start any more
+                    bridge.on_error(e)
                 return
             with self._lock:
                 if session == self._session:
