@@ -234,3 +234,20 @@ def test_settings_validate_and_round_trip():
         with pytest.raises(ValueError):
             EngineSettings(hop_ms=bad)
     assert level_db(np.zeros(10)) == -120.0
+
+
+def test_bench_reports_every_figure(capsys, model_dir):
+    import json
+
+    from kwsapp.cli import main
+
+    assert main(["bench", "--json", "--model", model_dir, "--windows", "40", "--rtf-seconds", "5",
+                 "--cpu-seconds", "1"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["features"]["n"] == r["hop"]["n"] == 40
+    for s in (r["features"], r["model_time"]["tflite"], r["model_time"]["keras"], r["hop"]):
+        assert 0 < s["median_ms"] <= s["p99_ms"]
+    assert r["hop"]["median_ms"] >= r["model_time"][r["backend"]]["median_ms"]
+    assert 0 < r["listen_input"]["real_time_factor"] < 1
+    assert 0 < r["live_cpu_pct_of_one_core"] < 200
+    assert r["machine"]["cores"] >= 1 and r["machine"]["device"] in ("CPU", "GPU")

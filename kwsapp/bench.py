@@ -1,0 +1,176 @@
+"""``kwsapp bench``: how fast the streaming engine runs on this machine.
+
+Per window (after warm-up): feature time (log-mel + model features), model time for each
+runtime, whole hop time (window read to smoothed scores) — median and p99. Then the
+real-time factor of ``listen --input`` (a WAV decoded and processed as fast as possible)
+and the CPU used while listening live at real-time speed (share of one core, all threads).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _stats(ms) -> dict:
+    ms = np.asarray(ms, np.float64)
+    return {"median_ms": round(float(np.median(ms)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3),
+            "n": int(len(ms))}
+
+
+def _signal(seconds: float, seed: int = 0) -> np.ndarray:
+    """Noise with speech-like bursts: content does not change the cost, but real levels
+    keep the log-mel away from its silent floor."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 16000)
+    x = 0.01 * rng.standard_normal(n)
+    for start in range(8000, n - 8000, 24000):
+        t = np.arange(8000) / 16000
+        x[start : start + 8000] += 0.3 * np.sin(2 * np.pi * (300 + 200 * t) * t) * np.hanning(8000)
+    return x.astype(np.float32)
+
+
+def _cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def measure(model_dir: str, windows: int = 500, warmup: int = 50, hop_ms: int = 100,
+            rtf_seconds: float = 60.0, cpu_seconds: float = 20.0, progress=None) -> dict:
+    from .audio.filesource import FileSource
+    from .audio.ringbuffer import RingBuffer
+    from .engine.engine import Engine, EngineSettings
+    from .engine.recognizer import Recognizer
+    from .wavio import write_wav
+
+    say = progress or (lambda msg: None)
+    settings = EngineSettings(hop_ms=hop_ms)
+    engine = Engine(None, model_dir, settings)
+    rec = engine.recognizer
+    hop = hop_ms * 16
+    audio = _signal((windows + warmup) * hop / 16000 + 1.0)
+    wins = [audio[i * hop : i * hop + 16000] for i in range(windows + warmup)]
+
+    say("features")
+    feat_ms, feats = [], []
+    for i, w in enumerate(wins):
+        _, f = rec.features(w)
+        feats.append(f)
+        if i >= warmup:
+            feat_ms.append(rec.last_feature_ms)
+
+    model = {}
+    for backend in ("tflite", "keras"):
+        say(f"model ({backend})")
+        try:
+            r = rec if rec.backend == backend else Recognizer(model_dir, backend)
+        except Exception as e:  # e.g. no .tflite in a keras-only folder
+            model[backend] = {"error": str(e).splitlines()[0]}
+            continue
+        ms = []
+        for i, f in enumerate(feats):
+            r.scores(f)
+            if i >= warmup:
+                ms.append(r.last_model_ms)
+        model[backend] = _stats(ms)
+
+    say("whole hop")
+    hop_ms_list = []
+    engine._smoother.reset()
+    for i, w in enumerate(wins):
+        result, _ = engine._step(w, (i + 1) * hop, hop)
+        if i >= warmup:
+            hop_ms_list.append(result.hop_ms)
+
+    say("listen --input real-time factor")
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "bench.wav")
+        write_wav(path, _signal(rtf_seconds, seed=1))
+        t0 = time.perf_counter()
+        src = FileSource(RingBuffer(32000), path, realtime=False)
+        engine.run_offline(src.load())
+        rtf_wall = time.perf_counter() - t0
+
+        cpu = None
+        if cpu_seconds > 0:
+            say(f"live listening CPU ({cpu_seconds:g} s)")
+            live = Engine(FileSource(RingBuffer(32000), path, realtime=True), model_dir, settings)
+            live.start()
+            time.sleep(1.0)  # past start-up
+            c0, w0 = _cpu_seconds(), time.monotonic()
+            time.sleep(cpu_seconds)
+            c1, w1 = _cpu_seconds(), time.monotonic()
+            live.stop()
+            cpu = round(100.0 * (c1 - c0) / (w1 - w0), 1)
+
+    return {
+        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "device": rec.device,
+                    "python": platform.python_version()},
+        "model": os.path.abspath(model_dir),
+        "backend": rec.backend,
+        "hop_ms": hop_ms,
+        "features": _stats(feat_ms),
+        "model_time": model,
+        "hop": _stats(hop_ms_list),
+        "listen_input": {"audio_s": rtf_seconds, "wall_s": round(rtf_wall, 3),
+                         "real_time_factor": round(rtf_wall / rtf_seconds, 4)},
+        "live_cpu_pct_of_one_core": cpu,
+    }
+
+
+def cmd_bench(args) -> int:
+    progress = None if args.json else (lambda m: print(f"measuring {m} ...", file=sys.stderr, flush=True))
+    r = measure(args.model, windows=args.windows, hop_ms=args.hop_ms, rtf_seconds=args.rtf_seconds,
+                cpu_seconds=args.cpu_seconds, progress=progress)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    m = r["machine"]
+    print(f"machine: {m['cpu']}, {m['cores']} cores, {m['device']}; runtime used: {r['backend']}")
+    print(f"per window ({r['features']['n']} windows after warm-up)      median      p99")
+    print(f"  features (log-mel + model input)     {r['features']['median_ms']:8.2f} ms {r['features']['p99_ms']:8.2f} ms")
+    for b, s in r["model_time"].items():
+        if "error" in s:
+            print(f"  model, {b:<8}                      unavailable: {s['error']}")
+        else:
+            print(f"  model, {b:<8}                     {s['median_ms']:8.2f} ms {s['p99_ms']:8.2f} ms")
+    print(f"  whole hop ({r['backend']})                 {r['hop']['median_ms']:8.2f} ms {r['hop']['p99_ms']:8.2f} ms")
+    li = r["listen_input"]
+    print(f"listen --input: {li['audio_s']:g} s of audio in {li['wall_s']:.2f} s "
+          f"(real-time factor {li['real_time_factor']:.4f}, {1 / li['real_time_factor']:.0f}x faster than real time)")
+    if r["live_cpu_pct_of_one_core"] is not None:
+        print(f"live listening at {r['hop_ms']} ms hop: {r['live_cpu_pct_of_one_core']:.1f}% of one core")
+    return 0
+
+
+def add_parser(sub, add_source_args, add_model_arg) -> None:
+    from .listen import _hop_ms
+
+    p = sub.add_parser("bench", help="measure feature, model and hop times on this machine",
+                       description=__doc__.split("\n\n", 1)[1])
+    add_model_arg(p)
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    p.add_argument("--windows", type=int, default=500, help="timed windows per measurement (default: 500)")
+    p.add_argument("--hop-ms", type=_hop_ms, default=100, help="engine hop (default: 100)")
+    p.add_argument("--rtf-seconds", type=float, default=60.0,
+                   help="length of the WAV for the listen --input real-time factor (default: 60)")
+    p.add_argument("--cpu-seconds", type=float, default=20.0,
+                   help="how long to measure live CPU use; 0 skips it (default: 20)")
+    p.set_defaults(func=cmd_bench)

@@ -1,0 +1,80 @@
+"""kws-train streamtest: the TF-style long test stream, its labels, the scoring rule, and
+the whole tool on the bundled model."""
+import json
+
+import numpy as np
+import pytest
+
+from trainer.cli import main
+from trainer.streamtest import StreamSpec, make_stream, read_labels, score, write_labels
+
+COMMANDS = {"yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"}
+
+
+@pytest.fixture(scope="module")
+def stream(data_dir):
+    return make_stream(data_dir, "testing", StreamSpec(duration_s=90, seed=5))
+
+
+def test_one_clip_per_3s_slot_at_a_random_offset(stream):
+    audio, labels = stream
+    assert len(audio) == 90 * 16000
+    assert len(labels) == 30
+    for i, (label, t) in enumerate(labels):
+        assert 3 * i <= t < 3 * i + 2
+        assert label in COMMANDS or label == "_unknown_"
+    offsets = [t - 3 * i for i, (_, t) in enumerate(labels)]
+    assert np.std(offsets) > 0.3  # really random, not fixed
+
+
+def test_clips_and_background_are_in_the_audio(stream):
+    audio, labels = stream
+    rms = lambda a, b: float(np.sqrt(np.mean(audio[int(a * 16000) : int(b * 16000)] ** 2)))  # noqa: E731
+    word = [rms(t, t + 1) for _, t in labels]
+    gaps = [rms(t + 1.05, min(t + 1.9, 90)) for _, t in labels if t + 1.9 < 90]
+    assert np.median(word) > 3 * np.median(gaps)
+    assert np.median(gaps) > 1e-4  # background noise under everything, not digital silence
+
+
+def test_unknown_share_and_reproducibility(data_dir):
+    _, labels = make_stream(data_dir, "testing", StreamSpec(duration_s=600, seed=1))
+    unknown = sum(l == "_unknown_" for l, _ in labels) / len(labels)
+    assert 0.2 < unknown < 0.4
+    assert len({l for l, _ in labels} & COMMANDS) == 10
+    _, again = make_stream(data_dir, "testing", StreamSpec(duration_s=600, seed=1))
+    _, other = make_stream(data_dir, "testing", StreamSpec(duration_s=600, seed=2))
+    assert again == labels and other != labels
+
+
+def test_labels_file_round_trip(tmp_path):
+    labels = [("yes", 1.25), ("_unknown_", 4.5), ("go", 7.0)]
+    p = tmp_path / "labels.txt"
+    write_labels(p, labels)
+    assert p.read_text().splitlines()[0] == "yes, 1250.000000"  # the TF example's format
+    assert read_labels(p) == labels
+
+
+def test_scoring_follows_the_tf_rule():
+    truth = [("yes", 1.0), ("_unknown_", 4.0), ("no", 7.0), ("go", 13.0)]
+    r = score([("yes", 1.8), ("yes", 2.2), ("up", 4.9), ("no", 8.6), ("stop", 20.0)], truth, 1.5)
+    # yes@1.8 correct; yes@2.2 the same clip again -> wrong; up on an unknown word -> wrong;
+    # no@8.6 is 1.6 s after its clip -> no clip in range -> false positive; stop -> false positive
+    assert (r["correct"], r["wrong"], r["false_positives"]) == (1, 2, 2)
+    assert r["commands"] == 3  # rates are over command clips, the unknown one is not counted
+    assert r["correct_pct"] == pytest.approx(100 / 3)
+    assert r["false_positive_pct"] == pytest.approx(200 / 3)
+    # first match in time: a detection between two clips goes to the earlier one
+    assert score([("no", 2.4)], [("yes", 1.0), ("no", 2.0)], 1.5)["wrong"] == 1
+
+
+def test_the_tool_end_to_end(capsys, data_dir, model_dir, tmp_path):
+    out_wav = tmp_path / "stream.wav"
+    rc = main(["streamtest", "--data-dir", data_dir, "--model", model_dir, "--duration", "120",
+               "--seed", "3", "--out-wav", str(out_wav), "--json"])
+    assert rc == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    r = json.loads(lines[-1])
+    assert "% correct" in lines[0]
+    assert r["commands"] == sum(1 for l, _ in read_labels(tmp_path / "stream_labels.txt") if l in COMMANDS)
+    assert r["correct_pct"] >= 75 and r["wrong_pct"] <= 10 and r["false_positive_pct"] <= 10, r
+    assert out_wav.stat().st_size > 120 * 16000 * 2
