@@ -251,17 +251,28 @@ def test_device_vanishing_mid_stream_is_explained(make_window, qtbot, data_dir, 
     assert w.engine is None and w.state_label.text() == "stopped" and w.isVisible()
 
 
-@pytest.mark.parametrize("damage", ["missing", "broken"])
-def test_model_problem_names_folder_and_rebuild(make_window, tmp_path, damage):
+@pytest.mark.parametrize("damage", ["missing", "broken", "weights"])
+def test_model_problem_names_folder_and_rebuild(make_window, qtbot, tmp_path, data_dir, model_dir, damage):
+    import shutil
+
     folder = tmp_path / "mymodel"
     if damage == "broken":
         folder.mkdir()
         (folder / "config.json").write_text("{not json")
-    w = make_window(model_dir=str(folder))
-    assert w.banner.isVisible() and w.banner.model_button.isVisible()
+    elif damage == "weights":  # a valid config.json, corrupt weights: found only when loading
+        folder.mkdir()
+        shutil.copy(os.path.join(model_dir, "config.json"), folder)
+        for name in ("model.tflite", "model.keras"):
+            (folder / name).write_bytes(b"\0garbage" * 100)
+    wav = str(tmp_path / "yes.wav")
+    build_words_wav(data_dir, wav, words=("yes",))
+    w = make_window(spec=SourceSpec("file", path=wav), model_dir=str(folder))
+    qtbot.waitUntil(w.banner.isVisible, timeout=30000)
+    assert w.banner.model_button.isVisible() and not w.banner.wav_button.isVisible()
     assert str(folder) in w.banner.text.text() and "make model" in w.banner.text.text()
-    w.start()  # starting anyway does not crash and keeps the message
-    assert w.engine is None and w.banner.isVisible()
+    w.start()  # starting anyway does not crash and keeps (or re-shows) the message
+    qtbot.waitUntil(lambda: w.banner.isVisible() and not any(t.is_alive() for t in w._starters), timeout=30000)
+    assert w.engine is None and str(folder) in w.banner.text.text()
 
 
 def test_switching_input_while_running_replaces_the_engine(make_window, qtbot, data_dir, model_dir, tmp_path):
