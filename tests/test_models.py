@@ -54,3 +54,9 @@ def test_each_model_takes_a_training_step(name):
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="unknown model"):
         models.build("resnet9000", (98, 40), 12)
+
+
+def test_cli_model_names_match_the_builders():
+    from trainer.cli import MODEL_NAMES
+
+    assert MODEL_NAMES == tuple(models.BUILDERS)
