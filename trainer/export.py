@@ -93,6 +93,7 @@ def write_model_readme(model_dir: str, argv, metrics: dict) -> None:
         f"| training time | {info['train_time_s']:.0f} s |",
         f"| training examples/s (fit) | {info['train_examples_per_s']:.0f} |",
         f"| input pipeline alone, examples/s | {info.get('input_pipeline_examples_per_s', 'n/a')} |",
+        f"| CPU cores busy during fit | {info.get('cpu_cores_busy', 'n/a')} of {info.get('cpu_cores', '?')} |",
         f"| validation accuracy | {metrics['validation']['accuracy']:.4f} (n={metrics['validation']['n']}) |",
     ]
     if metrics.get("test"):

@@ -151,10 +151,12 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
         keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", mode="max", save_best_only=True),
         keras.callbacks.CSVLogger(os.path.join(cfg.out, "history.csv")),
     ]
-    t_fit = time.time()
+    t_fit, cpu_fit = time.time(), time.process_time()
     hist = model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=val_ds,
                      callbacks=callbacks, verbose=cfg.verbose)
     fit_s = time.time() - t_fit
+    # process_time counts every thread of this process: ~2.0 means both cores were busy.
+    cores_busy = (time.process_time() - cpu_fit) / fit_s
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
     best = keras.models.load_model(best_path, compile=False)
     mconf = ModelConfig(labels=labels, features=cfg.features, architecture=cfg.model)
@@ -172,6 +174,8 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
         "train_time_s": round(time.time() - t0, 1),
         "fit_time_s": round(fit_s, 1),
         "train_examples_per_s": round(examples_per_s, 1),
+        "cpu_cores_busy": round(cores_busy, 2),
+        "cpu_cores": os.cpu_count(),
         "n_train": len(tr.labels),
         "n_val": len(va.labels),
         "n_extra": n_extra,
