@@ -4,11 +4,12 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 DATA    ?= ../shared/speech_commands
 # Debian/Ubuntu packages: PortAudio for the app; Qt's xcb/EGL libraries for the window;
-# PulseAudio, Xvfb, sox and espeak-ng for the tests (virtual microphone, virtual screen).
+# PulseAudio, Xvfb, sox, espeak-ng and flite for the tests (virtual microphone, virtual screen,
+# synthetic voices); x11-apps/imagemagick take and read the Xvfb screenshot.
 RUN_DEBS  := libportaudio2 libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0 \
              libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
              libxcb-render-util0 libxcb-image0
-TEST_DEBS := pulseaudio pulseaudio-utils xvfb sox espeak-ng x11-apps imagemagick
+TEST_DEBS := pulseaudio pulseaudio-utils xvfb sox espeak-ng flite x11-apps imagemagick
 
 .PHONY: run test setup setup-test system-deps system-deps-test model bench clean
 
