@@ -79,6 +79,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._bars_dirty = False
         self._cpu = (time.monotonic(), time.process_time())
         self._pending_model_error = None
+        self.voice_dialog = None
         self.model_config = self._load_model_config(self.model_dir)
 
         self._build_controls()
@@ -119,6 +120,9 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.addSeparator()
         self.open_action = tb.addAction("Open WAV file…", self.open_wav)
         self.model_action = tb.addAction("Model folder…", self.choose_model)
+        self.bundled_action = tb.addAction("Bundled model", lambda: self.set_model_dir(BUNDLED_MODEL_DIR))
+        self.bundled_action.setToolTip("Switch back to the model that comes with the app")
+        self.voice_action = tb.addAction("Train on my voice…", self.open_voice_training)
         tb.addSeparator()
         tb.addWidget(QtWidgets.QLabel(" Threshold: "))
         self.threshold_spin = QtWidgets.QDoubleSpinBox()
@@ -243,6 +247,18 @@ class MainWindow(QtWidgets.QMainWindow):
                                                        self.model_dir)
         if d:
             self.set_model_dir(d)
+
+    def open_voice_training(self) -> None:
+        from .voicetrain import VoiceTrainDialog
+
+        resume = self._running
+        if resume:  # the takes need the microphone, and the model must not react to them
+            self.stop()
+        device = self.spec.device if self.spec.kind == "mic" else self.store.device
+        d = self.voice_dialog = VoiceTrainDialog(self.model_dir, device, self)
+        d.model_trained.connect(self.set_model_dir)
+        d.finished.connect(lambda _: resume and not self._running and self.start())
+        d.open()
 
     # ---------------------------------------------------------------- smoothing settings
     @property
@@ -378,7 +394,10 @@ class MainWindow(QtWidgets.QMainWindow):
             if old is not None:
                 old.stop()
             if old_bridge is not None:
-                old_bridge.deleteLater()  # thread-safe; nothing can emit on it any more
+                try:
+                    old_bridge.deleteLater()  # thread-safe; nothing can emit on it any more
+                except RuntimeError:  # the window (and with it the bridge) is gone already
+                    pass
             if spec is None or session != self._session:
                 return
             try:
@@ -409,6 +428,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._bars_timer.stop()
         self._status_timer.stop()
         self.spectrogram.stop_timer()
+        if self.voice_dialog is not None:
+            self.voice_dialog.shutdown()
         if engine is not None:
             engine.stop()
         deadline = time.monotonic() + timeout

@@ -1,0 +1,587 @@
+"""The "Train on my voice" dialog: choose the words, record takes, fine-tune, switch.
+
+Three tabs. *Words*: the user's name (hashed into the speaker id), the recordings folder
+and the command words, which may be renamed (``go`` -> ``lights``). *Record*: a prompt per
+command word, a few other words and silence, with countdown, level meter, play, redo and
+drop (:mod:`.recorder`). *Fine-tune*: ``kws-train finetune`` in a background QProcess
+(the trainer is a separate process: TensorFlow training must not share the GUI's
+interpreter, and cancelling is a plain SIGTERM that the command turns into a clean exit
+leaving nothing behind), with a progress bar from its ``Epoch k/N`` lines and its JSON
+before/after report at the end. The new model goes to its own folder under
+:func:`.recorder.models_home`; ``model_trained`` hands it to the window.
+"""
+from __future__ import annotations
+
+import datetime
+import glob
+import json
+import os
+import re
+import shutil
+import sys
+
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from ..errors import KwsError
+from ..model import read_config
+from . import recorder as R
+
+# A few of the dataset's other words (they train _unknown_), and silence.
+OTHER_WORDS = ("bed", "cat", "house", "happy", "marvin")
+OTHERS_SHOWN = 3
+DEFAULT_TAKES = 10
+KILL_AFTER_MS = 15000  # a fine-tune that ignores SIGTERM this long is killed (then we tidy up)
+# Keras (verbose=2, as `--quiet` asks) prints "Epoch k/N" as epoch k starts (only when N > 1)
+# and one summary line with the loss as it ends.
+_EPOCH = re.compile(r"^Epoch (\d+)/(\d+)")
+_EPOCH_END = re.compile(r"^\d+/\d+ - .*\bloss: ")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def command_words(model_dir: str) -> tuple[str, ...]:
+    from trainer.dataset import SILENCE, UNKNOWN
+
+    return tuple(l for l in read_config(model_dir).labels if l not in (SILENCE, UNKNOWN))
+
+
+def prompt_words(commands) -> list[str]:
+    """What to record: the commands, a few other words, silence."""
+    others = [w for w in OTHER_WORDS if w not in commands][:OTHERS_SHOWN]
+    return list(commands) + others + [R.SILENCE_WORD]
+
+
+def default_base_data() -> str:
+    """``$KWS_DATA_DIR``, else ``../shared/speech_commands`` from here or from the repository."""
+    from trainer.dataset import DATA_DIR_ENV, DEFAULT_DATA_DIR
+
+    if os.environ.get(DATA_DIR_ENV):
+        return os.environ[DATA_DIR_ENV]
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for d in (os.path.abspath(DEFAULT_DATA_DIR), os.path.normpath(os.path.join(repo, DEFAULT_DATA_DIR))):
+        if os.path.isdir(d):
+            return d
+    return ""
+
+
+def finetune_command(model_dir, takes_dir, base_dir, out, commands, epochs, extra=()) -> list[str]:
+    """argv of the fine-tune (the same ``kws-train finetune`` a user would type)."""
+    return [sys.executable, "-m", "trainer", "finetune", "--model", model_dir, "--user-data", takes_dir,
+            "--data-dir", base_dir, "--out", out, "--labels", ",".join(commands), "--epochs", str(epochs),
+            "--quiet", "--json", *extra]
+
+
+def describe_report(r: dict) -> str:
+    """The before/after report in plain words."""
+    lines = [f"Labels: {' '.join(l for l in r['labels'])}",
+             f"Your takes: {r['user_takes']} ({r['user_train_takes']} trained on, "
+             f"{r['held_out_takes']} held out to test)"]
+    b, a = r.get("before"), r.get("after")
+    if b and a:
+        lines.append(f"Accuracy on the held-out takes: {100 * b['accuracy']:.0f}% before, "
+                     f"{100 * a['accuracy']:.0f}% after")
+        per = [f"{w} {100 * b['per_class'].get(w):.0f}→{100 * acc:.0f}%" for w, acc in a["per_class"].items()
+               if acc is not None and b["per_class"].get(w) is not None]
+        if per:
+            lines.append("Per word: " + ", ".join(per))
+    else:
+        lines.append("No takes were held out (record at least two takes of a word to get a before/after test).")
+    return "\n".join(lines)
+
+
+def remove_partials(out: str) -> None:
+    """What a killed fine-tune may leave (it removes its own on SIGTERM)."""
+    for p in glob.glob(glob.escape(out) + ".partial-*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+class FinetuneRun(QtCore.QObject):
+    """One ``kws-train finetune`` process: progress, cancel, result."""
+
+    progress = QtCore.pyqtSignal(int, int)  # epochs done, epochs in all
+    done = QtCore.pyqtSignal(object, str)  # (report dict or None, "" or the one-line problem)
+
+    def __init__(self, argv: list[str], out: str, epochs: int, parent=None):
+        super().__init__(parent)
+        self.argv, self.out, self.epochs = argv, out, epochs
+        self.epochs_done = 0
+        self.cancelled = False
+        self._stdout = ""
+        self.lines: list[str] = []  # complete stdout lines
+        self._stderr: list[str] = []
+        self.proc = QtCore.QProcess(self)
+        env = QtCore.QProcessEnvironment.systemEnvironment()
+        env.insert("PYTHONUNBUFFERED", "1")  # a pipe is block-buffered: the epoch lines must come as they happen
+        env.insert("TF_CPP_MIN_LOG_LEVEL", "2")
+        self.proc.setProcessEnvironment(env)
+        self.proc.readyReadStandardOutput.connect(self._read_stdout)
+        self.proc.readyReadStandardError.connect(self._read_stderr)
+        self.proc.finished.connect(self._finished)
+        self.proc.errorOccurred.connect(self._error)
+        self._killer = QtCore.QTimer(self)
+        self._killer.setSingleShot(True)
+        self._killer.timeout.connect(self.proc.kill)
+
+    def start(self) -> None:
+        self.proc.start(self.argv[0], self.argv[1:])
+
+    @property
+    def running(self) -> bool:
+        return self.proc.state() != QtCore.QProcess.ProcessState.NotRunning
+
+    def cancel(self, wait_ms: int = 0) -> None:
+        """SIGTERM: the command removes its half-written folder and exits."""
+        if not self.running:
+            return
+        self.cancelled = True
+        self.proc.terminate()
+        self._killer.start(KILL_AFTER_MS)
+        if wait_ms and not self.proc.waitForFinished(wait_ms):
+            self.proc.kill()
+            self.proc.waitForFinished(2000)
+
+    def _read_stdout(self) -> None:
+        self._stdout += bytes(self.proc.readAllStandardOutput()).decode(errors="replace")
+        *lines, self._stdout = self._stdout.split("\n")  # keep an unfinished line for later
+        for line in lines:
+            m = _EPOCH.match(line.strip())
+            if m:  # epoch k starts: k-1 are done
+                self.epochs, self.epochs_done = int(m.group(2)), int(m.group(1)) - 1
+            elif _EPOCH_END.match(line.strip()):
+                self.epochs_done += 1
+            else:
+                continue
+            self.progress.emit(self.epochs_done, self.epochs)
+        self.lines += lines
+
+    def _read_stderr(self) -> None:
+        text = bytes(self.proc.readAllStandardError()).decode(errors="replace")
+        self._stderr = (self._stderr + text.splitlines())[-200:]
+
+    def _problem(self) -> str:
+        for line in reversed(self._stderr):  # the command's own one-line error, if it gave one
+            if line.startswith("kws-train: error:"):
+                return line.split("error:", 1)[1].strip()
+        tail = [l for l in self._stderr if l.strip()]
+        return f"the fine-tune stopped (exit code {self.proc.exitCode()}): {tail[-1] if tail else 'no message'}"
+
+    def _finished(self, code, status) -> None:
+        self._killer.stop()
+        self._read_stdout()
+        self._read_stderr()
+        lines = self.lines + [self._stdout]
+        if self.cancelled:
+            remove_partials(self.out)
+            self.done.emit(None, "cancelled")
+            return
+        report = None
+        if code == 0 and status == QtCore.QProcess.ExitStatus.NormalExit:
+            for line in reversed(lines):
+                if line.startswith("{"):
+                    try:
+                        report = json.loads(line)
+                    except ValueError:
+                        pass
+                    break
+        if report is None:
+            remove_partials(self.out)
+            self.done.emit(None, self._problem())
+        else:
+            self.done.emit(report, "")
+
+    def _error(self, err) -> None:
+        if err == QtCore.QProcess.ProcessError.FailedToStart:
+            self.done.emit(None, f"cannot start the trainer ({self.argv[0]}): {self.proc.errorString()}")
+
+
+def _browse_row(edit: QtWidgets.QLineEdit, parent, title: str) -> QtWidgets.QWidget:
+    w = QtWidgets.QWidget()
+    lay = QtWidgets.QHBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(edit, 1)
+    b = QtWidgets.QPushButton("Browse…")
+
+    def pick():
+        d = QtWidgets.QFileDialog.getExistingDirectory(parent, title, edit.text())
+        if d:
+            edit.setText(d)
+
+    b.clicked.connect(pick)
+    lay.addWidget(b)
+    return w
+
+
+class VoiceTrainDialog(QtWidgets.QDialog):
+    model_trained = QtCore.pyqtSignal(str)  # the new model folder
+
+    def __init__(self, model_dir: str, device=None, parent=None, countdown_s: int = 3,
+                 extra_finetune_args=()):
+        super().__init__(parent)
+        self.setWindowTitle("Train on my voice")
+        self.model_dir = model_dir
+        self.extra_finetune_args = tuple(extra_finetune_args)
+        self.recorder = R.TakeRecorder(device, countdown_s=countdown_s, parent=self)
+        self.run: FinetuneRun | None = None
+        self.new_model: str | None = None
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.addTab(self._words_tab(), "1. Words")
+        self.tabs.addTab(self._record_tab(), "2. Record")
+        self.tabs.addTab(self._train_tab(), "3. Fine-tune")
+        self.tabs.currentChanged.connect(self._tab_changed)
+        close = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addWidget(self.tabs)
+        lay.addWidget(close)
+        self.recorder.opened.connect(lambda: self._set_status("Ready: press Record (R) and say the word."))
+        self.recorder.level.connect(lambda db: self.level_bar.setValue(int(max(-60, min(0, db)))))
+        self.recorder.countdown.connect(lambda s: self._set_status(f"Get ready… {s}"))
+        self.recorder.recording.connect(self._on_recording)
+        self.recorder.saved.connect(self._on_saved)
+        self.recorder.failed.connect(self._on_record_failed)
+        self.resize(640, 520)
+
+    # ---------------------------------------------------------------- tab 1: words
+    def _words_tab(self) -> QtWidgets.QWidget:
+        w = QtWidgets.QWidget()
+        form = QtWidgets.QFormLayout(w)
+        self.user_edit = QtWidgets.QLineEdit(R.default_user_name())
+        self.speaker_label = QtWidgets.QLabel()
+        self.user_edit.textChanged.connect(self._refresh_speaker)
+        self.takes_edit = QtWidgets.QLineEdit(R.default_takes_dir())
+        try:
+            words = command_words(self.model_dir)
+        except KwsError:
+            from trainer.dataset import COMMANDS as words
+        self.labels_edit = QtWidgets.QLineEdit(",".join(words))
+        self.labels_edit.setToolTip("The command words in order, comma-separated. Rename one to teach a word "
+                                    "of your own, e.g. replace go with lights.")
+        self.per_word_spin = QtWidgets.QSpinBox()
+        self.per_word_spin.setRange(2, 100)
+        self.per_word_spin.setValue(DEFAULT_TAKES)
+        self.words_error = QtWidgets.QLabel("")
+        self.words_error.setStyleSheet("color: #c03030;")
+        self.words_error.setWordWrap(True)
+        nxt = QtWidgets.QPushButton("Next: record →")
+        nxt.clicked.connect(lambda: self.tabs.setCurrentIndex(1))
+        form.addRow("Your name", self.user_edit)
+        form.addRow("", self.speaker_label)
+        form.addRow("Recordings folder", _browse_row(self.takes_edit, self, "Folder for your takes"))
+        form.addRow("Command words", self.labels_edit)
+        form.addRow("", QtWidgets.QLabel("Rename a word to teach your own (e.g. go → lights); "
+                                         "silence and unknown stay."))
+        form.addRow("Takes per word", self.per_word_spin)
+        form.addRow(self.words_error)
+        form.addRow(nxt)
+        self._refresh_speaker()
+        return w
+
+    def _refresh_speaker(self) -> None:
+        self.speaker_label.setText(f"speaker id {self.speaker}: your takes are named {self.speaker}_nohash_<n>.wav")
+
+    @property
+    def speaker(self) -> str:
+        return R.speaker_id(self.user_edit.text() or R.default_user_name())
+
+    @property
+    def takes_dir(self) -> str:
+        return os.path.abspath(os.path.expanduser(self.takes_edit.text().strip() or R.default_takes_dir()))
+
+    def commands(self) -> tuple[str, ...]:
+        """The command words; KwsError with a one-line message if they are not usable."""
+        from trainer.finetune import parse_labels
+
+        return parse_labels(self.labels_edit.text() or None, ())
+
+    # ---------------------------------------------------------------- tab 2: record
+    def _record_tab(self) -> QtWidgets.QWidget:
+        w = QtWidgets.QWidget()
+        self.word_list = QtWidgets.QListWidget()
+        self.word_list.setMaximumWidth(190)
+        self.word_list.currentRowChanged.connect(self._word_chosen)
+        self.prompt = QtWidgets.QLabel("")
+        f = self.prompt.font()
+        f.setPointSize(max(f.pointSize(), 10) * 2)
+        f.setBold(True)
+        self.prompt.setFont(f)
+        self.prompt.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.status = QtWidgets.QLabel("")
+        self.status.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.status.setWordWrap(True)
+        self.level_bar = QtWidgets.QProgressBar()
+        self.level_bar.setRange(-60, 0)
+        self.level_bar.setValue(-60)
+        self.level_bar.setFormat("level %v dB")
+        self.record_button = QtWidgets.QPushButton("Record (R)")
+        self.record_button.clicked.connect(self.record_take)
+        QtGui.QShortcut(QtGui.QKeySequence("R"), w, activated=self.record_take)
+        self.take_list = QtWidgets.QListWidget()
+        self.play_button = QtWidgets.QPushButton("Play")
+        self.redo_button = QtWidgets.QPushButton("Redo")
+        self.drop_button = QtWidgets.QPushButton("Drop")
+        self.play_button.clicked.connect(self.play_take)
+        self.redo_button.clicked.connect(self.redo_take)
+        self.drop_button.clicked.connect(self.drop_take)
+        buttons = QtWidgets.QHBoxLayout()
+        for b in (self.play_button, self.redo_button, self.drop_button):
+            buttons.addWidget(b)
+        nxt = QtWidgets.QPushButton("Next: fine-tune →")
+        nxt.clicked.connect(lambda: self.tabs.setCurrentIndex(2))
+        right = QtWidgets.QVBoxLayout()
+        right.addWidget(self.prompt)
+        right.addWidget(self.status)
+        right.addWidget(self.level_bar)
+        right.addWidget(self.record_button)
+        right.addWidget(QtWidgets.QLabel("Takes of this word (select one to play, redo or drop):"))
+        right.addWidget(self.take_list, 1)
+        right.addLayout(buttons)
+        right.addWidget(nxt)
+        lay = QtWidgets.QHBoxLayout(w)
+        lay.addWidget(self.word_list)
+        lay.addLayout(right, 1)
+        return w
+
+    def _fill_words(self) -> None:
+        current = self.word
+        self.word_list.blockSignals(True)
+        self.word_list.clear()
+        for word in prompt_words(self.commands()):
+            item = QtWidgets.QListWidgetItem()
+            item.setData(QtCore.Qt.ItemDataRole.UserRole, word)
+            self.word_list.addItem(item)
+        self.word_list.blockSignals(False)
+        self._refresh_counts()
+        words = [self.word_list.item(i).data(QtCore.Qt.ItemDataRole.UserRole) for i in range(self.word_list.count())]
+        self.word_list.setCurrentRow(words.index(current) if current in words else 0)
+
+    def _refresh_counts(self) -> None:
+        target = self.per_word_spin.value()
+        for i in range(self.word_list.count()):
+            item = self.word_list.item(i)
+            word = item.data(QtCore.Qt.ItemDataRole.UserRole)
+            n = len(R.take_paths(self.takes_dir, word, self.speaker))
+            name = "(silence)" if word == R.SILENCE_WORD else word
+            item.setText(f"{'✓' if n >= target else ' '} {name}  {n}/{target}")
+
+    @property
+    def word(self) -> str | None:
+        item = self.word_list.currentItem() if hasattr(self, "word_list") else None
+        return item.data(QtCore.Qt.ItemDataRole.UserRole) if item else None
+
+    def _word_chosen(self, _row=None) -> None:
+        word = self.word
+        if word is None:
+            return
+        self.prompt.setText("Stay quiet" if word == R.SILENCE_WORD else f"Say “{word}”")
+        self._fill_takes()
+
+    def _fill_takes(self, select: str | None = None) -> None:
+        self.take_list.clear()
+        for p in R.take_paths(self.takes_dir, self.word, self.speaker):
+            item = QtWidgets.QListWidgetItem(os.path.basename(p))
+            item.setData(QtCore.Qt.ItemDataRole.UserRole, p)
+            self.take_list.addItem(item)
+            if p == select:
+                self.take_list.setCurrentItem(item)
+
+    def _selected_take(self) -> str | None:
+        item = self.take_list.currentItem()
+        return item.data(QtCore.Qt.ItemDataRole.UserRole) if item else None
+
+    def record_take(self, path: str | None = None) -> bool:
+        """Record the next take of the current word (or redo ``path``)."""
+        if self.tabs.currentIndex() != 1 or self.word is None or self.recorder.busy:
+            return False
+        if not self.recorder.is_open:
+            self.recorder.open()
+            self._set_status("Opening the microphone… press Record again when the meter moves.")
+            return False
+        path = path or R.next_take_path(self.takes_dir, self.word, self.speaker)
+        return self.recorder.record(path, speech=self.word != R.SILENCE_WORD)
+
+    def play_take(self) -> None:
+        p = self._selected_take()
+        if p:
+            try:
+                R.play(p)
+            except KwsError as e:
+                self._set_status(str(e))
+
+    def redo_take(self) -> None:
+        p = self._selected_take()
+        if p:
+            self.record_take(p)
+
+    def drop_take(self) -> None:
+        p = self._selected_take()
+        if p and os.path.exists(p):
+            os.remove(p)
+            self._fill_takes()
+            self._refresh_counts()
+            self._set_status(f"Dropped {os.path.basename(p)}.")
+
+    def _on_recording(self) -> None:
+        self._set_status("Recording — speak now" if self.word != R.SILENCE_WORD else "Recording — stay quiet")
+
+    def _on_saved(self, path: str, speech: bool) -> None:
+        self._refresh_counts()
+        self._fill_takes(select=path)
+        note = "" if speech or self.word == R.SILENCE_WORD else " — no speech heard: check the level, then Redo"
+        self._set_status(f"Saved {os.path.basename(path)}{note}")
+        if len(R.take_paths(self.takes_dir, self.word, self.speaker)) >= self.per_word_spin.value():
+            row = self.word_list.currentRow()
+            if row + 1 < self.word_list.count():
+                self.word_list.setCurrentRow(row + 1)
+
+    def _on_record_failed(self, message: str) -> None:
+        self._set_status(f"{message}. Press Record to try again.")
+        self.level_bar.setValue(-60)
+
+    def _set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def _tab_changed(self, index: int) -> None:
+        if index == 0:
+            return
+        try:
+            self.commands()
+        except KwsError as e:
+            self.words_error.setText(str(e).replace("--labels", "command words"))
+            self.tabs.setCurrentIndex(0)
+            return
+        self.words_error.setText("")
+        if index == 1:
+            self._fill_words()
+            self.recorder.open()
+        else:
+            self.recorder.cancel_take()
+
+    # ---------------------------------------------------------------- tab 3: fine-tune
+    def _train_tab(self) -> QtWidgets.QWidget:
+        w = QtWidgets.QWidget()
+        form = QtWidgets.QFormLayout(w)
+        self.base_edit = QtWidgets.QLineEdit(default_base_data())
+        self.base_edit.setToolTip("Dataset mixed with your takes so the model forgets nothing "
+                                  "(standard Speech Commands layout)")
+        self.name_edit = QtWidgets.QLineEdit(f"my-voice-{datetime.datetime.now():%Y%m%d-%H%M}")
+        self.out_label = QtWidgets.QLabel()
+        self.name_edit.textChanged.connect(lambda: self.out_label.setText(f"saved as {self.out_dir}"))
+        self.epochs_spin = QtWidgets.QSpinBox()
+        self.epochs_spin.setRange(1, 200)
+        self.epochs_spin.setValue(8)
+        self.start_button = QtWidgets.QPushButton("Start fine-tuning")
+        self.start_button.clicked.connect(self.start_finetune)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_finetune)
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setValue(0)
+        self.train_status = QtWidgets.QLabel("")
+        self.train_status.setWordWrap(True)
+        self.report = QtWidgets.QLabel("")
+        self.report.setWordWrap(True)
+        self.report.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.start_button)
+        row.addWidget(self.cancel_button)
+        form.addRow("Base data", _browse_row(self.base_edit, self, "Dataset folder to mix in"))
+        form.addRow("New model name", self.name_edit)
+        form.addRow("", self.out_label)
+        form.addRow("Epochs", self.epochs_spin)
+        form.addRow(row)
+        form.addRow(self.progress)
+        form.addRow(self.train_status)
+        form.addRow(self.report)
+        self.out_label.setText(f"saved as {self.out_dir}")
+        return w
+
+    @property
+    def out_dir(self) -> str:
+        return os.path.join(R.models_home(), self.name_edit.text().strip())
+
+    def _check_finetune(self) -> str | None:
+        """A one-line problem that stops the fine-tune before it starts, or None."""
+        name = self.name_edit.text().strip()
+        if not _NAME.match(name):
+            return "give the new model a plain name (letters, digits, - _ .)"
+        if os.path.exists(self.out_dir):
+            return f"{self.out_dir} exists already; choose another name"
+        base = self.base_edit.text().strip()
+        if not base or not os.path.isdir(base):
+            return (f"base data folder {base or '(none)'} not found; choose the Speech Commands folder "
+                    "(or set KWS_DATA_DIR)")
+        try:
+            commands = self.commands()
+        except KwsError as e:
+            return str(e).replace("--labels", "command words")
+        # A word the current model does not know must be learnt from takes alone: at least one
+        # to train on and one held out for the report. Known words may go without.
+        try:
+            known = command_words(self.model_dir)
+        except KwsError:
+            known = ()
+        short = [w for w in commands if w not in known and len(R.take_paths(self.takes_dir, w, self.speaker)) < 2]
+        if short:
+            return f"record at least two takes of your new word(s): {', '.join(short)}"
+        if not any(R.take_paths(self.takes_dir, w, self.speaker) for w in prompt_words(commands)):
+            return f"no takes of yours in {self.takes_dir} yet; record some first"
+        return None
+
+    def start_finetune(self) -> bool:
+        if self.run is not None and self.run.running:
+            return False
+        problem = self._check_finetune()
+        if problem:
+            self.train_status.setText(problem)
+            return False
+        self.recorder.close()  # the trainer wants both cores; the microphone is not needed now
+        os.makedirs(R.models_home(), exist_ok=True)
+        argv = finetune_command(self.model_dir, self.takes_dir, self.base_edit.text().strip(), self.out_dir,
+                                self.commands(), self.epochs_spin.value(), self.extra_finetune_args)
+        self.run = FinetuneRun(argv, self.out_dir, self.epochs_spin.value(), self)
+        self.run.progress.connect(self._on_progress)
+        self.run.done.connect(self._on_done)
+        self.progress.setRange(0, 0)  # busy until the first epoch starts (reading audio, 'before' test)
+        self.train_status.setText("Preparing: reading audio and testing the current model on your held-out takes…")
+        self.report.setText("")
+        self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.run.start()
+        return True
+
+    def cancel_finetune(self) -> None:
+        if self.run is not None and self.run.running:
+            self.train_status.setText("Cancelling…")
+            self.cancel_button.setEnabled(False)
+            self.run.cancel()
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.train_status.setText(f"Training: {done} of {total} epochs done")
+
+    def _on_done(self, report, problem: str) -> None:
+        self.start_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if report else 0)
+        if report is None:
+            self.train_status.setText("Cancelled: nothing was saved." if problem == "cancelled"
+                                      else f"Fine-tuning failed: {problem}")
+            return
+        self.new_model = self.run.out
+        self.train_status.setText(f"Done: the app now uses {self.new_model} "
+                                  "(“Bundled model” in the toolbar switches back).")
+        self.report.setText(describe_report(report))
+        self.model_trained.emit(self.new_model)
+
+    # ---------------------------------------------------------------- closing
+    def shutdown(self) -> None:
+        """Close the microphone and cancel a running fine-tune (it removes its partial folder)."""
+        self.recorder.close()
+        if self.run is not None and self.run.running:
+            self.run.cancel(wait_ms=KILL_AFTER_MS)
+            remove_partials(self.run.out)
+
+    def done(self, result: int) -> None:  # every way of closing a dialog ends here
+        self.shutdown()
+        super().done(result)

@@ -1,0 +1,227 @@
+"""Train on my voice: takes recorded from the virtual microphone, the dialog driving a real
+fine-tune (tiny data, one epoch), the window switching to the new model, cancel."""
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from kwsapp.gui import recorder as R  # noqa: E402
+from kwsapp.gui.engine_api import SourceSpec  # noqa: E402
+from kwsapp.gui.settings import Store, open_settings  # noqa: E402
+from kwsapp.model import read_config  # noqa: E402
+from kwsapp.wavio import load_audio, read_wav, write_wav  # noqa: E402
+from pulse import virtual_mic  # noqa: E402,F401
+from tests.conftest import make_tiny_dataset, tone  # noqa: E402
+from tests.test_finetune import _digest  # noqa: E402  (a model folder's fingerprint)
+
+NEW_LABELS = "yes,no,up,down,left,right,on,off,stop,lights"
+
+
+def _centre_s(x, rate=16000):
+    e = x.astype(np.float64) ** 2
+    return float(np.sum(np.arange(len(x)) * e) / e.sum()) / rate
+
+
+# ---------------------------------------------------------------- cutting and naming takes
+
+def test_take_is_centred_on_the_speech_and_keeps_the_room():
+    rng = np.random.default_rng(3)
+    x = (0.003 * rng.standard_normal(int(1.8 * 16000))).astype(np.float32)
+    x[9600:16000] += tone(440, 0.4, level=0.3)  # 0.6-1.0 s
+    clip, speech = R.centre_on_speech(x)
+    assert speech and clip.shape == (16000,) and clip.dtype == np.float32
+    assert _centre_s(clip) == pytest.approx(0.5, abs=0.03)
+    assert np.abs(clip).max() == pytest.approx(np.abs(x).max())  # no rescaling
+    assert np.abs(clip[:1000]).max() > 0  # the room's noise stays, no digital silence
+
+    early = x.copy()
+    early[9600:16000] = x[:6400]
+    early[800:7200] += tone(440, 0.4, level=0.3)  # 0.05-0.45 s: cannot be centred, but stays whole
+    clip, speech = R.centre_on_speech(early)
+    assert speech and np.array_equal(clip, early[:16000])
+
+    quiet = (0.003 * rng.standard_normal(int(1.8 * 16000))).astype(np.float32)
+    clip, speech = R.centre_on_speech(quiet)
+    assert not speech and np.array_equal(clip, quiet[6400:22400])
+
+    long = np.zeros(int(2.0 * 16000), np.float32)
+    long[1600:25600] = tone(300, 1.5, level=0.05)  # 1.5 s of speech, loudest near the end
+    long[20000:24000] = tone(300, 0.25, level=0.5)
+    clip, speech = R.centre_on_speech(long)
+    assert speech and len(clip) == 16000
+    assert np.abs(clip).max() == pytest.approx(0.5, abs=0.01)
+
+
+def test_speaker_ids_names_and_folders(tmp_path):
+    sid = R.speaker_id("Ada Lovelace")
+    assert re.fullmatch(r"[0-9a-f]{8}", sid)
+    assert sid == R.speaker_id(" ada lovelace ") and sid != R.speaker_id("Grace")
+    folder = str(tmp_path)
+    assert R.next_take_path(folder, "yes", sid) == os.path.join(folder, "yes", f"{sid}_nohash_0.wav")
+    os.makedirs(tmp_path / "yes")
+    for n in (0, 3):
+        write_wav(tmp_path / "yes" / f"{sid}_nohash_{n}.wav", np.zeros(16000, np.float32))
+    write_wav(tmp_path / "yes" / "0badcafe_nohash_7.wav", np.zeros(16000, np.float32))  # someone else
+    assert [os.path.basename(p) for p in R.take_paths(folder, "yes", sid)] == \
+        [f"{sid}_nohash_0.wav", f"{sid}_nohash_3.wav"]
+    assert R.next_take_path(folder, "yes", sid).endswith(f"{sid}_nohash_4.wav")
+    assert R.default_takes_dir({"KWSAPP_DATA": "/x/k"}) == os.path.join("/x/k", "my_voice")
+    assert R.models_home({"XDG_DATA_HOME": "/x/share"}) == os.path.join("/x/share", "kwsapp", "models")
+
+
+# ---------------------------------------------------------------- recording from the virtual microphone
+
+@pytest.mark.audio
+def test_dialog_records_16k_mono_takes_from_the_virtual_microphone(virtual_mic, qtbot, data_dir, model_dir,
+                                                                  tmp_path):
+    from kwsapp.gui.voicetrain import VoiceTrainDialog
+
+    with open(os.path.join(data_dir, "testing_list.txt")) as f:
+        names = [l.strip() for l in f if l.startswith(("yes/", "no/"))]
+    said = {w: load_audio(os.path.join(data_dir, next(n for n in names if n.startswith(w + "/"))), 16000)
+            for w in ("yes", "no")}
+    for w, x in said.items():
+        write_wav(tmp_path / f"{w}.wav", x)
+
+    d = VoiceTrainDialog(model_dir, virtual_mic.device, countdown_s=1)
+    qtbot.addWidget(d)
+    d.takes_edit.setText(str(tmp_path / "takes"))
+    d.user_edit.setText("tester")
+    playing = []
+    d.recorder.recording.connect(lambda: playing.append(virtual_mic.play(tmp_path / f"{playing_word[0]}.wav",
+                                                                         wait=False)))
+    playing_word = ["yes"]
+    with qtbot.waitSignal(d.recorder.opened, timeout=15000):
+        d.tabs.setCurrentIndex(1)  # opening the Record tab opens the microphone
+    assert d.word == "yes" and "yes" in d.prompt.text()
+    d.recorder.take_s = 2.0  # room for PulseAudio's playback latency
+    with qtbot.waitSignal(d.recorder.saved, timeout=15000) as saved:
+        assert d.record_take()
+    path, speech = saved.args
+    sid = R.speaker_id("tester")
+    assert path == str(tmp_path / "takes" / "yes" / f"{sid}_nohash_0.wav") and speech
+    samples, rate = read_wav(path)
+    assert rate == 16000 and samples.shape == (16000, 1)
+    take = samples[:, 0]
+    assert _centre_s(take) == pytest.approx(0.5, abs=0.15)
+    src = said["yes"]
+    xc = np.correlate(take, src, "full") / (np.linalg.norm(take) * np.linalg.norm(src))
+    assert xc.max() > 0.8  # the very clip that was played, not noise
+    assert "1/10" in d.word_list.item(0).text()
+
+    # Redo replaces the selected take with a new recording (here: "no" played instead).
+    playing_word[0] = "no"
+    d.take_list.setCurrentRow(0)
+    with qtbot.waitSignal(d.recorder.saved, timeout=15000) as saved:
+        d.redo_take()
+    assert saved.args[0] == path and len(R.take_paths(str(tmp_path / "takes"), "yes", sid)) == 1
+    redone = read_wav(path)[0][:, 0]
+    src = said["no"]
+    assert (np.correlate(redone, src, "full") / (np.linalg.norm(redone) * np.linalg.norm(src))).max() > 0.8
+
+    d.take_list.setCurrentRow(0)
+    d.drop_take()
+    assert not os.path.exists(path) and "0/10" in d.word_list.item(0).text()
+    d.reject()  # closes the microphone
+    assert d.recorder.mic is None
+    for p in playing:
+        p.wait(10)
+
+
+# ---------------------------------------------------------------- fine-tuning from the dialog
+
+@pytest.fixture(scope="module")
+def voice_data(tmp_path_factory):
+    """Tiny base data and the takes of user 'tester' (a chirp per word, as in the base data)."""
+    root = tmp_path_factory.mktemp("voice")
+    base = make_tiny_dataset(str(root / "base"), speakers=4)
+    takes = str(root / "data" / "my_voice")
+    sid = R.speaker_id("tester")
+    rng = np.random.default_rng(5)
+    for wi, word in enumerate(("yes", "no", "lights", "bed", R.SILENCE_WORD)):
+        os.makedirs(os.path.join(takes, word))
+        for n in range(3):
+            x = 0.003 * rng.standard_normal(16000).astype(np.float32)
+            if word != R.SILENCE_WORD:
+                x[5000:13000] += tone(330 + 150 * wi, 0.5, level=0.3)
+            write_wav(os.path.join(takes, word, f"{sid}_nohash_{n}.wav"), x)
+    return root, base, takes
+
+
+@pytest.fixture
+def window_and_dialog(qtbot, tmp_path, voice_data, model_dir, monkeypatch):
+    from kwsapp.gui.window import MainWindow
+
+    root, base, takes = voice_data
+    monkeypatch.setenv("KWSAPP_DATA", str(root / "data"))
+    store = Store(open_settings(str(tmp_path / "settings.ini")))
+    # An input that fails at once: these tests are about the model, not the audio.
+    w = MainWindow(store, spec=SourceSpec("mic", device="no such device"), model_dir=model_dir, autostart=False)
+    qtbot.addWidget(w)
+    w.open_voice_training()
+    d = w.voice_dialog
+    d.extra_finetune_args = ("--batch-size", "16")
+    d.user_edit.setText("tester")
+    d.takes_edit.setText(takes)
+    d.base_edit.setText(base)
+    d.labels_edit.setText(NEW_LABELS)
+    d.epochs_spin.setValue(1)
+    yield w, d
+    w.shutdown()
+    # a model switch starts an engine in a starter thread: let it end before the window goes
+    qtbot.waitUntil(lambda: not any(t.is_alive() for t in w._starters), timeout=60000)
+
+
+def test_dialog_finetunes_and_the_window_switches_to_the_new_model(window_and_dialog, qtbot, model_dir):
+    w, d = window_and_dialog
+    bundled = _digest(model_dir)
+    d.tabs.setCurrentIndex(2)
+    d.labels_edit.setText("yes,no,up,down,left,right,on,off,stop,lamp")  # a new word without takes
+    assert not d.start_finetune() and "lamp" in d.train_status.text() and d.run is None
+    d.labels_edit.setText(NEW_LABELS)
+    d.name_edit.setText("mine")
+    progress = []
+    assert d.start_finetune()
+    d.run.progress.connect(lambda k, n: progress.append((k, n)))
+    assert d.cancel_button.isEnabled() and not d.start_button.isEnabled()
+    qtbot.waitUntil(lambda: not d.run.running, timeout=240000)
+    qtbot.waitUntil(lambda: d.start_button.isEnabled(), timeout=5000)
+    out = os.path.join(os.environ["KWSAPP_DATA"], "models", "mine")
+    assert d.new_model == out, d.train_status.text()
+    assert progress == [(1, 1)], d.run.lines  # the epoch's end reached the progress bar
+    assert d.progress.value() == d.progress.maximum()
+    assert read_config(out).labels[-1] == "lights"
+    assert os.path.exists(os.path.join(out, "finetune.json"))
+    assert re.search(r"held out.*\n.*\d+% before, \d+% after", d.report.text()), d.report.text()
+    # the app uses the new model and shows its labels
+    assert w.model_dir == out and w.store.model_dir == out
+    assert "lights" in w.scores.labels and "go" not in w.scores.labels
+    assert _digest(model_dir) == bundled
+    # ... and switches back without restarting
+    w.bundled_action.trigger()
+    assert w.model_dir == model_dir and "go" in w.scores.labels and w.store.model_dir is None
+
+
+def test_cancelled_finetune_leaves_nothing(window_and_dialog, qtbot, model_dir):
+    w, d = window_and_dialog
+    d.tabs.setCurrentIndex(2)
+    d.name_edit.setText("cancelled")
+    d.epochs_spin.setValue(50)
+    models = os.path.join(os.environ["KWSAPP_DATA"], "models")
+    assert d.start_finetune()
+    started = []
+    d.run.progress.connect(lambda k, n: started.append((k, n)))
+    qtbot.waitUntil(lambda: bool(started) or not d.run.running, timeout=240000)
+    assert started[0] == (0, 50), d.train_status.text()  # "Epoch 1/50"
+    assert [n for n in os.listdir(models) if n.startswith("cancelled.partial-")]  # it was writing
+    d.cancel_button.click()
+    qtbot.waitUntil(lambda: not d.run.running, timeout=30000)
+    qtbot.waitUntil(lambda: d.start_button.isEnabled(), timeout=5000)
+    assert "Cancelled" in d.train_status.text()
+    assert not [n for n in os.listdir(models) if n.startswith("cancelled")]
+    assert w.model_dir == model_dir and d.new_model is None
