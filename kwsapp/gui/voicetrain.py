@@ -227,6 +227,7 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         self.tabs.addTab(self._record_tab(), "2. Record")
         self.tabs.addTab(self._train_tab(), "3. Fine-tune")
         self.tabs.currentChanged.connect(self._tab_changed)
+        self.per_word_spin.valueChanged.connect(self._refresh_counts)
         close = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
         lay = QtWidgets.QVBoxLayout(self)

@@ -251,6 +251,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_voice_training(self) -> None:
         from .voicetrain import VoiceTrainDialog
 
+        if self.voice_dialog is not None and self.voice_dialog.isVisible():
+            self.voice_dialog.raise_()
+            return
         resume = self._running
         if resume:  # the takes need the microphone, and the model must not react to them
             self.stop()
