@@ -14,6 +14,7 @@ is killed when the fixture ends.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -54,6 +55,7 @@ class VirtualMic:
                 raise RuntimeError(f"{tool} is not installed; run `make setup-test` (installs pulseaudio, "
                                    "pulseaudio-utils)")
         self.dir = tempfile.mkdtemp(prefix="kws-pulse-")
+        atexit.register(self.stop)  # even an interrupted test run must not leave a server behind
         os.makedirs(os.path.join(self.dir, "run"), mode=0o700)
         # -n: no default.pa (no hardware probing, no suspend-on-idle); as root PulseAudio
         # needs --system=false to run as a per-user daemon.
@@ -81,6 +83,7 @@ class VirtualMic:
         return self
 
     def stop(self) -> None:
+        atexit.unregister(self.stop)
         for p in self._players:
             if p.poll() is None:
                 p.kill()
