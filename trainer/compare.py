@@ -368,8 +368,8 @@ def render_markdown(data: dict, s: StudySettings, out: str) -> str:
            f"{max(d['finished_at'] for d in done)}." if done else ""), "",
         "## What was run, and how it differs from the study", "",
         "- " + data_summary(data, s) + " Accuracy on this little data is a small-data figure: expect it "
-        "below the study's, and noisy (a test split of a few hundred clips moves by about 0.02 "
-        "between seeds).",
+        "below the study's; and with a few hundred test clips each accuracy has a sampling "
+        "standard error of about 0.02.",
         f"- Protocol as the study: {_epochs(s.epochs)}, batch {s.batch_size}, Adam (learning rate "
         f"{s.learning_rate:g}), plain cross-entropy, augmentation by time shift (up to 100 ms) and "
         "background noise only. Differences: the trainer decays the learning rate on a cosine over the "
