@@ -4,12 +4,17 @@ from __future__ import annotations
 import argparse
 import json
 import queue
+import signal
 import sys
+import threading
+import time
 
 from .engine.smoothing import SmoothingConfig
-from .errors import KwsError
+from .errors import DeviceError, KwsError
 
 _RING_SECONDS = 2  # one window plus a second of slack for a worker that is briefly late
+RETRY_DELAYS_S = (1.0, 2.0, 4.0)  # waits before the 1st, 2nd, 3rd (and later) reconnect tries
+RETRY_RESET_S = 30.0  # a reconnected input that ran this long earns a fresh set of tries
 
 
 def _fraction(text: str) -> float:
@@ -32,14 +37,16 @@ def _hop_ms(text: str) -> int:
     return v
 
 
-def _positive(kind):
+def _positive(kind, minimum=None):
+    low = (1 if kind is int else 0) if minimum is None else minimum
+
     def parse(text: str):
         try:
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if v < (1 if kind is int else 0):
-            raise argparse.ArgumentTypeError(f"{text} must not be {'below 1' if kind is int else 'negative'}")
+        if v < low:
+            raise argparse.ArgumentTypeError(f"{text} must not be {f'below {low}' if low else 'negative'}")
         return v
 
     return parse
@@ -69,6 +76,60 @@ def format_detection(det, as_json: bool) -> str:
     return f"{det.stream_time_s:8.2f} s  {det.label:<6} {det.score:.2f}"
 
 
+class _Health:
+    """Audio lost on the way in, counted over the whole run and reported on stderr: at most
+    one warning every WARN_EVERY_S while it keeps happening, and a summary at the end."""
+
+    WARN_EVERY_S = 10.0
+
+    def __init__(self):
+        self.overflows = 0  # of sources that have ended (a reconnect starts a new source)
+        self.dropped = 0
+        self._dropped_now = 0  # the running engine's count (written by its worker thread)
+        self._reported = (0, 0)
+        self._last_warning = -float("inf")
+
+    def on_hop(self, hop) -> None:
+        self._dropped_now = hop.dropped_hops
+
+    def totals(self, source) -> tuple[int, int]:
+        return self.overflows + int(source.overflows or 0), self.dropped + self._dropped_now
+
+    def source_ended(self, source) -> None:
+        self.overflows, self.dropped = self.totals(source)
+        self._dropped_now = 0
+
+    def maybe_warn(self, source) -> None:
+        now = time.monotonic()
+        totals = self.totals(source)
+        if totals != self._reported and now - self._last_warning >= self.WARN_EVERY_S:
+            print(f"kwsapp listen: warning: audio lost so far: {self._describe(*totals)}", file=sys.stderr)
+            self._reported, self._last_warning = totals, now
+
+    def summary(self) -> str | None:
+        if self.overflows or self.dropped:
+            return f"kwsapp listen: audio lost in this run: {self._describe(self.overflows, self.dropped)}"
+        return None
+
+    @staticmethod
+    def _describe(overflows: int, dropped: int) -> str:
+        return (f"{overflows} input overflow(s) (the device delivered faster than it was read), "
+                f"{dropped} dropped hop(s) (recognition fell behind); the machine is too busy")
+
+
+def _sigterm_as_ctrl_c():
+    """A SIGTERM (service manager, `kill`) ends a live listen the way Ctrl-C does: the engine
+    and the stream are stopped, not cut off. Returns the previous handler (None when this
+    is not the main thread, where handlers cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
 def cmd_listen(args) -> int:
     from .audio.filesource import FileSource
     from .audio.mic import MicSource
@@ -85,7 +146,9 @@ def cmd_listen(args) -> int:
     else:
         source = MicSource(ring, args.device)
     events: queue.Queue = queue.Queue()
-    engine = Engine(source, args.model, settings, on_detection=events.put, on_error=events.put)
+    health = _Health()
+    engine = Engine(source, args.model, settings, on_hop=health.on_hop, on_detection=events.put,
+                    on_error=events.put)
     if engine.recognizer.warning:
         print(f"kwsapp listen: warning: {engine.recognizer.warning}", file=sys.stderr)
 
@@ -96,25 +159,75 @@ def cmd_listen(args) -> int:
         engine.on_detection = show
         engine.run_offline(source.load())
         return 0
-    engine.start()
-    print(f"listening: {source.describe()}, hop {args.hop_ms} ms, {engine.device} "
-          f"({engine.recognizer.backend}); Ctrl-C to stop", file=sys.stderr)
+    previous = _sigterm_as_ctrl_c()
     try:
-        while True:
-            try:
-                ev = events.get(timeout=0.1)
-            except queue.Empty:
-                if not engine.running and events.empty():
-                    break
-                continue
-            if isinstance(ev, Exception):
-                raise ev
-            show(ev)
+        _listen_with_retries(engine, events, show, health, args,
+                             lambda: MicSource(RingBuffer(_RING_SECONDS * 16000), None))
     except KeyboardInterrupt:
-        pass  # Ctrl-C is how a live listen ends: stop cleanly, exit 0
+        pass  # Ctrl-C (or SIGTERM) is how a live listen ends: stopped cleanly, exit 0
     finally:
         engine.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        health.source_ended(engine.source)
+        if health.summary():
+            print(health.summary(), file=sys.stderr)
     return 0
+
+
+def _listen_with_retries(engine, events, show, health, args, default_source) -> None:
+    """Listen until Ctrl-C or the file's end. A microphone that goes away mid-stream is
+    replaced by the system's default input (re-scanned, since a re-plugged device or a
+    restarted sound server is invisible until then), up to ``args.retries`` tries per
+    outage, RETRY_DELAYS_S apart. A device that fails at start is not retried: a mistyped
+    --device must not silently record from another microphone."""
+    lost = _listen_once(engine, events, show, health)
+    outage, tries = lost, 0
+    while lost is not None:
+        if not isinstance(lost, DeviceError) or args.input or tries >= args.retries:
+            if tries:
+                raise DeviceError(f"{outage}; the default input did not come back after {tries} "
+                                  f"tr{'y' if tries == 1 else 'ies'} (last: {lost})") from None
+            raise lost
+        delay = RETRY_DELAYS_S[min(tries, len(RETRY_DELAYS_S) - 1)]
+        tries += 1
+        print(f"kwsapp listen: {lost}; trying the default input in {delay:g} s "
+              f"(try {tries} of {args.retries})", file=sys.stderr)
+        time.sleep(delay)
+        from .audio import devices
+
+        try:
+            devices.refresh()
+            health.source_ended(engine.source)
+            engine.source = default_source()
+            started = time.monotonic()
+            lost = _listen_once(engine, events, show, health, again=True)
+        except DeviceError as e:
+            lost = e
+            continue
+        if time.monotonic() - started > RETRY_RESET_S:
+            outage, tries = lost, 0  # it worked for a good while: a new outage, full tries again
+
+
+def _listen_once(engine, events, show, health, again: bool = False):
+    """Start the engine and print detections until the source ends (None) or fails (the
+    error; the engine has stopped itself). A failure to start is raised."""
+    engine.start()
+    note = " (stream time restarts at 0)" if again else ""
+    print(f"listening: {engine.source.describe()}, hop {engine.settings.hop_ms} ms, {engine.device} "
+          f"({engine.recognizer.backend}){note}; Ctrl-C to stop", file=sys.stderr)
+    while True:
+        try:
+            ev = events.get(timeout=0.1)
+        except queue.Empty:
+            health.maybe_warn(engine.source)
+            if not engine.running and events.empty():
+                return engine.error
+            continue
+        if isinstance(ev, Exception):
+            engine.stop()
+            return ev
+        show(ev)
 
 
 def cmd_devices(args) -> int:
@@ -143,7 +256,9 @@ def add_parser(sub, add_source_args, add_model_arg) -> None:
                     "'<stream time> s  <label> <score>', or with --json one object per line "
                     '{"time_s": float, "label": str, "score": float}. time_s is seconds of audio since '
                     "the start. --input files are processed as fast as possible unless --realtime. "
-                    "Ctrl-C stops.")
+                    "Ctrl-C or SIGTERM stops (exit status 0). Lost audio (input overflows, hops "
+                    "dropped because the machine was too busy) is reported on stderr. A microphone "
+                    "that goes away while listening is replaced by the default input (see --retries).")
     add_source_args(p)
     add_model_arg(p)
     p.add_argument("--realtime", action="store_true", help="play --input at real-time speed, like a microphone")
@@ -152,6 +267,10 @@ def add_parser(sub, add_source_args, add_model_arg) -> None:
                    help="how often a 1 s window is scored, 20-1000 ms in steps of 10 (default: 100)")
     p.add_argument("--backend", choices=["auto", "tflite", "keras"], default="auto",
                    help="model runtime (default: auto = tflite on a CPU, keras on a GPU)")
+    p.add_argument("--retries", type=_positive(int, minimum=0), default=3, metavar="N",
+                   help="if the microphone goes away while listening, try the system's default input "
+                        "up to N times (1, 2, then 4 s apart) before giving up; 0: give up at once "
+                        "(default: 3)")
     add_smoothing_args(p)
     p.set_defaults(func=cmd_listen)
 

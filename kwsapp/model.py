@@ -79,6 +79,8 @@ class Classifier:
         self.device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
         tflite_path = os.path.join(model_dir, "model.tflite")
         keras_path = os.path.join(model_dir, "model.keras")
+        if not os.path.exists(tflite_path) and not os.path.exists(keras_path):
+            raise ModelError(f"{model_dir} has no weights (neither model.tflite nor model.keras); {REBUILD_HINT}")
         if backend == "auto":
             backend = "keras" if self.device == "GPU" or not os.path.exists(tflite_path) else "tflite"
         self.backend = backend
@@ -86,7 +88,7 @@ class Classifier:
         n = len(self.config.labels)
         if backend == "tflite":
             self._load_tflite(tflite_path, threads)
-            in_shape = tuple(self._inp["shape"][1:])
+            in_shape = tuple(int(v) for v in self._inp["shape"][1:])  # plain ints for the message
             out_n = int(self._out["shape"][-1])
         elif backend == "keras":
             self._load_keras(keras_path)

@@ -101,6 +101,18 @@ class MicSource:
         self._thread.start()
 
     def _pump(self) -> None:
+        try:
+            self._watch()
+        except Exception as e:  # anything (PortAudio torn down, a resampler fault) must become
+            # .error: a pump that dies silently leaves the engine waiting for audio forever
+            if not self._stop.is_set():
+                self.error = DeviceError(f"input device {self._info.index} ({self._info.name}) failed "
+                                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else '-'}); "
+                                         "choose a device and start again")
+        finally:
+            self.ring.wake()
+
+    def _watch(self) -> None:
         src = self._raw if self._raw is not None else self.ring
         pos = 0
         last_audio = time.monotonic()
@@ -128,7 +140,6 @@ class MicSource:
                 self.error = DeviceError(f"input device {self._info.index} ({self._info.name}) {why} "
                                          "(unplugged or taken by another program?); choose a device and start again")
                 break
-        self.ring.wake()
 
     def _close_stream(self) -> None:
         stream, self._stream = self._stream, None

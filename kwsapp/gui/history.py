@@ -37,9 +37,14 @@ def write_csv(path: str, rows) -> None:
             for r in rows:
                 w.writerow((r.wall_time, f"{r.stream_time_s:.2f}", r.command, f"{r.score:.3f}"))
         os.replace(tmp, path)
-    except OSError as e:
-        os.unlink(tmp)
-        raise KwsError(f"cannot save {path}: {e.strerror}; choose another folder") from None
+    except BaseException as e:  # whatever went wrong, the old file stays and no .part is left
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise KwsError(f"cannot save {path}: {e.strerror or e}; choose another folder") from None
+        raise
 
 
 class HistoryTable(QtWidgets.QWidget):
