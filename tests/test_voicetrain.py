@@ -225,3 +225,13 @@ def test_cancelled_finetune_leaves_nothing(window_and_dialog, qtbot, model_dir):
     assert "Cancelled" in d.train_status.text()
     assert not [n for n in os.listdir(models) if n.startswith("cancelled")]
     assert w.model_dir == model_dir and d.new_model is None
+
+
+def test_a_microphone_that_cannot_open_is_one_line_and_closed(qtbot):
+    rec = R.TakeRecorder("no such device")
+    with qtbot.waitSignal(rec.failed, timeout=15000) as failed:
+        rec.open()
+    message = failed.args[0]
+    assert "\n" not in message and "Traceback" not in message
+    assert "input device" in message  # it says what is wrong: no (matching) input device
+    assert rec.mic is None and not rec.is_open and not rec.record("/nonexistent/x.wav")

@@ -235,11 +235,11 @@ class TakeRecorder(QtCore.QObject):
             return False
         self._job = (path, speech)
         self._left = self.countdown_s
-        if self._left <= 0:
-            self._start_capture()
-        else:
+        if self._left > 0:
             self.countdown.emit(self._left)
             self._count.start()
+        else:
+            self._on_tick()
         return True
 
     def _count_down(self) -> None:
@@ -248,13 +248,7 @@ class TakeRecorder(QtCore.QObject):
             self.countdown.emit(self._left)
         else:
             self._count.stop()
-            self._start_capture()
-
-    def _start_capture(self) -> None:
-        now = self.ring.total_written
-        self._from = max(0, now - int(PREROLL_S * RATE))
-        self._until = now + int(self.take_s * RATE)
-        self.recording.emit()
+            self._on_tick()
 
     def _on_tick(self) -> None:
         mic = self.mic
@@ -264,8 +258,16 @@ class TakeRecorder(QtCore.QObject):
             self._fail(str(mic.error))
             return
         self.level.emit(level_db(self.ring.read_latest(RATE // 10)))
-        if self._job is not None and not self._count.isActive() and self._until \
-                and self.ring.total_written >= self._until:
+        if self._job is None or self._count.isActive():
+            return
+        now = self.ring.total_written
+        # Capture starts once the countdown is over and the device delivers (PulseAudio may
+        # hold a new stream's first block for a couple of seconds): never a take of nothing.
+        if not self._until and now > 0:
+            self._from = max(0, now - int(PREROLL_S * RATE))
+            self._until = now + int(self.take_s * RATE)
+            self.recording.emit()
+        elif self._until and now >= self._until:
             self._finish()
 
     def _finish(self) -> None:
