@@ -58,6 +58,8 @@ def make_engine(spec: SourceSpec, model_dir: str, smoothing, sample_rate: int, b
     from ..engine.engine import Engine, EngineSettings
 
     source = make_source(spec, sample_rate)
+    if spec.kind == "file":
+        source.load()  # a bad file is reported at once, not after the (slow) model load
     return Engine(source, model_dir, EngineSettings(smoothing=smoothing),
                   on_hop=bridge.on_hop, on_detection=bridge.on_detection, on_error=bridge.on_error,
                   on_finished=bridge.on_finished)
