@@ -4,7 +4,6 @@ mid-inference, and nothing the user had (history CSV, settings, model folders) d
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 import signal
@@ -24,7 +23,7 @@ from kwsapp.errors import KwsError  # noqa: E402
 from kwsapp.gui.engine_api import SourceSpec  # noqa: E402
 from kwsapp.gui.history import write_csv  # noqa: E402
 from kwsapp.gui.settings import Store, open_settings  # noqa: E402
-from kwsapp.wavio import resample, write_wav  # noqa: E402
+from kwsapp.wavio import resample  # noqa: E402
 from tests.test_gui import build_words_wav, make_window, our_threads, store  # noqa: E402,F401
 from tests.test_reliability import MODEL_CASES, SLOW, _bad_wavs, _damage, _slow_scores, digest  # noqa: E402
 from tests.test_wavio import _wav_bytes  # noqa: E402
