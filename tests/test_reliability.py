@@ -628,3 +628,20 @@ def test_listen_survives_the_sound_server_restarting(data_dir, tmp_path):
     assert p.returncode == 0 and "Traceback" not in err, err
     assert "input device" in err and "(pulse) stopped" in err
     assert [json.loads(l)["label"] for l in out.splitlines()] == ["go"], (out, err)
+
+
+# ---------------------------------------------------------------- evaluate on a dataset with broken clips
+def test_evaluate_skips_and_counts_broken_clips_leaving_the_model(capsys, tmp_path, tiny_dataset, model_dir):
+    from trainer.cli import main as kws_train
+
+    with open(os.path.join(tiny_dataset, "testing_list.txt")) as f:
+        clip = f.readline().strip()
+    with open(os.path.join(tiny_dataset, clip), "r+b") as f:  # a test clip cut off mid-data
+        f.truncate(100)
+    before = digest(model_dir)
+    png = tmp_path / "confusion.png"
+    rc = kws_train(["evaluate", "--model", model_dir, "--data-dir", tiny_dataset, "--confusion", str(png)])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "Traceback" not in err, err
+    assert "skipped 1 unreadable clip(s)" in out and png.exists()
+    assert digest(model_dir) == before

@@ -1,4 +1,4 @@
-"""A short soak (one minute) of the live listener on the PulseAudio virtual microphone:
+"""A short soak (about a minute) of the live listener on the PulseAudio virtual microphone:
 memory flat after warm-up, no lost audio, detections as right at the end as at the start.
 The 30-minute figures are in docs/sections/reliability-bench.md."""
 import pytest
@@ -9,7 +9,7 @@ pytestmark = pytest.mark.audio
 
 
 def test_one_minute_soak_keeps_memory_audio_and_accuracy(data_dir, model_dir):
-    res = soak.run(minutes=1.0, data_dir=data_dir, model_dir=model_dir, loop_s=25.0, warmup_s=15.0)
+    res = soak.run(minutes=1.1, data_dir=data_dir, model_dir=model_dir, loop_s=30.0, warmup_s=15.0)
     report = soak.report(res)
     assert res.device_error is None, report
     assert res.audio_s >= 0.98 * res.wall_s, report  # the device delivered the whole minute
