@@ -1,0 +1,25 @@
+"""Regression guard for the shipped model (the full figures live in BENCHMARKS.md)."""
+import json
+import os
+
+from kwsapp.model import read_config
+from trainer.dataset import LABELS
+from trainer.evaluate import evaluate
+
+
+def test_bundled_model_scores_at_least_90_percent_on_the_shared_test_list(model_dir, data_dir):
+    r = evaluate(model_dir, data_dir, split="testing", backend="tflite")
+    assert r["n"] >= 300
+    assert r["accuracy"] >= 0.90, r["per_class"]
+    # what the app runs (TFLite) scores what the trainer recorded (Keras) on the same list
+    recorded = json.load(open(os.path.join(model_dir, "metrics.json")))["test"]
+    if recorded["n"] == r["n"]:
+        assert abs(recorded["accuracy"] - r["accuracy"]) <= 1.5 / r["n"]
+
+
+def test_bundled_model_config_is_what_the_app_expects(model_dir):
+    cfg = read_config(model_dir)
+    assert cfg.labels == LABELS
+    assert cfg.features.sample_rate == 16000 and cfg.features.clip_samples == 16000
+    assert os.path.exists(os.path.join(model_dir, "README.md"))
+    assert "kws-train train" in open(os.path.join(model_dir, "README.md")).read()
