@@ -92,6 +92,9 @@ def test_model_folder_that_does_not_match_its_weights(make_window, qtbot, tmp_pa
     assert all(words in text for words in MODEL_CASES[how]), text
     assert w.banner.model_button.isVisible() and w.isVisible()
     assert digest(folder) == before and digest(model_dir) == bundled
+    w.set_model_dir(str(folder))  # chosen in the window: its weights fail again ...
+    qtbot.waitUntil(lambda: settled(w), timeout=30000)
+    assert store.model_dir != str(folder)  # ... so it is not remembered for the next start
     w.set_model_dir(model_dir)  # the way out works: the bundled model runs the same file
     qtbot.waitUntil(lambda: "yes" in w.history.commands(), timeout=30000)
 

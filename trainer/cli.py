@@ -112,7 +112,8 @@ def cmd_evaluate(args) -> int:
     split = {"test": "testing", "val": "validation", "validation": "validation", "train": "training"}.get(
         args.split, args.split)
     r = evaluate(args.model, args.data_dir, layout=args.layout, split=split)
-    out_png = args.confusion or os.path.join(args.model, f"confusion_{args.split}.png")
+    # Into the current folder, not the model folder: evaluating must never modify a model.
+    out_png = args.confusion or f"confusion_{args.split}.png"
     try:
         export.plot_confusion(__import__("numpy").array(r["confusion"]), r["labels"], out_png, f"{split} split")
     except OSError:  # a read-only model folder should not stop the report
@@ -159,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", choices=["auto", "standard", "test-set"], default="auto")
     p.add_argument("--split", default="test", choices=["test", "validation", "val", "train"],
                    help="split to score (default: test; the test-set layout is all test)")
-    p.add_argument("--confusion", default=None, help="confusion-matrix PNG (default: in the model folder)")
+    p.add_argument("--confusion", default=None,
+                   help="confusion-matrix PNG to write (default: confusion_<split>.png in the current folder)")
     p.add_argument("--json", action="store_true", help="last stdout line: one JSON object with the results")
     p.set_defaults(func=cmd_evaluate)
 
