@@ -234,6 +234,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_problem(self._model_message(e, model_dir), model=True)
             return False
         self.model_dir = model_dir
+        self.store.model_dir = None if os.path.abspath(model_dir) == os.path.abspath(BUNDLED_MODEL_DIR) else model_dir
         self.model_config = cfg
         self._make_model_views()
         self.banner.hide()
@@ -447,11 +448,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ---------------------------------------------------------------- engine events (GUI thread)
     def _on_ready(self, engine) -> None:
-        # Remembered only now that its weights have loaded: a folder whose config reads but
-        # whose weights do not must not come back at the next start.
-        model_dir = getattr(engine, "model_dir", self.model_dir)
-        bundled = os.path.abspath(model_dir) == os.path.abspath(BUNDLED_MODEL_DIR)
-        self.store.model_dir = None if bundled else model_dir
         self.state_label.setText(f"listening: {self._describe(engine)}")
         self.device_label.setText(getattr(engine, "device", "CPU"))
 
@@ -480,6 +476,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.start_action.setText("Start")
         self.state_label.setText("stopped")
         if isinstance(err, ModelError):
+            # A folder whose config reads but whose weights do not load must not come back
+            # at the next start: fall back to the bundled model there.
+            if self.store.model_dir == self.model_dir:
+                self.store.model_dir = None
             self.show_problem(self._model_message(err, self.model_dir), model=True)
         elif isinstance(err, DeviceError):
             self.refresh_devices()
