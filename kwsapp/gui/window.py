@@ -15,6 +15,7 @@ import time
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
+from ..engine.smoothing import SmoothingConfig
 from ..errors import REBUILD_HINT, DeviceError, KwsError, ModelError
 from ..features import FeatureConfig
 from ..model import BUNDLED_MODEL_DIR, read_config
@@ -266,7 +267,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # ---------------------------------------------------------------- smoothing settings
     @property
     def threshold(self) -> float:
-        return float(getattr(self.smoothing, "detection_threshold", 0.5))
+        return float(getattr(self.smoothing, "detection_threshold", SmoothingConfig().detection_threshold))
 
     def set_smoothing(self, cfg) -> None:
         self.smoothing = cfg
