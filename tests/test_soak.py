@@ -1,6 +1,6 @@
 """A short soak (about a minute) of the live listener on the PulseAudio virtual microphone:
 memory flat after warm-up, no lost audio, detections as right at the end as at the start.
-The 30-minute figures are in docs/sections/reliability-bench.md."""
+The 30-minute figures are in BENCHMARKS.md."""
 import pytest
 
 from kwsapp import soak
