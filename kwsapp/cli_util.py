@@ -1,8 +1,10 @@
 """What both command lines share: quiet TensorFlow, one-line errors, clean Ctrl-C."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 
 
 def quiet_tensorflow() -> None:
@@ -11,23 +13,26 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
 
 
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow and probe its devices with stderr (fd 2) parked in a file.
+_STDERR_LOCK = threading.RLock()
 
-    TF's C++ start-up lines (oneDNN notes, CUDA probes on machines without a GPU) are
-    written before absl logging is initialised, so no environment variable hides them.
-    They are shown only if the import itself fails.
+
+@contextlib.contextmanager
+def parked_stderr():
+    """Send file descriptor 2 to a temporary file for the block; replay it if the block fails.
+
+    TensorFlow's and LiteRT's C++ start-up lines (oneDNN notes, CUDA probes on machines
+    without a GPU, "Created TensorFlow Lite XNNPACK delegate") are written before absl
+    logging is initialised, so no environment variable hides them.
     """
     import tempfile
 
     sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
+    # fd 2 is process-wide: two threads swapping it at once could leave it on a dead file.
+    with _STDERR_LOCK, tempfile.TemporaryFile(mode="w+b") as tmp:
+        saved = os.dup(2)
         os.dup2(tmp.fileno(), 2)
         try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices("GPU")
+            yield
         except BaseException:
             os.dup2(saved, 2)
             tmp.seek(0)
@@ -36,6 +41,14 @@ def import_tensorflow_quietly() -> None:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and probe its devices without its start-up chatter."""
+    with parked_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
 
 
 def run_main(build_parser, argv, prog: str) -> int:

@@ -119,9 +119,12 @@ class Classifier:
             Interpreter = tf.lite.Interpreter
         if not os.path.exists(path):
             raise ModelError(f"{path} is missing; {REBUILD_HINT}")
+        from .cli_util import parked_stderr
+
         try:
-            self._interp = Interpreter(model_path=path, num_threads=threads)
-            self._interp.allocate_tensors()
+            with parked_stderr():  # LiteRT announces its XNNPACK delegate on stderr
+                self._interp = Interpreter(model_path=path, num_threads=threads)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{path} is corrupt ({str(e).splitlines()[0]}); {REBUILD_HINT}") from None
         self._inp = self._interp.get_input_details()[0]
