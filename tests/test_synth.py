@@ -72,6 +72,17 @@ def test_each_voice_setting_is_its_own_speaker(synth_dir):
     assert all(len(s) == 1 for s in splits.values())
 
 
+def test_chosen_variants_and_other_words_only(tmp_path):
+    out = str(tmp_path / "unk")
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["synth", "--out", out, "--engines", "espeak-ng", "--variants", "m1, f2",
+                   "--unknown-words", "cat", "--per-word", "0", "--unknown-per-word", "3", "--quiet"])
+    assert rc == 0
+    assert sorted(d for d in os.listdir(out) if os.path.isdir(os.path.join(out, d))) == ["cat"]
+    assert len(os.listdir(os.path.join(out, "cat"))) == 3
+    assert {v["variant"] for v in _voices(out).values()} <= {"", "m1", "f2"}
+
+
 def test_speaker_id_changes_with_every_setting():
     base = S.Voice("espeak-ng", "en-us", "f3", 50, 160)
     others = [S.Voice("flite", "en-us", "f3", 50, 160), S.Voice("espeak-ng", "en-gb", "f3", 50, 160),
@@ -130,7 +141,7 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys, monkeypatch):
         (["synth", "--out", str(tmp_path / "a"), "--engines", "festival"], "unsupported engine"),
         (["synth", "--out", str(tmp_path / "b"), "--words", "yes 42"], "not a plain word"),
         (["synth", "--out", str(tmp_path / "c"), "--variants", "nosuchvariant"], "unknown espeak-ng variant"),
-        (["synth", "--out", str(tmp_path / "d"), "--per-word", "0"], "--per-word"),
+        (["synth", "--out", str(tmp_path / "d"), "--per-word", "0", "--unknown-per-word", "0"], "--per-word"),
     ]
     for argv, msg in cases:
         assert main(argv) == 2, argv

@@ -223,7 +223,7 @@ def synthesise(out: str, words, unknown_words, per_word: int, unknown_per_word: 
     tasks += [(v, w) for w in unknown_words for v in rng.sample(speakers, unknown_per_word)]
     # dBFS: peak level (real clips vary about this much), noise floor, noise seed
     levels = [(rng.uniform(-24.0, -3.0), rng.uniform(-75.0, -55.0), rng.getrandbits(32)) for _ in tasks]
-    for w in set(words) | set(unknown_words):
+    for w in {w for _, w in tasks}:
         os.makedirs(os.path.join(out, w), exist_ok=True)
     failed: list[str] = []
     written = 0
@@ -256,6 +256,12 @@ def _words(arg: str | None, default) -> list[str]:
     return list(dict.fromkeys(words))
 
 
+def _names(arg: str) -> list[str]:
+    """Comma-separated voice names as espeak-ng spells them (digits, case and spaces kept:
+    ``m1``, ``Alex``, ``Mr serious``)."""
+    return list(dict.fromkeys(n.strip() for n in arg.split(",") if n.strip()))
+
+
 def cmd_synth(args) -> int:
     engines = _words(args.engines, available_engines()) if args.engines else available_engines()
     if args.list_voices:
@@ -268,11 +274,11 @@ def cmd_synth(args) -> int:
         raise KwsError("give --out DIR (the folder to write the synthetic clips to)")
     words = _words(args.words, D.COMMANDS)
     unknown = [w for w in _words(args.unknown_words, UNKNOWN_WORDS) if w not in words]
-    if args.per_word < 1 or args.unknown_per_word < 0:
-        raise KwsError("--per-word must be at least 1 and --unknown-per-word at least 0")
+    if args.per_word < 0 or args.unknown_per_word < 0 or not (args.per_word or args.unknown_per_word):
+        raise KwsError("--per-word and --unknown-per-word must be 0 or more, and not both 0")
     if os.path.isdir(args.out) and os.listdir(args.out) and not args.force:
         raise KwsError(f"{args.out} is not empty; choose an empty --out or pass --force to add to it")
-    variants = _words(args.variants, ()) if args.variants else None
+    variants = _names(args.variants) if args.variants else None
     pool = voice_pool(engines, variants)
     if not args.unknown_per_word:
         unknown = []
@@ -306,12 +312,14 @@ def add_parser(sub) -> None:
     p.add_argument("--words", default=None, help="command words to speak (default: the 10 commands)")
     p.add_argument("--unknown-words", default=None,
                    help=f"other words, for _unknown_ (default: {len(UNKNOWN_WORDS)} words incl. the dataset's 25)")
-    p.add_argument("--per-word", type=int, default=150, help="speakers per command word (default: 150)")
+    p.add_argument("--per-word", type=int, default=150,
+                   help="speakers per command word (default: 150; 0: other words only)")
     # 62 x 3 keeps _unknown_ near the trainer's 10% of command clips once added to the real data
     p.add_argument("--unknown-per-word", type=int, default=3,
                    help="speakers per other word (default: 3; 0: no _unknown_ words)")
     p.add_argument("--engines", default=None, help="espeak-ng and/or flite (default: every one installed)")
-    p.add_argument("--variants", default=None, help="only these espeak-ng voice variants (default: all)")
+    p.add_argument("--variants", default=None,
+                   help="only these espeak-ng voice variants, comma-separated, e.g. m1,m2,f1 (default: all)")
     p.add_argument("--seed", type=int, default=1, help="voices, pitches, rates and levels drawn (default: 1)")
     p.add_argument("--jobs", type=int, default=None, help="TTS processes at once (default: CPU cores)")
     p.add_argument("--force", action="store_true", help="write into a folder that is not empty")
