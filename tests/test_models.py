@@ -60,3 +60,19 @@ def test_cli_model_names_match_the_builders():
     from trainer.cli import MODEL_NAMES
 
     assert MODEL_NAMES == tuple(models.BUILDERS)
+
+
+def test_vgg_small_input_norm_is_set_from_the_training_features():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    # Per-bin offsets and scales like log-mel's: far from zero mean, unit variance.
+    feats = (rng.standard_normal((64, 98, 40, 1)) * np.linspace(1, 4, 40)[None, None, :, None]
+             + np.linspace(-14, 5, 40)[None, None, :, None]).astype(np.float32)
+    m = models.build("vgg_small", (98, 40), 12)
+    assert models.adapt_input_norm(m, tf.data.Dataset.from_tensor_slices(feats).batch(16))
+    norm = m.get_layer("input_norm")
+    out = np.asarray(norm(feats))
+    assert np.abs(out.mean(axis=(0, 1, 3))).max() < 1e-3  # every bin centred
+    assert np.abs(out.std(axis=(0, 1, 3)) - 1).max() < 1e-2  # and scaled to unit variance
+    assert not models.adapt_input_norm(models.build("stacked_fc", (98, 40), 12), None)

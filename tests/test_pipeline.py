@@ -113,3 +113,31 @@ def test_app_side_features_equal_training_features(data_dir, model_dir):
         window[: len(audio)] = audio
         _, app_feats = rec.features(window)
         np.testing.assert_allclose(app_feats, train_feats[i, ..., 0].numpy(), rtol=0, atol=1e-5)
+
+
+def test_mixup_blends_features_and_labels_by_the_same_weight():
+    import tensorflow as tf
+
+    from trainer.train import _mixup
+
+    # Example i is constant i everywhere, so its mixed features reveal lam and partner.
+    n, classes = 16, 4
+    f = np.broadcast_to(np.arange(n, dtype=np.float32)[:, None, None, None], (n, 5, 3, 1)).copy()
+    y = np.eye(classes, dtype=np.float32)[np.arange(n) % classes]
+    ds = tf.data.Dataset.from_tensors((f, y)).repeat(3)
+
+    def batches(seed):
+        return [(a.numpy(), b.numpy()) for a, b in _mixup(ds, 0.4, seed)]
+
+    out = batches(1)
+    for mf, my in out:
+        assert mf.shape == f.shape and my.shape == y.shape
+        np.testing.assert_allclose(my.sum(axis=1), 1, atol=1e-6)
+        assert (my.max(axis=1) >= 0.5 - 1e-6).all()  # the example's own label dominates
+        assert not np.allclose(mf, f)  # something was mixed
+        for i in range(n):
+            assert np.ptp(mf[i]) < 1e-4  # a blend of two constant examples is constant
+    assert not np.allclose(out[0][0], out[1][0])  # a new draw per batch
+    again = batches(1)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(out, again))  # seeded
+    assert not np.array_equal(batches(2)[0][0], out[0][0])

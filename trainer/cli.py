@@ -50,6 +50,8 @@ def add_train_args(p):
     p.add_argument("--silence-share", type=float, default=0.1, help="silence clips per command clip (default: 0.1)")
     p.add_argument("--time-shift-ms", type=float, default=100.0,
                    help="random time shift of training clips, up to +/- this (default: 100)")
+    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="mixup on training batches with weights ~ Beta(ALPHA, ALPHA); 0 = off (default: 0)")
     p.add_argument("--extra-data", default=None, help="another standard-layout folder added to training only")
     p.add_argument("--strategy", choices=["default", "mirrored", "multi-worker"], default="default",
                    help="tf.distribute strategy; multi-worker reads TF_CONFIG")
@@ -68,7 +70,7 @@ def train_config(args, out: str):
         warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing, dropout=args.dropout,
         seed=args.seed, strategy=args.strategy, unknown_share=args.unknown_share,
         silence_share=args.silence_share, extra_data=args.extra_data, strict=args.strict,
-        augment=AugmentConfig(time_shift_ms=args.time_shift_ms),
+        mixup=args.mixup, augment=AugmentConfig(time_shift_ms=args.time_shift_ms),
         verbose=2 if args.quiet else 1,
     )
 

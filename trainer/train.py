@@ -34,6 +34,7 @@ class TrainConfig:
     silence_share: float = 0.1
     extra_data: str | None = None
     strict: bool = False
+    mixup: float = 0.0  # Beta(a, a) parameter of mixup on training batches; 0 turns it off
     augment: P.AugmentConfig = field(default_factory=P.AugmentConfig)
     commands: tuple[str, ...] = D.COMMANDS
     verbose: int = 1
@@ -81,6 +82,28 @@ def _one_hot(ds, n):
     return ds.map(lambda f, y: (f, tf.one_hot(y, n)))
 
 
+def _mixup(ds, alpha: float, seed: int):
+    """Mix each training example with another of its batch: features and one-hot labels
+    by the same weight lam ~ Beta(alpha, alpha). Stateless randomness keyed by the batch
+    number, so a seed still fixes the run."""
+    import tensorflow as tf
+
+    def mix(step, f, y):
+        n = tf.shape(f)[0]
+        key = tf.stack([tf.cast(seed, tf.int64) + 7919, step])
+        g1 = tf.random.stateless_gamma([n], key, alpha)
+        g2 = tf.random.stateless_gamma([n], key + [0, 1 << 40], alpha)
+        lam = g1 / (g1 + g2)
+        lam = tf.maximum(lam, 1.0 - lam)  # the first example stays the main one
+        other = tf.argsort(tf.random.stateless_uniform([n], key + [0, 2 << 40]))
+        lf = tf.reshape(lam, [-1, 1, 1, 1])
+        f = lf * f + (1.0 - lf) * tf.gather(f, other)
+        y = lam[:, None] * y + (1.0 - lam[:, None]) * tf.gather(y, other)
+        return f, y
+
+    return ds.enumerate().map(lambda step, fy: mix(step, *fy))
+
+
 def _padded_with_weights(ds, n, batch_size):
     """One-hot labels, and the last short batch padded to ``batch_size`` with weight-0
     examples: MirroredStrategy cannot split an uneven final batch across replicas, and
@@ -120,6 +143,8 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
     strategy = make_strategy(cfg.strategy)
     train_ds = _one_hot(P.make_dataset(tr, cfg.features, cfg.batch_size, True, noise, cfg.augment,
                                        cfg.seed, silence_id), len(labels))
+    if cfg.mixup > 0:
+        train_ds = _mixup(train_ds, cfg.mixup, cfg.seed)
     val_ds = P.make_dataset(va, cfg.features, cfg.batch_size, False, noise, seed=cfg.seed)
     if strategy.num_replicas_in_sync > 1:
         val_ds = _padded_with_weights(val_ds, len(labels), cfg.batch_size)
@@ -133,6 +158,9 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
             model = build_model(labels)
         else:
             model = models.build(cfg.model, cfg.features.shape, len(labels), cfg.dropout)
+            # Fixed input normalisation from the clean training features (no augmentation).
+            models.adapt_input_norm(model, P.make_dataset(tr, cfg.features, 256, False, noise,
+                                                          seed=cfg.seed).map(lambda f, y: f))
         lr_peak = cfg.learning_rate
         schedule = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=lr_peak / 100 if warmup else lr_peak,
