@@ -50,6 +50,9 @@ def add_train_args(p):
     p.add_argument("--silence-share", type=float, default=0.1, help="silence clips per command clip (default: 0.1)")
     p.add_argument("--time-shift-ms", type=float, default=100.0,
                    help="random time shift of training clips, up to +/- this (default: 100)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
+                   help="validate and keep an exponential moving average of the weights, e.g. 0.99 (default: 0, off)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (default: 0)")
     p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                    help="mixup on training batches with weights ~ Beta(ALPHA, ALPHA); 0 = off (default: 0)")
     p.add_argument("--extra-data", default=None, help="another standard-layout folder added to training only")
@@ -70,7 +73,7 @@ def train_config(args, out: str):
         warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing, dropout=args.dropout,
         seed=args.seed, strategy=args.strategy, unknown_share=args.unknown_share,
         silence_share=args.silence_share, extra_data=args.extra_data, strict=args.strict,
-        mixup=args.mixup, augment=AugmentConfig(time_shift_ms=args.time_shift_ms),
+        mixup=args.mixup, ema=args.ema, weight_decay=args.weight_decay, augment=AugmentConfig(time_shift_ms=args.time_shift_ms),
         verbose=2 if args.quiet else 1,
     )
 

@@ -34,6 +34,8 @@ class TrainConfig:
     silence_share: float = 0.1
     extra_data: str | None = None
     strict: bool = False
+    ema: float = 0.0  # momentum of an exponential moving average of the weights; 0 turns it off
+    weight_decay: float = 0.0  # decoupled (AdamW-style), times the learning rate
     mixup: float = 0.0  # Beta(a, a) parameter of mixup on training batches; 0 turns it off
     augment: P.AugmentConfig = field(default_factory=P.AugmentConfig)
     commands: tuple[str, ...] = D.COMMANDS
@@ -169,13 +171,17 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
             warmup_steps=warmup,
         )
         model.compile(
-            optimizer=keras.optimizers.Adam(schedule),
+            optimizer=keras.optimizers.Adam(schedule, weight_decay=cfg.weight_decay or None,
+                                            use_ema=cfg.ema > 0, ema_momentum=cfg.ema or 0.99),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
             metrics=["accuracy"],
         )
     os.makedirs(cfg.out, exist_ok=True)
     best_path = os.path.join(cfg.out, "model.keras")
-    callbacks = [
+    # With EMA, validation and the kept checkpoint use the averaged weights: the swap must
+    # come before ModelCheckpoint.
+    callbacks = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.ema > 0 else []
+    callbacks += [
         keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", mode="max", save_best_only=True),
         keras.callbacks.CSVLogger(os.path.join(cfg.out, "history.csv")),
     ]
