@@ -78,3 +78,23 @@ def test_the_tool_end_to_end(capsys, data_dir, model_dir, tmp_path):
     assert r["commands"] == sum(1 for l, _ in read_labels(tmp_path / "stream_labels.txt") if l in COMMANDS)
     assert r["correct_pct"] >= 75 and r["wrong_pct"] <= 10 and r["false_positive_pct"] <= 10, r
     assert out_wav.stat().st_size > 120 * 16000 * 2
+
+
+def test_streams_and_threshold_sweep(capsys, data_dir, model_dir):
+    base = ["streamtest", "--data-dir", data_dir, "--model", model_dir, "--duration", "60", "--json"]
+    singles = []
+    for seed in (5, 6):
+        assert main(base + ["--seed", str(seed)]) == 0
+        singles.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert main(base + ["--seed", "5", "--streams", "2", "--sweep", "0.3,0.45,0.9"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for k in ("commands", "correct", "wrong", "false_positives"):
+        assert r[k] == singles[0][k] + singles[1][k]  # totals over the two streams
+    assert [s["seed"] for s in r["per_stream"]] == [5, 6]
+    sweep = {row["threshold"]: row for row in r["sweep"]}
+    # Replaying the recorded scores at the run's own threshold gives the run's own result.
+    for k in ("correct", "wrong", "false_positives", "detections"):
+        assert sweep[0.45][k] == r[k]
+    assert sweep[0.3]["detections"] >= sweep[0.45]["detections"] >= sweep[0.9]["detections"]
+    assert main(base + ["--sweep", "0.5,2"]) == 2
+    assert "--sweep" in capsys.readouterr().err

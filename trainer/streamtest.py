@@ -161,27 +161,88 @@ def score(detections, truth, tolerance_s: float = 1.5, ignore=(D.SILENCE, D.UNKN
             "wrong_pct": 100.0 * wrong / denom, "false_positive_pct": 100.0 * fp / denom}
 
 
+def replay(labels, smoothing, hops) -> list[tuple[str, float]]:
+    """Detections that ``smoothing`` makes of recorded per-window scores ``hops``
+    [(time_ms, scores)]: the engine's smoother without re-running the model."""
+    from kwsapp.engine.smoothing import Smoother
+
+    sm = Smoother(labels, smoothing)
+    out = []
+    for t_ms, scores in hops:
+        r = sm.update(scores, t_ms)
+        if r.is_new:
+            out.append((r.label, t_ms / 1000.0))
+    return out
+
+
+COUNTS = ("commands", "detections", "correct", "wrong", "false_positives")
+
+
+def total(results: list[dict]) -> dict:
+    """Counts summed over streams, rates recomputed over all their command clips."""
+    t = {k: sum(r[k] for r in results) for k in COUNTS}
+    denom = max(t["commands"], 1)
+    t.update(correct_pct=100.0 * t["correct"] / denom, wrong_pct=100.0 * t["wrong"] / denom,
+             false_positive_pct=100.0 * t["false_positives"] / denom)
+    return t
+
+
+def _thresholds(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(0.0 <= v <= 1.0 for v in values):
+        raise KwsError(f"--sweep {text!r}: give comma-separated thresholds between 0 and 1, e.g. 0.4,0.5,0.6")
+    return values
+
+
 def run(args) -> int:
+    import dataclasses
+
     from kwsapp.engine.engine import Engine, EngineSettings
     from kwsapp.listen import smoothing_from_args
 
-    spec = StreamSpec(duration_s=args.duration, seed=args.seed, unknown_share=args.unknown_share,
-                      background_volume=args.background_volume)
-    audio, truth = make_stream(args.data_dir, args.split, spec)
-    if args.out_wav:
-        write_wav(args.out_wav, audio)
-        write_labels(os.path.splitext(args.out_wav)[0] + "_labels.txt", truth)
+    if args.streams < 1:
+        raise KwsError("--streams must be at least 1")
+    sweep = _thresholds(args.sweep) if args.sweep else []
     settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
     engine = Engine(None, args.model, settings)
     if engine.recognizer.warning:
         print(f"warning: {engine.recognizer.warning}", file=sys.stderr)
-    dets = engine.run_offline(audio)
-    r = score([(d.label, d.stream_time_s) for d in dets], truth, args.tolerance_ms / 1000.0)
-    r.update(split=args.split, duration_s=args.duration, seed=args.seed, hop_ms=args.hop_ms,
-             smoothing=settings.smoothing.to_dict(), model=args.model)
-    print(f"{r['commands']} command clips in {args.duration:g} s ({args.split} split): "
+    hops: list[tuple[float, np.ndarray]] = []
+    engine.on_hop = lambda h: hops.append((h.stream_time_s * 1000.0, h.scores.copy()))
+    tolerance_s = args.tolerance_ms / 1000.0
+    per_stream, swept = [], {th: [] for th in sweep}
+    for k in range(args.streams):
+        seed = args.seed + k
+        spec = StreamSpec(duration_s=args.duration, seed=seed, unknown_share=args.unknown_share,
+                          background_volume=args.background_volume)
+        audio, truth = make_stream(args.data_dir, args.split, spec)
+        if args.out_wav and k == 0:
+            write_wav(args.out_wav, audio)
+            write_labels(os.path.splitext(args.out_wav)[0] + "_labels.txt", truth)
+        hops.clear()
+        dets = engine.run_offline(audio)
+        per_stream.append(dict(score([(d.label, d.stream_time_s) for d in dets], truth, tolerance_s), seed=seed))
+        for th in sweep:
+            cfg = dataclasses.replace(settings.smoothing, detection_threshold=th)
+            swept[th].append(score(replay(engine.labels, cfg, hops), truth, tolerance_s))
+    r = total(per_stream) if args.streams > 1 else {k: v for k, v in per_stream[0].items() if k != "seed"}
+    r.update(split=args.split, duration_s=args.duration, seed=args.seed, streams=args.streams,
+             hop_ms=args.hop_ms, smoothing=settings.smoothing.to_dict(), model=args.model)
+    if args.streams > 1:
+        r["per_stream"] = per_stream
+    what = f"{args.streams} streams of {args.duration:g} s" if args.streams > 1 else f"{args.duration:g} s"
+    print(f"{r['commands']} command clips in {what} ({args.split} split): "
           f"{r['correct_pct']:.1f}% correct, {r['wrong_pct']:.1f}% wrong, "
           f"{r['false_positive_pct']:.1f}% false positives ({r['detections']} detections)")
+    if sweep:
+        r["sweep"] = [dict(threshold=th, **total(swept[th])) for th in sweep]
+        print("threshold  correct  wrong  false pos.  (same streams, other settings unchanged)")
+        for row in r["sweep"]:
+            print(f"{row['threshold']:9.3g}  {row['correct_pct']:6.1f}%  {row['wrong_pct']:4.1f}%  "
+                  f"{row['false_positive_pct']:9.1f}%")
     if args.json:
         print(json.dumps(r))
     return 0
@@ -199,7 +260,11 @@ def add_parser(sub) -> None:
     p.add_argument("--split", choices=["testing", "validation"], default="testing",
                    help="clips to draw from (tune smoothing on validation, report testing)")
     p.add_argument("--duration", type=float, default=600.0, help="stream length in seconds (default: 600)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="stream seed (default: 0)")
+    p.add_argument("--streams", type=int, default=1,
+                   help="score this many streams, seeds SEED, SEED+1, ..., and report the totals (default: 1)")
+    p.add_argument("--sweep", default=None, metavar="T1,T2,...",
+                   help="also score these detection thresholds on the same streams (the model runs once)")
     p.add_argument("--unknown-share", type=float, default=0.3, help="share of unknown-word clips (default: 0.3)")
     p.add_argument("--background-volume", type=float, default=0.1, help="max noise volume (default: 0.1)")
     p.add_argument("--tolerance-ms", type=float, default=1500.0,
