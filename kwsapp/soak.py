@@ -232,10 +232,19 @@ def report(res: SoakResult) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def _soak(args) -> int:
+    res = run(args.minutes, args.data_dir, args.model, args.hop_ms, args.loop_s, args.warmup_s, seed=args.seed,
+              progress=lambda s: print(s, file=sys.stderr, flush=True))
+    print(report(res), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(asdict(res), checks=res.checks()), f, indent=1)
+    return 0 if res.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
     from trainer.dataset import default_data_dir
 
-    from .cli_util import quiet_tensorflow
     from .model import BUNDLED_MODEL_DIR
 
     ap = argparse.ArgumentParser(prog="python -m kwsapp.soak", description=__doc__,
@@ -249,15 +258,15 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", default=default_data_dir(), help="Speech Commands folder")
     ap.add_argument("--model", default=BUNDLED_MODEL_DIR, help="model folder (default: the bundled one)")
     ap.add_argument("--json", metavar="FILE", help="also write every figure (and the RSS samples) here")
-    args = ap.parse_args(argv)
-    quiet_tensorflow()
-    res = run(args.minutes, args.data_dir, args.model, args.hop_ms, args.loop_s, args.warmup_s, seed=args.seed,
-              progress=lambda s: print(s, file=sys.stderr, flush=True))
-    print(report(res), flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(asdict(res), checks=res.checks()), f, indent=1)
-    return 0 if res.ok else 1
+    ap.set_defaults(func=_soak)
+    return ap
+
+
+def main(argv=None) -> int:
+    # Through the CLIs' wrapper: TF start-up chatter parked, KwsError as one line.
+    from .cli_util import run_main
+
+    return run_main(build_parser, argv, "python -m kwsapp.soak")
 
 
 if __name__ == "__main__":

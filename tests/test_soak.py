@@ -21,3 +21,15 @@ def test_one_minute_soak_keeps_memory_audio_and_accuracy(data_dir, model_dir):
     assert first["commands"] >= 5 and last["commands"] == first["commands"]
     assert first["correct_pct"] >= 60 and last["correct_pct"] >= first["correct_pct"] - soak.MAX_ACCURACY_DROP, report
     assert res.ok and "[FAIL]" not in report
+
+
+def test_soak_command_errors_are_one_line_without_tensorflow_chatter(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    r = subprocess.run([sys.executable, "-m", "kwsapp.soak", "--minutes", "0.1", "--model", str(tmp_path / "none")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "does not exist" in r.stderr, r.stderr
