@@ -1,4 +1,7 @@
 """Decoding and the augmenting tf.data pipeline."""
+import os
+import time
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -95,6 +98,38 @@ def test_decode_cache_is_reused(tiny_dataset, monkeypatch):
     monkeypatch.setattr(P, "_decode_one", lambda *a: pytest.fail("cache not used"))
     again = P.decode(spec, CFG)
     np.testing.assert_array_equal(first["training"].audio, again["training"].audio)
+
+
+def test_old_decode_caches_are_pruned_least_recently_used_first(tiny_dataset, tmp_path, monkeypatch):
+    spec = D.scan(tiny_dataset)
+    monkeypatch.setenv("KWS_CACHE_DIR", str(tmp_path / "probe"))
+    P.decode(spec, CFG)
+    size = next((tmp_path / "probe").glob("audio-*.npz")).stat().st_size
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("KWS_CACHE_DIR", str(cache))
+    # Room for this dataset's cache and two, not three, of the older 0.5 MB caches.
+    monkeypatch.setenv(P.CACHE_MAX_MB_ENV, str((size + 1_100_000) / 1e6))
+    old = []
+    for i, age in enumerate((300, 200, 100)):  # oldest first
+        path = cache / f"audio-old{i}.npz"
+        path.write_bytes(b"x" * 500_000)
+        os.utime(path, (time.time() - age, time.time() - age))
+        old.append(path)
+    other = cache / "notes.txt"
+    other.write_text("not a cache")
+    P.decode(spec, CFG)
+    assert [p.exists() for p in old] == [False, True, True]  # the least recently used went
+    assert len(list(cache.glob("audio-*.npz"))) == 3 and other.exists()
+    # A cache hit marks the file as used, so it would outlive older ones.
+    new = next(p for p in cache.glob("audio-*.npz") if p not in old)
+    os.utime(new, (time.time() - 1000, time.time() - 1000))
+    P.decode(spec, CFG)
+    assert new.stat().st_mtime > time.time() - 60
+    # Over budget on its own, the cache in use is still kept.
+    monkeypatch.setenv(P.CACHE_MAX_MB_ENV, "0.001")
+    assert sorted(P.prune_cache(str(new))) == sorted(str(p) for p in old[1:])
+    assert new.exists()
 
 
 def test_app_side_features_equal_training_features(data_dir, model_dir):

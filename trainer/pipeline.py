@@ -58,6 +58,45 @@ def cache_dir() -> str:
     return os.environ.get("KWS_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "kwsapp"))
 
 
+CACHE_MAX_MB_ENV = "KWS_CACHE_MAX_MB"
+CACHE_MAX_MB = 4096
+
+
+def prune_cache(keep: str) -> list[str]:
+    """Delete the least recently used decoded-audio caches until the folder's caches fit
+    in ``$KWS_CACHE_MAX_MB`` (default 4096); ``keep`` (the one in use) always stays.
+    Every fine-tune with new takes makes a new cache of the whole base dataset, so
+    without this the folder only grows. Returns the deleted paths."""
+    try:
+        budget = float(os.environ.get(CACHE_MAX_MB_ENV, CACHE_MAX_MB)) * 1e6
+    except ValueError:
+        budget = CACHE_MAX_MB * 1e6
+    folder = os.path.dirname(keep)
+    entries = []
+    for name in os.listdir(folder):
+        if name.startswith("audio-") and name.endswith(".npz") and ".tmp" not in name:
+            path = os.path.join(folder, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            entries.append((st.st_mtime, st.st_size, path))
+    used = sum(size for _, size, _ in entries)
+    deleted = []
+    for _, size, path in sorted(entries):  # oldest use first
+        if used <= budget:
+            break
+        if os.path.abspath(path) == os.path.abspath(keep):
+            continue
+        try:
+            os.remove(path)
+        except OSError:
+            continue
+        used -= size
+        deleted.append(path)
+    return deleted
+
+
 def _decode_one(path, cfg: F.FeatureConfig):
     try:
         x = load_audio(path, cfg.sample_rate)
@@ -89,6 +128,10 @@ def decode(spec: DataSpec, cfg: F.FeatureConfig, strict: bool = False, use_cache
             ok = z["paths"].tolist()
             skipped = z["skipped"].tolist()
         rows = {p: i + 1 for i, p in enumerate(ok)}
+        try:
+            os.utime(cache_file)  # its modification time records the last use, for pruning
+        except OSError:
+            pass
     else:
         with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
             results = list(pool.map(lambda p: _decode_one(p, cfg), paths))
@@ -109,6 +152,7 @@ def decode(spec: DataSpec, cfg: F.FeatureConfig, strict: bool = False, use_cache
             tmp = cache_file + f".tmp{os.getpid()}.npz"
             np.savez(tmp, audio=audio, paths=np.array(ok, dtype=str), skipped=np.array(skipped, dtype=str))
             os.replace(tmp, cache_file)
+            prune_cache(cache_file)
     if strict and skipped:
         raise KwsError(f"{skipped[0]} (stopped by --strict)")
     label_index = {l: i for i, l in enumerate(spec.labels)}
