@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import queue
 import signal
@@ -83,6 +84,10 @@ class _Health:
     WARN_EVERY_S = 10.0
 
     def __init__(self):
+        # Audio time of the sources that have ended: added to the running source's stream
+        # time, so detection times keep counting seconds of audio across reconnects.
+        self.offset_s = 0.0
+        self._time_now = 0.0
         self.overflows = 0  # of sources that have ended (a reconnect starts a new source)
         self.dropped = 0
         self._dropped_now = 0  # the running engine's count (written by its worker thread)
@@ -91,6 +96,7 @@ class _Health:
 
     def on_hop(self, hop) -> None:
         self._dropped_now = hop.dropped_hops
+        self._time_now = hop.stream_time_s
 
     def totals(self, source) -> tuple[int, int]:
         return self.overflows + int(source.overflows or 0), self.dropped + self._dropped_now
@@ -98,6 +104,12 @@ class _Health:
     def source_ended(self, source) -> None:
         self.overflows, self.dropped = self.totals(source)
         self._dropped_now = 0
+        self.offset_s += self._time_now
+        self._time_now = 0.0
+
+    def run_time(self, det):
+        """``det`` with its stream time counted from the start of the run."""
+        return dataclasses.replace(det, stream_time_s=det.stream_time_s + self.offset_s) if self.offset_s else det
 
     def maybe_warn(self, source) -> None:
         now = time.monotonic()
@@ -153,7 +165,7 @@ def cmd_listen(args) -> int:
         print(f"kwsapp listen: warning: {engine.recognizer.warning}", file=sys.stderr)
 
     def show(det):
-        print(format_detection(det, args.json), flush=True)
+        print(format_detection(health.run_time(det), args.json), flush=True)
 
     if args.input and not args.realtime:
         engine.on_detection = show
@@ -213,7 +225,7 @@ def _listen_once(engine, events, show, health, again: bool = False):
     """Start the engine and print detections until the source ends (None) or fails (the
     error; the engine has stopped itself). A failure to start is raised."""
     engine.start()
-    note = " (stream time restarts at 0)" if again else ""
+    note = " (stream time goes on from the audio heard before)" if again else ""
     print(f"listening: {engine.source.describe()}, hop {engine.settings.hop_ms} ms, {engine.device} "
           f"({engine.recognizer.backend}){note}; Ctrl-C to stop", file=sys.stderr)
     while True:
