@@ -100,6 +100,10 @@ def vgg_small(shape, classes: int, dropout: float = 0.2):
     return keras.Model(inp, out, name="vgg_small")
 
 
+# Bumped when a builder's network changes, so saved results of the old one (the study's
+# report) are not taken for the new one. vgg_small 2: fixed input normalisation, BN momentum 0.9.
+REVISION = {"vgg_small": 2}
+
 BUILDERS = {
     "vgg_small": vgg_small,
     "stacked_fc": stacked_fc,
