@@ -235,3 +235,25 @@ def test_a_microphone_that_cannot_open_is_one_line_and_closed(qtbot):
     assert "\n" not in message and "Traceback" not in message
     assert "input device" in message  # it says what is wrong: no (matching) input device
     assert rec.mic is None and not rec.is_open and not rec.record("/nonexistent/x.wav")
+
+
+def test_closing_during_a_stuck_finetune_kills_it_and_tidies_up(qtbot, tmp_path, monkeypatch):
+    """A fine-tune that ignores SIGTERM must not hold the closing dialog for long, and what it
+    half-wrote is removed."""
+    import sys
+    import time
+
+    from kwsapp.gui import voicetrain as V
+
+    out = str(tmp_path / "models" / "mine")
+    script = ("import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+              f"os.makedirs({out!r} + '.partial-123'); print('ready', flush=True); time.sleep(120)")
+    run = V.FinetuneRun([sys.executable, "-c", script], out, epochs=1)
+    run.start()
+    qtbot.waitUntil(lambda: os.path.exists(out + ".partial-123"), timeout=30000)
+    dialog = type("D", (), {"recorder": type("R", (), {"close": lambda self: None})(), "run": run})()
+    t0 = time.monotonic()
+    V.VoiceTrainDialog.shutdown(dialog)
+    assert time.monotonic() - t0 < V.CLOSE_WAIT_MS / 1000 + 3
+    assert not run.running
+    assert not os.path.exists(out + ".partial-123")

@@ -31,6 +31,10 @@ OTHER_WORDS = ("bed", "cat", "house", "happy", "marvin")
 OTHERS_SHOWN = 3
 DEFAULT_TAKES = 10
 KILL_AFTER_MS = 15000  # a fine-tune that ignores SIGTERM this long is killed (then we tidy up)
+# Closing the dialog waits at most this long (the window is blocked meanwhile) before killing:
+# a fine-tune normally exits within a training step of SIGTERM, and remove_partials tidies up
+# after a kill.
+CLOSE_WAIT_MS = 3000
 # Keras (verbose=2, as `--quiet` asks) prints "Epoch k/N" as epoch k starts (only when N > 1)
 # and one summary line with the loss as it ends.
 _EPOCH = re.compile(r"^Epoch (\d+)/(\d+)")
@@ -580,7 +584,7 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         """Close the microphone and cancel a running fine-tune (it removes its partial folder)."""
         self.recorder.close()
         if self.run is not None and self.run.running:
-            self.run.cancel(wait_ms=KILL_AFTER_MS)
+            self.run.cancel(wait_ms=CLOSE_WAIT_MS)
             remove_partials(self.run.out)
 
     def done(self, result: int) -> None:  # every way of closing a dialog ends here
