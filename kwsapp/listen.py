@@ -56,8 +56,9 @@ def _positive(kind, minimum=None):
 def add_smoothing_args(p) -> None:
     d = SmoothingConfig()
     g = p.add_argument_group("smoothing (how window scores become detections)")
-    g.add_argument("--threshold", type=_fraction, default=d.detection_threshold,
-                   help=f"averaged score a command needs (default: {d.detection_threshold})")
+    g.add_argument("--threshold", type=_fraction, default=None,
+                   help="averaged score a command needs (default: the threshold tuned for the model, "
+                        f"from its config.json; {d.detection_threshold} for a model without one)")
     g.add_argument("--average-window-ms", type=_positive(float), default=d.average_window_ms,
                    help=f"scores are averaged over this long (default: {d.average_window_ms:g})")
     g.add_argument("--suppression-ms", type=_positive(float), default=d.suppression_ms,
@@ -67,8 +68,15 @@ def add_smoothing_args(p) -> None:
 
 
 def smoothing_from_args(args) -> SmoothingConfig:
-    return SmoothingConfig(average_window_ms=args.average_window_ms, detection_threshold=args.threshold,
-                           suppression_ms=args.suppression_ms, minimum_count=args.minimum_count)
+    """The smoothing options given, the model's own tuned threshold where --threshold is not."""
+    from .engine.smoothing import for_model
+
+    cfg = for_model(args.model, SmoothingConfig(average_window_ms=args.average_window_ms,
+                                                suppression_ms=args.suppression_ms,
+                                                minimum_count=args.minimum_count))
+    if args.threshold is not None:
+        cfg = dataclasses.replace(cfg, detection_threshold=args.threshold)
+    return cfg
 
 
 def format_detection(det, as_json: bool) -> str:

@@ -24,9 +24,13 @@ class ModelConfig:
     labels: tuple[str, ...]
     features: FeatureConfig = field(default_factory=FeatureConfig)
     architecture: str = "vgg_small"
+    # The smoother's detection threshold tuned for this model on validation streams
+    # (`kws-train streamtest --split validation --sweep ... --save-threshold`); None: the
+    # engine's default. Scores' calibration differs between models, so this belongs here.
+    detection_threshold: float | None = None
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "format_version": FORMAT_VERSION,
             "architecture": self.architecture,
             "labels": list(self.labels),
@@ -34,14 +38,21 @@ class ModelConfig:
             "window_s": self.features.clip_samples / self.features.sample_rate,
             "features": self.features.to_dict(),
         }
+        if self.detection_threshold is not None:
+            d["detection_threshold"] = self.detection_threshold
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         labels = tuple(d["labels"])
         if len(labels) < 2 or len(set(labels)) != len(labels) or not all(isinstance(l, str) and l for l in labels):
             raise ValueError("labels must be at least two distinct non-empty names")
+        threshold = d.get("detection_threshold")
+        if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
+            raise ValueError(f"detection_threshold must be a number between 0 and 1, not {threshold!r}")
         return cls(labels=labels, features=FeatureConfig.from_dict(d["features"]),
-                   architecture=d.get("architecture", "unknown"))
+                   architecture=d.get("architecture", "unknown"),
+                   detection_threshold=None if threshold is None else float(threshold))
 
     def save(self, model_dir: str) -> None:
         os.makedirs(model_dir, exist_ok=True)

@@ -88,3 +88,18 @@ def make_tiny_dataset(root, words=COMMANDS + ("bed", "cat"), speakers=6, per_spe
 @pytest.fixture
 def tiny_dataset(tmp_path) -> str:
     return make_tiny_dataset(str(tmp_path / "tiny"))
+
+
+def copy_model(model_dir: str, dest: str, **config) -> str:
+    """A copy of a model folder with ``config`` keys set in its config.json."""
+    import json
+    import shutil
+
+    shutil.copytree(model_dir, dest)
+    path = os.path.join(dest, "config.json")
+    with open(path) as f:
+        d = json.load(f)
+    d.update(config)
+    with open(path, "w") as f:
+        json.dump(d, f)
+    return dest

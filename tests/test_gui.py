@@ -379,6 +379,21 @@ def test_window_remembers_threshold_device_and_size_between_runs(qtbot, tmp_path
     second.shutdown()
 
 
+def test_window_uses_the_models_tuned_threshold_until_the_user_sets_one(make_window, tmp_path, model_dir):
+    from conftest import copy_model
+
+    a = copy_model(model_dir, str(tmp_path / "a"), detection_threshold=0.7)
+    b = copy_model(model_dir, str(tmp_path / "b"), detection_threshold=0.35)
+    w = make_window(model_dir=a, autostart=False)
+    assert w.threshold == pytest.approx(0.7) and w.threshold_spin.value() == pytest.approx(0.7)
+    assert w.set_model_dir(b)
+    assert w.threshold == pytest.approx(0.35) and w.scores.threshold == pytest.approx(0.35)
+    assert not w.store.has_smoothing()  # following the model is not a user choice
+    w.threshold_spin.setValue(0.6)  # the user's choice now wins, for every model
+    assert w.set_model_dir(a)
+    assert w.threshold == pytest.approx(0.6) and w.store.has_smoothing()
+
+
 def test_no_display_is_a_clear_error_not_a_qt_abort():
     from kwsapp.errors import KwsError
     from kwsapp.gui.app import check_display

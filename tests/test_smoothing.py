@@ -100,3 +100,22 @@ def test_config_round_trips_and_validates():
         SmoothingConfig(detection_threshold=1.5)
     with pytest.raises(ValueError):
         SmoothingConfig.from_dict({"threshold": 0.5})
+
+
+def test_a_model_can_carry_its_tuned_threshold(tmp_path, model_dir):
+    from conftest import copy_model
+    from kwsapp.engine.smoothing import for_model
+    from kwsapp.errors import ModelError
+    from kwsapp.model import read_config
+
+    tuned = copy_model(model_dir, str(tmp_path / "tuned"), detection_threshold=0.62)
+    assert read_config(tuned).detection_threshold == 0.62
+    base = SmoothingConfig(average_window_ms=700)
+    got = for_model(tuned, base)
+    assert got.detection_threshold == 0.62 and got.average_window_ms == 700  # only the threshold
+    plain = copy_model(model_dir, str(tmp_path / "plain"), detection_threshold=None)
+    assert for_model(plain, base) == base
+    assert for_model(str(tmp_path / "missing"), base) == base  # loading the model reports that
+    bad = copy_model(model_dir, str(tmp_path / "bad"), detection_threshold=1.5)
+    with pytest.raises(ModelError, match="detection_threshold"):
+        read_config(bad)

@@ -98,3 +98,37 @@ def test_streams_and_threshold_sweep(capsys, data_dir, model_dir):
     assert sweep[0.3]["detections"] >= sweep[0.45]["detections"] >= sweep[0.9]["detections"]
     assert main(base + ["--sweep", "0.5,2"]) == 2
     assert "--sweep" in capsys.readouterr().err
+
+
+def test_pick_threshold_keeps_errors_within_bounds():
+    from trainer.streamtest import pick_threshold
+
+    def row(th, c, w, f):
+        return {"threshold": th, "correct_pct": c, "wrong_pct": w, "false_positive_pct": f}
+
+    rows = [row(0.4, 94, 6, 0), row(0.5, 91, 3.0, 0.5), row(0.55, 90, 2.5, 0.5), row(0.6, 85, 1, 0)]
+    assert pick_threshold(rows)[0]["threshold"] == 0.5  # most correct among those within 3%
+    worse = [row(0.4, 94, 6, 0), row(0.5, 91, 4, 1), row(0.6, 80, 3.5, 0)]
+    best, why = pick_threshold(worse)
+    assert best["threshold"] == 0.4 and "no threshold" in why  # fallback: correct - wrong - fp
+
+
+def test_model_threshold_is_the_default_and_save_threshold_writes_it(capsys, data_dir, model_dir, tmp_path):
+    from conftest import copy_model
+    from kwsapp.model import read_config
+
+    model = copy_model(model_dir, str(tmp_path / "m"), detection_threshold=0.8)
+    base = ["streamtest", "--data-dir", data_dir, "--model", model, "--duration", "60", "--seed", "4", "--json"]
+    assert main(base) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["smoothing"]["detection_threshold"] == 0.8
+    assert main(base + ["--threshold", "0.3"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["smoothing"]["detection_threshold"] == 0.3
+    # Tuning is for the validation split only.
+    assert main(base + ["--sweep", "0.3,0.6", "--save-threshold"]) == 2
+    assert "--split validation" in capsys.readouterr().err
+    assert main(base + ["--split", "validation", "--sweep", "0.3,0.6,0.99", "--save-threshold"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    from trainer.streamtest import pick_threshold
+
+    assert r["saved_threshold"] == pick_threshold(r["sweep"])[0]["threshold"]
+    assert read_config(model).detection_threshold == r["saved_threshold"]

@@ -14,6 +14,7 @@ end: a cancelled or failed fine-tune leaves nothing half-written, and the source
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -132,6 +133,10 @@ def finetune(args) -> dict:
                           seed=args.seed, commands=commands, verbose=2 if args.quiet else 1)
         result = train(cfg, spec=spec, build_model=lambda lbls: transfer_head(
             os.path.join(src, "model.keras"), base_cfg.labels, lbls))
+        if base_cfg.detection_threshold is not None:
+            # No validation streams of the user's voice to tune on: keep the base model's
+            # threshold (the same head and loss, so similar score calibration).
+            dataclasses.replace(read_config(tmp), detection_threshold=base_cfg.detection_threshold).save(tmp)
         if held:
             after = evaluate_spec(Classifier(tmp, backend="keras"), held_spec, "testing")
         report = {

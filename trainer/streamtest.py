@@ -14,6 +14,7 @@ are in the ground truth, so a command reported on an unknown word counts as wron
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -197,15 +198,38 @@ def _thresholds(text: str) -> list[float]:
     return values
 
 
-def run(args) -> int:
-    import dataclasses
+MAX_ERROR_PCT = 3.0  # wrong and false-positive rates a tuned threshold must keep to (issue's targets)
 
+
+def pick_threshold(rows: list[dict], max_error_pct: float = MAX_ERROR_PCT) -> tuple[dict, str]:
+    """The swept row to adopt: the most correct detections among thresholds whose wrong and
+    false-positive rates are both within ``max_error_pct`` (fewer errors break ties); when none
+    is, the best correct - wrong - false positives. Returns (row, why)."""
+    ok = [r for r in rows if r["wrong_pct"] <= max_error_pct and r["false_positive_pct"] <= max_error_pct]
+    if ok:
+        best = max(ok, key=lambda r: (r["correct_pct"], -(r["wrong_pct"] + r["false_positive_pct"])))
+        return best, f"most correct with wrong and false positives each at most {max_error_pct:g}%"
+    best = max(rows, key=lambda r: r["correct_pct"] - r["wrong_pct"] - r["false_positive_pct"])
+    return best, (f"no threshold kept both error rates at most {max_error_pct:g}%: best "
+                  "correct - wrong - false positives")
+
+
+def save_threshold(model_dir: str, threshold: float) -> None:
+    from kwsapp.model import read_config
+
+    cfg = read_config(model_dir)
+    dataclasses.replace(cfg, detection_threshold=threshold).save(model_dir)
+
+
+def run(args) -> int:
     from kwsapp.engine.engine import Engine, EngineSettings
     from kwsapp.listen import smoothing_from_args
 
     if args.streams < 1:
         raise KwsError("--streams must be at least 1")
     sweep = _thresholds(args.sweep) if args.sweep else []
+    if args.save_threshold and (not sweep or args.split != "validation"):
+        raise KwsError("--save-threshold needs --sweep and --split validation (tune on validation, report on testing)")
     settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
     engine = Engine(None, args.model, settings)
     if engine.recognizer.warning:
@@ -243,6 +267,11 @@ def run(args) -> int:
         for row in r["sweep"]:
             print(f"{row['threshold']:9.3g}  {row['correct_pct']:6.1f}%  {row['wrong_pct']:4.1f}%  "
                   f"{row['false_positive_pct']:9.1f}%")
+        if args.save_threshold:
+            best, why = pick_threshold(r["sweep"])
+            save_threshold(args.model, best["threshold"])
+            r["saved_threshold"] = best["threshold"]
+            print(f"saved threshold {best['threshold']:g} in {os.path.join(args.model, 'config.json')} ({why})")
     if args.json:
         print(json.dumps(r))
     return 0
@@ -265,6 +294,10 @@ def add_parser(sub) -> None:
                    help="score this many streams, seeds SEED, SEED+1, ..., and report the totals (default: 1)")
     p.add_argument("--sweep", default=None, metavar="T1,T2,...",
                    help="also score these detection thresholds on the same streams (the model runs once)")
+    p.add_argument("--save-threshold", action="store_true",
+                   help="with --sweep on --split validation: write the best swept threshold into the model's "
+                        f"config.json (most correct with wrong and false positives each <= {MAX_ERROR_PCT:g}%%), "
+                        "where listen, streamtest and the app read it as the model's default")
     p.add_argument("--unknown-share", type=float, default=0.3, help="share of unknown-word clips (default: 0.3)")
     p.add_argument("--background-volume", type=float, default=0.1, help="max noise volume (default: 0.1)")
     p.add_argument("--tolerance-ms", type=float, default=1500.0,

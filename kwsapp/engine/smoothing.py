@@ -30,12 +30,10 @@ def checked_fields(cls, d: dict, what: str) -> dict:
 
 @dataclass(frozen=True)
 class SmoothingConfig:
-    # Defaults tuned on 10-minute validation-list streams (`kws-train streamtest
-    # --split validation`), maximising correct - wrong - false positives. The bundled
-    # model is trained with label smoothing, so its averaged scores seldom reach TF's 0.7.
-    # For the shipped model (two streams, 275 commands): 0.45 gave 94.2% correct, 4.4%
-    # wrong, 0 false positives; 0.5 gave 91.6 / 3.6 / 0.4. Raise the threshold when a
-    # wrong command costs more than a missed one.
+    # Defaults chosen on 10-minute validation-list streams (`kws-train streamtest
+    # --split validation`). Models are trained with label smoothing, so their averaged
+    # scores seldom reach TF's 0.7. A model's config.json may carry its own tuned
+    # threshold (see ``for_model``), which then replaces this default.
     average_window_ms: float = 500.0
     detection_threshold: float = 0.45
     suppression_ms: float = 1500.0
@@ -61,6 +59,21 @@ class SmoothingConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "SmoothingConfig":
         return cls(**checked_fields(cls, d, "smoothing"))
+
+
+def for_model(model_dir: str, base: SmoothingConfig | None = None) -> SmoothingConfig:
+    """``base`` (default settings if None) with the detection threshold tuned for the model
+    in ``model_dir``, when its config.json has one. A missing or broken model changes
+    nothing here: loading it reports that properly."""
+    from ..errors import KwsError
+    from ..model import read_config
+
+    base = base or SmoothingConfig()
+    try:
+        threshold = read_config(model_dir).detection_threshold
+    except KwsError:
+        return base
+    return base if threshold is None else dataclasses.replace(base, detection_threshold=threshold)
 
 
 @dataclass(frozen=True)

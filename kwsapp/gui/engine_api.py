@@ -53,6 +53,13 @@ def make_source(spec: SourceSpec, sample_rate: int):
     return MicSource(ring, device=spec.device, sample_rate=sample_rate)
 
 
+def model_smoothing(model_dir: str):
+    """Default smoothing with the threshold tuned for that model, if its config has one."""
+    from ..engine.smoothing import for_model
+
+    return for_model(model_dir)
+
+
 def make_engine(spec: SourceSpec, model_dir: str, smoothing, sample_rate: int, bridge):
     """Build (and load the model for) an engine on a new source; not started yet."""
     from ..engine.engine import Engine, EngineSettings

@@ -51,6 +51,10 @@ class Store:
                 pass
         return cls()
 
+    def has_smoothing(self) -> bool:
+        """Whether the user has set smoothing (else the model's tuned settings apply)."""
+        return bool(self._get("engine/smoothing"))
+
     def set_smoothing(self, cfg) -> None:
         self.qs.setValue("engine/smoothing", json.dumps(cfg.to_dict()))
 

@@ -68,7 +68,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.store = store
         self.model_dir = model_dir or store.model_dir or BUNDLED_MODEL_DIR
         self.spec = spec or SourceSpec("mic", device=store.device)
-        self.smoothing = store.smoothing(engine_api.smoothing_class())
+        # The user's own smoothing once they set any; until then the model's tuned threshold.
+        self.smoothing = (store.smoothing(engine_api.smoothing_class()) if store.has_smoothing()
+                          else engine_api.model_smoothing(self.model_dir))
         self.engine = None
         self._bridge: EngineBridge | None = None
         self._lock = threading.Lock()
@@ -175,8 +177,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.spectrogram.stop_timer()
             self.splitter.replaceWidget(0, spec)
             self.middle_lay.replaceWidget(self.scores, scores)
-            self.spectrogram.deleteLater()
-            self.scores.deleteLater()
+            # Hidden first: a pyqtgraph view painted while Qt tears down its scene raises.
+            for old in (self.spectrogram, self.scores):
+                old.hide()
+                old.deleteLater()
         self.spectrogram, self.scores = spec, scores
 
     def _build_status(self) -> None:
@@ -237,6 +241,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model_dir = model_dir
         self.store.model_dir = None if os.path.abspath(model_dir) == os.path.abspath(BUNDLED_MODEL_DIR) else model_dir
         self.model_config = cfg
+        if not self.store.has_smoothing():  # follow the new model's tuned threshold
+            self.smoothing = engine_api.model_smoothing(model_dir)
+            self._show_threshold()
         self._make_model_views()
         self.banner.hide()
         if self._running or self.engine is None:
@@ -269,14 +276,17 @@ class MainWindow(QtWidgets.QMainWindow):
     def threshold(self) -> float:
         return float(getattr(self.smoothing, "detection_threshold", SmoothingConfig().detection_threshold))
 
-    def set_smoothing(self, cfg) -> None:
-        self.smoothing = cfg
-        self.store.set_smoothing(cfg)
-        self.scores.set_threshold(self.threshold)
+    def _show_threshold(self) -> None:
         if abs(self.threshold_spin.value() - self.threshold) > 1e-9:
             self.threshold_spin.blockSignals(True)
             self.threshold_spin.setValue(self.threshold)
             self.threshold_spin.blockSignals(False)
+
+    def set_smoothing(self, cfg) -> None:
+        self.smoothing = cfg
+        self.store.set_smoothing(cfg)
+        self.scores.set_threshold(self.threshold)
+        self._show_threshold()
         engine = self.engine
         if engine is not None:
             engine.update_settings(engine_api.engine_settings(cfg))
