@@ -392,6 +392,16 @@ def test_window_uses_the_models_tuned_threshold_until_the_user_sets_one(make_win
     w.threshold_spin.setValue(0.6)  # the user's choice now wins, for every model
     assert w.set_model_dir(a)
     assert w.threshold == pytest.approx(0.6) and w.store.has_smoothing()
+    # "Restore Defaults" in the settings panel goes back to the model's tuned threshold.
+    from PyQt6 import QtWidgets
+
+    w.open_settings()
+    panel = w.settings_panel
+    assert panel.editors["detection_threshold"].value() == pytest.approx(0.6)
+    box = panel.findChild(QtWidgets.QDialogButtonBox)
+    box.button(QtWidgets.QDialogButtonBox.StandardButton.RestoreDefaults).click()
+    assert panel.editors["detection_threshold"].value() == pytest.approx(0.7)
+    panel.reject()
 
 
 def test_no_display_is_a_clear_error_not_a_qt_abort():

@@ -112,10 +112,11 @@ class SmoothingPanel(QtWidgets.QDialog):
 
     applied = QtCore.pyqtSignal(object)
 
-    def __init__(self, cfg, parent=None):
+    def __init__(self, cfg, parent=None, defaults=None):
+        """``defaults``: what "Restore Defaults" loads (the model's tuned settings), else ``type(cfg)()``."""
         super().__init__(parent)
         self.setWindowTitle("Detection settings")
-        self._cls = type(cfg)
+        self._defaults = defaults if defaults is not None else type(cfg)()
         self._cfg = cfg
         self.editors: dict[str, QtWidgets.QWidget] = {}
         form = QtWidgets.QFormLayout()
@@ -133,7 +134,7 @@ class SmoothingPanel(QtWidgets.QDialog):
         buttons.rejected.connect(self.reject)
         buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Apply).clicked.connect(self.apply)
         buttons.button(QtWidgets.QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
-            lambda: self.load(self._cls()))
+            lambda: self.load(self._defaults))
         self.error = QtWidgets.QLabel("")
         self.error.setStyleSheet("color: #c03030;")
         self.error.setWordWrap(True)

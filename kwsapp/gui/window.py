@@ -296,7 +296,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.set_smoothing(dataclasses.replace(self.smoothing, detection_threshold=float(value)))
 
     def open_settings(self) -> None:
-        panel = SmoothingPanel(self.smoothing, self)
+        panel = SmoothingPanel(self.smoothing, self, defaults=engine_api.model_smoothing(self.model_dir))
         panel.applied.connect(self.set_smoothing)
         self.settings_panel = panel  # reachable for tests
         panel.open()
