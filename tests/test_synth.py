@@ -178,6 +178,20 @@ def test_extra_data_reaches_only_the_training_split(tmp_path, synth_dir):
         assert {c.label for c in added if c.word in ("bed", "cat", "house")} == {D.UNKNOWN}
 
 
+def test_extra_data_of_other_words_only_adds_every_clip_as_unknown(tmp_path):
+    data = make_tiny_dataset(str(tmp_path / "real"))
+    extra = make_tiny_dataset(str(tmp_path / "extra"), words=("bed", "cat"), speakers=4, seed=5, lists=False)
+    n_files = sum(len(fs) for d, _, fs in os.walk(extra) if d != extra and not d.endswith("_background_noise_"))
+    spec, _, _, n = prepare_data(TrainConfig(data_dir=data, out=str(tmp_path / "m"), extra_data=extra))
+    added = [c for c in spec.clips if c.path and c.path.startswith(extra)]
+    assert n == n_files == len(added) > 0
+    assert {c.label for c in added} == {D.UNKNOWN} and {c.split for c in added} == {"training"}
+    empty = tmp_path / "empty"
+    (empty / "cat").mkdir(parents=True)
+    with pytest.raises(D.KwsError, match="no clips"):
+        prepare_data(TrainConfig(data_dir=data, out=str(tmp_path / "m"), extra_data=str(empty)))
+
+
 def test_train_cli_extra_data(tmp_path, synth_dir):
     data = make_tiny_dataset(str(tmp_path / "real"))
     out = str(tmp_path / "model")

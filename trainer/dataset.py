@@ -110,19 +110,20 @@ def scan(
     data_dir: str,
     commands=COMMANDS,
     layout: str = "auto",
-    unknown_share: float = 0.1,
+    unknown_share: float | None = 0.1,
     silence_share: float = 0.1,
     seed: int = 59185,
     validation_percentage: float = 10,
     testing_percentage: float = 10,
+    require_commands: bool = True,
 ) -> DataSpec:
     """List, label and split every clip of ``data_dir``.
 
     ``unknown_share``/``silence_share`` follow the TF example's ``unknown_percentage``/
     ``silence_percentage`` (as fractions): per split, that many unknown (and silence)
     examples relative to the number of command clips. The training split takes a seeded
-    sample of the other words; validation and testing keep every listed clip so the
-    reported accuracy covers the whole list. Silence is filled first with real
+    sample of the other words (all of them if ``unknown_share`` is None); validation and
+    testing keep every listed clip so the reported accuracy covers the whole list. Silence is filled first with real
     ``_silence_/`` clips, the rest is cut from background noise at training time.
     """
     if not os.path.isdir(data_dir):
@@ -173,7 +174,8 @@ def scan(
                 by_split[split]["known"].append(Clip(os.path.join(folder, n), word, word, split))
             else:
                 by_split[split]["unknown"].append(Clip(os.path.join(folder, n), word, UNKNOWN, split))
-    if not any(by_split[s]["known"] for s in SPLITS):
+    if not any(by_split[s]["known"] for s in SPLITS) and (
+            require_commands or not any(by_split[s]["unknown"] for s in SPLITS)):
         raise KwsError(
             f"{data_dir}: no clips of the command words ({', '.join(commands)}); "
             "expected the Speech Commands layout <word>/<speaker>_nohash_<n>.wav"
@@ -183,7 +185,7 @@ def scan(
         parts = by_split[split]
         n_known = len(parts["known"])
         unknown = parts["unknown"]
-        if split == "training":
+        if split == "training" and unknown_share is not None:
             rng.shuffle(unknown)
             unknown = unknown[: math.ceil(n_known * unknown_share)]
         n_silence = math.ceil(n_known * silence_share)
@@ -199,7 +201,9 @@ def scan(
 
 def add_extra_training_data(spec: DataSpec, extra_dir: str, commands=COMMANDS) -> int:
     """Add every clip of ``extra_dir`` (standard layout) to the training split only."""
-    extra = scan(extra_dir, commands, layout="standard", unknown_share=1e9, silence_share=0)
+    # Other words only is fine here (more _unknown_ variety); every clip is taken.
+    extra = scan(extra_dir, commands, layout="standard", unknown_share=None, silence_share=0,
+                 require_commands=False)
     added = [Clip(c.path, c.word, c.label, "training") for c in extra.clips if c.path]
     spec.clips.extend(added)
     return len(added)
