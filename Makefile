@@ -11,7 +11,7 @@ RUN_DEBS  := libportaudio2 libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommo
              libxcb-render-util0 libxcb-image0
 TEST_DEBS := pulseaudio pulseaudio-utils xvfb sox espeak-ng flite x11-apps imagemagick
 
-.PHONY: run test setup setup-test system-deps system-deps-test model bench clean
+.PHONY: run test setup setup-test system-deps system-deps-test model screenshot bench clean
 
 run: setup
 	$(BIN)/kwsapp
@@ -43,6 +43,10 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
 # Rebuild the bundled model exactly as shipped (see assets/model/README.md).
 model: setup
 	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel --epochs 100 --unknown-share 0.25 --time-shift-ms 150 --seed 1 --out assets/model
+
+# Retake the README screenshot (the real app under Xvfb playing real test clips).
+screenshot: setup-test
+	$(BIN)/python scripts/screenshot.py --data-dir $(DATA)
 
 bench: setup
 	$(BIN)/kwsapp bench
