@@ -140,7 +140,6 @@ def run(minutes: float, data_dir: str, model_dir: str, hop_ms: int = 100, loop_s
     from .audio.mic import MicSource
     from .audio.ringbuffer import RingBuffer
     from .engine.engine import Engine, EngineSettings
-    from .engine.smoothing import for_model
 
     duration = minutes * 60.0
     warmup_s = min(120.0, duration / 4) if warmup_s is None else warmup_s
@@ -160,8 +159,7 @@ def run(minutes: float, data_dir: str, model_dir: str, hop_ms: int = 100, loop_s
     with tempfile.TemporaryDirectory(prefix="kws-soak-") as tmp, VirtualMic() as vm:
         path, truth = _loop_wav(data_dir, loop_s, tmp, seed)
         ring = RingBuffer(2 * 16000)
-        engine = Engine(MicSource(ring, vm.device), model_dir,
-                        EngineSettings(hop_ms=hop_ms, smoothing=for_model(model_dir)),
+        engine = Engine(MicSource(ring, vm.device), model_dir, EngineSettings(hop_ms=hop_ms),
                         on_hop=on_hop, on_detection=dets.append, on_error=errors.append)
         engine.start()
         deadline = time.monotonic() + 10

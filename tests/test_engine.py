@@ -12,6 +12,7 @@ from kwsapp import features as F
 from kwsapp.audio.filesource import FileSource
 from kwsapp.audio.ringbuffer import RingBuffer
 from kwsapp.engine.engine import Engine, EngineSettings, level_db
+from kwsapp.engine.smoothing import SmoothingConfig
 from kwsapp.engine.recognizer import Recognizer
 from kwsapp.errors import KwsError, ModelError
 from kwsapp.model import Classifier
@@ -227,8 +228,25 @@ def test_update_settings_applies_between_hops(engine):
     assert hops[4].columns.shape[0] == 20
 
 
+def test_engine_defaults_to_the_models_tuned_threshold(model_dir, tmp_path):
+    from conftest import copy_model
+
+
+    tuned = copy_model(model_dir, str(tmp_path / "tuned"), detection_threshold=0.77)
+    e = Engine(None, tuned)
+    assert e.settings.smoothing.detection_threshold == 0.77
+    e.update_settings(EngineSettings(hop_ms=200))  # a later change without smoothing: still the model's
+    assert e.settings.smoothing.detection_threshold == 0.77 and e.settings.hop_ms == 200
+    mine = SmoothingConfig(detection_threshold=0.3)
+    assert Engine(None, tuned, EngineSettings(smoothing=mine)).settings.smoothing == mine  # explicit wins
+    plain = copy_model(model_dir, str(tmp_path / "plain"), detection_threshold=None)
+    assert Engine(None, plain).settings.smoothing == SmoothingConfig()
+
+
 def test_settings_validate_and_round_trip():
     s = EngineSettings(hop_ms=40)
+    assert EngineSettings.from_dict(s.to_dict()) == s
+    s = EngineSettings(hop_ms=40, smoothing=SmoothingConfig(detection_threshold=0.6))
     assert EngineSettings.from_dict(s.to_dict()) == s
     for bad in (10, 25, 2000):
         with pytest.raises(ValueError):

@@ -10,21 +10,24 @@ it dropped.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import KwsError
 from .recognizer import BACKENDS, Recognizer
-from .smoothing import SmoothingConfig, Smoother, checked_fields
+from .smoothing import SmoothingConfig, Smoother, checked_fields, for_model
 
 
 @dataclass(frozen=True)
 class EngineSettings:
     hop_ms: int = 100
-    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    # None: the defaults with the model's own tuned threshold (its config.json), resolved by
+    # the Engine that loads the model.
+    smoothing: SmoothingConfig | None = None
     backend: str = "auto"
 
     def __post_init__(self):
@@ -34,12 +37,13 @@ class EngineSettings:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
 
     def to_dict(self) -> dict:
-        return {"hop_ms": self.hop_ms, "smoothing": self.smoothing.to_dict(), "backend": self.backend}
+        return {"hop_ms": self.hop_ms, "smoothing": None if self.smoothing is None else self.smoothing.to_dict(),
+                "backend": self.backend}
 
     @classmethod
     def from_dict(cls, d: dict) -> "EngineSettings":
         d = checked_fields(cls, d, "engine")
-        if "smoothing" in d:
+        if d.get("smoothing") is not None:
             d["smoothing"] = SmoothingConfig.from_dict(d["smoothing"])
         return cls(**d)
 
@@ -79,13 +83,13 @@ class Engine:
     def __init__(self, source, model_dir: str, settings: EngineSettings = EngineSettings(),
                  on_hop=None, on_detection=None, on_error=None, on_finished=None):
         self.source = source
-        self.settings = settings
         self.on_hop = on_hop
         self.on_detection = on_detection
         self.on_error = on_error
         self.on_finished = on_finished  # called once when a file source has been fully processed
         self.model_dir = model_dir
         self.recognizer = Recognizer(model_dir, settings.backend)
+        self.settings = settings = self._resolved(settings)
         self._smoother = Smoother(self.recognizer.labels, settings.smoothing)
         self._lock = threading.Lock()
         self._pending = None
@@ -119,11 +123,17 @@ class Engine:
         if self._done.is_set():
             self._apply_pending()
 
+    def _resolved(self, settings: EngineSettings) -> EngineSettings:
+        if settings.smoothing is not None:
+            return settings
+        return dataclasses.replace(settings, smoothing=for_model(self.model_dir))
+
     def _apply_pending(self) -> None:
         with self._lock:
             new, self._pending = self._pending, None
         if new is None:
             return
+        new = self._resolved(new)
         if new.backend != self.settings.backend:
             self.recognizer = Recognizer(self.model_dir, new.backend)
         self._smoother.set_config(new.smoothing)
