@@ -1,7 +1,7 @@
 """Retake docs/screenshot.png: the real app on a virtual X screen, playing real clips from the
 shared testing list (`make screenshot`; needs xvfb and imagemagick, as `make setup-test` installs).
 
-Usage: .venv/bin/python scripts/screenshot.py [--data-dir DIR] [--out docs/screenshot.png] [--after-s 14]
+Usage: .venv/bin/python scripts/screenshot.py [--data-dir DIR] [--out docs/screenshot.png] [--after-s 13.2]
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def main() -> int:
     ap.add_argument("--data-dir", default=os.environ.get("KWS_DATA_DIR", os.path.join(ROOT, "..", "shared",
                                                                                       "speech_commands")))
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "screenshot.png"))
-    ap.add_argument("--after-s", type=float, default=14.0, help="seconds after start-up before the shot")
+    ap.add_argument("--after-s", type=float, default=13.2, help="seconds after start-up before the shot")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "words.wav")

@@ -81,7 +81,8 @@ def test_the_tool_end_to_end(capsys, data_dir, model_dir, tmp_path):
 
 
 def test_streams_and_threshold_sweep(capsys, data_dir, model_dir):
-    base = ["streamtest", "--data-dir", data_dir, "--model", model_dir, "--duration", "60", "--json"]
+    base = ["streamtest", "--data-dir", data_dir, "--model", model_dir, "--duration", "60", "--json",
+            "--threshold", "0.45"]
     singles = []
     for seed in (5, 6):
         assert main(base + ["--seed", str(seed)]) == 0
