@@ -151,8 +151,10 @@ def test_results_of_an_older_network_revision_are_not_reused(study, monkeypatch)
     s = _settings(data)
     run = next(r for r in compare.main_runs(s) if r.model == "vgg_small")
     assert compare.is_done(report, run, s)
-    assert report["results"][run.key]["model_revision"] == compare.REVISION["vgg_small"]
-    monkeypatch.setitem(compare.REVISION, "vgg_small", compare.REVISION["vgg_small"] + 1)
+    from trainer.models import REVISION
+
+    assert report["results"][run.key]["model_revision"] == REVISION["vgg_small"]
+    monkeypatch.setitem(REVISION, "vgg_small", REVISION["vgg_small"] + 1)
     assert not compare.is_done(report, run, s)  # vgg_small changed: its row is pending again
     other = next(r for r in compare.main_runs(s) if r.model == "stacked_fc")
     assert compare.is_done(report, other, s)  # unchanged networks keep theirs

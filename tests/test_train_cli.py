@@ -159,3 +159,12 @@ def test_ema_keeps_the_averaged_weights_it_validated(tmp_path):
         n += len(y)
     assert total / n == pytest.approx(hist["val_loss"][info["best_epoch"] - 1], rel=1e-3)
     assert info["config"]["ema"] == 0.9 and info["config"]["mixup"] == 0.3
+
+
+@pytest.mark.parametrize("cmd", ["train", "evaluate", "compare", "streamtest"])
+def test_help_is_quick_and_quiet(cmd):
+    """--help builds every subcommand's parser: nothing may import TensorFlow on the way (its
+    start-up chatter would reach the terminal before the CLI can silence it)."""
+    r = kws_train(cmd, "--help")
+    assert r.returncode == 0 and "usage:" in r.stdout
+    assert r.stderr == "", r.stderr[-500:]

@@ -33,7 +33,6 @@ from kwsapp.features import FeatureConfig
 from . import dataset as D
 from . import pipeline as P
 from .evaluate import evaluate
-from .models import REVISION
 from .train import TrainConfig, train
 
 FEATURES = ("spectrogram", "logmel", "mfcc")  # the study's column order
@@ -174,7 +173,7 @@ def run_one(run: Run, s: StudySettings, model_dir: str, verbose: int) -> dict:
     infer_ms = time_inference(model_dir)
     return {
         "model": run.model, "feature": run.feature, "epochs": run.epochs, "dropout": run.dropout,
-        "settings": s.fingerprint(), "model_revision": REVISION.get(run.model, 1),
+        "settings": s.fingerprint(), "model_revision": _revision(run.model),
         "input_shape": list(FeatureConfig(kind=run.feature).shape),
         "params": info["params"], "macs": info["macs"],
         # As the study's figures: Keras' running accuracy on augmented batches (dropout on),
@@ -220,10 +219,16 @@ def save_entry(path: str, section: str, key: str | None, value) -> dict:
     return data
 
 
+def _revision(model: str) -> int:
+    from .models import REVISION  # keras: imported only when needed, after the CLI silenced TF
+
+    return REVISION.get(model, 1)
+
+
 def is_done(data: dict, run: Run, s: StudySettings) -> bool:
     rec = data["results"].get(run.key)
     return (rec is not None and rec.get("settings") == s.fingerprint()
-            and rec.get("model_revision", 1) == REVISION.get(run.model, 1))
+            and rec.get("model_revision", 1) == _revision(run.model))
 
 
 def current(data: dict, run: Run | None, s: StudySettings) -> dict | None:
