@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -59,6 +59,11 @@ class ModelConfig:
         with open(os.path.join(model_dir, "config.json"), "w") as f:
             json.dump(self.to_dict(), f, indent=2)
             f.write("\n")
+
+
+def save_threshold(model_dir: str, threshold: float) -> None:
+    """Store ``threshold`` as the tuned detection threshold in the folder's config.json."""
+    replace(read_config(model_dir), detection_threshold=threshold).save(model_dir)
 
 
 def read_config(model_dir: str) -> ModelConfig:

@@ -14,7 +14,6 @@ end: a cancelled or failed fine-tune leaves nothing half-written, and the source
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import random
@@ -23,7 +22,7 @@ import signal
 from dataclasses import replace
 
 from kwsapp.errors import KwsError
-from kwsapp.model import BUNDLED_MODEL_DIR, Classifier, read_config
+from kwsapp.model import BUNDLED_MODEL_DIR, Classifier, read_config, save_threshold
 
 from . import dataset as D
 
@@ -136,7 +135,7 @@ def finetune(args) -> dict:
         if base_cfg.detection_threshold is not None:
             # No validation streams of the user's voice to tune on: keep the base model's
             # threshold (the same head and loss, so similar score calibration).
-            dataclasses.replace(read_config(tmp), detection_threshold=base_cfg.detection_threshold).save(tmp)
+            save_threshold(tmp, base_cfg.detection_threshold)
         if held:
             after = evaluate_spec(Classifier(tmp, backend="keras"), held_spec, "testing")
         report = {

@@ -214,16 +214,10 @@ def pick_threshold(rows: list[dict], max_error_pct: float = MAX_ERROR_PCT) -> tu
                   "correct - wrong - false positives")
 
 
-def save_threshold(model_dir: str, threshold: float) -> None:
-    from kwsapp.model import read_config
-
-    cfg = read_config(model_dir)
-    dataclasses.replace(cfg, detection_threshold=threshold).save(model_dir)
-
-
 def run(args) -> int:
     from kwsapp.engine.engine import Engine, EngineSettings
     from kwsapp.listen import smoothing_from_args
+    from kwsapp.model import save_threshold
 
     if args.streams < 1:
         raise KwsError("--streams must be at least 1")
