@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import KwsError
 from .recognizer import BACKENDS, Recognizer
-from .smoothing import SmoothingConfig, Smoother, checked_fields, for_model
+from .smoothing import SmoothingConfig, Smoother, checked_fields, with_threshold
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,8 @@ class Engine:
     def _resolved(self, settings: EngineSettings) -> EngineSettings:
         if settings.smoothing is not None:
             return settings
-        return dataclasses.replace(settings, smoothing=for_model(self.model_dir))
+        # The recognizer has read the model's config already.
+        return dataclasses.replace(settings, smoothing=with_threshold(self.recognizer.config.detection_threshold))
 
     def _apply_pending(self) -> None:
         with self._lock:

@@ -61,19 +61,23 @@ class SmoothingConfig:
         return cls(**checked_fields(cls, d, "smoothing"))
 
 
+def with_threshold(threshold: float | None, base: SmoothingConfig | None = None) -> SmoothingConfig:
+    """``base`` (default settings if None) with a model's tuned ``threshold``, if it has one."""
+    base = base or SmoothingConfig()
+    return base if threshold is None else dataclasses.replace(base, detection_threshold=threshold)
+
+
 def for_model(model_dir: str, base: SmoothingConfig | None = None) -> SmoothingConfig:
-    """``base`` (default settings if None) with the detection threshold tuned for the model
-    in ``model_dir``, when its config.json has one. A missing or broken model changes
-    nothing here: loading it reports that properly."""
+    """:func:`with_threshold` for the model in ``model_dir`` (its config.json), before it is
+    loaded. A missing or broken model changes nothing here: loading it reports that properly."""
     from ..errors import KwsError
     from ..model import read_config
 
-    base = base or SmoothingConfig()
     try:
         threshold = read_config(model_dir).detection_threshold
     except KwsError:
-        return base
-    return base if threshold is None else dataclasses.replace(base, detection_threshold=threshold)
+        threshold = None
+    return with_threshold(threshold, base)
 
 
 @dataclass(frozen=True)
