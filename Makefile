@@ -41,11 +41,11 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
 	touch $@ $(VENV)/.installed
 
 # Rebuild the bundled model exactly as shipped (see assets/model/README.md): train, then tune
-# its detection threshold on validation streams (stored in its config.json).
+# its detection threshold and averaging window on validation streams (stored in its config.json).
 MODEL_SEED ?= 1
 model: setup
 	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel --epochs 100 --unknown-share 0.25 --time-shift-ms 150 --seed $(MODEL_SEED) --out assets/model
-	$(BIN)/kws-train streamtest --model assets/model --data-dir $(DATA) --split validation --seed 10 --streams 4 --sweep 0.4,0.45,0.5,0.55,0.6,0.65 --save-threshold
+	$(BIN)/kws-train streamtest --model assets/model --data-dir $(DATA) --split validation --seed 10 --streams 4 --sweep 0.4,0.45,0.5,0.55,0.6,0.65,0.7 --sweep-window 200,300,400,500,750 --save-smoothing
 
 # Retake the README screenshot (the real app under Xvfb playing real test clips).
 screenshot: setup-test

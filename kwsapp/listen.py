@@ -59,8 +59,9 @@ def add_smoothing_args(p) -> None:
     g.add_argument("--threshold", type=_fraction, default=None,
                    help="averaged score a command needs (default: the threshold tuned for the model, "
                         f"from its config.json; {d.detection_threshold} for a model without one)")
-    g.add_argument("--average-window-ms", type=_positive(float), default=d.average_window_ms,
-                   help=f"scores are averaged over this long (default: {d.average_window_ms:g})")
+    g.add_argument("--average-window-ms", type=_positive(float), default=None,
+                   help="scores are averaged over this long (default: the window tuned for the model, "
+                        f"from its config.json; {d.average_window_ms:g} for a model without one)")
     g.add_argument("--suppression-ms", type=_positive(float), default=d.suppression_ms,
                    help=f"no new detection this soon after one (default: {d.suppression_ms:g})")
     g.add_argument("--minimum-count", type=_positive(int), default=d.minimum_count,
@@ -68,14 +69,16 @@ def add_smoothing_args(p) -> None:
 
 
 def smoothing_from_args(args) -> SmoothingConfig:
-    """The smoothing options given, the model's own tuned threshold where --threshold is not."""
+    """The smoothing options given; the model's own tuned threshold and window where
+    --threshold and --average-window-ms are not."""
     from .engine.smoothing import for_model
 
-    cfg = for_model(args.model, SmoothingConfig(average_window_ms=args.average_window_ms,
-                                                suppression_ms=args.suppression_ms,
+    cfg = for_model(args.model, SmoothingConfig(suppression_ms=args.suppression_ms,
                                                 minimum_count=args.minimum_count))
     if args.threshold is not None:
         cfg = dataclasses.replace(cfg, detection_threshold=args.threshold)
+    if args.average_window_ms is not None:
+        cfg = dataclasses.replace(cfg, average_window_ms=args.average_window_ms)
     return cfg
 
 

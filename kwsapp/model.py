@@ -24,10 +24,12 @@ class ModelConfig:
     labels: tuple[str, ...]
     features: FeatureConfig = field(default_factory=FeatureConfig)
     architecture: str = "vgg_small"
-    # The smoother's detection threshold tuned for this model on validation streams
-    # (`kws-train streamtest --split validation --sweep ... --save-threshold`); None: the
-    # engine's default. Scores' calibration differs between models, so this belongs here.
+    # The smoother's detection threshold and averaging window tuned for this model on
+    # validation streams (`kws-train streamtest --split validation --sweep ... --save-smoothing`);
+    # None: the engine's default. Score calibration and how long a word keeps its score up
+    # differ between models, so these belong to the model.
     detection_threshold: float | None = None
+    average_window_ms: float | None = None
 
     def to_dict(self) -> dict:
         d = {
@@ -40,6 +42,8 @@ class ModelConfig:
         }
         if self.detection_threshold is not None:
             d["detection_threshold"] = self.detection_threshold
+        if self.average_window_ms is not None:
+            d["average_window_ms"] = self.average_window_ms
         return d
 
     @classmethod
@@ -50,9 +54,13 @@ class ModelConfig:
         threshold = d.get("detection_threshold")
         if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
             raise ValueError(f"detection_threshold must be a number between 0 and 1, not {threshold!r}")
+        window = d.get("average_window_ms")
+        if window is not None and not (isinstance(window, (int, float)) and window > 0):
+            raise ValueError(f"average_window_ms must be a positive number of milliseconds, not {window!r}")
         return cls(labels=labels, features=FeatureConfig.from_dict(d["features"]),
                    architecture=d.get("architecture", "unknown"),
-                   detection_threshold=None if threshold is None else float(threshold))
+                   detection_threshold=None if threshold is None else float(threshold),
+                   average_window_ms=None if window is None else float(window))
 
     def save(self, model_dir: str) -> None:
         os.makedirs(model_dir, exist_ok=True)
@@ -61,9 +69,11 @@ class ModelConfig:
             f.write("\n")
 
 
-def save_threshold(model_dir: str, threshold: float) -> None:
-    """Store ``threshold`` as the tuned detection threshold in the folder's config.json."""
-    replace(read_config(model_dir), detection_threshold=threshold).save(model_dir)
+def save_smoothing(model_dir: str, threshold: float | None, average_window_ms: float | None = None) -> None:
+    """Store the tuned detection threshold and averaging window in the folder's config.json
+    (None: the engine's default)."""
+    replace(read_config(model_dir), detection_threshold=threshold,
+            average_window_ms=average_window_ms).save(model_dir)
 
 
 def read_config(model_dir: str) -> ModelConfig:

@@ -228,18 +228,18 @@ def test_update_settings_applies_between_hops(engine):
     assert hops[4].columns.shape[0] == 20
 
 
-def test_engine_defaults_to_the_models_tuned_threshold(model_dir, tmp_path):
+def test_engine_defaults_to_the_models_tuned_smoothing(model_dir, tmp_path):
     from conftest import copy_model
 
-
-    tuned = copy_model(model_dir, str(tmp_path / "tuned"), detection_threshold=0.77)
+    tuned = copy_model(model_dir, str(tmp_path / "tuned"), detection_threshold=0.77, average_window_ms=350)
     e = Engine(None, tuned)
-    assert e.settings.smoothing.detection_threshold == 0.77
+    assert (e.settings.smoothing.detection_threshold, e.settings.smoothing.average_window_ms) == (0.77, 350)
     e.update_settings(EngineSettings(hop_ms=200))  # a later change without smoothing: still the model's
     assert e.settings.smoothing.detection_threshold == 0.77 and e.settings.hop_ms == 200
+    assert e.settings.smoothing.average_window_ms == 350
     mine = SmoothingConfig(detection_threshold=0.3)
     assert Engine(None, tuned, EngineSettings(smoothing=mine)).settings.smoothing == mine  # explicit wins
-    plain = copy_model(model_dir, str(tmp_path / "plain"), detection_threshold=None)
+    plain = copy_model(model_dir, str(tmp_path / "plain"), detection_threshold=None, average_window_ms=None)
     assert Engine(None, plain).settings.smoothing == SmoothingConfig()
 
 

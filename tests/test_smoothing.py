@@ -102,20 +102,26 @@ def test_config_round_trips_and_validates():
         SmoothingConfig.from_dict({"threshold": 0.5})
 
 
-def test_a_model_can_carry_its_tuned_threshold(tmp_path, model_dir):
+def test_a_model_can_carry_its_tuned_threshold_and_window(tmp_path, model_dir):
     from conftest import copy_model
     from kwsapp.engine.smoothing import for_model
     from kwsapp.errors import ModelError
     from kwsapp.model import read_config
 
-    tuned = copy_model(model_dir, str(tmp_path / "tuned"), detection_threshold=0.62)
+    tuned = copy_model(model_dir, str(tmp_path / "tuned"), detection_threshold=0.62, average_window_ms=None)
     assert read_config(tuned).detection_threshold == 0.62
-    base = SmoothingConfig(average_window_ms=700)
+    base = SmoothingConfig(average_window_ms=700, suppression_ms=900)
     got = for_model(tuned, base)
     assert got.detection_threshold == 0.62 and got.average_window_ms == 700  # only the threshold
-    plain = copy_model(model_dir, str(tmp_path / "plain"), detection_threshold=None)
+    both = copy_model(model_dir, str(tmp_path / "both"), detection_threshold=0.6, average_window_ms=300)
+    assert for_model(both, base) == SmoothingConfig(average_window_ms=300, detection_threshold=0.6,
+                                                    suppression_ms=900)
+    plain = copy_model(model_dir, str(tmp_path / "plain"), detection_threshold=None, average_window_ms=None)
     assert for_model(plain, base) == base
     assert for_model(str(tmp_path / "missing"), base) == base  # loading the model reports that
     bad = copy_model(model_dir, str(tmp_path / "bad"), detection_threshold=1.5)
     with pytest.raises(ModelError, match="detection_threshold"):
+        read_config(bad)
+    bad = copy_model(model_dir, str(tmp_path / "badw"), average_window_ms=-5)
+    with pytest.raises(ModelError, match="average_window_ms"):
         read_config(bad)

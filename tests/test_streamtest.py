@@ -101,35 +101,45 @@ def test_streams_and_threshold_sweep(capsys, data_dir, model_dir):
     assert "--sweep" in capsys.readouterr().err
 
 
-def test_pick_threshold_keeps_errors_within_bounds():
-    from trainer.streamtest import pick_threshold
+def test_pick_smoothing_keeps_errors_within_bounds():
+    from trainer.streamtest import pick_smoothing
 
     def row(th, c, w, f):
         return {"threshold": th, "correct_pct": c, "wrong_pct": w, "false_positive_pct": f}
 
     rows = [row(0.4, 94, 6, 0), row(0.5, 91, 3.0, 0.5), row(0.55, 90, 2.5, 0.5), row(0.6, 85, 1, 0)]
-    assert pick_threshold(rows)[0]["threshold"] == 0.5  # most correct among those within 3%
+    assert pick_smoothing(rows)[0]["threshold"] == 0.5  # most correct among those within 3%
     worse = [row(0.4, 94, 6, 0), row(0.5, 91, 4, 1), row(0.6, 80, 3.5, 0)]
-    best, why = pick_threshold(worse)
-    assert best["threshold"] == 0.4 and "no threshold" in why  # fallback: correct - wrong - fp
+    best, why = pick_smoothing(worse)
+    assert best["threshold"] == 0.4 and "no setting" in why  # fallback: correct - wrong - fp
 
 
-def test_model_threshold_is_the_default_and_save_threshold_writes_it(capsys, data_dir, model_dir, tmp_path):
+def test_model_smoothing_is_the_default_and_save_smoothing_writes_it(capsys, data_dir, model_dir, tmp_path):
     from conftest import copy_model
     from kwsapp.model import read_config
+    from trainer.streamtest import pick_smoothing
 
-    model = copy_model(model_dir, str(tmp_path / "m"), detection_threshold=0.8)
+    def last():
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    model = copy_model(model_dir, str(tmp_path / "m"), detection_threshold=0.8, average_window_ms=650)
     base = ["streamtest", "--data-dir", data_dir, "--model", model, "--duration", "60", "--seed", "4", "--json"]
     assert main(base) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["smoothing"]["detection_threshold"] == 0.8
-    assert main(base + ["--threshold", "0.3"]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["smoothing"]["detection_threshold"] == 0.3
+    assert last()["smoothing"].items() >= {"detection_threshold": 0.8, "average_window_ms": 650}.items()
+    assert main(base + ["--threshold", "0.3", "--average-window-ms", "400"]) == 0
+    assert last()["smoothing"].items() >= {"detection_threshold": 0.3, "average_window_ms": 400}.items()
     # Tuning is for the validation split only.
-    assert main(base + ["--sweep", "0.3,0.6", "--save-threshold"]) == 2
+    assert main(base + ["--sweep", "0.3,0.6", "--save-smoothing"]) == 2
     assert "--split validation" in capsys.readouterr().err
-    assert main(base + ["--split", "validation", "--sweep", "0.3,0.6,0.99", "--save-threshold"]) == 0
-    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    from trainer.streamtest import pick_threshold
-
-    assert r["saved_threshold"] == pick_threshold(r["sweep"])[0]["threshold"]
-    assert read_config(model).detection_threshold == r["saved_threshold"]
+    assert main(base + ["--split", "validation", "--sweep", "0.3,0.6,0.99", "--sweep-window", "300,700",
+                        "--save-smoothing"]) == 0
+    r = last()
+    assert {(row["average_window_ms"], row["threshold"]) for row in r["sweep"]} == {
+        (w, th) for w in (300, 700) for th in (0.3, 0.6, 0.99)}
+    best = pick_smoothing(r["sweep"])[0]
+    assert r["saved_smoothing"] == {"detection_threshold": best["threshold"],
+                                    "average_window_ms": best["average_window_ms"]}
+    cfg = read_config(model)
+    assert (cfg.detection_threshold, cfg.average_window_ms) == (best["threshold"], best["average_window_ms"])
+    assert main(base + ["--sweep-window", "0,500"]) == 2
+    assert "--sweep-window" in capsys.readouterr().err

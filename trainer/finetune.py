@@ -22,7 +22,7 @@ import signal
 from dataclasses import replace
 
 from kwsapp.errors import KwsError
-from kwsapp.model import BUNDLED_MODEL_DIR, Classifier, read_config, save_threshold
+from kwsapp.model import BUNDLED_MODEL_DIR, Classifier, read_config, save_smoothing
 
 from . import dataset as D
 
@@ -132,10 +132,9 @@ def finetune(args) -> dict:
                           seed=args.seed, commands=commands, verbose=2 if args.quiet else 1)
         result = train(cfg, spec=spec, build_model=lambda lbls: transfer_head(
             os.path.join(src, "model.keras"), base_cfg.labels, lbls))
-        if base_cfg.detection_threshold is not None:
-            # No validation streams of the user's voice to tune on: keep the base model's
-            # threshold (the same head and loss, so similar score calibration).
-            save_threshold(tmp, base_cfg.detection_threshold)
+        # No validation streams of the user's voice to tune on: keep the base model's
+        # threshold and window (the same head and loss, so similar score calibration).
+        save_smoothing(tmp, base_cfg.detection_threshold, base_cfg.average_window_ms)
         if held:
             after = evaluate_spec(Classifier(tmp, backend="keras"), held_spec, "testing")
         report = {

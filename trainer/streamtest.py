@@ -188,50 +188,55 @@ def total(results: list[dict]) -> dict:
     return t
 
 
-def _thresholds(text: str) -> list[float]:
+def _values(text: str, option: str, low: float, high: float, example: str) -> list[float]:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         values = []
-    if not values or not all(0.0 <= v <= 1.0 for v in values):
-        raise KwsError(f"--sweep {text!r}: give comma-separated thresholds between 0 and 1, e.g. 0.4,0.5,0.6")
+    if not values or not all(low <= v <= high for v in values):
+        raise KwsError(f"{option} {text!r}: give comma-separated values between {low:g} and {high:g}, e.g. {example}")
     return values
 
 
-MAX_ERROR_PCT = 3.0  # wrong and false-positive rates a tuned threshold must keep to (issue's targets)
+MAX_ERROR_PCT = 3.0  # wrong and false-positive rates tuned smoothing must keep to (issue's targets)
 
 
-def pick_threshold(rows: list[dict], max_error_pct: float = MAX_ERROR_PCT) -> tuple[dict, str]:
-    """The swept row to adopt: the most correct detections among thresholds whose wrong and
-    false-positive rates are both within ``max_error_pct`` (fewer errors break ties); when none
-    is, the best correct - wrong - false positives. Returns (row, why)."""
+def pick_smoothing(rows: list[dict], max_error_pct: float = MAX_ERROR_PCT) -> tuple[dict, str]:
+    """The swept row (threshold and window) to adopt: the most correct detections among rows
+    whose wrong and false-positive rates are both within ``max_error_pct`` (fewer errors break
+    ties); when none is, the best correct - wrong - false positives. Returns (row, why)."""
     ok = [r for r in rows if r["wrong_pct"] <= max_error_pct and r["false_positive_pct"] <= max_error_pct]
     if ok:
         best = max(ok, key=lambda r: (r["correct_pct"], -(r["wrong_pct"] + r["false_positive_pct"])))
         return best, f"most correct with wrong and false positives each at most {max_error_pct:g}%"
     best = max(rows, key=lambda r: r["correct_pct"] - r["wrong_pct"] - r["false_positive_pct"])
-    return best, (f"no threshold kept both error rates at most {max_error_pct:g}%: best "
+    return best, (f"no setting kept both error rates at most {max_error_pct:g}%: best "
                   "correct - wrong - false positives")
 
 
 def run(args) -> int:
     from kwsapp.engine.engine import Engine, EngineSettings
     from kwsapp.listen import smoothing_from_args
-    from kwsapp.model import save_threshold
+    from kwsapp.model import save_smoothing
 
     if args.streams < 1:
         raise KwsError("--streams must be at least 1")
-    sweep = _thresholds(args.sweep) if args.sweep else []
-    if args.save_threshold and (not sweep or args.split != "validation"):
-        raise KwsError("--save-threshold needs --sweep and --split validation (tune on validation, report on testing)")
     settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
+    thresholds = _values(args.sweep, "--sweep", 0.0, 1.0, "0.4,0.5,0.6") if args.sweep else []
+    windows = (_values(args.sweep_window, "--sweep-window", 1.0, 10000.0, "300,500,750") if args.sweep_window
+               else [settings.smoothing.average_window_ms])
+    if args.sweep_window and not thresholds:
+        thresholds = [settings.smoothing.detection_threshold]
+    sweep = [(w, th) for w in windows for th in thresholds]
+    if args.save_smoothing and (not (args.sweep or args.sweep_window) or args.split != "validation"):
+        raise KwsError("--save-smoothing needs --sweep or --sweep-window, and --split validation (tune on validation, report on testing)")
     engine = Engine(None, args.model, settings)
     if engine.recognizer.warning:
         print(f"warning: {engine.recognizer.warning}", file=sys.stderr)
     hops: list[tuple[float, np.ndarray]] = []
     engine.on_hop = lambda h: hops.append((h.stream_time_s * 1000.0, h.scores.copy()))
     tolerance_s = args.tolerance_ms / 1000.0
-    per_stream, swept = [], {th: [] for th in sweep}
+    per_stream, swept = [], {key: [] for key in sweep}
     for k in range(args.streams):
         seed = args.seed + k
         spec = StreamSpec(duration_s=args.duration, seed=seed, unknown_share=args.unknown_share,
@@ -243,9 +248,9 @@ def run(args) -> int:
         hops.clear()
         dets = engine.run_offline(audio)
         per_stream.append(dict(score([(d.label, d.stream_time_s) for d in dets], truth, tolerance_s), seed=seed))
-        for th in sweep:
-            cfg = dataclasses.replace(settings.smoothing, detection_threshold=th)
-            swept[th].append(score(replay(engine.labels, cfg, hops), truth, tolerance_s))
+        for w, th in sweep:
+            cfg = dataclasses.replace(settings.smoothing, average_window_ms=w, detection_threshold=th)
+            swept[w, th].append(score(replay(engine.labels, cfg, hops), truth, tolerance_s))
     r = total(per_stream) if args.streams > 1 else {k: v for k, v in per_stream[0].items() if k != "seed"}
     r.update(split=args.split, duration_s=args.duration, seed=args.seed, streams=args.streams,
              hop_ms=args.hop_ms, smoothing=settings.smoothing.to_dict(), model=args.model)
@@ -256,16 +261,18 @@ def run(args) -> int:
           f"{r['correct_pct']:.1f}% correct, {r['wrong_pct']:.1f}% wrong, "
           f"{r['false_positive_pct']:.1f}% false positives ({r['detections']} detections)")
     if sweep:
-        r["sweep"] = [dict(threshold=th, **total(swept[th])) for th in sweep]
-        print("threshold  correct  wrong  false pos.  (same streams, other settings unchanged)")
+        r["sweep"] = [dict(average_window_ms=w, threshold=th, **total(swept[w, th])) for w, th in sweep]
+        print("window ms  threshold  correct  wrong  false pos.  (same streams, other settings unchanged)")
         for row in r["sweep"]:
-            print(f"{row['threshold']:9.3g}  {row['correct_pct']:6.1f}%  {row['wrong_pct']:4.1f}%  "
-                  f"{row['false_positive_pct']:9.1f}%")
-        if args.save_threshold:
-            best, why = pick_threshold(r["sweep"])
-            save_threshold(args.model, best["threshold"])
-            r["saved_threshold"] = best["threshold"]
-            print(f"saved threshold {best['threshold']:g} in {os.path.join(args.model, 'config.json')} ({why})")
+            print(f"{row['average_window_ms']:9g}  {row['threshold']:9.3g}  {row['correct_pct']:6.1f}%  "
+                  f"{row['wrong_pct']:4.1f}%  {row['false_positive_pct']:9.1f}%")
+        if args.save_smoothing:
+            best, why = pick_smoothing(r["sweep"])
+            save_smoothing(args.model, best["threshold"], best["average_window_ms"])
+            r["saved_smoothing"] = {"detection_threshold": best["threshold"],
+                                    "average_window_ms": best["average_window_ms"]}
+            print(f"saved threshold {best['threshold']:g} and window {best['average_window_ms']:g} ms in "
+                  f"{os.path.join(args.model, 'config.json')} ({why})")
     if args.json:
         print(json.dumps(r))
     return 0
@@ -288,10 +295,13 @@ def add_parser(sub) -> None:
                    help="score this many streams, seeds SEED, SEED+1, ..., and report the totals (default: 1)")
     p.add_argument("--sweep", default=None, metavar="T1,T2,...",
                    help="also score these detection thresholds on the same streams (the model runs once)")
-    p.add_argument("--save-threshold", action="store_true",
-                   help="with --sweep on --split validation: write the best swept threshold into the model's "
-                        f"config.json (most correct with wrong and false positives each <= {MAX_ERROR_PCT:g}%%), "
-                        "where listen, streamtest and the app read it as the model's default")
+    p.add_argument("--sweep-window", default=None, metavar="MS1,MS2,...",
+                   help="also score these averaging windows, each with every --sweep threshold")
+    p.add_argument("--save-smoothing", action="store_true",
+                   help="with --sweep on --split validation: write the best swept threshold and window into "
+                        f"the model's config.json (most correct with wrong and false positives each <= "
+                        f"{MAX_ERROR_PCT:g}%%), where listen, streamtest and the app read them as the model's "
+                        "defaults")
     p.add_argument("--unknown-share", type=float, default=0.3, help="share of unknown-word clips (default: 0.3)")
     p.add_argument("--background-volume", type=float, default=0.1, help="max noise volume (default: 0.1)")
     p.add_argument("--tolerance-ms", type=float, default=1500.0,

@@ -19,13 +19,13 @@ import numpy as np
 
 from ..errors import KwsError
 from .recognizer import BACKENDS, Recognizer
-from .smoothing import SmoothingConfig, Smoother, checked_fields, with_threshold
+from .smoothing import SmoothingConfig, Smoother, checked_fields, tuned
 
 
 @dataclass(frozen=True)
 class EngineSettings:
     hop_ms: int = 100
-    # None: the defaults with the model's own tuned threshold (its config.json), resolved by
+    # None: the defaults with the model's own tuned threshold and window (its config.json), resolved by
     # the Engine that loads the model.
     smoothing: SmoothingConfig | None = None
     backend: str = "auto"
@@ -127,7 +127,7 @@ class Engine:
         if settings.smoothing is not None:
             return settings
         # The recognizer has read the model's config already.
-        return dataclasses.replace(settings, smoothing=with_threshold(self.recognizer.config.detection_threshold))
+        return dataclasses.replace(settings, smoothing=tuned(self.recognizer.config))
 
     def _apply_pending(self) -> None:
         with self._lock:

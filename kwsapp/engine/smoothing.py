@@ -33,7 +33,7 @@ class SmoothingConfig:
     # Defaults chosen on 10-minute validation-list streams (`kws-train streamtest
     # --split validation`). Models are trained with label smoothing, so their averaged
     # scores seldom reach TF's 0.7. A model's config.json may carry its own tuned
-    # threshold (see ``for_model``), which then replaces this default.
+    # threshold and window (see ``for_model``), which then replace these defaults.
     average_window_ms: float = 500.0
     detection_threshold: float = 0.45
     suppression_ms: float = 1500.0
@@ -61,23 +61,29 @@ class SmoothingConfig:
         return cls(**checked_fields(cls, d, "smoothing"))
 
 
-def with_threshold(threshold: float | None, base: SmoothingConfig | None = None) -> SmoothingConfig:
-    """``base`` (default settings if None) with a model's tuned ``threshold``, if it has one."""
+def tuned(model_config, base: SmoothingConfig | None = None) -> SmoothingConfig:
+    """``base`` (default settings if None) with the detection threshold and averaging window
+    tuned for a model (its ``ModelConfig``), where it has them."""
     base = base or SmoothingConfig()
-    return base if threshold is None else dataclasses.replace(base, detection_threshold=threshold)
+    changes = {}
+    if model_config.detection_threshold is not None:
+        changes["detection_threshold"] = model_config.detection_threshold
+    if model_config.average_window_ms is not None:
+        changes["average_window_ms"] = model_config.average_window_ms
+    return dataclasses.replace(base, **changes) if changes else base
 
 
 def for_model(model_dir: str, base: SmoothingConfig | None = None) -> SmoothingConfig:
-    """:func:`with_threshold` for the model in ``model_dir`` (its config.json), before it is
-    loaded. A missing or broken model changes nothing here: loading it reports that properly."""
+    """:func:`tuned` for the model in ``model_dir`` (its config.json), before it is loaded.
+    A missing or broken model changes nothing here: loading it reports that properly."""
     from ..errors import KwsError
     from ..model import read_config
 
     try:
-        threshold = read_config(model_dir).detection_threshold
+        config = read_config(model_dir)
     except KwsError:
-        threshold = None
-    return with_threshold(threshold, base)
+        return base or SmoothingConfig()
+    return tuned(config, base)
 
 
 @dataclass(frozen=True)

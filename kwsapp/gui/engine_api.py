@@ -54,7 +54,7 @@ def make_source(spec: SourceSpec, sample_rate: int):
 
 
 def model_smoothing(model_dir: str):
-    """Default smoothing with the threshold tuned for that model, if its config has one."""
+    """Default smoothing with the threshold and window tuned for that model, where its config has them."""
     from ..engine.smoothing import for_model
 
     return for_model(model_dir)
