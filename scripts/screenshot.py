@@ -37,25 +37,22 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "words.wav")
         words_wav(args.data_dir, wav)
-        read, write = os.pipe()
-        xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", f"{SIZE[0]}x{SIZE[1]}x24",
-                                 "-nolisten", "tcp"], pass_fds=(write,), stderr=subprocess.DEVNULL)
-        os.close(write)
-        with os.fdopen(read) as f:
-            display = ":" + f.readline().strip()
-        env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb", KWSAPP_SETTINGS=os.path.join(tmp, "s.ini"))
-        app = subprocess.Popen([sys.executable, "-m", "kwsapp", "--input", wav], env=env, cwd=ROOT)
-        try:
-            time.sleep(args.after_s)
-            if app.poll() is not None:
-                print("the app exited early", file=sys.stderr)
-                return 1
-            subprocess.run(["import", "-window", "root", args.out], env=env, check=True)
-        finally:
-            app.send_signal(signal.SIGTERM)
-            app.wait(30)
-            xvfb.terminate()
-            xvfb.wait(5)
+        sys.path.insert(0, os.path.join(ROOT, "tests"))
+        from xvfb import virtual_display
+
+        with virtual_display(SIZE) as display:
+            env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb",
+                       KWSAPP_SETTINGS=os.path.join(tmp, "s.ini"))
+            app = subprocess.Popen([sys.executable, "-m", "kwsapp", "--input", wav], env=env, cwd=ROOT)
+            try:
+                time.sleep(args.after_s)
+                if app.poll() is not None:
+                    print("the app exited early", file=sys.stderr)
+                    return 1
+                subprocess.run(["import", "-window", "root", args.out], env=env, check=True)
+            finally:
+                app.send_signal(signal.SIGTERM)
+                app.wait(30)
     print(f"wrote {args.out}")
     return 0
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from test_gui import build_words_wav
+from xvfb import virtual_display
 
 SCREEN = (1024, 800)
 
@@ -26,20 +27,9 @@ def _need(tool: str) -> str:
 
 @pytest.fixture
 def xdisplay():
-    """A private Xvfb; -displayfd makes it pick a free display number itself."""
-    read, write = os.pipe()
-    proc = subprocess.Popen([_need("Xvfb"), "-displayfd", str(write), "-screen", "0",
-                             f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
-                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    try:
-        with os.fdopen(read) as f:
-            number = f.readline().strip()
-        assert number.isdigit(), "Xvfb did not start"
-        yield f":{number}"
-    finally:
-        proc.terminate()
-        proc.wait(5)
+    _need("Xvfb")
+    with virtual_display(SCREEN) as display:
+        yield display
 
 
 def screenshot(display: str, path: str) -> np.ndarray:
