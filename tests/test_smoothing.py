@@ -84,6 +84,21 @@ def test_smoothed_is_the_window_average():
     np.testing.assert_allclose(r.smoothed, (c + a) / 2, rtol=1e-6)
 
 
+def test_window_edges_do_not_depend_on_float_rounding_of_times():
+    # Times derived from float seconds (as a replay of recorded hops has them) must average
+    # the same results as exact millisecond times: one window old is still in.
+    rng = np.random.default_rng(0)
+    seq = rng.dirichlet(np.ones(len(LABELS)), size=40).astype(np.float32)
+    cfg = SmoothingConfig(average_window_ms=300, minimum_count=1)
+    exact, rounded = Smoother(LABELS, cfg), Smoother(LABELS, cfg)
+    for k, scores in enumerate(seq, 1):
+        a = exact.update(scores, k * 100.0)
+        b = rounded.update(scores, (k * 0.1) * 1000.0)
+        np.testing.assert_array_equal(a.smoothed, b.smoothed)
+        if k >= 4:
+            np.testing.assert_allclose(a.smoothed, seq[k - 4 : k].mean(axis=0), rtol=1e-6)
+
+
 def test_out_of_order_and_wrong_size_are_rejected():
     sm = Smoother(LABELS)
     sm.update(onehot("yes"), 100)

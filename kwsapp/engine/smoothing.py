@@ -86,6 +86,9 @@ def for_model(model_dir: str, base: SmoothingConfig | None = None) -> SmoothingC
     return tuned(config, base)
 
 
+TIME_TOLERANCE_MS = 1e-3
+
+
 @dataclass(frozen=True)
 class SmoothedResult:
     smoothed: np.ndarray  # averaged scores over the window (the raw scores until enough results)
@@ -118,7 +121,10 @@ class Smoother:
         if self._history and time_ms < self._history[-1][0]:
             raise ValueError("results must arrive in increasing time order")
         self._history.append((time_ms, scores))
-        while self._history[0][0] < time_ms - cfg.average_window_ms:
+        # A result exactly one window old stays in. The tolerance keeps that true for times
+        # computed in float seconds (0.1 * 3 * 1000 is 300.00000000000006), which would
+        # otherwise drop it on some hops and not others.
+        while self._history[0][0] < time_ms - cfg.average_window_ms - TIME_TOLERANCE_MS:
             self._history.popleft()
         count = len(self._history)
         span = time_ms - self._history[0][0]
