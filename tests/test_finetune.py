@@ -52,7 +52,7 @@ def test_finetune_to_a_new_word(folders, model_dir):
     assert cfg.labels == ("_silence_", "_unknown_") + tuple(labels.split(","))
     # No validation streams of the user's voice: the base model's tuned smoothing carries over.
     assert cfg.detection_threshold == read_config(model_dir).detection_threshold is not None
-    assert cfg.average_window_ms == read_config(model_dir).average_window_ms
+    assert cfg.average_window_ms == read_config(model_dir).average_window_ms is not None
     assert report["held_out_takes"] == 4 and report["before"]["n"] == 4 and report["after"]["n"] == 4
     # the old model cannot know "lights": its held-out take is wrong before fine-tuning
     assert report["before"]["per_class"]["lights"] == 0.0
