@@ -54,6 +54,9 @@ def test_full_report_has_every_cell_and_chart(study):
             assert results[f"{m}/{f}/e1/d{compare.STUDY_DROPOUT[m]:g}"]["params"] == n
     md = open(os.path.join(out, "study.md")).read()
     assert compare.PENDING not in md
+    assert "{" not in md and "}" not in md  # every placeholder filled in
+    curve_rec = results[curve.key]
+    assert f"Test accuracy of the kept epoch ({curve_rec['best_epoch']}): " in md
     # Test table, custom VGG row: ours beside the study's 0.8824 in the mel columns.
     test_section = md.split("## Accuracy on testing set")[1].split("##")[0]
     row = next(line for line in test_section.splitlines() if line.startswith("| custom_vgg"))

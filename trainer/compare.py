@@ -307,7 +307,7 @@ def refinement_lines(data: dict, s: StudySettings, out: str) -> list[str]:
         h = rec["history"]
         lines += [f"Best pair of the main table (validation accuracy): **{cr.model} + {cr.feature}**, trained "
                   f"once for {_epochs(cr.epochs)} (the learning rate follows one cosine decay over the "
-                  "whole run). Test accuracy of the kept epoch ({rec['best_epoch']}): "
+                  f"whole run). Test accuracy of the kept epoch ({rec['best_epoch']}): "
                   f"{rec['test_accuracy']:.4f}. Training time {_fmt_s(rec['fit_time_s'])}.", "",
                   "| epoch | train accuracy | validation accuracy | train loss | validation loss |",
                   "|---|---|---|---|---|"]
