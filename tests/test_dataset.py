@@ -1,6 +1,8 @@
 """Reading the Speech Commands layouts: labels, splits, speakers."""
+import math
 import os
 import shutil
+from collections import Counter
 
 import pytest
 
@@ -82,6 +84,25 @@ def test_unknown_share_is_configurable(data_dir):
     b = D.scan(data_dir, unknown_share=0.15)
     count = lambda s: sum(c.label == D.UNKNOWN for c in s.split("training"))  # noqa: E731
     assert count(a) < count(b)
+
+
+def test_repeat_unknown_reaches_the_share_with_the_same_clips(data_dir):
+    def unknown(s):
+        return [c.path for c in s.split("training") if c.label == D.UNKNOWN]
+
+    def n_known(s):
+        return sum(c.label not in (D.UNKNOWN, D.SILENCE) for c in s.split("training"))
+
+    capped = D.scan(data_dir, unknown_share=0.5)
+    filled = D.scan(data_dir, unknown_share=0.5, repeat_unknown=True)
+    assert len(unknown(capped)) < 0.5 * n_known(capped)  # this subset has too few other words
+    assert len(unknown(filled)) == math.ceil(0.5 * n_known(filled))
+    assert set(unknown(filled)) == set(unknown(capped))  # every clip, some twice, nothing new
+    counts = Counter(unknown(filled))
+    assert max(counts.values()) - min(counts.values()) <= 1  # repeated evenly
+    # Where there are enough, nothing is repeated.
+    few = D.scan(data_dir, unknown_share=0.05, repeat_unknown=True)
+    assert unknown(few) == unknown(D.scan(data_dir, unknown_share=0.05))
 
 
 def test_test_set_layout(tmp_path, data_dir):

@@ -47,6 +47,9 @@ def add_train_args(p):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--unknown-share", type=float, default=0.1,
                    help="unknown-word clips per command clip in training (TF example: 0.1)")
+    p.add_argument("--repeat-unknown", action="store_true",
+                   help="when the data has fewer other-word clips than --unknown-share asks for, repeat "
+                        "them (each repeat augmented afresh) to reach it; default: use the ones there are")
     p.add_argument("--silence-share", type=float, default=0.1, help="silence clips per command clip (default: 0.1)")
     p.add_argument("--time-shift-ms", type=float, default=100.0,
                    help="random time shift of training clips, up to +/- this (default: 100)")
@@ -72,6 +75,7 @@ def train_config(args, out: str):
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
         warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing, dropout=args.dropout,
         seed=args.seed, strategy=args.strategy, unknown_share=args.unknown_share,
+        repeat_unknown=args.repeat_unknown,
         silence_share=args.silence_share, extra_data=args.extra_data, strict=args.strict,
         mixup=args.mixup, ema=args.ema, weight_decay=args.weight_decay, augment=AugmentConfig(time_shift_ms=args.time_shift_ms),
         verbose=2 if args.quiet else 1,

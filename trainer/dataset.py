@@ -116,6 +116,7 @@ def scan(
     validation_percentage: float = 10,
     testing_percentage: float = 10,
     require_commands: bool = True,
+    repeat_unknown: bool = False,
 ) -> DataSpec:
     """List, label and split every clip of ``data_dir``.
 
@@ -125,6 +126,9 @@ def scan(
     sample of the other words (all of them if ``unknown_share`` is None); validation and
     testing keep every listed clip so the reported accuracy covers the whole list. Silence is filled first with real
     ``_silence_/`` clips, the rest is cut from background noise at training time.
+    With ``repeat_unknown``, a training split with fewer other-word clips than the share
+    asks for lists them again (each pass is augmented afresh) until it reaches the share;
+    without it, as in the TF example, the share is capped by the clips there are.
     """
     if not os.path.isdir(data_dir):
         raise KwsError(f"{data_dir}: no such data folder; pass --data-dir or set {DATA_DIR_ENV}")
@@ -187,7 +191,10 @@ def scan(
         unknown = parts["unknown"]
         if split == "training" and unknown_share is not None:
             rng.shuffle(unknown)
-            unknown = unknown[: math.ceil(n_known * unknown_share)]
+            want = math.ceil(n_known * unknown_share)
+            if repeat_unknown and unknown:
+                unknown = unknown * math.ceil(want / len(unknown))
+            unknown = unknown[:want]
         n_silence = math.ceil(n_known * silence_share)
         silence = parts["silence"]
         if split == "training":

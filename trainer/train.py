@@ -31,6 +31,7 @@ class TrainConfig:
     seed: int = 1
     strategy: str = "default"
     unknown_share: float = 0.1
+    repeat_unknown: bool = False  # reach unknown_share by repeating other-word clips when too few
     silence_share: float = 0.1
     extra_data: str | None = None
     strict: bool = False
@@ -71,7 +72,7 @@ def split_cpu(n: int) -> None:
 def prepare_data(cfg: TrainConfig, spec: D.DataSpec | None = None):
     if spec is None:
         spec = D.scan(cfg.data_dir, cfg.commands, unknown_share=cfg.unknown_share,
-                      silence_share=cfg.silence_share, seed=cfg.seed)
+                      silence_share=cfg.silence_share, seed=cfg.seed, repeat_unknown=cfg.repeat_unknown)
     extra = D.add_extra_training_data(spec, cfg.extra_data, cfg.commands) if cfg.extra_data else 0
     decoded = P.decode(spec, cfg.features, strict=cfg.strict)
     noise = P.load_background(spec.background_files, cfg.features.sample_rate)
