@@ -370,7 +370,8 @@ def render_markdown(data: dict, s: StudySettings, out: str) -> str:
     lines = [
         "# The original study, rerun on this machine", "",
         f"Made by `{rerun_command(s, out)}`. {len(done)} of {n_planned} runs done; "
-        f"machine time so far {_fmt_s(total_s)} on a 2-core CPU without GPU, shared with other jobs."
+        f"machine time {'' if len(done) == n_planned else 'so far '}{_fmt_s(total_s)} on a 2-core CPU "
+        "without GPU, shared with other jobs."
         + (f" Runs finished between {min(d['finished_at'] for d in done)} and "
            f"{max(d['finished_at'] for d in done)}." if done else ""), "",
         "## What was run, and how it differs from the study", "",
