@@ -228,7 +228,7 @@ def run(args) -> int:
     if args.sweep_window and not thresholds:
         thresholds = [settings.smoothing.detection_threshold]
     sweep = [(w, th) for w in windows for th in thresholds]
-    if args.save_smoothing and (not (args.sweep or args.sweep_window) or args.split != "validation"):
+    if args.save_smoothing and (not sweep or args.split != "validation"):
         raise KwsError("--save-smoothing needs --sweep or --sweep-window, and --split validation (tune on validation, report on testing)")
     engine = Engine(None, args.model, settings)
     if engine.recognizer.warning:
@@ -298,8 +298,9 @@ def add_parser(sub) -> None:
     p.add_argument("--sweep-window", default=None, metavar="MS1,MS2,...",
                    help="also score these averaging windows, each with every --sweep threshold")
     p.add_argument("--save-smoothing", action="store_true",
-                   help="with --sweep on --split validation: write the best swept threshold and window into "
-                        f"the model's config.json (most correct with wrong and false positives each <= "
+                   help="with --sweep or --sweep-window on --split validation: write the best swept threshold "
+                        "and window into the model's config.json (most correct with wrong and false positives "
+                        f"each <= "
                         f"{MAX_ERROR_PCT:g}%%), where listen, streamtest and the app read them as the model's "
                         "defaults")
     p.add_argument("--unknown-share", type=float, default=0.3, help="share of unknown-word clips (default: 0.3)")
