@@ -57,6 +57,35 @@ def test_time_shift_moves_the_signal():
     assert pos != 8000 and abs(pos - 8000) <= 1600
 
 
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_change_speed_scales_a_tones_frequency_and_keeps_its_level(factor):
+    t = np.arange(16000) / 16000
+    x = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)[None, :]
+    y = P.change_speed(tf.constant(x), tf.constant([factor])).numpy()[0]
+    core = y[2000:14000]  # clear of the zeros a slowed clip gets at its ends
+    spec = np.abs(np.fft.rfft(core * np.hanning(len(core))))
+    peak_hz = np.argmax(spec) * 16000 / len(core)
+    assert abs(peak_hz - 1000 * factor) < 5
+    assert abs(np.sqrt(np.mean(core ** 2)) - 0.5 / np.sqrt(2)) < 0.01
+    if factor > 1:
+        assert np.all(y[:700] == 0) and np.all(y[-700:] == 0)  # a faster clip is shorter, zero-padded...
+    else:
+        assert np.abs(y[:700]).max() > 0.4  # ...a slower one loses its ends instead
+
+
+def test_speed_perturbation_draws_its_own_factors_and_leaves_other_randomness_alone():
+    x = tf.constant(np.random.default_rng(0).normal(0, 0.1, (4, 16000)).astype(np.float32))
+    y = tf.constant([2, 3, 4, 5])
+    seed = tf.constant([4, 5], tf.int64)
+    base = P.AugmentConfig(background_frequency=0)
+    plain = P.augment_waveforms(x, y, None, seed, CFG, base, 0).numpy()
+    fast = P.augment_waveforms(x, y, None, seed, CFG, P.AugmentConfig(background_frequency=0, speed_perturb=0.1), 0)
+    assert np.abs(fast.numpy() - plain).mean() > 1e-3
+    # Shift and gain use the same draws with or without it: switched off it is the old pipeline.
+    again = P.augment_waveforms(x, y, None, seed, CFG, P.AugmentConfig(background_frequency=0, speed_perturb=0.0), 0)
+    np.testing.assert_array_equal(again.numpy(), plain)
+
+
 def test_spec_augment_masks_bands_with_the_mean():
     f = tf.random.stateless_normal([4, 98, 40], [1, 1])
     m = P.spec_augment(f, tf.constant([7, 8], tf.int64), P.AugmentConfig(time_masks=1, freq_masks=1,

@@ -99,6 +99,13 @@ def test_multi_worker_without_tf_config_is_a_clear_error(tmp_path):
     assert "TF_CONFIG" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_out_of_range_speed_perturbation_is_one_line(tmp_path):
+    data = make_tiny_dataset(str(tmp_path / "data"))
+    r = kws_train("train", "--data-dir", data, "--speed-perturb", "0.8", "--out", str(tmp_path / "m"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "--speed-perturb 0.8" in r.stderr and not os.path.exists(tmp_path / "m")
+
+
 @pytest.mark.parametrize("case", ["missing", "empty"])
 def test_bad_data_folder_is_one_line_not_a_traceback(tmp_path, case):
     d = tmp_path / "data"

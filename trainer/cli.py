@@ -53,6 +53,9 @@ def add_train_args(p):
     p.add_argument("--silence-share", type=float, default=0.1, help="silence clips per command clip (default: 0.1)")
     p.add_argument("--time-shift-ms", type=float, default=100.0,
                    help="random time shift of training clips, up to +/- this (default: 100)")
+    p.add_argument("--speed-perturb", type=float, default=0.0, metavar="S",
+                   help="play training clips at a random speed in [1-S, 1+S] (tempo and pitch together), "
+                        "e.g. 0.1; 0 = off (default: 0)")
     p.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
                    help="validate and keep an exponential moving average of the weights, e.g. 0.99 (default: 0, off)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (default: 0)")
@@ -70,6 +73,10 @@ def train_config(args, out: str):
     from .pipeline import AugmentConfig
     from .train import TrainConfig
 
+    if not 0.0 <= args.speed_perturb <= 0.5:
+        from kwsapp.errors import KwsError
+
+        raise KwsError(f"--speed-perturb {args.speed_perturb:g}: give a value from 0 (off) to 0.5, e.g. 0.1")
     return TrainConfig(
         data_dir=args.data_dir, out=out, model=args.model, features=feature_config(args),
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
@@ -77,7 +84,8 @@ def train_config(args, out: str):
         seed=args.seed, strategy=args.strategy, unknown_share=args.unknown_share,
         repeat_unknown=args.repeat_unknown,
         silence_share=args.silence_share, extra_data=args.extra_data, strict=args.strict,
-        mixup=args.mixup, ema=args.ema, weight_decay=args.weight_decay, augment=AugmentConfig(time_shift_ms=args.time_shift_ms),
+        mixup=args.mixup, ema=args.ema, weight_decay=args.weight_decay,
+        augment=AugmentConfig(time_shift_ms=args.time_shift_ms, speed_perturb=args.speed_perturb),
         verbose=2 if args.quiet else 1,
     )
 

@@ -27,6 +27,7 @@ from .dataset import SILENCE, Clip, DataSpec
 @dataclass(frozen=True)
 class AugmentConfig:
     time_shift_ms: float = 100.0
+    speed_perturb: float = 0.0  # resample by a factor in [1 - s, 1 + s] (tempo and pitch); 0 = off
     background_frequency: float = 0.8  # share of clips with noise mixed in
     background_volume: float = 0.1  # max noise gain on speech clips
     gain_db: float = 6.0  # random gain in [-gain_db, +gain_db]
@@ -190,13 +191,39 @@ def _tf():
     return tf
 
 
+def change_speed(x, factors):
+    """Play each waveform of [B, N] ``factors`` [B] times as fast, around the clip's centre
+    (Kaldi-style speed perturbation: tempo and pitch move together, as between speakers).
+
+    Linear interpolation, no low-pass: for factors up to 1.1 only content above
+    8000 / 1.1 = 7.3 kHz folds back, where speech has little energy and near the mel
+    range's 7.6 kHz top anyway; slowing down (factor < 1) cannot alias."""
+    tf = _tf()
+    n = tf.shape(x)[1]
+    centre = tf.cast(n - 1, tf.float32) / 2.0
+    pos = centre + (tf.cast(tf.range(n), tf.float32)[None, :] - centre) * tf.cast(factors, tf.float32)[:, None]
+    i0 = tf.floor(pos)
+    frac = pos - i0
+    i0 = tf.cast(i0, tf.int32)
+    last = n - 1
+    x0 = tf.gather(x, tf.clip_by_value(i0, 0, last), batch_dims=1)
+    x1 = tf.gather(x, tf.clip_by_value(i0 + 1, 0, last), batch_dims=1)
+    valid = tf.logical_and(pos >= 0.0, pos <= tf.cast(last, tf.float32))
+    return tf.where(valid, x0 + frac * (x1 - x0), 0.0)
+
+
 def augment_waveforms(x, labels, noise, seed, cfg: F.FeatureConfig, aug: AugmentConfig, silence_id: int):
-    """Batch of float waveforms [B, N] -> augmented [B, N] (shift, gain, noise)."""
+    """Batch of float waveforms [B, N] -> augmented [B, N] (speed, shift, gain, noise)."""
     tf = _tf()
     b = tf.shape(x)[0]
     n = cfg.clip_samples
     seeds = tf.random.experimental.stateless_split(seed, 6)
     is_silence = tf.equal(labels, silence_id)
+    if aug.speed_perturb > 0:
+        # Its own stream (fold_in), so runs without speed perturbation keep their exact batches.
+        s = tf.random.experimental.stateless_fold_in(seed, 7)
+        factors = tf.random.stateless_uniform([b], s, 1.0 - aug.speed_perturb, 1.0 + aug.speed_perturb)
+        x = change_speed(x, factors)
     max_shift = int(aug.time_shift_ms * cfg.sample_rate / 1000)
     if max_shift > 0:
         shift = tf.random.stateless_uniform([b, 1], seeds[0], -max_shift, max_shift + 1, tf.int32)
