@@ -1,8 +1,10 @@
 """kws-train end to end on tiny data: train -> export -> reload, evaluate --json, strategies, bad data."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -175,3 +177,48 @@ def test_help_is_quick_and_quiet(cmd):
     r = kws_train(cmd, "--help")
     assert r.returncode == 0 and "usage:" in r.stdout
     assert r.stderr == "", r.stderr[-500:]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_fit_stops_at_the_next_batch_and_restores_handlers(sig):
+    import keras
+
+    from trainer.train import stop_between_batches
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    seen, ended = [], []
+
+    class SendAtBatch3(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(batch)
+            if batch == 3:
+                os.kill(os.getpid(), sig)
+
+        def on_train_batch_end(self, batch, logs=None):
+            ended.append(batch)
+
+    x = np.zeros((64, 4), np.float32)
+    with pytest.raises(KeyboardInterrupt):
+        with stop_between_batches(keras) as stopper:
+            model.fit(x, x[:, :2], batch_size=4, epochs=3, verbose=0, callbacks=[SendAtBatch3(), stopper])
+    assert seen == ended == [0, 1, 2, 3]  # the batch under way finished, no further one started
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
+    data = make_tiny_dataset(str(tmp_path / "data"))
+    out = tmp_path / "m"
+    p = subprocess.Popen([sys.executable, "-m", "trainer", "train", "--data-dir", data, "--epochs", "500",
+                          "--batch-size", "16", "--quiet", "--out", str(out)], cwd=ROOT, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (out / "history.csv").exists():  # written when fit starts
+        assert p.poll() is None, p.communicate()[1][-2000:]
+        time.sleep(0.2)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    _, stderr = p.communicate(timeout=120)
+    assert p.returncode == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "kws-train: interrupted"

@@ -1,9 +1,12 @@
 """Training: data -> tf.data -> Keras model under a tf.distribute strategy -> model folder."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -122,6 +125,37 @@ def _padded_with_weights(ds, n, batch_size):
     return ds.map(pad)
 
 
+@contextlib.contextmanager
+def stop_between_batches(keras):
+    """A Keras callback that turns Ctrl-C or SIGTERM during ``fit`` into KeyboardInterrupt at
+    the next batch boundary. Raised by the default handler at an arbitrary point inside
+    Keras, the interrupt can be swallowed half-way and resurface as an unrelated error with a
+    traceback ("None values not supported"), instead of a clean stop. Off the main thread
+    (signals cannot be handled there) it does nothing."""
+    requested = threading.Event()
+
+    class Stopper(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if requested.is_set():
+                raise KeyboardInterrupt
+
+        on_test_batch_end = on_train_batch_end
+
+    if threading.current_thread() is not threading.main_thread():
+        yield Stopper()
+        return
+    # A signal that is ignored (e.g. SIGINT of a job started with `&`) stays ignored.
+    old = {sig: signal.signal(sig, lambda signum, frame: requested.set())
+           for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN}
+    try:
+        yield Stopper()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if requested.is_set():  # the signal came after the last batch
+        raise KeyboardInterrupt
+
+
 def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) -> dict:
     """Train and write ``cfg.out``. ``spec`` replaces scanning ``cfg.data_dir`` (fine-tuning
     mixes in the user's clips); ``build_model(labels)`` replaces building ``cfg.model``."""
@@ -187,8 +221,9 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
         keras.callbacks.CSVLogger(os.path.join(cfg.out, "history.csv")),
     ]
     t_fit, cpu_fit = time.time(), time.process_time()
-    hist = model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=val_ds,
-                     callbacks=callbacks, verbose=cfg.verbose)
+    with stop_between_batches(keras) as stopper:
+        hist = model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=val_ds,
+                         callbacks=callbacks + [stopper], verbose=cfg.verbose)
     fit_s = time.time() - t_fit
     # process_time counts every thread of this process: ~2.0 means both cores were busy.
     cores_busy = (time.process_time() - cpu_fit) / fit_s
