@@ -63,8 +63,11 @@ def test_export_reload_gives_identical_outputs(trained):
 
 def test_evaluate_json_last_line(trained):
     data, out, _ = trained
-    r = kws_train("evaluate", "--model", out, "--data-dir", data, "--split", "test", "--json")
+    # The matrix goes beside the model, not into the working folder (the repository).
+    png = os.path.join(os.path.dirname(out), "confusion_test.png")
+    r = kws_train("evaluate", "--model", out, "--data-dir", data, "--split", "test", "--json", "--confusion", png)
     assert r.returncode == 0, r.stderr[-2000:]
+    assert os.path.getsize(png) > 0
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert 0 <= result["accuracy"] <= 1
     assert result["n"] == sum(result["support"].values()) > 0
