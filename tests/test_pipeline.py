@@ -73,7 +73,7 @@ def test_change_speed_scales_a_tones_frequency_and_keeps_its_level(factor):
         assert np.abs(y[:700]).max() > 0.4  # ...a slower one loses its ends instead
 
 
-def test_speed_perturbation_draws_its_own_factors_and_leaves_other_randomness_alone():
+def test_speed_perturbation_draws_its_own_factors_and_leaves_the_shifts_alone():
     x = tf.constant(np.random.default_rng(0).normal(0, 0.1, (4, 16000)).astype(np.float32))
     y = tf.constant([2, 3, 4, 5])
     seed = tf.constant([4, 5], tf.int64)
@@ -81,9 +81,18 @@ def test_speed_perturbation_draws_its_own_factors_and_leaves_other_randomness_al
     plain = P.augment_waveforms(x, y, None, seed, CFG, base, 0).numpy()
     fast = P.augment_waveforms(x, y, None, seed, CFG, P.AugmentConfig(background_frequency=0, speed_perturb=0.1), 0)
     assert np.abs(fast.numpy() - plain).mean() > 1e-3
-    # Shift and gain use the same draws with or without it: switched off it is the old pipeline.
     again = P.augment_waveforms(x, y, None, seed, CFG, P.AugmentConfig(background_frequency=0, speed_perturb=0.0), 0)
     np.testing.assert_array_equal(again.numpy(), plain)
+    # The time shifts are the same draws with or without it: an impulse at the centre, which a
+    # speed change leaves in place, lands where it lands without one.
+    imp = np.zeros((4, 16000), np.float32)
+    imp[:, 8000] = 1.0
+    no_gain = dict(background_frequency=0, gain_db=0)
+    pos = [np.argmax(np.abs(P.augment_waveforms(tf.constant(imp), y, None, seed, CFG,
+                                                P.AugmentConfig(speed_perturb=sp, **no_gain), 0).numpy()), axis=1)
+           for sp in (0.0, 0.1)]
+    assert len(set(pos[0])) > 1  # four different shifts...
+    assert np.all(np.abs(pos[0] - pos[1]) <= 1)  # ...and the same four with speed perturbation
 
 
 def test_spec_augment_masks_bands_with_the_mean():
