@@ -300,8 +300,7 @@ def add_parser(sub) -> None:
     p.add_argument("--save-smoothing", action="store_true",
                    help="with --sweep or --sweep-window on --split validation: write the best swept threshold "
                         "and window into the model's config.json (most correct with wrong and false positives "
-                        f"each <= "
-                        f"{MAX_ERROR_PCT:g}%%), where listen, streamtest and the app read them as the model's "
+                        f"each <= {MAX_ERROR_PCT:g}%%), where listen, streamtest and the app read them as the model's "
                         "defaults")
     p.add_argument("--unknown-share", type=float, default=0.3, help="share of unknown-word clips (default: 0.3)")
     p.add_argument("--background-volume", type=float, default=0.1, help="max noise volume (default: 0.1)")
