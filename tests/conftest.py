@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import numpy as np
@@ -9,6 +10,13 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# A suite started in the background (`make test &`, nohup) inherits SIGINT ignored; then the
+# tests that stop the app with Ctrl-C (a signal to a child, or _thread.interrupt_main) would
+# wait for a stop that never comes. Python's own handler puts back what a terminal gives, here
+# and, through exec, in every child the tests start.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
