@@ -61,7 +61,12 @@ def add_train_args(p):
     p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (default: 0)")
     p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                    help="mixup on training batches with weights ~ Beta(ALPHA, ALPHA); 0 = off (default: 0)")
-    p.add_argument("--extra-data", default=None, help="another standard-layout folder added to training only")
+    p.add_argument("--extra-data", action="append", default=None, metavar="DIR",
+                   help="another standard-layout folder added to training only; repeat for several "
+                        "(e.g. kws-train synth and kws-train negatives output; default: none)")
+    p.add_argument("--init-from", default=None, metavar="MODEL_DIR",
+                   help="start from this model's weights instead of random ones (same --model and features; "
+                        "used to fine-tune on hard negatives; default: none)")
     p.add_argument("--strategy", choices=["default", "mirrored", "multi-worker"], default="default",
                    help="tf.distribute strategy; multi-worker reads TF_CONFIG")
     p.add_argument("--cpu-devices", type=int, default=0, help=argparse.SUPPRESS)
@@ -83,8 +88,9 @@ def train_config(args, out: str):
         warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing, dropout=args.dropout,
         seed=args.seed, strategy=args.strategy, unknown_share=args.unknown_share,
         repeat_unknown=args.repeat_unknown,
-        silence_share=args.silence_share, extra_data=args.extra_data, strict=args.strict,
+        silence_share=args.silence_share, extra_data=tuple(args.extra_data or ()) or None, strict=args.strict,
         mixup=args.mixup, ema=args.ema, weight_decay=args.weight_decay,
+        init_from=args.init_from,
         augment=AugmentConfig(time_shift_ms=args.time_shift_ms, speed_perturb=args.speed_perturb),
         verbose=2 if args.quiet else 1,
     )
@@ -193,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Further subcommands, each a module with add_parser(sub) that sets func.
-_PLUGINS = ("compare", "explore", "download", "synth", "finetune", "streamtest")
+_PLUGINS = ("compare", "explore", "download", "synth", "negatives", "finetune", "streamtest", "falsealarms")
 
 
 def main(argv=None) -> int:

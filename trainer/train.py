@@ -36,13 +36,14 @@ class TrainConfig:
     unknown_share: float = 0.1
     repeat_unknown: bool = False  # reach unknown_share by repeating other-word clips when too few
     silence_share: float = 0.1
-    extra_data: str | None = None
+    extra_data: str | tuple[str, ...] | None = None  # one folder or several
     strict: bool = False
     ema: float = 0.0  # momentum of an exponential moving average of the weights; 0 turns it off
     weight_decay: float = 0.0  # decoupled (AdamW-style), times the learning rate
     mixup: float = 0.0  # Beta(a, a) parameter of mixup on training batches; 0 turns it off
     augment: P.AugmentConfig = field(default_factory=P.AugmentConfig)
     commands: tuple[str, ...] = D.COMMANDS
+    init_from: str | None = None  # a model folder whose weights start the training (same labels/features)
     verbose: int = 1
 
 
@@ -76,7 +77,8 @@ def prepare_data(cfg: TrainConfig, spec: D.DataSpec | None = None):
     if spec is None:
         spec = D.scan(cfg.data_dir, cfg.commands, unknown_share=cfg.unknown_share,
                       silence_share=cfg.silence_share, seed=cfg.seed, repeat_unknown=cfg.repeat_unknown)
-    extra = D.add_extra_training_data(spec, cfg.extra_data, cfg.commands) if cfg.extra_data else 0
+    extra_dirs = (cfg.extra_data,) if isinstance(cfg.extra_data, str) else cfg.extra_data or ()
+    extra = sum(D.add_extra_training_data(spec, d, cfg.commands) for d in extra_dirs)
     decoded = P.decode(spec, cfg.features, strict=cfg.strict)
     noise = P.load_background(spec.background_files, cfg.features.sample_rate)
     return spec, decoded, noise, extra
@@ -156,6 +158,22 @@ def stop_between_batches(keras):
         raise KeyboardInterrupt
 
 
+def _starting_weights(cfg: TrainConfig):
+    """``build_model`` for ``cfg.init_from``: that model, refused in one line unless its
+    architecture and features are the ones asked for (the weights would not fit or would
+    see other inputs). Its input normalisation is kept, not re-fitted."""
+    from kwsapp.errors import KwsError
+    from kwsapp.model import read_config
+
+    from .finetune import transfer_head
+
+    base = read_config(cfg.init_from)
+    if base.architecture != cfg.model or base.features != cfg.features:
+        raise KwsError(f"--init-from {cfg.init_from} is a {base.architecture} on {base.features.kind} features; "
+                       f"train with the same --model and feature options, or drop --init-from")
+    return lambda labels: transfer_head(os.path.join(cfg.init_from, "model.keras"), base.labels, labels)
+
+
 def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) -> dict:
     """Train and write ``cfg.out``. ``spec`` replaces scanning ``cfg.data_dir`` (fine-tuning
     mixes in the user's clips); ``build_model(labels)`` replaces building ``cfg.model``."""
@@ -190,6 +208,8 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
     steps = P.steps_per_epoch(tr, cfg.batch_size)
     total = steps * cfg.epochs
     warmup = min(int(cfg.warmup_epochs * steps), max(total - 1, 0))
+    if build_model is None and cfg.init_from:
+        build_model = _starting_weights(cfg)
     with strategy.scope():
         if build_model is not None:
             model = build_model(labels)

@@ -1,0 +1,237 @@
+"""``kws-train falsealarms``: false alarms per hour on running speech, and a DET curve.
+
+The real streaming detector (the app's engine, model, features and smoother) runs over running
+speech that contains none of the commands (default: ``continuous_speech/eval_list.txt`` beside
+the data folder, its files joined in list order); every detection there is a false alarm. The
+same scores are replayed at each threshold of ``--sweep``, and the same thresholds are scored on
+generated command streams (``streamtest``'s streams), giving one DET point per threshold: miss rate
+on the streams against false alarms per hour on the speech.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from collections import Counter
+
+import numpy as np
+
+from kwsapp.errors import AudioFileError, KwsError
+from kwsapp.wavio import load_audio
+
+from . import dataset as D
+from . import streamtest as ST
+
+RATE = 16000
+DEFAULT_SWEEP = "0.3,0.35,0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9"
+
+
+def default_speech_list(data_dir: str) -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(data_dir)), "continuous_speech", "eval_list.txt")
+
+
+def speech_audio(list_path: str) -> tuple[np.ndarray, int]:
+    """The files of a list (paths relative to it), joined in list order -> (audio, files)."""
+    try:
+        with open(list_path) as f:
+            names = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+    except OSError as e:
+        raise KwsError(f"cannot read {list_path} ({e.strerror}); pass --speech-list FILE (one WAV per line)") from None
+    if not names:
+        raise KwsError(f"{list_path} lists no files; pass --speech-list FILE (one WAV per line)")
+    folder = os.path.dirname(os.path.abspath(list_path))
+    parts = []
+    for n in names:
+        try:
+            parts.append(load_audio(os.path.join(folder, n), RATE))
+        except AudioFileError as e:
+            raise KwsError(f"{list_path}: {e}") from None
+    return np.concatenate(parts), len(names)
+
+
+def false_alarms(detections, hours: float) -> dict:
+    """detections: [(label, time_s)] on speech without commands -> counts and rates."""
+    per_word = Counter(label for label, _ in detections)
+    return {"false_alarms": len(detections), "per_hour": len(detections) / hours,
+            "per_word": dict(sorted(per_word.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "times_s": [round(t, 2) for _, t in detections]}
+
+
+def det_rows(labels, base, speech_hops, hours, stream_runs, settings, tolerance_s) -> list[dict]:
+    """One row per (window ms, threshold) of ``settings``: false alarms per hour on the speech,
+    and the streams' scores."""
+    rows = []
+    for window, th in settings:
+        cfg = dataclasses.replace(base, average_window_ms=window, detection_threshold=th)
+        fa = false_alarms(ST.replay(labels, cfg, speech_hops), hours)
+        row = {"average_window_ms": window, "threshold": th, "false_alarms": fa["false_alarms"],
+               "per_hour": fa["per_hour"], "per_word": fa["per_word"]}
+        if stream_runs:
+            t = ST.total([ST.score(ST.replay(labels, cfg, hops), truth, tolerance_s) for hops, truth in stream_runs])
+            row.update(correct_pct=t["correct_pct"], wrong_pct=t["wrong_pct"],
+                       false_positive_pct=t["false_positive_pct"], miss_pct=100.0 - t["correct_pct"])
+        rows.append(row)
+    return rows
+
+
+def pick_setting(rows, max_per_hour: float, max_wrong_pct: float, max_fp_pct: float) -> tuple[dict, str]:
+    """The row to ship: the most correct on the streams among rows within all three limits
+    (fewer false alarms per hour break ties); when none is, the fewest false alarms per hour
+    among rows within the stream limits, else overall."""
+    within_streams = [r for r in rows if r["wrong_pct"] <= max_wrong_pct and r["false_positive_pct"] <= max_fp_pct]
+    ok = [r for r in within_streams if r["per_hour"] <= max_per_hour]
+    if ok:
+        return max(ok, key=lambda r: (r["correct_pct"], -r["per_hour"])), (
+            f"most correct with <= {max_per_hour:g} false alarms per hour, wrong <= {max_wrong_pct:g}% "
+            f"and false positives <= {max_fp_pct:g}%")
+    pool = within_streams or rows
+    return min(pool, key=lambda r: (r["per_hour"], -r["correct_pct"])), (
+        f"no setting reached <= {max_per_hour:g} false alarms per hour within the stream limits: "
+        "the fewest false alarms per hour")
+
+
+def plot_det(rows, path: str, title: str, marked: float | None = None) -> None:
+    """Miss rate on the streams against false alarms per hour, one point per threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
+    fa = [max(r["per_hour"], 0.5) for r in rows]  # a log axis has no 0: plot 0 at 0.5/h, labelled
+    miss = [r["miss_pct"] for r in rows]
+    ax.plot(fa, miss, "o-", color="#1f77b4")
+    for r, x, y in zip(rows, fa, miss):
+        ax.annotate(f"{r['threshold']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        if marked is not None and abs(r["threshold"] - marked) < 1e-9:
+            ax.plot([x], [y], "o", ms=11, mfc="none", color="#d62728", label=f"shipped threshold {marked:g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("false alarms per hour of running speech (0 plotted at 0.5)")
+    ax.set_ylabel("missed commands on the streams, %")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    if marked is not None:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _record(engine, audio) -> list[tuple[float, np.ndarray]]:
+    hops: list[tuple[float, np.ndarray]] = []
+    engine.on_hop = lambda h: hops.append((h.stream_time_s * 1000.0, h.scores.copy()))
+    engine.run_offline(audio)
+    return hops
+
+
+def run(args) -> int:
+    from kwsapp.engine.engine import Engine, EngineSettings
+    from kwsapp.listen import smoothing_from_args
+    from kwsapp.model import save_smoothing
+
+    def say(text):  # with --json, stdout carries only the JSON
+        print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    if args.streams < 0:
+        raise KwsError("--streams must be 0 or more")
+    thresholds = ST._values(args.sweep, "--sweep", 0.0, 1.0, "0.5,0.6,0.7")
+    if args.save_smoothing and (args.split != "validation" or not args.streams):
+        raise KwsError("--save-smoothing needs --split validation and --streams 1 or more "
+                       "(tune on validation streams and the eval speech, report on testing)")
+    if args.det and not args.streams:
+        raise KwsError("--det needs command streams for the miss rate; give --streams 1 or more")
+    list_path = args.speech_list or default_speech_list(args.data_dir)
+    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
+    engine = Engine(None, args.model, settings)
+    audio, n_files = speech_audio(list_path)
+    hours = len(audio) / RATE / 3600.0
+    say(f"running speech: {n_files} files, {hours * 60:.1f} min ({list_path})")
+    speech_hops = _record(engine, audio)
+    labels, base = engine.labels, settings.smoothing
+    windows = (ST._values(args.sweep_window, "--sweep-window", 1.0, 10000.0, "300,400,500")
+               if args.sweep_window else [base.average_window_ms])
+    stream_runs = []
+    for k in range(args.streams):
+        spec = ST.StreamSpec(duration_s=args.duration, seed=args.seed + k)
+        s_audio, truth = ST.make_stream(args.data_dir, args.split, spec)
+        stream_runs.append((_record(engine, s_audio), truth))
+    tolerance_s = args.tolerance_ms / 1000.0
+    at = false_alarms(ST.replay(labels, base, speech_hops), hours)
+    r = {"model": args.model, "speech_list": list_path, "speech_files": n_files, "speech_hours": hours,
+         "smoothing": base.to_dict(), **at}
+    say(f"at threshold {base.detection_threshold:g}, window {base.average_window_ms:g} ms: "
+        f"{at['false_alarms']} false alarms in {hours * 60:.1f} min = {at['per_hour']:.1f} per hour"
+        + (f" ({', '.join(f'{w} {n}' for w, n in at['per_word'].items())})" if at["per_word"] else ""))
+    rows = det_rows(labels, base, speech_hops, hours, stream_runs,
+                    [(w, th) for w in windows for th in thresholds], tolerance_s)
+    r.update(split=args.split, streams=args.streams, seed=args.seed, duration_s=args.duration, sweep=rows)
+    head = "window ms  threshold  false alarms/h" + ("  streams: correct  wrong  false pos.  missed" if stream_runs else "")
+    say(head)
+    for row in rows:
+        line = f"{row['average_window_ms']:9g}  {row['threshold']:9g}  {row['per_hour']:14.1f}"
+        if stream_runs:
+            line += (f"  {row['correct_pct']:15.1f}%  {row['wrong_pct']:4.1f}%  {row['false_positive_pct']:9.1f}%"
+                     f"  {row['miss_pct']:5.1f}%")
+        say(line)
+    shown = (base.average_window_ms, base.detection_threshold)  # the DET curve's window and marked point
+    if args.save_smoothing:
+        best, why = pick_setting(rows, args.max_per_hour, args.max_wrong_pct, args.max_fp_pct)
+        save_smoothing(args.model, best["threshold"], best["average_window_ms"])
+        r["saved_smoothing"] = {"detection_threshold": best["threshold"],
+                                "average_window_ms": best["average_window_ms"], "why": why}
+        say(f"saved threshold {best['threshold']:g} and window {best['average_window_ms']:g} ms in "
+            f"{os.path.join(args.model, 'config.json')} ({why})")
+        shown = (best["average_window_ms"], best["threshold"])
+    if args.det:
+        title = (f"{os.path.basename(os.path.abspath(args.model))}: {hours * 60:.1f} min of speech, "
+                 f"{args.streams} x {args.duration:g} s {args.split} streams, window {shown[0]:g} ms")
+        plot_det([row for row in rows if row["average_window_ms"] == shown[0]], args.det, title, marked=shown[1])
+        say(f"wrote {args.det}")
+    if args.json:
+        print(json.dumps(r))
+    return 0
+
+
+def add_parser(sub) -> None:
+    from kwsapp.listen import add_smoothing_args
+    from kwsapp.model import BUNDLED_MODEL_DIR
+
+    p = sub.add_parser("falsealarms", help="false alarms per hour on running speech, and a DET curve",
+                       description=__doc__.split("\n\n", 1)[1].replace("``", ""))
+    p.add_argument("--model", default=BUNDLED_MODEL_DIR, help="model folder (default: the bundled assets/model)")
+    p.add_argument("--data-dir", default=D.default_data_dir(),
+                   help=f"dataset folder for the command streams (default: ${D.DATA_DIR_ENV} or {D.DEFAULT_DATA_DIR})")
+    p.add_argument("--speech-list", default=None, metavar="FILE",
+                   help="running speech without commands, one WAV per line (default: "
+                        "continuous_speech/eval_list.txt beside the data folder)")
+    p.add_argument("--sweep", default=DEFAULT_SWEEP, metavar="T1,T2,...",
+                   help=f"thresholds for the DET curve (default: {DEFAULT_SWEEP})")
+    p.add_argument("--sweep-window", default=None, metavar="MS1,MS2,...",
+                   help="also score these averaging windows, each with every --sweep threshold "
+                        "(default: the model's window only)")
+    p.add_argument("--save-smoothing", action="store_true",
+                   help="with --split validation: write the best swept threshold and window into the model's "
+                        "config.json (most correct on the streams within --max-per-hour, --max-wrong-pct and "
+                        "--max-fp-pct)")
+    p.add_argument("--max-per-hour", type=float, default=10.0,
+                   help="false alarms per hour a saved setting may have (default: 10)")
+    p.add_argument("--max-wrong-pct", type=float, default=2.0,
+                   help="wrong detections on the streams a saved setting may have, %% (default: 2)")
+    p.add_argument("--max-fp-pct", type=float, default=1.0,
+                   help="false positives on the streams a saved setting may have, %% (default: 1)")
+    p.add_argument("--streams", type=int, default=3,
+                   help="command streams for the miss rate, seeds SEED, SEED+1, ... (default: 3; 0: none)")
+    p.add_argument("--split", choices=["testing", "validation"], default="testing",
+                   help="clips for the command streams (default: testing)")
+    p.add_argument("--seed", type=int, default=0, help="first stream seed (default: 0)")
+    p.add_argument("--duration", type=float, default=600.0, help="seconds per stream (default: 600)")
+    p.add_argument("--tolerance-ms", type=float, default=1500.0,
+                   help="max distance between a detection and its clip's start (default: 1500)")
+    p.add_argument("--hop-ms", type=int, default=100, help="engine hop (default: 100)")
+    p.add_argument("--backend", choices=["auto", "tflite", "keras"], default="auto",
+                   help="model runtime (default: auto)")
+    add_smoothing_args(p)
+    p.add_argument("--det", default=None, metavar="PNG", help="draw the DET curve into this PNG (default: none)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object (stdout holds only it)")
+    p.set_defaults(func=run)
