@@ -44,7 +44,7 @@ SENTENCE_WORDS = (
     "most other some such only own same than very can will just should now I you he she it we they me him her "
     "us them my your his its our their this that these those am is are was were be been being have has had do "
     "does did say said make made take took come came see saw look find give tell ask use work seem feel try leave "
-    "call keep let begin show hear play run move live believe bring happen write stand lose pay meet include "
+    "call keep let begin show hear play run move live believe bring happen stand lose pay meet include "
     "continue set learn change lead understand watch follow create speak read spend grow open walk win offer "
     "remember love consider appear buy wait serve die send expect build stay fall cut reach kill remain suggest "
     "raise pass sell require report decide pull going gone upon lift bright often yet yellow nose note dawn town "
@@ -57,8 +57,11 @@ SENTENCE_WORDS = (
     "little great old big high different small large next early young important public bad able long black white "
     "red green blue happy quiet gentle certain clear strong whole free true full simple"
 ).split()
+# Exact homophones of commands: filtered out as well as the commands, so a word added to the
+# list above cannot slip one in.
+HOMOPHONES = ("know", "noh", "write", "rite", "wright")
 SENTENCE_WORDS = tuple(dict.fromkeys(w for w in SENTENCE_WORDS
-                                     if "-" not in w and w.lower() not in D.COMMANDS))
+                                     if "-" not in w and w.lower() not in D.COMMANDS + HOMOPHONES))
 
 
 def _speaker_id(key: str) -> str:

@@ -1,0 +1,166 @@
+"""Hard negatives (`kws-train negatives`), false alarms per hour (`kws-train falsealarms`) and
+training that starts from a model (`train --init-from`)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from kwsapp.errors import KwsError
+from kwsapp.model import read_config
+from kwsapp.wavio import load_audio, write_wav
+from trainer import falsealarms as FA
+from trainer import negatives as N
+from trainer.cli import main
+from trainer.streamtest import pick_clips
+
+from conftest import copy_model, tone
+
+
+def _speech_folder(root, files: dict) -> None:
+    """``files``: {relative path: audio}, plus a train and an eval list naming them."""
+    for rel, x in files.items():
+        os.makedirs(os.path.join(root, os.path.dirname(rel)), exist_ok=True)
+        write_wav(os.path.join(root, rel), x)
+
+
+# ---------------------------------------------------------------- negatives
+
+def test_the_eval_list_is_never_a_source_of_training_windows(tmp_path):
+    _speech_folder(tmp_path, {"1/a.wav": tone(300, 2), "2/b.wav": tone(400, 2)})
+    (tmp_path / "eval_list.txt").write_text("2/b.wav\n")
+    (tmp_path / "train_list.txt").write_text("1/a.wav\n")
+    (tmp_path / "mixed.txt").write_text("1/a.wav\n2/b.wav\n")
+    assert N.read_speech_list(str(tmp_path / "train_list.txt")) == [str(tmp_path / "1/a.wav")]
+    with pytest.raises(KwsError, match="evaluation list"):
+        N.read_speech_list(str(tmp_path / "eval_list.txt"))
+    with pytest.raises(KwsError, match=r"names 1 file\(s\) of eval_list.txt \(first: 2/b.wav\)"):
+        N.read_speech_list(str(tmp_path / "mixed.txt"))
+
+
+def test_windows_skip_pauses_and_get_a_random_peak_level():
+    rng = np.random.default_rng(0)
+    x = np.zeros(16000 * 10, np.float32)  # 10 s: speech-like noise only in seconds 2-3 and 7-8
+    for s in (2, 7):
+        x[s * 16000 : (s + 1) * 16000] = 0.3 * rng.standard_normal(16000)
+    wins = N.cut_windows(x, 40, np.random.default_rng(1))
+    assert len(wins) == 40
+    for w in wins:
+        assert w.shape == (16000,)
+        # every window overlaps a loud second: its loudest 10 ms is far above the pause floor
+        frames = (w[: 100 * 160].reshape(100, 160) ** 2).mean(axis=1)
+        assert frames.max() > 0
+        assert -24.0 - 1e-3 <= 20 * np.log10(np.abs(w).max()) <= -3.0 + 1e-3
+    peaks = [20 * np.log10(np.abs(w).max()) for w in wins]
+    assert np.std(peaks) > 3  # levels really drawn, not one fixed gain
+    assert N.cut_windows(np.zeros(32000, np.float32), 5, rng) == []  # digital silence: nothing
+
+
+def test_synthetic_sentences_hold_no_command_word():
+    import random
+
+    rng = random.Random(3)
+    words = set(" ".join(N.random_sentence(rng, 16) for _ in range(300)).split())
+    assert not words & {"yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
+                        "know", "write"}
+    assert {"going", "upon", "lift"} <= set(N.SENTENCE_WORDS)  # near-misses are there on purpose
+
+
+def test_negatives_cli_feeds_training_as_unknown(tmp_path, tiny_dataset):
+    speech = tmp_path / "speech_src"
+    rng = np.random.default_rng(2)
+    _speech_folder(speech, {"1/a.wav": (0.2 * rng.standard_normal(48000)).astype(np.float32)})
+    (speech / "train_list.txt").write_text("1/a.wav\n")
+    out = tmp_path / "neg"
+    assert main(["negatives", "--out", str(out), "--speech-list", str(speech / "train_list.txt"),
+                 "--per-second", "2"]) == 0
+    files = sorted(os.listdir(out / N.FOLDER))
+    assert len(files) == 6  # 3 s x 2 per second
+    assert all("_nohash_" in f for f in files)
+    assert load_audio(str(out / N.FOLDER / files[0])).shape == (16000,)
+
+    from trainer.train import TrainConfig, prepare_data
+
+    spec, _, _, n = prepare_data(TrainConfig(data_dir=tiny_dataset, out=str(tmp_path / "m"),
+                                             extra_data=(str(out), str(out))))
+    assert n == 12  # two --extra-data folders both counted
+    added = [c for c in spec.clips if c.path and N.FOLDER in c.path]
+    assert len(added) == 12 and {c.label for c in added} == {"_unknown_"}
+    assert {c.split for c in added} == {"training"}
+    assert main(["negatives", "--out", str(out), "--speech-list", str(speech / "train_list.txt")]) == 2  # not empty
+
+
+# ---------------------------------------------------------------- false alarms
+
+def test_rates_and_the_setting_rule():
+    fa = FA.false_alarms([("on", 10.0), ("yes", 20.0), ("on", 30.0)], hours=0.5)
+    assert fa["false_alarms"] == 3 and fa["per_hour"] == pytest.approx(6.0)
+    assert list(fa["per_word"].items()) == [("on", 2), ("yes", 1)]
+    rows = [dict(threshold=0.5, average_window_ms=400, per_hour=30.0, correct_pct=95, wrong_pct=1, false_positive_pct=0),
+            dict(threshold=0.6, average_window_ms=400, per_hour=8.0, correct_pct=90, wrong_pct=1, false_positive_pct=0),
+            dict(threshold=0.7, average_window_ms=400, per_hour=4.0, correct_pct=88, wrong_pct=0, false_positive_pct=0),
+            dict(threshold=0.6, average_window_ms=500, per_hour=9.0, correct_pct=92, wrong_pct=3, false_positive_pct=0)]
+    best, why = FA.pick_setting(rows, max_per_hour=10, max_wrong_pct=2, max_fp_pct=1)
+    assert best["threshold"] == 0.6 and best["average_window_ms"] == 400 and "most correct" in why
+    best, why = FA.pick_setting(rows, max_per_hour=1, max_wrong_pct=2, max_fp_pct=1)
+    assert best["threshold"] == 0.7 and "fewest" in why
+
+
+def test_falsealarms_cli_counts_detections_on_speech_and_tunes(tmp_path, data_dir, model_dir, capsys):
+    # "Running speech" made of command clips: the detector must fire on it, so every false alarm
+    # counted here is a real detection of the streaming engine, named by its word.
+    clips = pick_clips(data_dir, "testing", ("yes", "stop", "right"), per_word=2)
+    names = []
+    for i, (w, p) in enumerate(clips):
+        x = np.concatenate([np.zeros(8000, np.float32), load_audio(p), np.zeros(8000, np.float32)])
+        names.append(f"s/{i}_{w}.wav")
+        _speech_folder(tmp_path, {names[-1]: x})
+    (tmp_path / "list.txt").write_text("\n".join(names) + "\n")
+    model = copy_model(model_dir, str(tmp_path / "model"))
+    det = tmp_path / "det.png"
+    rc = main(["falsealarms", "--model", model, "--data-dir", data_dir, "--speech-list", str(tmp_path / "list.txt"),
+               "--streams", "1", "--duration", "60", "--split", "validation", "--sweep", "0.3,0.5,0.99",
+               "--sweep-window", "300,400", "--save-smoothing", "--max-per-hour", "1e6", "--det", str(det), "--json"])
+    assert rc == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1  # with --json stdout holds only the JSON
+    r = json.loads(out[0])
+    assert r["speech_hours"] == pytest.approx(len(clips) * 2.0 / 3600, rel=0.01)
+    assert r["false_alarms"] >= 4 and set(r["per_word"]) <= {"yes", "stop", "right"}
+    assert r["per_hour"] == pytest.approx(r["false_alarms"] / r["speech_hours"])
+    by = {(row["average_window_ms"], row["threshold"]): row for row in r["sweep"]}
+    assert len(by) == 6
+    assert by[400, 0.3]["false_alarms"] >= by[400, 0.99]["false_alarms"]
+    assert by[400, 0.99]["false_alarms"] == 0  # label smoothing keeps averaged scores below 0.99
+    saved = r["saved_smoothing"]
+    cfg = read_config(model)
+    assert (cfg.detection_threshold, cfg.average_window_ms) == (saved["detection_threshold"], saved["average_window_ms"])
+    assert det.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_falsealarms_refuses_to_save_tuning_on_test_streams(tmp_path, model_dir, capsys):
+    assert main(["falsealarms", "--model", model_dir, "--split", "testing", "--save-smoothing"]) == 2
+    assert "--save-smoothing needs --split validation" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- --init-from
+
+def test_init_from_refuses_a_model_of_other_features(tmp_path, model_dir, tiny_dataset, capsys):
+    rc = main(["train", "--data-dir", tiny_dataset, "--init-from", model_dir, "--feature", "mfcc",
+               "--epochs", "1", "--out", str(tmp_path / "m"), "--quiet"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a vgg_small on logmel features" in err[0]
+
+
+def test_init_from_starts_at_the_models_weights(tmp_path, model_dir, data_dir):
+    # One epoch at a learning rate too small to learn anything: only the starting weights can
+    # give the bundled model's accuracy (random ones give about 1/12).
+    from trainer.evaluate import evaluate
+
+    out = str(tmp_path / "m")
+    assert main(["train", "--data-dir", data_dir, "--init-from", model_dir, "--epochs", "1", "--lr", "1e-9",
+                 "--warmup-epochs", "0", "--unknown-share", "0.25", "--out", out, "--quiet"]) == 0
+    assert evaluate(out, data_dir, split="validation")["accuracy"] >= 0.85
+    info = json.load(open(os.path.join(out, "train_info.json")))["info"]
+    assert info["config"]["init_from"] == model_dir
