@@ -207,3 +207,34 @@ def test_endless_zeros_are_refused_without_reading_them(path):
                            env=dict(os.environ, PYTHONPATH=ROOT, OPENBLAS_NUM_THREADS="1"), timeout=120)
     assert r.stdout.strip() == f"{path}: is not a WAV file (no RIFF/WAVE header); convert it to WAV, e.g. with sox", \
         (r.stdout, r.stderr)
+
+
+def test_evaluate_skips_what_is_not_a_file_and_names_each_with_the_reason(capsys, tmp_path, model_dir):
+    """A symlink loop, a dangling symlink and a FIFO among the clips and the background noise:
+    once a traceback from os.stat, or a hang on the FIFO; now skipped and listed."""
+    import json
+
+    from tests.conftest import make_tiny_dataset
+    from trainer.cli import main as kws_train
+
+    data = make_tiny_dataset(str(tmp_path / "data"))
+    with open(os.path.join(data, "testing_list.txt")) as f:
+        word = f.readline().split("/")[0]
+    odd = {}
+    for folder in (word, "_background_noise_"):
+        d = os.path.join(data, folder)
+        os.symlink("nowhere.wav", os.path.join(d, "dangling_nohash_0.wav"))
+        os.symlink("loop_nohash_0.wav", os.path.join(d, "loop_nohash_0.wav"))
+        os.mkfifo(os.path.join(d, "fifo_nohash_0.wav"))
+        odd.update({os.path.join(d, "dangling_nohash_0.wav"): "is a dangling symlink",
+                    os.path.join(d, "loop_nohash_0.wav"): "is a symlink loop",
+                    os.path.join(d, "fifo_nohash_0.wav"): "is a FIFO"})
+    rc = kws_train(["evaluate", "--model", model_dir, "--data-dir", data, "--confusion",
+                    str(tmp_path / "c.png"), "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "Traceback" not in err, err
+    assert f"skipped {len(odd)} unreadable clip(s):" in out
+    for path, why in odd.items():
+        assert any(line.startswith(f"  {path}: {why}") for line in out.splitlines()), (path, out)
+    report = json.loads(out.splitlines()[-1])
+    assert report["skipped_clips"] == len(odd) and sorted(s.split(": ")[0] for s in report["skipped"]) == sorted(odd)
