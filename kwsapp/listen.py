@@ -163,7 +163,7 @@ def cmd_listen(args) -> int:
     ring = RingBuffer(_RING_SECONDS * 16000)
     if args.input:
         source = FileSource(ring, args.input, realtime=args.realtime)
-        source.load()  # a bad file is reported before the model is loaded
+        source.load()  # a bad file (a stream's bad header) is reported before the model is loaded
     elif args.realtime:
         raise KwsError("--realtime only applies to --input FILE.wav")
     else:
@@ -178,7 +178,7 @@ def cmd_listen(args) -> int:
     def show(det):
         print(format_detection(health.run_time(det), args.json), flush=True)
 
-    if args.input and not args.realtime:
+    if args.input and not args.realtime and not source.streaming:
         engine.on_detection = show
         engine.run_offline(source.load())
         return 0
@@ -278,7 +278,10 @@ def add_parser(sub, add_source_args, add_model_arg) -> None:
         description="Print one line per detected command (never _silence_/_unknown_) as it happens: "
                     "'<stream time> s  <label> <score>', or with --json one object per line "
                     '{"time_s": float, "label": str, "score": float}. time_s is seconds of audio since '
-                    "the start. --input files are processed as fast as possible unless --realtime. "
+                    "the start. --input files are processed as fast as possible unless --realtime. An --input "
+                    "that is a FIFO or a pipe (/dev/stdin) is read as a stream: listen waits for a "
+                    "writer and detects while the audio arrives; a WAV header of unknown length (as "
+                    "sox or ffmpeg write to a pipe) plays to the end of the stream. "
                     "Ctrl-C or SIGTERM stops (exit status 0). Lost audio (input overflows, hops "
                     "dropped because the machine was too busy) is reported on stderr. A microphone "
                     "that goes away while listening is replaced by the default input (see --retries).")

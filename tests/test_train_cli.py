@@ -29,6 +29,11 @@ def trained(tmp_path_factory):
         f.write(b"RIFF....WAVEjunk")
     src = os.path.join(data, "no", sorted(os.listdir(os.path.join(data, "no")))[0])
     write_wav(os.path.join(data, "no", "0face0ff_nohash_0.wav"), resample(load_audio(src), 16000, 44100), 44100)
+    # Entries that are not files (skipped, named): once a traceback, and a FIFO hung the run.
+    yes = os.path.join(data, "yes")
+    os.symlink("nowhere.wav", os.path.join(yes, "dangling_nohash_0.wav"))
+    os.symlink("loop_nohash_0.wav", os.path.join(yes, "loop_nohash_0.wav"))
+    os.mkfifo(os.path.join(yes, "fifo_nohash_0.wav"))
     out = str(tmp / "model")
     r = kws_train("train", "--data-dir", data, "--epochs", "2", "--batch-size", "16", "--quiet", "--out", out)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -125,11 +130,14 @@ def test_bad_data_folder_is_one_line_not_a_traceback(tmp_path, case):
 
 def test_corrupt_clips_are_skipped_and_counted_or_stop_with_strict(trained, tmp_path):
     data, out, r = trained
-    assert "skipped 1 unreadable clip" in r.stderr and "0badc0de" in r.stderr
+    assert "skipped 4 unreadable clip(s)" in r.stderr and "Traceback" not in r.stderr
+    for name, why in [("0badc0de_nohash_0.wav", "has no format chunk"), ("dangling_nohash_0.wav", "dangling symlink"),
+                      ("loop_nohash_0.wav", "symlink loop"), ("fifo_nohash_0.wav", "is a FIFO")]:
+        assert any(name in line and why in line for line in r.stderr.splitlines()), (name, r.stderr)
     info = json.load(open(os.path.join(out, "train_info.json")))["info"]
-    assert info["skipped_clips"] == 1
+    assert info["skipped_clips"] == 4
     strict = kws_train("train", "--data-dir", data, "--epochs", "1", "--strict", "--out", str(tmp_path / "s"))
-    assert strict.returncode == 2 and "0badc0de" in strict.stderr and "Traceback" not in strict.stderr
+    assert strict.returncode == 2 and "stopped by --strict" in strict.stderr and "Traceback" not in strict.stderr
     assert not os.path.exists(tmp_path / "s" / "model.keras")
 
 

@@ -131,6 +131,7 @@ def _summary(r: dict) -> dict:
 def cmd_evaluate(args) -> int:
     from . import export
     from .evaluate import evaluate
+    from .pipeline import describe_skipped
 
     split = {"test": "testing", "val": "validation", "validation": "validation", "train": "training"}.get(
         args.split, args.split)
@@ -147,8 +148,8 @@ def cmd_evaluate(args) -> int:
             print(f"  {label:>10}: {acc:.3f}  (n={r['support'][label]})")
     if out_png:
         print(f"confusion matrix: {out_png}")
-    if r["skipped_clips"]:
-        print(f"skipped {r['skipped_clips']} unreadable clip(s)")
+    if r["skipped"]:
+        print(describe_skipped(r["skipped"]))
     if args.json:
         print(json.dumps(r))
     return 0

@@ -13,11 +13,13 @@ of the TF example's ``which_set``. Both keep each speaker in one split.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
 import os
 import random
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -83,6 +85,7 @@ class DataSpec:
     clips: list[Clip]
     background_files: list[str]
     words: Counter = field(default_factory=Counter)
+    skipped: list[str] = field(default_factory=list)  # "path: why" for .wav names that are not files
 
     def split(self, name: str) -> list[Clip]:
         return [c for c in self.clips if c.split == name]
@@ -102,8 +105,40 @@ def _read_list(data_dir: str, name: str) -> set[str] | None:
         return {line.strip().replace("\\", "/") for line in f if line.strip()}
 
 
-def _wavs(folder: str) -> list[str]:
-    return sorted(n for n in os.listdir(folder) if n.lower().endswith(".wav"))
+def _not_a_file(entry: os.DirEntry) -> str | None:
+    """Why a .wav entry cannot be read as a clip, or None when it is a regular file (or a
+    link to one)."""
+    try:
+        if entry.is_file():
+            return None
+        mode = os.stat(entry.path).st_mode
+    except FileNotFoundError:
+        return "is a dangling symlink (its target does not exist); remove it or fix the link"
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "is a symlink loop; remove it or fix the link"
+        return f"cannot be read ({e.strerror})"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a WAV file"
+    if stat.S_ISFIFO(mode):
+        # Opening a FIFO waits for a writer: decoding it would hang the whole run.
+        return "is a FIFO, not a regular file; remove it"
+    return "is not a regular file (a device or socket); remove it"
+
+
+def wav_names(folder: str, skipped: list[str]) -> list[str]:
+    """The names of the .wav files in ``folder``; what only looks like one is added to
+    ``skipped`` as "path: why"."""
+    names = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.lower().endswith(".wav"):
+                why = _not_a_file(entry)
+                if why is None:
+                    names.append(entry.name)
+                else:
+                    skipped.append(f"{entry.path}: {why}")
+    return sorted(names)
 
 
 def scan(
@@ -137,20 +172,21 @@ def scan(
     labels = labels_for(commands)
     clips: list[Clip] = []
     words: Counter = Counter()
+    skipped: list[str] = []
     bg_dir = os.path.join(data_dir, BACKGROUND)
-    background = [os.path.join(bg_dir, n) for n in _wavs(bg_dir)] if os.path.isdir(bg_dir) else []
+    background = [os.path.join(bg_dir, n) for n in wav_names(bg_dir, skipped)] if os.path.isdir(bg_dir) else []
 
     if layout == "test-set":
         for label in labels:
             folder = os.path.join(data_dir, label)
             if not os.path.isdir(folder):
                 continue
-            for n in _wavs(folder):
+            for n in wav_names(folder, skipped):
                 clips.append(Clip(os.path.join(folder, n), label, label, "testing"))
                 words[label] += 1
         if not clips:
             raise KwsError(f"{data_dir}: no WAV clips in any label folder; is this a Speech Commands test set?")
-        return DataSpec(data_dir, layout, labels, clips, background, words)
+        return DataSpec(data_dir, layout, labels, clips, background, words, sorted(skipped))
 
     if layout != "standard":
         raise KwsError(f"unknown layout {layout!r}; use standard, test-set or auto")
@@ -162,7 +198,7 @@ def scan(
         folder = os.path.join(data_dir, word)
         if not os.path.isdir(folder) or word == BACKGROUND or word.startswith("."):
             continue
-        for n in _wavs(folder):
+        for n in wav_names(folder, skipped):
             rel = f"{word}/{n}"
             if word == SILENCE:
                 # Real silence clips are in neither list; spread them with the hash rule.
@@ -203,7 +239,7 @@ def scan(
         if background:
             silence = silence + [Clip(None, SILENCE, SILENCE, split)] * max(0, n_silence - len(silence))
         clips.extend(parts["known"] + unknown + silence)
-    return DataSpec(data_dir, layout, labels, clips, background, words)
+    return DataSpec(data_dir, layout, labels, clips, background, words, sorted(skipped))
 
 
 def add_extra_training_data(spec: DataSpec, extra_dir: str, commands=COMMANDS) -> int:
@@ -213,4 +249,5 @@ def add_extra_training_data(spec: DataSpec, extra_dir: str, commands=COMMANDS) -
                  require_commands=False)
     added = [Clip(c.path, c.word, c.label, "training") for c in extra.clips if c.path]
     spec.clips.extend(added)
+    spec.skipped.extend(extra.skipped)
     return len(added)

@@ -54,4 +54,5 @@ def evaluate_spec(clf: Classifier, spec: D.DataSpec, split: str, batch_size: int
         "split": split,
         "layout": spec.layout,
         "skipped_clips": len(ds.skipped),
+        "skipped": list(ds.skipped),  # "path: why" of every file that was left out
     }

@@ -57,8 +57,8 @@ def _all_clips(data_dir: str, layout: str) -> tuple[D.DataSpec, list[D.Clip]]:
     clips = [c for c in spec.clips if c.path]
     silence_dir = os.path.join(data_dir, D.SILENCE)
     if spec.layout == "standard" and os.path.isdir(silence_dir):
-        for n in sorted(os.listdir(silence_dir)):
-            if n.lower().endswith(".wav") and D.which_set(n) == "training":
+        for n in D.wav_names(silence_dir, []):  # what is not a file is in spec.skipped already
+            if D.which_set(n) == "training":
                 clips.append(D.Clip(os.path.join(silence_dir, n), D.SILENCE, D.SILENCE, "training"))
     return spec, clips
 
@@ -90,6 +90,7 @@ def inventory(data_dir: str, layout: str = "auto", workers: int | None = None) -
     else:
         used = Counter()
     inv = Inventory(data_dir, spec.layout, spec.labels, dict(available), used, spec.words, dict(speakers))
+    inv.unreadable.extend(spec.skipped)
     paths = [c.path for c in clips] + list(spec.background_files)
     with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
         probed = list(pool.map(_probe, paths))

@@ -50,9 +50,22 @@ def _cache_key(paths, cfg: F.FeatureConfig) -> str:
     h = hashlib.sha1()
     h.update(json.dumps([cfg.sample_rate, cfg.clip_samples]).encode())
     for p in paths:
-        st = os.stat(p)
-        h.update(f"{p}\0{st.st_size}\0{int(st.st_mtime)}\n".encode())
+        try:
+            st = os.stat(p)
+            stamp = f"{st.st_size}\0{int(st.st_mtime)}"
+        except OSError:
+            stamp = "gone"  # removed or broken since the scan; decoding reports it as skipped
+        h.update(f"{p}\0{stamp}\n".encode())
     return h.hexdigest()[:20]
+
+
+def describe_skipped(skipped: list[str], most: int = 20) -> str:
+    """The report of skipped files: a count, then one "path: why" line each (the first
+    ``most``), so a broken file can be found and fixed."""
+    lines = [f"skipped {len(skipped)} unreadable clip(s):"] + [f"  {s}" for s in skipped[:most]]
+    if len(skipped) > most:
+        lines.append(f"  ... and {len(skipped) - most} more")
+    return "\n".join(lines)
 
 
 def cache_dir() -> str:
@@ -118,11 +131,13 @@ def _decode_one(path, cfg: F.FeatureConfig):
 def decode(spec: DataSpec, cfg: F.FeatureConfig, strict: bool = False, use_cache: bool = True,
            workers: int | None = None) -> dict[str, DecodedSet]:
     """Decode every clip once; return one DecodedSet per split present."""
+    if strict and spec.skipped:
+        raise KwsError(f"{spec.skipped[0]} (stopped by --strict)")
     paths = sorted({c.path for c in spec.clips if c.path})
     key = _cache_key(paths, cfg)
     cache_file = os.path.join(cache_dir(), f"audio-{key}.npz")
     rows: dict[str, int] = {}
-    skipped: list[str] = []
+    skipped: list[str] = []  # clips that failed to decode (cached); the scan's skips are added below
     if use_cache and os.path.exists(cache_file):
         with np.load(cache_file, allow_pickle=False) as z:
             audio = z["audio"]
@@ -154,6 +169,7 @@ def decode(spec: DataSpec, cfg: F.FeatureConfig, strict: bool = False, use_cache
             np.savez(tmp, audio=audio, paths=np.array(ok, dtype=str), skipped=np.array(skipped, dtype=str))
             os.replace(tmp, cache_file)
             prune_cache(cache_file)
+    skipped = list(spec.skipped) + skipped
     if strict and skipped:
         raise KwsError(f"{skipped[0]} (stopped by --strict)")
     label_index = {l: i for i, l in enumerate(spec.labels)}

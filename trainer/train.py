@@ -194,7 +194,7 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
     tr, va = decoded["training"], decoded["validation"]
     skipped = tr.skipped
     if skipped:
-        print(f"warning: skipped {len(skipped)} unreadable clip(s); first: {skipped[0]}", file=sys.stderr)
+        print(f"warning: {P.describe_skipped(skipped)}", file=sys.stderr)
     strategy = make_strategy(cfg.strategy)
     train_ds = _one_hot(P.make_dataset(tr, cfg.features, cfg.batch_size, True, noise, cfg.augment,
                                        cfg.seed, silence_id), len(labels))
