@@ -153,14 +153,20 @@ def test_init_from_refuses_a_model_of_other_features(tmp_path, model_dir, tiny_d
     assert len(err) == 1 and "is a vgg_small on logmel features" in err[0]
 
 
-def test_init_from_starts_at_the_models_weights(tmp_path, model_dir, data_dir):
-    # One epoch at a learning rate too small to learn anything: only the starting weights can
-    # give the bundled model's accuracy (random ones give about 1/12).
-    from trainer.evaluate import evaluate
+def test_init_from_starts_at_the_models_weights(tmp_path, model_dir, tiny_dataset):
+    # One epoch at a learning rate far too small to move a weight by 1e-6 (Adam's step is about
+    # the learning rate): the kernels must still be the bundled model's, which a fresh random
+    # start could not give.
+    import keras
 
     out = str(tmp_path / "m")
-    assert main(["train", "--data-dir", data_dir, "--init-from", model_dir, "--epochs", "1", "--lr", "1e-9",
-                 "--warmup-epochs", "0", "--unknown-share", "0.25", "--out", out, "--quiet"]) == 0
-    assert evaluate(out, data_dir, split="validation")["accuracy"] >= 0.85
+    assert main(["train", "--data-dir", tiny_dataset, "--init-from", model_dir, "--epochs", "1", "--lr", "1e-9",
+                 "--warmup-epochs", "0", "--out", out, "--quiet"]) == 0
+    base = keras.models.load_model(os.path.join(model_dir, "model.keras"), compile=False)
+    tuned = keras.models.load_model(os.path.join(out, "model.keras"), compile=False)
+    kernels = [(a, b) for a, b in zip(base.weights, tuned.weights) if "kernel" in a.path]
+    assert len(kernels) >= 4
+    for a, b in kernels:
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=1e-6)
     info = json.load(open(os.path.join(out, "train_info.json")))["info"]
     assert info["config"]["init_from"] == model_dir
