@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-from .engine.smoothing import SmoothingConfig
+from .engine.smoothing import SmoothingConfig, parse_thresholds
 from .errors import DeviceError, KwsError
 
 _RING_SECONDS = 2  # one window plus a second of slack for a worker that is briefly late
@@ -18,14 +18,11 @@ RETRY_DELAYS_S = (1.0, 2.0, 4.0)  # waits before the 1st, 2nd, 3rd (and later) r
 RETRY_RESET_S = 30.0  # a reconnected input that ran this long earns a fresh set of tries
 
 
-def _fraction(text: str) -> float:
+def _thresholds(text: str):
     try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
-    return v
+        return parse_thresholds(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _hop_ms(text: str) -> int:
@@ -56,9 +53,10 @@ def _positive(kind, minimum=None):
 def add_smoothing_args(p) -> None:
     d = SmoothingConfig()
     g = p.add_argument_group("smoothing (how window scores become detections)")
-    g.add_argument("--threshold", type=_fraction, default=None,
-                   help="averaged score a command needs (default: the threshold tuned for the model, "
-                        f"from its config.json; {d.detection_threshold} for a model without one)")
+    g.add_argument("--threshold", type=_thresholds, default=None, metavar="T | WORD=T,...",
+                   help="averaged score a command needs: one number for every word, WORD=T pairs for "
+                        "some (yes=0.7,go=0.5), or both (0.6,yes=0.7) (default: the thresholds tuned for "
+                        f"the model, from its config.json; {d.detection_threshold} for a model without them)")
     g.add_argument("--average-window-ms", type=_positive(float), default=None,
                    help="scores are averaged over this long (default: the window tuned for the model, "
                         f"from its config.json; {d.average_window_ms:g} for a model without one)")
@@ -76,7 +74,16 @@ def smoothing_from_args(args) -> SmoothingConfig:
     cfg = for_model(args.model, SmoothingConfig(suppression_ms=args.suppression_ms,
                                                 minimum_count=args.minimum_count))
     if args.threshold is not None:
-        cfg = dataclasses.replace(cfg, detection_threshold=args.threshold)
+        default, words = args.threshold
+        from .model import read_config
+
+        unknown = sorted({w for w, _ in words} - set(read_config(args.model).labels)) if words else []
+        if unknown:
+            raise KwsError(f"--threshold names {', '.join(unknown)}, not a word of the model {args.model}")
+        if default is not None:  # one number for every word replaces the model's per-word values too
+            cfg = dataclasses.replace(cfg, detection_threshold=default, word_thresholds=())
+        if words:
+            cfg = dataclasses.replace(cfg, word_thresholds=dict(cfg.word_thresholds) | dict(words))
     if args.average_window_ms is not None:
         cfg = dataclasses.replace(cfg, average_window_ms=args.average_window_ms)
     return cfg

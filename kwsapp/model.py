@@ -30,6 +30,8 @@ class ModelConfig:
     # differ between models, so these belong to the model.
     detection_threshold: float | None = None
     average_window_ms: float | None = None
+    # Words with their own threshold (`kws-train falsealarms --save-smoothing --per-word`).
+    word_thresholds: tuple[tuple[str, float], ...] = ()
 
     def to_dict(self) -> dict:
         d = {
@@ -44,6 +46,8 @@ class ModelConfig:
             d["detection_threshold"] = self.detection_threshold
         if self.average_window_ms is not None:
             d["average_window_ms"] = self.average_window_ms
+        if self.word_thresholds:
+            d["word_thresholds"] = dict(self.word_thresholds)
         return d
 
     @classmethod
@@ -57,10 +61,15 @@ class ModelConfig:
         window = d.get("average_window_ms")
         if window is not None and not (isinstance(window, (int, float)) and window > 0):
             raise ValueError(f"average_window_ms must be a positive number of milliseconds, not {window!r}")
+        words = d.get("word_thresholds") or {}
+        if not isinstance(words, dict) or not all(
+                w in labels and isinstance(t, (int, float)) and 0.0 <= t <= 1.0 for w, t in words.items()):
+            raise ValueError("word_thresholds must map labels of this model to numbers between 0 and 1")
         return cls(labels=labels, features=FeatureConfig.from_dict(d["features"]),
                    architecture=d.get("architecture", "unknown"),
                    detection_threshold=None if threshold is None else float(threshold),
-                   average_window_ms=None if window is None else float(window))
+                   average_window_ms=None if window is None else float(window),
+                   word_thresholds=tuple(sorted((w, float(t)) for w, t in words.items())))
 
     def save(self, model_dir: str) -> None:
         os.makedirs(model_dir, exist_ok=True)
@@ -69,11 +78,12 @@ class ModelConfig:
             f.write("\n")
 
 
-def save_smoothing(model_dir: str, threshold: float | None, average_window_ms: float | None = None) -> None:
-    """Store the tuned detection threshold and averaging window in the folder's config.json
-    (None: the engine's default)."""
-    replace(read_config(model_dir), detection_threshold=threshold,
-            average_window_ms=average_window_ms).save(model_dir)
+def save_smoothing(model_dir: str, threshold: float | None, average_window_ms: float | None = None,
+                   word_thresholds=()) -> None:
+    """Store the tuned detection threshold, averaging window and per-word thresholds in the
+    folder's config.json (None / empty: the engine's default)."""
+    replace(read_config(model_dir), detection_threshold=threshold, average_window_ms=average_window_ms,
+            word_thresholds=tuple(sorted(dict(word_thresholds).items()))).save(model_dir)
 
 
 def read_config(model_dir: str) -> ModelConfig:

@@ -106,6 +106,35 @@ def test_rates_and_the_setting_rule():
     assert best["threshold"] == 0.7 and "fewest" in why
 
 
+def _hops(segments, labels):
+    """[(seconds, {label: score})] -> hops every 100 ms with those scores (rest to _silence_)."""
+    hops, t = [], 0.0
+    for seconds, scores in segments:
+        for _ in range(int(seconds * 10)):
+            t += 100.0
+            v = np.zeros(len(labels), np.float32)
+            for w, p in scores.items():
+                v[labels.index(w)] = p
+            v[0] = 1.0 - v.sum()
+            hops.append((t, v))
+    return hops
+
+
+def test_word_thresholds_are_raised_only_where_the_streams_lose_nothing():
+    from kwsapp.engine.smoothing import SmoothingConfig
+
+    labels = ["_silence_", "_unknown_", "yes", "no"]
+    quiet = (2.0, {})
+    speech = _hops([quiet, (1.0, {"yes": 0.7}), quiet, (1.0, {"no": 0.55}), quiet], labels)
+    stream = _hops([quiet, (1.0, {"yes": 0.95}), quiet, (1.0, {"no": 0.58}), quiet], labels)
+    truth = [("yes", 2.0), ("no", 5.0)]
+    cfg = SmoothingConfig(detection_threshold=0.5, average_window_ms=300)
+    words = FA.raise_word_thresholds(labels, cfg, speech, [(stream, truth)], [0.5, 0.6, 0.8, 0.99], 1.5)
+    # yes: 0.8 removes its false alarm and keeps the stream's yes (0.95); 0.99 would lose it.
+    # no: any raise that removes its false alarm (0.55) also loses the stream's no (0.58).
+    assert words == {"yes": 0.8}
+
+
 def test_falsealarms_cli_counts_detections_on_speech_and_tunes(tmp_path, data_dir, model_dir, capsys):
     # "Running speech" made of command clips: the detector must fire on it, so every false alarm
     # counted here is a real detection of the streaming engine, named by its word.
@@ -120,7 +149,7 @@ def test_falsealarms_cli_counts_detections_on_speech_and_tunes(tmp_path, data_di
     det = tmp_path / "det.png"
     rc = main(["falsealarms", "--model", model, "--data-dir", data_dir, "--speech-list", str(tmp_path / "list.txt"),
                "--streams", "1", "--duration", "60", "--split", "validation", "--sweep", "0.3,0.5,0.99",
-               "--sweep-window", "300,400", "--save-smoothing", "--max-per-hour", "1e6", "--det", str(det), "--json"])
+               "--sweep-window", "300,400", "--save-smoothing", "--per-word", "--max-per-hour", "1e6", "--det", str(det), "--json"])
     assert rc == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1  # with --json stdout holds only the JSON
@@ -135,6 +164,12 @@ def test_falsealarms_cli_counts_detections_on_speech_and_tunes(tmp_path, data_di
     saved = r["saved_smoothing"]
     cfg = read_config(model)
     assert (cfg.detection_threshold, cfg.average_window_ms) == (saved["detection_threshold"], saved["average_window_ms"])
+    assert dict(cfg.word_thresholds) == saved["word_thresholds"]
+    # every raised word's false alarms went down, and the streams kept every correct detection
+    tuned, plain = r["per_word_tuned"], by[saved["average_window_ms"], saved["detection_threshold"]]
+    for w in saved["word_thresholds"]:
+        assert tuned["per_word"].get(w, 0) < plain["per_word"][w]
+    assert tuned["correct_pct"] >= plain["correct_pct"]
     assert det.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -59,6 +59,12 @@ def test_plain_output_and_threshold_and_hop(capsys, stream_file, model_dir):
     # a threshold nothing can reach: no output at all
     rc, out, _ = run_listen(capsys, "--input", path, "--threshold", "1.0")
     assert rc == 0 and out == ""
+    # per word: the one word set out of reach disappears, the others stay
+    first = label
+    rc, out, _ = run_listen(capsys, "--input", path, "--hop-ms", "50", "--threshold", f"0.6,{first}=1.0")
+    labels = [ln.split()[2] for ln in out.splitlines()]
+    assert rc == 0 and first not in labels
+    assert len(labels) == len(lines) - sum(ln.split()[2] == first for ln in lines)
 
 
 def test_realtime_gives_the_same_detections_as_fast(capsys, data_dir, model_dir, tmp_path):
@@ -81,6 +87,7 @@ def test_realtime_gives_the_same_detections_as_fast(capsys, data_dir, model_dir,
     (["--realtime"], "--realtime only applies to --input"),
     (["--input", "{bad}"], "not a WAV file"),
     (["--input", "{good}", "--model", "/no/model"], "model folder /no/model does not exist"),
+    (["--input", "{good}", "--threshold", "yess=0.7"], "--threshold names yess, not a word of the model"),
 ])
 def test_errors_are_one_line(capsys, tmp_path, args, message):
     bad = tmp_path / "bad.wav"
@@ -94,7 +101,8 @@ def test_errors_are_one_line(capsys, tmp_path, args, message):
 
 
 def test_bad_option_values_are_rejected_by_the_parser(capsys):
-    for args in (["--hop-ms", "25"], ["--threshold", "1.5"], ["--minimum-count", "0"]):
+    for args in (["--hop-ms", "25"], ["--threshold", "1.5"], ["--threshold", "yes=2"], ["--threshold", "0.5,0.6"],
+                 ["--minimum-count", "0"]):
         with pytest.raises(SystemExit) as e:
             main(["listen", *args])
         assert e.value.code == 2

@@ -140,3 +140,34 @@ def test_a_model_can_carry_its_tuned_threshold_and_window(tmp_path, model_dir):
     bad = copy_model(model_dir, str(tmp_path / "badw"), average_window_ms=-5)
     with pytest.raises(ModelError, match="average_window_ms"):
         read_config(bad)
+
+
+def test_a_word_threshold_replaces_the_common_one_for_that_word_only():
+    from kwsapp.engine.smoothing import parse_thresholds
+
+    cfg = SmoothingConfig(average_window_ms=300, suppression_ms=0, minimum_count=3, detection_threshold=0.5,
+                          word_thresholds={"yes": 0.8})
+    seq = (["_silence_"] * 5 + ["yes"] * 10) * 1
+    assert [l for _, l in run(Smoother(LABELS, cfg), [onehot("yes", 0.7) if x == "yes" else x for x in seq])] == []
+    assert [l for _, l in run(Smoother(LABELS, cfg), [onehot("no", 0.7) if x == "yes" else x for x in seq])] == ["no"]
+    assert [l for _, l in run(Smoother(LABELS, cfg), [onehot("yes", 0.9) if x == "yes" else x for x in seq])] == ["yes"]
+    assert SmoothingConfig.from_dict(cfg.to_dict()) == cfg  # settings files keep them
+    assert parse_thresholds("0.6, yes=0.7,go=0.5") == (0.6, (("go", 0.5), ("yes", 0.7)))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        SmoothingConfig(word_thresholds={"yes": 1.5})
+
+
+def test_model_config_carries_word_thresholds(tmp_path):
+    import json
+
+    from kwsapp.engine.smoothing import tuned
+    from kwsapp.model import ModelConfig, read_config
+
+    ModelConfig(labels=LABELS, detection_threshold=0.6, word_thresholds=(("yes", 0.75),)).save(str(tmp_path))
+    cfg = read_config(str(tmp_path))
+    assert tuned(cfg).threshold_for("yes") == 0.75 and tuned(cfg).threshold_for("no") == 0.6
+    d = json.loads((tmp_path / "config.json").read_text())
+    d["word_thresholds"] = {"maybe": 0.7}  # not a label of the model
+    (tmp_path / "config.json").write_text(json.dumps(d))
+    with pytest.raises(Exception, match="word_thresholds must map labels"):
+        read_config(str(tmp_path))

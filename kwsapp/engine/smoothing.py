@@ -2,8 +2,8 @@
 
 Follows the TF speech_commands example's ``RecognizeCommands``: scores are averaged over
 the last ``average_window_ms``; nothing is decided until ``minimum_count`` results span at
-least a quarter of that window; the top averaged label is reported when it beats
-``detection_threshold``, at least ``suppression_ms`` after the previous report. A word is
+least a quarter of that window; the top averaged label is reported when it beats its
+threshold (``word_thresholds`` where a word has its own, else ``detection_threshold``), at least ``suppression_ms`` after the previous report. A word is
 reported again only after another label (silence, unknown or another command) has been on
 top in between, so one long "yes" is one detection but "yes ... yes" is two.
 
@@ -39,6 +39,9 @@ class SmoothingConfig:
     suppression_ms: float = 1500.0
     minimum_count: int = 3
     ignore_labels: tuple[str, ...] = ("_silence_", "_unknown_")
+    # (word, threshold) pairs that replace detection_threshold for those words: some words
+    # fire on ordinary speech more than others ("right", "on"), see `kws-train falsealarms`.
+    word_thresholds: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self):
         if self.average_window_ms <= 0:
@@ -50,10 +53,19 @@ class SmoothingConfig:
         if self.minimum_count < 1:
             raise ValueError("minimum_count must be at least 1")
         object.__setattr__(self, "ignore_labels", tuple(self.ignore_labels))
+        pairs = self.word_thresholds.items() if isinstance(self.word_thresholds, dict) else self.word_thresholds
+        pairs = tuple(sorted((str(w), float(t)) for w, t in pairs))
+        if any(not 0.0 <= t <= 1.0 for _, t in pairs):
+            raise ValueError("word thresholds must be between 0 and 1")
+        object.__setattr__(self, "word_thresholds", pairs)
+
+    def threshold_for(self, label: str) -> float:
+        return dict(self.word_thresholds).get(label, self.detection_threshold)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["ignore_labels"] = list(self.ignore_labels)
+        d["word_thresholds"] = dict(self.word_thresholds)
         return d
 
     @classmethod
@@ -62,7 +74,7 @@ class SmoothingConfig:
 
 
 def tuned(model_config, base: SmoothingConfig | None = None) -> SmoothingConfig:
-    """``base`` (default settings if None) with the detection threshold and averaging window
+    """``base`` (default settings if None) with the detection threshold(s) and averaging window
     tuned for a model (its ``ModelConfig``), where it has them."""
     base = base or SmoothingConfig()
     changes = {}
@@ -70,6 +82,8 @@ def tuned(model_config, base: SmoothingConfig | None = None) -> SmoothingConfig:
         changes["detection_threshold"] = model_config.detection_threshold
     if model_config.average_window_ms is not None:
         changes["average_window_ms"] = model_config.average_window_ms
+    if model_config.word_thresholds:
+        changes["word_thresholds"] = model_config.word_thresholds
     return dataclasses.replace(base, **changes) if changes else base
 
 
@@ -137,10 +151,35 @@ class Smoother:
             self._rearmed = True
         new = (
             label not in cfg.ignore_labels
-            and score > cfg.detection_threshold
+            and score > cfg.threshold_for(label)
             and self._rearmed
             and time_ms - self._last_time > cfg.suppression_ms
         )
         if new:
             self._last_label, self._last_time, self._rearmed = label, time_ms, False
         return SmoothedResult(avg.astype(np.float32), label, score, new)
+
+
+def parse_thresholds(text: str) -> tuple[float | None, tuple[tuple[str, float], ...]]:
+    """``"0.6"``, ``"yes=0.7,go=0.5"`` or both (``"0.6,yes=0.7"``) -> (threshold for every
+    word or None, per-word pairs). ValueError with a one-line reason otherwise."""
+    default, pairs = None, {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        word, _, value = part.rpartition("=")
+        try:
+            v = float(value)
+        except ValueError:
+            raise ValueError(f"{part!r} is not a number or WORD=NUMBER") from None
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"{part!r}: thresholds are between 0 and 1")
+        if word.strip():
+            pairs[word.strip()] = v
+        elif default is None:
+            default = v
+        else:
+            raise ValueError("give one threshold for every word at most, e.g. 0.6,yes=0.7")
+    if default is None and not pairs:
+        raise ValueError("empty; give e.g. 0.6 or yes=0.7,go=0.5")
+    return default, tuple(sorted(pairs.items()))
