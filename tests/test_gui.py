@@ -215,7 +215,7 @@ def test_detection_readout_fades(qtbot):
     qtbot.addWidget(r)
     r.show()
     r.show_detection("stop", 0.87)
-    assert r.word.text() == "STOP" and "87 %" in r.confidence.text() and r.opacity == 1.0
+    assert r.word.text() == "STOP" and r.confidence.text() == "score 0.87" and r.opacity == 1.0
     qtbot.waitUntil(lambda: r.opacity == 0.0, timeout=readout.HOLD_MS + readout.FADE_MS + 1500)
     r.show_quiet("_silence_", 0.93)
     assert r.quiet.text() == "hearing: silence (0.93)"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import os
 import tempfile
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from PyQt6 import QtCore, QtWidgets
 
 from ..errors import KwsError
+from .scores import score_text
 
 CSV_HEADER = ("wall_time", "stream_time_s", "command", "score")
 MAX_ROWS = 2000  # a long session must not grow the table (and memory) without bound
@@ -77,7 +79,7 @@ class HistoryTable(QtWidgets.QWidget):
         self.rows.append(row)
         # Newest on top: that is where the eye goes after a detection.
         self.table.insertRow(0)
-        cells = (wall.strftime("%H:%M:%S.%f")[:-3], f"{row.stream_time_s:.2f}", command, f"{row.score:.2f}")
+        cells = (wall.strftime("%H:%M:%S.%f")[:-3], f"{row.stream_time_s:.2f}", command, score_text(row.score))
         for c, text in enumerate(cells):
             item = QtWidgets.QTableWidgetItem(text)
             if c != 2:
@@ -86,6 +88,13 @@ class HistoryTable(QtWidgets.QWidget):
         if len(self.rows) > MAX_ROWS:
             del self.rows[0]
             self.table.removeRow(self.table.rowCount() - 1)
+
+    def raise_score(self, score: float) -> None:
+        """The newest detection's score rose (the peak tracker): its row shows the peak."""
+        if not self.rows:
+            return
+        self.rows[-1] = dataclasses.replace(self.rows[-1], score=float(score))
+        self.table.item(0, 3).setText(score_text(score))
 
     def clear(self) -> None:
         self.rows.clear()

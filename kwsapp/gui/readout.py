@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from .scores import display_name
+from .scores import display_name, score_text
 
 HOLD_MS = 1000  # fully visible for a second ...
 FADE_MS = 700   # ... then fades out, so a stale word is never mistaken for a new one
@@ -59,14 +59,24 @@ class DetectionReadout(QtWidgets.QWidget):
     def show_detection(self, label: str, score: float) -> None:
         self._fade.stop()
         self.word.setText(display_name(label).upper())
-        self.confidence.setText(f"{100 * score:.0f} % confident")
+        self.confidence.setText(f"score {score_text(score)}")
         self._effect.setOpacity(1.0)
         self._hold.start(HOLD_MS)
         self.shown.append((label, float(score)))
 
+    def raise_score(self, score: float) -> None:
+        """The shown detection's score rose (its peak so far): held fully visible again."""
+        if not self.shown:
+            return
+        self._fade.stop()
+        self.confidence.setText(f"score {score_text(score)}")
+        self._effect.setOpacity(1.0)
+        self._hold.start(HOLD_MS)
+        self.shown[-1] = (self.shown[-1][0], float(score))
+
     def show_quiet(self, label: str | None, score: float = 0.0) -> None:
         """The current best non-command guess, in small grey text (not a detection)."""
-        self.quiet.setText("" if label is None else f"hearing: {display_name(label)} ({score:.2f})")
+        self.quiet.setText("" if label is None else f"hearing: {display_name(label)} ({score_text(score)})")
 
     def set_idle(self, text: str) -> None:
         self.quiet.setText(text)

@@ -15,6 +15,11 @@ def display_name(label: str) -> str:
     return label.strip("_")
 
 
+def score_text(score: float) -> str:
+    """A score as every view shows it: the bar's own 0..1 scale, two decimals."""
+    return f"{score:.2f}"
+
+
 class ScoresView(pg.PlotWidget):
     """One bar per label (smoothed score, 0..1); bars over the threshold turn orange."""
 

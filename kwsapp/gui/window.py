@@ -23,6 +23,7 @@ from . import engine_api
 from .bridge import EngineBridge
 from .engine_api import SourceSpec
 from .history import HistoryTable
+from .peak import PeakTracker
 from .readout import DetectionReadout
 from .scores import QUIET_LABELS, ScoresView
 from .settings import SmoothingPanel, Store
@@ -182,6 +183,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 old.hide()
                 old.deleteLater()
         self.spectrogram, self.scores = spec, scores
+        if getattr(self, "peak", None) is not None:
+            self.peak.deleteLater()
+        self.peak = PeakTracker(labels, self)
+        self.peak.raised.connect(self._on_peak)
 
     def _build_status(self) -> None:
         sb = self.statusBar()
@@ -471,14 +476,20 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_hop(self, r) -> None:
         self.spectrogram.push_columns(r.columns)
+        self.peak.hop(r.smoothed)
         self._latest = r
         self._bars_dirty = True
 
     def _on_detection(self, det) -> None:
         if det.label in QUIET_LABELS:  # not a command: the engine should never send these
             return
+        self.peak.start(det.label, det.score)
         self.readout.show_detection(det.label, det.score)
         self.history.add(det.stream_time_s, det.label, det.score)
+
+    def _on_peak(self, _label: str, score: float) -> None:
+        self.readout.raise_score(score)
+        self.history.raise_score(score)
 
     def _on_error(self, err) -> None:
         with self._lock:
