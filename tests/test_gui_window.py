@@ -66,3 +66,59 @@ def test_detection_reports_its_peak_in_readout_history_and_csv(window, tmp_path)
     with open(tmp_path / "d.csv") as f:
         row = next(r for r in csv.DictReader(f))
     assert row["score"] == "0.950"
+
+
+# ---------------------------------------------------------------- history
+def _top_visible(h) -> str:
+    return " ".join(h.table.item(h.table.rowAt(0), c).text() for c in (0, 1))
+
+
+def test_history_follows_newest_unless_scrolled_away(qtbot):
+    from kwsapp.gui.history import HistoryTable
+
+    h = HistoryTable()
+    qtbot.addWidget(h)
+    h.resize(500, 200)
+    h.show()
+    for i in range(40):
+        h.add(float(i), "yes", 0.9)
+    QtWidgets.QApplication.processEvents()  # lays the table out: the scroll range is known
+    assert h.following and h.table.item(h.table.rowAt(0), 1).text() == "39.00"  # the newest is in view
+    h.table.verticalScrollBar().setValue(10)  # the user scrolls down to read older rows
+    assert h.table.verticalScrollBar().value() == 10
+    reading = _top_visible(h)
+    h.add(40.0, "no", 0.9)
+    assert _top_visible(h) == reading and not h.following  # what they read stays put
+    h.table.scrollToTop()
+    h.add(41.0, "go", 0.9)
+    assert h.table.item(h.table.rowAt(0), 1).text() == "41.00"
+
+
+def test_history_has_source_and_model_columns_and_marks_input_changes(qtbot, tmp_path):
+    from kwsapp.gui.history import HistoryTable
+
+    h = HistoryTable()
+    qtbot.addWidget(h)
+    h.add(1.0, "yes", 0.9, source="a.wav", model="bundled", session=1)
+    h.add(2.0, "no", 0.8, source="a.wav", model="bundled", session=1)
+    assert h.markers() == []
+    h.add(0.5, "go", 0.7, source="default microphone", model="bundled", session=2)
+    h.add(0.7, "up", 0.7, source="default microphone", model="my-voice", session=3)
+    assert h.markers() == ["▲ from here: input default microphone (stream time from 0)",
+                           "▲ from here: model my-voice (stream time from 0)"][::-1]
+    headers = [h.table.horizontalHeaderItem(c).text() for c in range(h.table.columnCount())]
+    assert headers[-2:] == ["source", "model"]
+    assert h.table.item(0, 4).text() == "default microphone" and h.table.item(0, 5).text() == "my-voice"
+    h.save(str(tmp_path / "d.csv"))
+    with open(tmp_path / "d.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][-2:] == ["source", "model"] and len(rows) == 5  # markers are not detections
+    assert rows[1][-2:] == ["a.wav", "bundled"] and rows[4][-2:] == ["default microphone", "my-voice"]
+
+
+def test_window_tags_detections_with_source_and_model(window, qtbot):
+    w = window
+    w.spec = SourceSpec("file", path="/some/where/words.wav")
+    w._on_detection(detection(1.0, "yes", 0.9))
+    row = w.history.rows[-1]
+    assert (row.source, row.model) == ("words.wav", "bundled")

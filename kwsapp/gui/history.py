@@ -1,4 +1,10 @@
-"""The table of detections: wall-clock time, stream time, command, score; clear and save CSV."""
+"""The table of detections: time, stream time, command, score, source, model; clear and save CSV.
+
+Newest on top. The view follows the newest row while it is scrolled to the top; scrolled
+away, the rows the user is reading stay where they are. A marker row goes in where the input
+or the model changed (stream time starts again at 0 there); markers live only in the table,
+never in the CSV.
+"""
 from __future__ import annotations
 
 import csv
@@ -8,13 +14,16 @@ import os
 import tempfile
 from dataclasses import dataclass
 
-from PyQt6 import QtCore, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ..errors import KwsError
 from .scores import score_text
 
-CSV_HEADER = ("wall_time", "stream_time_s", "command", "score")
+CSV_HEADER = ("wall_time", "stream_time_s", "command", "score", "source", "model")
+COLUMNS = ("time", "stream time (s)", "command", "score", "source", "model")
+SCORE_COLUMN = 3
 MAX_ROWS = 2000  # a long session must not grow the table (and memory) without bound
+_MARKER = QtCore.Qt.ItemDataRole.UserRole + 1  # set on a marker row's item
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,9 @@ class HistoryRow:
     stream_time_s: float
     command: str
     score: float
+    source: str = ""  # the input it was heard on (a file name or a device)
+    model: str = ""  # the model folder's name
+    session: int = 0  # one per start of an input: stream time restarts with it
 
 
 def write_csv(path: str, rows) -> None:
@@ -37,7 +49,7 @@ def write_csv(path: str, rows) -> None:
             w = csv.writer(f)
             w.writerow(CSV_HEADER)
             for r in rows:
-                w.writerow((r.wall_time, f"{r.stream_time_s:.2f}", r.command, f"{r.score:.3f}"))
+                w.writerow((r.wall_time, f"{r.stream_time_s:.2f}", r.command, f"{r.score:.3f}", r.source, r.model))
         os.replace(tmp, path)
     except BaseException as e:  # whatever went wrong, the old file stays and no .part is left
         try:
@@ -50,13 +62,20 @@ def write_csv(path: str, rows) -> None:
 
 
 class HistoryTable(QtWidgets.QWidget):
+    saved = QtCore.pyqtSignal(str, int)  # path, detections written
+    save_failed = QtCore.pyqtSignal(str)  # the one-line reason
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[HistoryRow] = []
-        self.table = QtWidgets.QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["time", "stream time (s)", "command", "score"])
-        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.folder = ""  # where "Save CSV…" opens; the window keeps it between runs
+        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.clear_button = QtWidgets.QPushButton("Clear")
@@ -73,31 +92,73 @@ class HistoryTable(QtWidgets.QWidget):
         lay.addLayout(buttons)
         lay.addWidget(self.table)
 
-    def add(self, stream_time_s: float, command: str, score: float, wall: dt.datetime | None = None):
+    @property
+    def following(self) -> bool:
+        """Whether the view shows the newest row (scrolled to the top)."""
+        bar = self.table.verticalScrollBar()
+        return bar.value() <= bar.minimum()
+
+    def add(self, stream_time_s: float, command: str, score: float, source: str = "", model: str = "",
+            session: int = 0, wall: dt.datetime | None = None):
         wall = wall or dt.datetime.now()
-        row = HistoryRow(wall.isoformat(timespec="milliseconds"), float(stream_time_s), command, float(score))
+        row = HistoryRow(wall.isoformat(timespec="milliseconds"), float(stream_time_s), command, float(score),
+                         source, model, session)
+        follow = self.following
+        keep = None if follow else self.table.item(self.table.rowAt(0), 0)
+        if self.rows and (source, model, session) != (self.rows[-1].source, self.rows[-1].model,
+                                                      self.rows[-1].session):
+            self._insert_marker(self.rows[-1], row)
         self.rows.append(row)
-        # Newest on top: that is where the eye goes after a detection.
         self.table.insertRow(0)
-        cells = (wall.strftime("%H:%M:%S.%f")[:-3], f"{row.stream_time_s:.2f}", command, score_text(row.score))
+        cells = (wall.strftime("%H:%M:%S.%f")[:-3], f"{row.stream_time_s:.2f}", command, score_text(row.score),
+                 source, model)
         for c, text in enumerate(cells):
             item = QtWidgets.QTableWidgetItem(text)
-            if c != 2:
+            if c in (1, SCORE_COLUMN):
                 item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
             self.table.setItem(0, c, item)
         if len(self.rows) > MAX_ROWS:
             del self.rows[0]
             self.table.removeRow(self.table.rowCount() - 1)
+            while self.table.rowCount() and self._is_marker(self.table.rowCount() - 1):
+                self.table.removeRow(self.table.rowCount() - 1)
+        if follow:
+            self.table.scrollToTop()
+        elif keep is not None:  # the rows being read stay put; the new one waits above
+            self.table.scrollToItem(keep, QtWidgets.QAbstractItemView.ScrollHint.PositionAtTop)
+
+    def _insert_marker(self, before: HistoryRow, after: HistoryRow) -> None:
+        # Newest on top: the marker sits under the first row of the new input, naming it.
+        what = [f"input {after.source}" if after.source != before.source else "",
+                f"model {after.model}" if after.model != before.model else ""]
+        text = " · ".join(w for w in what if w) or f"{after.source} started again"
+        self.table.insertRow(0)
+        item = QtWidgets.QTableWidgetItem(f"▲ from here: {text} (stream time from 0)")
+        item.setData(_MARKER, True)
+        font = item.font()
+        font.setItalic(True)
+        item.setFont(font)
+        item.setBackground(QtGui.QColor(235, 235, 245))
+        self.table.setItem(0, 0, item)
+        self.table.setSpan(0, 0, 1, len(COLUMNS))
+
+    def _is_marker(self, table_row: int) -> bool:
+        item = self.table.item(table_row, 0)
+        return bool(item is not None and item.data(_MARKER))
+
+    def markers(self) -> list[str]:
+        return [self.table.item(r, 0).text() for r in range(self.table.rowCount()) if self._is_marker(r)]
 
     def raise_score(self, score: float) -> None:
         """The newest detection's score rose (the peak tracker): its row shows the peak."""
         if not self.rows:
             return
         self.rows[-1] = dataclasses.replace(self.rows[-1], score=float(score))
-        self.table.item(0, 3).setText(score_text(score))
+        self.table.item(0, SCORE_COLUMN).setText(score_text(score))
 
     def clear(self) -> None:
         self.rows.clear()
+        self.table.clearSpans()
         self.table.setRowCount(0)
 
     def commands(self) -> list[str]:
@@ -107,12 +168,15 @@ class HistoryTable(QtWidgets.QWidget):
         write_csv(path, self.rows)
 
     def _ask_save(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save detections", "detections.csv",
-                                                        "CSV files (*.csv)")
+        start = os.path.join(self.folder or os.path.expanduser("~"), "detections.csv")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save detections", start, "CSV files (*.csv)")
         if not path:
             return
         try:
             self.save(path)
         except KwsError as e:
+            self.save_failed.emit(str(e))
             QtWidgets.QMessageBox.warning(self, "Save failed", str(e))
-
+            return
+        self.folder = os.path.dirname(path)
+        self.saved.emit(path, len(self.rows))

@@ -23,6 +23,7 @@ from . import engine_api
 from .bridge import EngineBridge
 from .engine_api import SourceSpec
 from .history import HistoryTable
+from .modelinfo import model_name, source_name
 from .peak import PeakTracker
 from .readout import DetectionReadout
 from .scores import QUIET_LABELS, ScoresView
@@ -485,7 +486,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.peak.start(det.label, det.score)
         self.readout.show_detection(det.label, det.score)
-        self.history.add(det.stream_time_s, det.label, det.score)
+        self.history.add(det.stream_time_s, det.label, det.score, source=source_name(self.spec),
+                         model=model_name(self.model_dir), session=self._session)
 
     def _on_peak(self, _label: str, score: float) -> None:
         self.readout.raise_score(score)
