@@ -122,3 +122,43 @@ def test_window_tags_detections_with_source_and_model(window, qtbot):
     w._on_detection(detection(1.0, "yes", 0.9))
     row = w.history.rows[-1]
     assert (row.source, row.model) == ("words.wav", "bundled")
+
+
+# ---------------------------------------------------------------- menus, the active model, About
+def test_menu_bar_holds_every_action_with_its_shortcut(window):
+    w = window
+    menus = {m.title().replace("&", ""): m for m in (a.menu() for a in w.menuBar().actions()) if m}
+    assert list(menus) == ["File", "Listen", "Model", "Settings", "Help"]
+    in_menus = {a for m in menus.values() for a in m.actions() if not a.isSeparator()}
+    toolbar = w.findChild(QtWidgets.QToolBar)
+    buttons = [a for a in toolbar.actions() if not a.isSeparator() and not isinstance(
+        toolbar.widgetForAction(a), (QtWidgets.QLabel, QtWidgets.QComboBox, QtWidgets.QDoubleSpinBox))]
+    assert buttons and set(buttons) <= in_menus  # no action lives only in the toolbar
+    for a in (w.open_action, w.model_action, w.bundled_action, w.voice_action, w.settings_action,
+              w.save_action, w.clear_action, w.quit_action, w.about_action, w.devices_action):
+        assert a in in_menus, a.text()
+    shortcuts = {a.text(): a.shortcut().toString() for a in in_menus}
+    assert shortcuts["Quit"] == "Ctrl+Q" and shortcuts["Settings…"] == "Ctrl+," and shortcuts["Start"] == "Space"
+    w.settings_action.trigger()  # a menu entry does what the toolbar button did
+    assert w.settings_panel.isVisible()
+    w.settings_panel.reject()
+
+
+def test_active_model_shown_in_title_status_bar_and_about(window, tmp_path, model_dir):
+    from conftest import copy_model
+
+    w = window
+    assert "model: bundled" in w.windowTitle() and "yes" in w.windowTitle()
+    assert w.model_label.text() == "model: bundled"
+    mine = copy_model(model_dir, str(tmp_path / "my-voice-1"))
+    assert w.set_model_dir(mine)
+    assert "model: my-voice-1" in w.windowTitle() and w.model_label.text() == "model: my-voice-1"
+    assert mine in w.model_label.toolTip() and "stop" in w.model_label.toolTip()
+    w.about_action.trigger()
+    text = w.about_dialog.text.text()
+    from kwsapp import __version__
+
+    assert f"kwsapp {__version__}" in text and "my-voice-1" in text and "Words: yes, no" in text
+    assert "Python" in text and "Qt" in text
+    assert "model my-voice-1" in w.about_dialog.log.toPlainText()  # the session's log
+    w.about_dialog.reject()

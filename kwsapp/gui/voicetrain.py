@@ -575,7 +575,7 @@ class VoiceTrainDialog(QtWidgets.QDialog):
             return
         self.new_model = self.run.out
         self.train_status.setText(f"Done: the app now uses {self.new_model} "
-                                  "(“Bundled model” in the toolbar switches back).")
+                                  "(Model → Bundled model switches back).")
         self.report.setText(describe_report(report))
         self.model_trained.emit(self.new_model)
 

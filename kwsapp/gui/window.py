@@ -23,7 +23,7 @@ from . import engine_api
 from .bridge import EngineBridge
 from .engine_api import SourceSpec
 from .history import HistoryTable
-from .modelinfo import model_name, source_name
+from .modelinfo import model_name, model_words, source_name
 from .peak import PeakTracker
 from .readout import DetectionReadout
 from .scores import QUIET_LABELS, ScoresView
@@ -66,7 +66,6 @@ class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, store: Store, spec: SourceSpec | None = None, model_dir: str | None = None,
                  autostart: bool = True):
         super().__init__()
-        self.setWindowTitle("kwsapp — keyword spotting")
         self.store = store
         self.model_dir = model_dir or store.model_dir or BUNDLED_MODEL_DIR
         self.spec = spec or SourceSpec("mic", device=store.device)
@@ -85,12 +84,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self._cpu = (time.monotonic(), time.process_time())
         self._pending_model_error = None
         self.voice_dialog = None
+        self.messages: list[str] = []  # this session's problems and changes, for Help → About
         self.model_config = self._load_model_config(self.model_dir)
 
         self._build_controls()
         self._build_views()
         self._build_status()
-        self._build_shortcuts()
+        self._show_model()
         self.refresh_devices()
         g = store.geometry()
         if g is not None:
@@ -108,26 +108,63 @@ class MainWindow(QtWidgets.QMainWindow):
             QtCore.QTimer.singleShot(0, self.start)
 
     # ---------------------------------------------------------------- building the window
+    def _action(self, text: str, slot, shortcut: str | None = None, tip: str | None = None) -> QtGui.QAction:
+        a = QtGui.QAction(text, self)
+        a.triggered.connect(lambda _=False: slot())
+        if shortcut:
+            a.setShortcut(QtGui.QKeySequence(shortcut))
+        if tip:
+            a.setToolTip(tip)
+        self.addAction(a)  # its shortcut works whether or not a menu or toolbar shows it
+        return a
+
     def _build_controls(self) -> None:
+        # Every action lives in the menu bar, so nothing depends on the toolbar's width; the
+        # toolbar repeats only the frequent ones.
+        A = self._action
+        self.open_action = A("Open WAV file…", self.open_wav, "Ctrl+O", "Listen to a WAV file instead of a microphone")
+        self.save_action = A("Save detections as CSV…", lambda: self.history._ask_save(), "Ctrl+S")
+        self.clear_action = A("Clear detections", lambda: self.history.clear(), "Ctrl+L")
+        self.quit_action = A("Quit", self.close, "Ctrl+Q")
+        self.start_action = A("Start", self.toggle, "Space", "Start or stop listening (Space)")
+        self.devices_action = A("Choose input device…", self.offer_devices)
+        self.refresh_action = A("↻", self.refresh_devices, "F5", "Look for input devices again (F5)")
+        self.model_action = A("Model folder…", self.choose_model, "Ctrl+M", "Use another model folder")
+        self.bundled_action = A("Bundled model", lambda: self.set_model_dir(BUNDLED_MODEL_DIR),
+                                tip="Switch back to the model that comes with the app")
+        self.voice_action = A("Train on my voice…", self.open_voice_training)
+        self.settings_action = A("Settings…", self.open_settings, "Ctrl+,", "Detection settings")
+        self.about_action = A("About kwsapp", self.open_about)
+
+        mb = self.menuBar()
+        menus = {
+            "&File": (self.open_action, self.save_action, self.clear_action, None, self.quit_action),
+            "&Listen": (self.start_action, self.devices_action, self.refresh_action),
+            "&Model": (self.model_action, self.bundled_action, self.voice_action),
+            "&Settings": (self.settings_action,),
+            "&Help": (self.about_action,),
+        }
+        for title, actions in menus.items():
+            m = mb.addMenu(title)
+            for a in actions:
+                m.addSeparator() if a is None else m.addAction(a)
+        self.refresh_action.setIconText("↻")  # the menu says it in words
+        self.refresh_action.setText("Look for input devices again")
+
         tb = self.addToolBar("Controls")
         tb.setMovable(False)
         tb.addWidget(QtWidgets.QLabel(" Input: "))
         self.device_combo = QtWidgets.QComboBox()
-        self.device_combo.setMinimumWidth(240)
+        self.device_combo.setMinimumWidth(200)
         self.device_combo.setToolTip("Audio input device (switch any time)")
         self.device_combo.activated.connect(self._device_chosen)
         tb.addWidget(self.device_combo)
-        self.refresh_action = tb.addAction("↻", self.refresh_devices)
-        self.refresh_action.setToolTip("Look for input devices again (F5)")
+        tb.addAction(self.refresh_action)
         tb.addSeparator()
-        self.start_action = tb.addAction("Start", self.toggle)
-        self.start_action.setToolTip("Start or stop listening (Space)")
+        tb.addAction(self.start_action)
         tb.addSeparator()
-        self.open_action = tb.addAction("Open WAV file…", self.open_wav)
-        self.model_action = tb.addAction("Model folder…", self.choose_model)
-        self.bundled_action = tb.addAction("Bundled model", lambda: self.set_model_dir(BUNDLED_MODEL_DIR))
-        self.bundled_action.setToolTip("Switch back to the model that comes with the app")
-        self.voice_action = tb.addAction("Train on my voice…", self.open_voice_training)
+        tb.addAction(self.open_action)
+        tb.addAction(self.voice_action)
         tb.addSeparator()
         tb.addWidget(QtWidgets.QLabel(" Threshold: "))
         self.threshold_spin = QtWidgets.QDoubleSpinBox()
@@ -138,7 +175,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.threshold_spin.setToolTip("Smoothed score a command must reach to count as detected")
         self.threshold_spin.valueChanged.connect(self._threshold_changed)
         tb.addWidget(self.threshold_spin)
-        self.settings_action = tb.addAction("Settings…", self.open_settings)
+        tb.addAction(self.settings_action)
 
         self.banner = ProblemBanner()
         self.banner.devices_button.clicked.connect(self.offer_devices)
@@ -202,21 +239,31 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model_ms_label = QtWidgets.QLabel("model – ms")
         self.overflow_label = QtWidgets.QLabel("overflows 0")
         self.device_label = QtWidgets.QLabel("–")
+        self.model_label = QtWidgets.QLabel("")
         sb.addWidget(self.state_label, 1)
-        for w in (self.level_bar, self.rate_label, self.model_ms_label, self.overflow_label, self.device_label):
+        for w in (self.model_label, self.level_bar, self.rate_label, self.model_ms_label, self.overflow_label, self.device_label):
             sb.addPermanentWidget(w)
 
-    def _build_shortcuts(self) -> None:
-        keys = {
-            "Space": self.toggle, "Ctrl+O": self.open_wav, "Ctrl+M": self.choose_model,
-            "Ctrl+,": self.open_settings, "Ctrl+S": self.history._ask_save,
-            "Ctrl+L": self.history.clear, "F5": self.refresh_devices, "Ctrl+Q": self.close,
-        }
-        for key, fn in keys.items():
-            sc = QtGui.QShortcut(QtGui.QKeySequence(key), self)
-            sc.activated.connect(fn)
-
     # ---------------------------------------------------------------- model
+    def _show_model(self) -> None:
+        """The active model in the title and the status bar: after a fine-tune, the user sees it is in use."""
+        name = model_name(self.model_dir)
+        words = model_words(self.model_config)
+        self.setWindowTitle(f"kwsapp — model: {name}" + (f" ({', '.join(words)})" if words else " (none loaded)"))
+        self.model_label.setText(f"model: {name}")
+        self.model_label.setToolTip(f"{self.model_dir}\nwords: {', '.join(words) or '–'}")
+
+    def note(self, message: str) -> None:
+        """One line in this session's message log (Help → About)."""
+        self.messages.append(f"{time.strftime('%H:%M:%S')} {message}")
+        del self.messages[:-200]
+
+    def open_about(self) -> None:
+        from .about import AboutDialog
+
+        self.about_dialog = AboutDialog(self.model_dir, self.model_config, self.engine, self.messages, self)
+        self.about_dialog.open()
+
     @staticmethod
     def _model_message(e: Exception, model_dir: str) -> str:
         text = str(e)
@@ -251,6 +298,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.smoothing = engine_api.model_smoothing(model_dir)
             self._show_threshold()
         self._make_model_views()
+        self._show_model()
+        self.note(f"model {model_name(model_dir)} ({model_dir})")
         self.banner.hide()
         if self._running or self.engine is None:
             self.start()
@@ -512,6 +561,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_problem(str(err))
 
     def show_problem(self, message: str, model: bool = False) -> None:
+        self.note(message)
         self.banner.show_problem(message, model=model)
         self.state_label.setText("stopped")
 
