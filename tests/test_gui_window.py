@@ -162,3 +162,44 @@ def test_active_model_shown_in_title_status_bar_and_about(window, tmp_path, mode
     assert "Python" in text and "Qt" in text
     assert "model my-voice-1" in w.about_dialog.log.toPlainText()  # the session's log
     w.about_dialog.reject()
+
+
+# ---------------------------------------------------------------- a folder without a usable model
+def test_empty_model_folder_keeps_the_running_model_and_says_so(window, tmp_path, model_dir):
+    w = window
+    w._running = True  # as while listening (no engine is needed to see what the window says)
+    w.start_action.setText("Stop")
+    w.state_label.setText("listening: default microphone")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert not w.set_model_dir(str(empty))
+    text = w.banner.text.text()
+    assert w.banner.isVisible()
+    assert text.startswith(f"no model in {empty} (") and text.endswith("— still using bundled"), text
+    assert "make model" not in text
+    assert w.model_dir == model_dir and "model: bundled" in w.windowTitle()
+    # Button and status bar agree: still listening.
+    assert w.start_action.text() == "Stop" and w.state_label.text() == "listening: default microphone"
+
+
+def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window, tmp_path, model_dir):
+    import shutil
+
+    from kwsapp.errors import ModelError
+
+    w = window
+    requests = []
+    w._request = requests.append  # the starter thread is not needed: its error is delivered below
+    bad = tmp_path / "half-copied"
+    bad.mkdir()
+    shutil.copy(os.path.join(model_dir, "config.json"), bad)
+    assert w.set_model_dir(str(bad)) and w._running  # the config reads; the weights are tried on loading
+    w.model_ms_label.setText("model 3.1 ms")
+    w._on_error(ModelError(f"{bad}/model.tflite is corrupt (ValueError); rebuild it with `make model` "
+                           "(see assets/model/README.md)"))
+    text = w.banner.text.text()
+    assert w.banner.isVisible()
+    assert text.startswith(f"no model in {bad} (") and "still using bundled" in text and "make model" not in text
+    assert w.model_dir == model_dir and w.store.model_dir is None
+    assert w._running and w.start_action.text() == "Stop" and requests[-1] == w.spec  # listening again
+    assert w.model_ms_label.text() == "model – ms"  # no figure of the engine that failed stays up

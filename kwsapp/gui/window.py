@@ -23,7 +23,7 @@ from . import engine_api
 from .bridge import EngineBridge
 from .engine_api import SourceSpec
 from .history import HistoryTable
-from .modelinfo import model_name, model_words, source_name
+from .modelinfo import is_bundled, model_name, model_words, source_name
 from .peak import PeakTracker
 from .readout import DetectionReadout
 from .scores import QUIET_LABELS, ScoresView
@@ -83,6 +83,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._bars_dirty = False
         self._cpu = (time.monotonic(), time.process_time())
         self._pending_model_error = None
+        self._previous_model = None  # (folder, config) to go back to if a new model's weights fail
         self.voice_dialog = None
         self.messages: list[str] = []  # this session's problems and changes, for Help → About
         self.model_config = self._load_model_config(self.model_dir)
@@ -265,13 +266,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.about_dialog.open()
 
     @staticmethod
-    def _model_message(e: Exception, model_dir: str) -> str:
-        text = str(e)
-        if model_dir not in text:
-            text = f"model folder {model_dir}: {text}"
-        if "make model" not in text:
-            text += f"; {REBUILD_HINT}"
-        return text
+    def _model_message(e: Exception, model_dir: str, still_using: str | None = None) -> str:
+        """'no model in X …', naming the model still in use if there is one. `make model` is
+        advice for the bundled folder only: a folder the user picked is fixed by picking another."""
+        reason = str(e)
+        if is_bundled(model_dir):
+            if "make model" not in reason:
+                reason += f"; {REBUILD_HINT}"
+        else:
+            reason = reason.replace(" or pass --model DIR", "").replace(f"; {REBUILD_HINT}", "")
+        if still_using is not None:
+            return f"no model in {model_dir} ({reason}) — still using {model_name(still_using)}"
+        return f"no model in {model_dir}: {reason} — choose a model folder"
 
     def _load_model_config(self, model_dir: str):
         try:
@@ -286,13 +292,25 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_problem(self._pending_model_error, model=True)
 
     def set_model_dir(self, model_dir: str) -> bool:
+        """Switch to the model in ``model_dir``; if it has none, say so and keep the current one."""
         try:
             cfg = read_config(model_dir)
         except ModelError as e:
-            self.show_problem(self._model_message(e, model_dir), model=True)
+            still = self.model_dir if self.model_config is not None else None
+            self.show_problem(self._model_message(e, model_dir, still), model=True)
             return False
+        if self.model_config is not None and os.path.abspath(model_dir) != os.path.abspath(self.model_dir):
+            # Its weights are only tried when the engine loads them: then this is where to go back to.
+            self._previous_model = (self.model_dir, self.model_config)
+        self._use_model(model_dir, cfg)
+        self.banner.hide()
+        if self._running or self.engine is None:
+            self.start()
+        return True
+
+    def _use_model(self, model_dir: str, cfg) -> None:
         self.model_dir = model_dir
-        self.store.model_dir = None if os.path.abspath(model_dir) == os.path.abspath(BUNDLED_MODEL_DIR) else model_dir
+        self.store.model_dir = None if is_bundled(model_dir) else model_dir
         self.model_config = cfg
         if not self.store.has_smoothing():  # follow the new model's tuned threshold
             self.smoothing = engine_api.model_smoothing(model_dir)
@@ -300,10 +318,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._make_model_views()
         self._show_model()
         self.note(f"model {model_name(model_dir)} ({model_dir})")
-        self.banner.hide()
-        if self._running or self.engine is None:
-            self.start()
-        return True
 
     def choose_model(self) -> None:
         d = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a model folder (with config.json)",
@@ -430,10 +444,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self._request(self.spec)
 
     def stop(self) -> None:
+        self._show_stopped()
+        self._request(None)
+
+    def _show_stopped(self) -> None:
+        """Button and status bar agree: nothing runs, so no live figures stay up."""
         self._running = False
+        self._latest = None
         self.start_action.setText("Start")
         self.state_label.setText("stopped")
-        self._request(None)
+        self.model_ms_label.setText("model – ms")
+        self.rate_label.setText("rate –")
+        self.level_bar.setValue(self.level_bar.minimum())
 
     def _request(self, spec: SourceSpec | None) -> None:
         """Replace whatever runs by ``spec`` (None: nothing), off the GUI thread."""
@@ -514,6 +536,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ---------------------------------------------------------------- engine events (GUI thread)
     def _on_ready(self, engine) -> None:
+        self._previous_model = None  # the new model loaded: nothing to go back to
         self.state_label.setText(f"listening: {self._describe(engine)}")
         self.device_label.setText(getattr(engine, "device", "CPU"))
 
@@ -545,10 +568,18 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_error(self, err) -> None:
         with self._lock:
             self.engine = None  # the engine stopped itself
-        self._running = False
-        self.start_action.setText("Start")
-        self.state_label.setText("stopped")
+        was_running = self._running
+        self._show_stopped()
         if isinstance(err, ModelError):
+            previous, self._previous_model = self._previous_model, None
+            if previous is not None:
+                # The chosen folder's weights do not load: back to the model that worked.
+                bad = self.model_dir
+                self._use_model(*previous)
+                if was_running:
+                    self.start()
+                self.show_problem(self._model_message(err, bad, self.model_dir), model=True)  # after start() hid it
+                return
             # A folder whose config reads but whose weights do not load must not come back
             # at the next start: fall back to the bundled model there.
             if self.store.model_dir == self.model_dir:
@@ -563,7 +594,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_problem(self, message: str, model: bool = False) -> None:
         self.note(message)
         self.banner.show_problem(message, model=model)
-        self.state_label.setText("stopped")
+        if not self._running:  # a refused model folder leaves the running engine (and "Stop") as they are
+            self.state_label.setText("stopped")
 
     @staticmethod
     def _describe(engine) -> str:
