@@ -10,6 +10,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from PyQt6 import QtCore  # noqa: E402
+
 from kwsapp.gui import recorder as R  # noqa: E402
 from kwsapp.gui.engine_api import SourceSpec  # noqa: E402
 from kwsapp.gui.settings import Store, open_settings  # noqa: E402
@@ -257,3 +259,123 @@ def test_closing_during_a_stuck_finetune_kills_it_and_tidies_up(qtbot, tmp_path,
     assert time.monotonic() - t0 < V.CLOSE_WAIT_MS / 1000 + 3
     assert not run.running
     assert not os.path.exists(out + ".partial-123")
+
+
+# ---------------------------------------------------------------- issue 21: what the dialog says and counts
+
+def _finish_take(rec, path, x, speech=True):
+    """What the recorder does at the end of a take, on ``x`` as the recorded audio (no microphone)."""
+    from kwsapp.audio.ringbuffer import RingBuffer
+
+    rec.ring = RingBuffer(4 * 16000)
+    rec.ring.write(x)
+    rec._job, rec._from, rec._until = (path, speech), 0, len(x)
+    rec._finish()
+
+
+@pytest.fixture
+def dialog(qtbot, tmp_path, model_dir):
+    from kwsapp.gui.voicetrain import VoiceTrainDialog
+
+    d = VoiceTrainDialog(model_dir, "no such device", countdown_s=0)
+    qtbot.addWidget(d)
+    d.takes_edit.setText(str(tmp_path / "takes"))
+    d.user_edit.setText("tester")
+    d.tabs.setCurrentIndex(1)
+    yield d
+    if d.run is not None:  # else closing the dialog would ask (a modal nobody answers here)
+        d.run.cancel(wait_ms=3000)
+    d.recorder.close()
+
+
+def _said(level=0.3):
+    x = (0.003 * np.random.default_rng(1).standard_normal(24000)).astype(np.float32)
+    if level:
+        x[8000:16000] += tone(440, 0.5, level=level)
+    return x
+
+
+def test_silent_take_is_not_counted_is_marked_and_redo_replaces_it(dialog, monkeypatch):
+    d = dialog
+    assert d.word == "yes"
+    first = R.next_take_path(d.takes_dir, "yes", d.speaker)
+    _finish_take(d.recorder, first, _said())
+    second = R.next_take_path(d.takes_dir, "yes", d.speaker)
+    _finish_take(d.recorder, second, _said(level=0))  # nothing said
+    assert len(R.take_paths(d.takes_dir, "yes", d.speaker)) == 1  # the silent take does not count ...
+    assert "1/10" in d.word_list.item(0).text()
+    items = [d.take_list.item(i).text() for i in range(d.take_list.count())]
+    assert items[0].startswith("Take 1 ") and items[1].startswith("Take 2 — no speech heard")  # ... is marked
+    assert "not counted" in d.status.text() and "Redo" in d.status.text()
+    assert d.take_list.currentRow() == 1 and d.focusWidget() is d.redo_button  # ... and Redo is offered
+    from trainer.finetune import user_clips
+
+    assert [os.path.basename(c.path) for c in user_clips(d.takes_dir, ("yes",))] == [os.path.basename(first)]
+    # Redo of the marked take: recorded into its own slot, the mark goes.
+    d.recorder.record = lambda path, speech=True: _finish_take(d.recorder, path, _said(), speech) or True
+    monkeypatch.setattr(R.TakeRecorder, "is_open", property(lambda self: True))
+    d.redo_take()
+    assert R.take_paths(d.takes_dir, "yes", d.speaker) == [first, second] and not R.silent_paths(
+        d.takes_dir, "yes", d.speaker)
+    assert d.status.text().startswith("Take 2 of “yes” saved (2/10)")
+
+
+def test_takes_are_numbered_under_their_word_and_other_words_are_explained(dialog):
+    d = dialog
+    d.per_word_spin.setValue(2)
+    for _ in range(2):
+        _finish_take(d.recorder, R.next_take_path(d.takes_dir, "yes", d.speaker), _said())
+    # The second take finished "yes": the prompt moves on and the status says which word was done.
+    assert d.word == "no" and d.status.text().startswith("“yes” done (2 takes). Next: Say “no”")
+    d.word_list.setCurrentRow(0)
+    assert [d.take_list.item(i).text().split()[:2] for i in range(2)] == [["Take", "1"], ["Take", "2"]]
+    assert "dB" in d.take_list.item(0).text() and not d.take_list.item(0).icon().isNull()
+    assert d.why_note.text() == ""  # a command needs no explanation
+    bed = next(i for i in range(d.word_list.count())
+               if d.word_list.item(i).data(QtCore.Qt.ItemDataRole.UserRole) == "bed")
+    d.word_list.setCurrentRow(bed)
+    assert "unknown" in d.why_note.text() and "bed, cat, house" in d.why_note.text()
+
+
+def test_report_names_labels_readably_and_warns_about_few_held_out_takes():
+    from kwsapp.gui.voicetrain import MIN_HELD_OUT, describe_report
+
+    per = {"_silence_": 1.0, "_unknown_": 1.0, "yes": 1.0}
+    r = {"labels": ["_silence_", "_unknown_", "yes"], "user_takes": 70, "user_train_takes": 56,
+         "held_out_takes": 14, "before": {"accuracy": 1.0, "per_class": per}, "after": {"accuracy": 1.0,
+                                                                                      "per_class": per}}
+    text = describe_report(r)
+    assert "Labels: silence, unknown, yes" in text and "_silence_" not in text
+    assert "Only 14 takes were held out" in text and "says little" in text
+    r["held_out_takes"] = MIN_HELD_OUT
+    assert "says little" not in describe_report(r)
+
+
+def test_time_estimate_before_start_and_focus_on_cancel_and_close_asks(qtbot, dialog, monkeypatch):
+    import sys
+
+    from PyQt6 import QtWidgets
+
+    from kwsapp.gui import voicetrain as V
+
+    d = dialog
+    d.tabs.setCurrentIndex(2)
+    d.epochs_spin.setValue(8)
+    assert "about 4 min" in d.estimate_label.text()
+    assert not d.close_button.autoDefault() and not d.close_button.isDefault()
+    # A stand-in for the trainer that runs until it is stopped.
+    monkeypatch.setattr(V, "finetune_command", lambda *a: [sys.executable, "-c", "import time; time.sleep(60)"])
+    monkeypatch.setattr(d, "_check_finetune", lambda: None)
+    d.show()
+    d.start_button.setFocus()
+    assert d.start_finetune()
+    assert d.focusWidget() is d.cancel_button  # Enter now cannot close the dialog
+    qtbot.waitUntil(lambda: d.run.running, timeout=10000)
+    asked = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question",
+                        lambda *a, **k: asked.append(a) or QtWidgets.QMessageBox.StandardButton.Cancel)
+    d.reject()
+    assert asked and d.isVisible() and d.run.running  # asked first; "Cancel" keeps it training
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", lambda *a, **k: QtWidgets.QMessageBox.StandardButton.Close)
+    d.reject()
+    assert not d.isVisible() and not d.run.running

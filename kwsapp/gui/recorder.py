@@ -37,6 +37,9 @@ _SPEECH_MIN_DBFS = -55.0
 _SPAN_BELOW_PEAK_DB = 30.0  # frames this close to the peak (and above the floor) are the word
 
 DATA_ENV = "KWSAPP_DATA"
+# A take in which no speech was heard keeps its audio (to play back) under this suffix: not a
+# .wav, so neither the counts nor the trainer (which reads every .wav) take it for the word.
+SILENT_SUFFIX = ".silent"
 
 
 # ---------------------------------------------------------------- where things live
@@ -84,8 +87,22 @@ def take_paths(folder: str, word: str, speaker: str) -> list[str]:
     return [p for _, p in sorted(found)]
 
 
+def silent_paths(folder: str, word: str, speaker: str) -> list[str]:
+    """This speaker's takes of ``word`` in which no speech was heard (to redo), in order."""
+    d = os.path.join(folder, word)
+    pat = re.compile(rf"^{re.escape(speaker)}_nohash_(\d+)\.wav{re.escape(SILENT_SUFFIX)}$")
+    found = sorted((int(m.group(1)), os.path.join(d, n)) for n in (os.listdir(d) if os.path.isdir(d) else ())
+                   if (m := pat.match(n)))
+    return [p for _, p in found]
+
+
+def take_number(path: str) -> int:
+    """1 for ``…_nohash_0.wav``: what the dialog calls the take (stable when others are dropped)."""
+    return int(re.search(r"_nohash_(\d+)\.wav", path).group(1)) + 1
+
+
 def next_take_path(folder: str, word: str, speaker: str) -> str:
-    taken = take_paths(folder, word, speaker)
+    taken = take_paths(folder, word, speaker) + silent_paths(folder, word, speaker)
     n = 1 + max((int(re.search(r"_nohash_(\d+)", p).group(1)) for p in taken), default=-1)
     return os.path.join(folder, word, f"{speaker}_nohash_{n}.wav")
 
@@ -161,7 +178,7 @@ class TakeRecorder(QtCore.QObject):
     level = QtCore.pyqtSignal(float)  # dBFS of the newest 100 ms, every LEVEL_MS
     countdown = QtCore.pyqtSignal(int)  # seconds left before recording starts
     recording = QtCore.pyqtSignal()  # speak now
-    saved = QtCore.pyqtSignal(str, bool)  # path, speech found
+    saved = QtCore.pyqtSignal(str, bool)  # path (…wav.silent if speech was expected and not found), speech found
     failed = QtCore.pyqtSignal(str)  # one-line message; the microphone is closed
 
     _open_done = QtCore.pyqtSignal(object, object)  # (mic, None or a KwsError), from the opener thread
@@ -279,8 +296,15 @@ class TakeRecorder(QtCore.QObject):
         else:  # silence: nothing to centre on; the middle of the take
             mid = (len(x) - CLIP) // 2
             clip, found = x[mid : mid + CLIP], False
+        silent = speech and not found
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
+            # A take slot holds either a usable take or a silent one to redo, never both.
+            stale = path if silent else path + SILENT_SUFFIX
+            if os.path.exists(stale):
+                os.remove(stale)
+            if silent:
+                path += SILENT_SUFFIX
             write_wav(path, clip, RATE)
         except OSError as e:
             self._job = None

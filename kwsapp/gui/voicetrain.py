@@ -25,6 +25,8 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from ..errors import KwsError
 from ..model import read_config
 from . import recorder as R
+from .scores import display_name
+from .takeicon import take_icon
 
 # A few of the dataset's other words (they train _unknown_), and silence.
 OTHER_WORDS = ("bed", "cat", "house", "happy", "marvin")
@@ -40,6 +42,18 @@ CLOSE_WAIT_MS = 3000
 _EPOCH = re.compile(r"^Epoch (\d+)/(\d+)")
 _EPOCH_END = re.compile(r"^\d+/\d+ - .*\bloss: ")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Below this many held-out takes one take moves the before/after figure by more than 5 points:
+# the report says the test means little.
+MIN_HELD_OUT = 20
+# The time estimate: BENCHMARKS.md (fine-tuning) measured about 30 s of start-up, reading and
+# testing and 20-30 s per epoch on the shared 2-core machine with the shared base data.
+START_S, EPOCH_S = 30, 25
+
+
+def estimate_text(epochs: int) -> str:
+    total = START_S + EPOCH_S * epochs
+    rough = f"about {max(1, round(total / 60))} min" if total >= 90 else f"about {total} s"
+    return f"Takes {rough} on a 2-core computer ({EPOCH_S} s per epoch); longer while other programs run."
 
 
 def command_words(model_dir: str) -> tuple[str, ...]:
@@ -76,17 +90,21 @@ def finetune_command(model_dir, takes_dir, base_dir, out, commands, epochs, extr
 
 def describe_report(r: dict) -> str:
     """The before/after report in plain words."""
-    lines = [f"Labels: {' '.join(l for l in r['labels'])}",
+    lines = [f"Labels: {', '.join(display_name(l) for l in r['labels'])}",
              f"Your takes: {r['user_takes']} ({r['user_train_takes']} trained on, "
              f"{r['held_out_takes']} held out to test)"]
     b, a = r.get("before"), r.get("after")
     if b and a:
         lines.append(f"Accuracy on the held-out takes: {100 * b['accuracy']:.0f}% before, "
                      f"{100 * a['accuracy']:.0f}% after")
-        per = [f"{w} {100 * b['per_class'].get(w):.0f}→{100 * acc:.0f}%" for w, acc in a["per_class"].items()
-               if acc is not None and b["per_class"].get(w) is not None]
+        per = [f"{display_name(w)} {100 * b['per_class'].get(w):.0f}→{100 * acc:.0f}%"
+               for w, acc in a["per_class"].items() if acc is not None and b["per_class"].get(w) is not None]
         if per:
             lines.append("Per word: " + ", ".join(per))
+        n = r["held_out_takes"]
+        if n < MIN_HELD_OUT:
+            lines.append(f"Only {n} takes were held out, so one take moves this figure by {100 / n:.0f} points: "
+                         "it says little. More takes per word make it a real test.")
     else:
         lines.append("No takes were held out (record at least two takes of a word to get a before/after test).")
     return "\n".join(lines)
@@ -234,6 +252,9 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         self.per_word_spin.valueChanged.connect(self._refresh_counts)
         close = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
+        self.close_button = close.button(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        self.close_button.setAutoDefault(False)  # Enter must never close the dialog by accident
+        self.close_button.setDefault(False)
         lay = QtWidgets.QVBoxLayout(self)
         lay.addWidget(self.tabs)
         lay.addWidget(close)
@@ -312,6 +333,10 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         self.status = QtWidgets.QLabel("")
         self.status.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.status.setWordWrap(True)
+        self.why_note = QtWidgets.QLabel("")  # why it asks for words that are not commands
+        self.why_note.setWordWrap(True)
+        self.why_note.setStyleSheet("color: gray;")
+        self.why_note.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.level_bar = QtWidgets.QProgressBar()
         self.level_bar.setRange(-60, 0)
         self.level_bar.setValue(-60)
@@ -333,9 +358,11 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         nxt.clicked.connect(lambda: self.tabs.setCurrentIndex(2))
         right = QtWidgets.QVBoxLayout()
         right.addWidget(self.prompt)
+        right.addWidget(self.why_note)
         right.addWidget(self.status)
         right.addWidget(self.level_bar)
         right.addWidget(self.record_button)
+        self.take_list.setIconSize(QtCore.QSize(64, 16))
         right.addWidget(QtWidgets.QLabel("Takes of this word (select one to play, redo or drop):"))
         right.addWidget(self.take_list, 1)
         right.addLayout(buttons)
@@ -377,12 +404,36 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         if word is None:
             return
         self.prompt.setText("Stay quiet" if word == R.SILENCE_WORD else f"Say “{word}”")
+        self.why_note.setText(self._why(word))
         self._fill_takes()
+
+    def _why(self, word: str) -> str:
+        try:
+            commands = self.commands()
+        except KwsError:
+            commands = ()
+        if word == R.SILENCE_WORD:
+            return "A few seconds of your room: the model learns what no word sounds like there."
+        if word in commands:
+            return ""
+        others = ", ".join(w for w in prompt_words(commands) if w not in commands and w != R.SILENCE_WORD)
+        return (f"Not a command: {others} are examples of “unknown”, so the model learns not to "
+                "take other words of yours for commands.")
 
     def _fill_takes(self, select: str | None = None) -> None:
         self.take_list.clear()
-        for p in R.take_paths(self.takes_dir, self.word, self.speaker):
-            item = QtWidgets.QListWidgetItem(os.path.basename(p))
+        good = R.take_paths(self.takes_dir, self.word, self.speaker)
+        silent = R.silent_paths(self.takes_dir, self.word, self.speaker)
+        for p in sorted(good + silent, key=R.take_number):
+            item = QtWidgets.QListWidgetItem()
+            icon, db = take_icon(p)
+            item.setIcon(icon)
+            if p in silent:
+                item.setText(f"Take {R.take_number(p)} — no speech heard, not counted: Redo it")
+                item.setForeground(QtGui.QColor(192, 48, 48))
+            else:
+                item.setText(f"Take {R.take_number(p)}   {db:.0f} dB")
+            item.setToolTip(p)
             item.setData(QtCore.Qt.ItemDataRole.UserRole, p)
             self.take_list.addItem(item)
             if p == select:
@@ -413,8 +464,8 @@ class VoiceTrainDialog(QtWidgets.QDialog):
 
     def redo_take(self) -> None:
         p = self._selected_take()
-        if p:
-            self.record_take(p)
+        if p:  # a silent take is redone into its own take slot
+            self.record_take(p[: -len(R.SILENT_SUFFIX)] if p.endswith(R.SILENT_SUFFIX) else p)
 
     def drop_take(self) -> None:
         p = self._selected_take()
@@ -422,7 +473,7 @@ class VoiceTrainDialog(QtWidgets.QDialog):
             os.remove(p)
             self._fill_takes()
             self._refresh_counts()
-            self._set_status(f"Dropped {os.path.basename(p)}.")
+            self._set_status(f"Dropped take {R.take_number(p)} of “{self.word}”.")
 
     def _on_recording(self) -> None:
         self._set_status("Recording — speak now" if self.word != R.SILENCE_WORD else "Recording — stay quiet")
@@ -430,12 +481,20 @@ class VoiceTrainDialog(QtWidgets.QDialog):
     def _on_saved(self, path: str, speech: bool) -> None:
         self._refresh_counts()
         self._fill_takes(select=path)
-        note = "" if speech or self.word == R.SILENCE_WORD else " — no speech heard: check the level, then Redo"
-        self._set_status(f"Saved {os.path.basename(path)}{note}")
-        if len(R.take_paths(self.takes_dir, self.word, self.speaker)) >= self.per_word_spin.value():
+        word, n = os.path.basename(os.path.dirname(path)), R.take_number(path)
+        name = "silence" if word == R.SILENCE_WORD else f"“{word}”"
+        if path.endswith(R.SILENT_SUFFIX):  # not counted: offer the redo at once
+            self._set_status(f"Take {n} of {name}: no speech heard, so it is not counted. "
+                             "Check the level meter, then Redo.")
+            self.redo_button.setFocus()
+            return
+        count, target = len(R.take_paths(self.takes_dir, word, self.speaker)), self.per_word_spin.value()
+        self._set_status(f"Take {n} of {name} saved ({count}/{target}).")
+        if count >= target:
             row = self.word_list.currentRow()
             if row + 1 < self.word_list.count():
-                self.word_list.setCurrentRow(row + 1)
+                self.word_list.setCurrentRow(row + 1)  # the prompt changes: say which word was finished
+                self._set_status(f"{name} done ({count} takes). Next: {self.prompt.text()}.")
 
     def _on_record_failed(self, message: str) -> None:
         self._set_status(f"{message}. Press Record to try again.")
@@ -473,6 +532,9 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         self.epochs_spin = QtWidgets.QSpinBox()
         self.epochs_spin.setRange(1, 200)
         self.epochs_spin.setValue(8)
+        self.estimate_label = QtWidgets.QLabel(estimate_text(8))
+        self.estimate_label.setWordWrap(True)
+        self.epochs_spin.valueChanged.connect(lambda n: self.estimate_label.setText(estimate_text(n)))
         self.start_button = QtWidgets.QPushButton("Start fine-tuning")
         self.start_button.clicked.connect(self.start_finetune)
         self.cancel_button = QtWidgets.QPushButton("Cancel")
@@ -492,6 +554,7 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         form.addRow("New model name", self.name_edit)
         form.addRow("", self.out_label)
         form.addRow("Epochs", self.epochs_spin)
+        form.addRow("", self.estimate_label)
         form.addRow(row)
         form.addRow(self.progress)
         form.addRow(self.train_status)
@@ -550,6 +613,7 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         self.report.setText("")
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
+        self.cancel_button.setFocus()  # not Close: Enter or Space must not end the dialog (and the run)
         self.run.start()
         return True
 
@@ -586,6 +650,18 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         if self.run is not None and self.run.running:
             self.run.cancel(wait_ms=CLOSE_WAIT_MS)
             remove_partials(self.run.out)
+
+    def reject(self) -> None:  # Close, Escape and the window's close button
+        if self.run is not None and self.run.running and not self._confirm_stop():
+            return
+        super().reject()
+
+    def _confirm_stop(self) -> bool:
+        answer = QtWidgets.QMessageBox.question(
+            self, "Stop fine-tuning?", "Fine-tuning is still running. Closing stops it and nothing is saved.",
+            QtWidgets.QMessageBox.StandardButton.Close | QtWidgets.QMessageBox.StandardButton.Cancel,
+            QtWidgets.QMessageBox.StandardButton.Cancel)
+        return answer == QtWidgets.QMessageBox.StandardButton.Close
 
     def done(self, result: int) -> None:  # every way of closing a dialog ends here
         self.shutdown()
