@@ -203,3 +203,28 @@ def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window,
     assert w.model_dir == model_dir and w.store.model_dir is None
     assert w._running and w.start_action.text() == "Stop" and requests[-1] == w.spec  # listening again
     assert w.model_ms_label.text() == "model – ms"  # no figure of the engine that failed stays up
+
+
+# ---------------------------------------------------------------- settings
+def test_settings_panel_explains_fields_and_says_restore_needs_apply(qtbot):
+    from kwsapp.engine.smoothing import SmoothingConfig
+    from kwsapp.gui.settings import SmoothingPanel
+
+    panel = SmoothingPanel(SmoothingConfig(detection_threshold=0.8), defaults=SmoothingConfig())
+    qtbot.addWidget(panel)
+    form = panel.findChild(QtWidgets.QFormLayout)
+    labels = {form.itemAt(r, QtWidgets.QFormLayout.ItemRole.LabelRole).widget().text(): form.itemAt(
+        r, QtWidgets.QFormLayout.ItemRole.FieldRole).widget() for r in range(form.rowCount())}
+    assert "average window" in labels and labels["average window"].suffix() == " ms"  # 'ms' once
+    assert not any(name.endswith(" ms") for name in labels)
+    for name in ("suppression", "minimum count", "average window", "detection threshold"):
+        tip = labels[name].toolTip()
+        assert len(tip) > 40 and "_" not in tip, name  # a sentence in plain words
+    got = []
+    panel.applied.connect(got.append)
+    box = panel.findChild(QtWidgets.QDialogButtonBox)
+    box.button(QtWidgets.QDialogButtonBox.StandardButton.RestoreDefaults).click()
+    assert panel.editors["detection_threshold"].value() == pytest.approx(0.45) and got == []
+    assert "Apply" in panel.note.text()  # nothing is in use until Apply/OK
+    box.button(QtWidgets.QDialogButtonBox.StandardButton.Apply).click()
+    assert got[-1].detection_threshold == pytest.approx(0.45) and panel.note.text() == ""

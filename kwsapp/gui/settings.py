@@ -101,6 +101,24 @@ def _spin_for(name: str, value):
     return None  # a type we cannot edit here stays as it is
 
 
+# What each setting does, in plain words (the field names are the engine's).
+TIPS = {
+    "average_window_ms": "How much recent audio the scores are averaged over. Longer: steadier, fewer false "
+                         "detections, but a word is reported a little later.",
+    "detection_threshold": "How sure the app must be before it reports a word (0 to 1). Higher: fewer false "
+                           "detections, but quiet or unclear words may be missed.",
+    "suppression_ms": "After a detection, how long the app waits before it reports another word, so one spoken "
+                      "word is not reported twice.",
+    "minimum_count": "How many score updates the average needs before any word can be reported. Higher: "
+                     "nothing is reported from a single loud moment.",
+}
+
+
+def field_label(name: str) -> str:
+    """'average_window_ms' -> 'average window' (the box itself says 'ms')."""
+    return (name[:-3] if name.endswith("_ms") else name).replace("_", " ")
+
+
 def _read(w):
     if isinstance(w, QtWidgets.QCheckBox):
         return w.isChecked()
@@ -125,7 +143,11 @@ class SmoothingPanel(QtWidgets.QDialog):
             if w is None:
                 continue
             self.editors[f.name] = w
-            form.addRow(f.name.replace("_", " "), w)
+            tip = TIPS.get(f.name, "")
+            w.setToolTip(tip)
+            label = QtWidgets.QLabel(field_label(f.name))
+            label.setToolTip(tip)
+            form.addRow(label, w)
         buttons = QtWidgets.QDialogButtonBox(
             QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Apply
             | QtWidgets.QDialogButtonBox.StandardButton.Cancel
@@ -134,12 +156,15 @@ class SmoothingPanel(QtWidgets.QDialog):
         buttons.rejected.connect(self.reject)
         buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Apply).clicked.connect(self.apply)
         buttons.button(QtWidgets.QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
-            lambda: self.load(self._defaults))
+            self.restore_defaults)
+        self.note = QtWidgets.QLabel("")
+        self.note.setWordWrap(True)
         self.error = QtWidgets.QLabel("")
         self.error.setStyleSheet("color: #c03030;")
         self.error.setWordWrap(True)
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(form)
+        lay.addWidget(self.note)
         lay.addWidget(self.error)
         lay.addWidget(buttons)
 
@@ -147,6 +172,11 @@ class SmoothingPanel(QtWidgets.QDialog):
         for name, w in self.editors.items():
             v = getattr(cfg, name)
             w.setChecked(v) if isinstance(w, QtWidgets.QCheckBox) else w.setValue(v)
+
+    def restore_defaults(self) -> None:
+        """Fills the fields only, so Cancel still keeps what is in use; the note says so."""
+        self.load(self._defaults)
+        self.note.setText("Defaults filled in. Press Apply or OK to use them (Cancel keeps the current settings).")
 
     def value(self):
         """The edited settings; raises ValueError if the dataclass rejects the combination."""
@@ -159,6 +189,7 @@ class SmoothingPanel(QtWidgets.QDialog):
             self.error.setText(str(e))
             return False
         self.error.setText("")
+        self.note.setText("")
         self._cfg = cfg
         self.applied.emit(cfg)
         return True
