@@ -228,3 +228,21 @@ def test_settings_panel_explains_fields_and_says_restore_needs_apply(qtbot):
     assert "Apply" in panel.note.text()  # nothing is in use until Apply/OK
     box.button(QtWidgets.QDialogButtonBox.StandardButton.Apply).click()
     assert got[-1].detection_threshold == pytest.approx(0.45) and panel.note.text() == ""
+
+
+# ---------------------------------------------------------------- inputs
+def test_input_list_is_default_first_then_real_devices_by_name(window, monkeypatch):
+    from kwsapp.audio.devices import DeviceInfo
+    from kwsapp.gui import engine_api
+
+    found = [DeviceInfo(0, "pulse", 32, 44100.0, False), DeviceInfo(1, "default", 32, 44100.0, True),
+             DeviceInfo(2, "USB Mic: Audio (hw:2,0)", 1, 48000.0, False),
+             DeviceInfo(3, "HDA Intel PCH: ALC269 Analog (hw:0,0)", 2, 44100.0, False)]
+    monkeypatch.setattr(engine_api, "list_devices", lambda rescan=False: found)
+    w = window
+    w.refresh_devices()
+    texts = [w.device_combo.itemText(i) for i in range(w.device_combo.count()) if w.device_combo.itemText(i)]
+    assert texts == ["System default input", "HDA Intel PCH: ALC269 Analog (hw:0,0)", "USB Mic: Audio (hw:2,0)",
+                     "PulseAudio sound server"]  # one name per device, no bare indexes, no second 'default'
+    i = w.device_combo.findText("USB Mic: Audio (hw:2,0)")
+    assert w.device_combo.itemData(i) == "USB Mic: Audio (hw:2,0)"  # chosen by name: survives replugging

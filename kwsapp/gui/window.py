@@ -21,6 +21,7 @@ from ..features import FeatureConfig
 from ..model import BUNDLED_MODEL_DIR, read_config
 from . import engine_api
 from .bridge import EngineBridge
+from .devicelist import device_entries
 from .engine_api import SourceSpec
 from .history import HistoryTable
 from .modelinfo import is_bundled, model_name, model_words, source_name
@@ -381,10 +382,11 @@ class MainWindow(QtWidgets.QMainWindow):
             problem = None
         except KwsError as e:
             devices, problem = [], str(e)
-        self.device_combo.addItem("System default input", None)
-        for d in devices:
-            mark = " (default)" if getattr(d, "is_default", False) else ""
-            self.device_combo.addItem(f"{d.index}: {d.name}{mark}", d.name)
+        for entry in device_entries(devices):
+            if entry is None:
+                self.device_combo.insertSeparator(self.device_combo.count())
+            else:
+                self.device_combo.addItem(*entry)
         if self.spec.kind == "file":
             self.device_combo.addItem(f"File: {os.path.basename(self.spec.path)}", ("file", self.spec.path))
             self.device_combo.setCurrentIndex(self.device_combo.count() - 1)
