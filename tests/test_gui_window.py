@@ -246,3 +246,35 @@ def test_input_list_is_default_first_then_real_devices_by_name(window, monkeypat
                      "PulseAudio sound server"]  # one name per device, no bare indexes, no second 'default'
     i = w.device_combo.findText("USB Mic: Audio (hw:2,0)")
     assert w.device_combo.itemData(i) == "USB Mic: Audio (hw:2,0)"  # chosen by name: survives replugging
+
+
+# ---------------------------------------------------------------- quitting
+def test_quit_ends_the_process_without_interpreter_teardown(qtbot, tmp_path, monkeypatch):
+    """Ctrl+Q: the window closes the normal way (settings saved), then the process ends at once
+    instead of waiting seconds for TensorFlow's native teardown."""
+    import signal
+
+    from kwsapp.gui import app
+
+    ini = str(tmp_path / "s.ini")
+    monkeypatch.setenv("KWSAPP_SETTINGS", ini)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)  # the test's own handlers stay
+    exits = []
+    monkeypatch.setattr(app, "exit_now", exits.append)
+
+    def press_ctrl_q():
+        from PyQt6 import QtGui
+        from PyQt6.QtTest import QTest
+
+        win = next(w for w in QtWidgets.QApplication.topLevelWidgets() if hasattr(w, "quit_action"))
+        assert win.quit_action.shortcut() == QtGui.QKeySequence("Ctrl+Q")
+        win.quit_action.trigger()
+
+    QtCore.QTimer.singleShot(0, press_ctrl_q)
+    wav = tmp_path / "x.wav"
+    from kwsapp.wavio import write_wav
+
+    write_wav(str(wav), np.zeros(16000, np.float32))
+    code = app.run(SimpleNamespace(input=str(wav), device=None, model=str(tmp_path / "no-model")))
+    assert exits == [code] == [0]
+    assert Store(open_settings(ini)).geometry() is not None  # closed the normal way first
