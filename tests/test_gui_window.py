@@ -278,3 +278,56 @@ def test_quit_ends_the_process_without_interpreter_teardown(qtbot, tmp_path, mon
     code = app.run(SimpleNamespace(input=str(wav), device=None, model=str(tmp_path / "no-model")))
     assert exits == [code] == [0]
     assert Store(open_settings(ini)).geometry() is not None  # closed the normal way first
+
+
+# ---------------------------------------------------------------- small things
+def test_save_csv_confirms_and_dialogs_start_in_the_last_or_home_folder(window, tmp_path, monkeypatch):
+    w = window
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    asked = []
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
+                        lambda parent, title, start, filt: asked.append(start) or (str(out / "d.csv"), ""))
+    w.history.folder = w.store.start_folder("csv_folder")
+    w._on_detection(detection(1.0, "yes", 0.9))
+    w.save_action.trigger()
+    assert os.path.dirname(asked[0]) == str(home)  # the home folder, not the working folder
+    assert w.statusBar().currentMessage() == f"Saved 1 detection to {out / 'd.csv'}"
+    w.save_action.trigger()
+    assert os.path.dirname(asked[1]) == str(out) and w.store.csv_folder == str(out)  # the last one used
+
+    opened = []
+    wavs = tmp_path / "wavs"
+    wavs.mkdir()
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName",
+                        lambda parent, title, start, filt: opened.append(start) or ("", ""))
+    w.open_wav()
+    assert opened == [str(home)]
+    w.store.wav_folder = str(wavs)
+    w.open_wav()
+    assert opened[-1] == str(wavs)
+    chosen = []
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getExistingDirectory",
+                        lambda parent, title, start: chosen.append(start) or "")
+    w.choose_model()
+    assert chosen == [str(home)]  # not the app's own (bundled) model folder
+
+
+def test_space_starts_and_stops_while_the_threshold_box_has_focus(window, qtbot):
+    from PyQt6.QtTest import QTest
+
+    w = window
+    requests = []
+    w._request = requests.append  # no engine needed: Start/Stop is what is checked
+    w.activateWindow()
+    w.threshold_spin.setFocus()
+    qtbot.waitUntil(lambda: w.threshold_spin.hasFocus(), timeout=2000)
+    before = w.threshold_spin.value()
+    QTest.keyClick(w.threshold_spin.lineEdit(), QtCore.Qt.Key.Key_Space)
+    assert w._running and w.start_action.text() == "Stop" and requests == [w.spec]
+    QTest.keyClick(w.threshold_spin.lineEdit(), QtCore.Qt.Key.Key_Space)
+    assert not w._running and requests == [w.spec, None]
+    assert w.threshold_spin.value() == before

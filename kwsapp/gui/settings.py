@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 from PyQt6 import QtCore, QtWidgets
 
@@ -40,6 +41,14 @@ class Store:
     device = _setting("input/device")  # name (or index) of the input device; None = default
     model_dir = _setting("model/dir")  # a model folder chosen in the window; None = bundled
     wav_folder = _setting("input/wav_folder", "")  # where "Open WAV file…" starts
+    model_folder = _setting("model/browse_folder", "")  # where "Model folder…" starts
+    csv_folder = _setting("history/csv_folder", "")  # where "Save CSV…" starts
+
+    def start_folder(self, key: str) -> str:
+        """The folder a file dialog last used for ``key`` if it still exists, else home (never
+        the working folder, which is wherever the app happened to be started from)."""
+        d = getattr(self, key)
+        return d if d and os.path.isdir(d) else os.path.expanduser("~")
 
     def smoothing(self, cls):
         """A ``cls`` (the engine's SmoothingConfig) from the stored JSON, defaults if none/bad."""

@@ -92,6 +92,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_controls()
         self._build_views()
         self._build_status()
+        self.history.folder = store.start_folder("csv_folder")
+        self.history.saved.connect(self._on_saved_csv)
         self._show_model()
         self.refresh_devices()
         g = store.geometry()
@@ -176,6 +178,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.threshold_spin.setValue(self.threshold)
         self.threshold_spin.setToolTip("Smoothed score a command must reach to count as detected")
         self.threshold_spin.valueChanged.connect(self._threshold_changed)
+        # A spin box takes Space as typing (and drops it); here it is the app's Start/Stop.
+        self.threshold_spin.installEventFilter(self)
+        self.threshold_spin.lineEdit().installEventFilter(self)
         tb.addWidget(self.threshold_spin)
         tb.addAction(self.settings_action)
 
@@ -245,6 +250,19 @@ class MainWindow(QtWidgets.QMainWindow):
         sb.addWidget(self.state_label, 1)
         for w in (self.model_label, self.level_bar, self.rate_label, self.model_ms_label, self.overflow_label, self.device_label):
             sb.addPermanentWidget(w)
+
+    def eventFilter(self, obj, ev):  # noqa: N802 (Qt naming)
+        if (ev.type() == QtCore.QEvent.Type.KeyPress and ev.key() == QtCore.Qt.Key.Key_Space
+                and obj in (self.threshold_spin, self.threshold_spin.lineEdit())):
+            self.toggle()
+            return True
+        return super().eventFilter(obj, ev)
+
+    def _on_saved_csv(self, path: str, n: int) -> None:
+        self.store.csv_folder = os.path.dirname(path)
+        message = f"Saved {n} detection{'s' if n != 1 else ''} to {path}"
+        self.note(message)
+        self.statusBar().showMessage(message, 10000)
 
     # ---------------------------------------------------------------- model
     def _show_model(self) -> None:
@@ -322,8 +340,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def choose_model(self) -> None:
         d = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a model folder (with config.json)",
-                                                       self.model_dir)
+                                                       self.store.start_folder("model_folder"))
         if d:
+            self.store.model_folder = os.path.dirname(os.path.normpath(d))  # next time: beside this one
             self.set_model_dir(d)
 
     def open_voice_training(self) -> None:
@@ -420,7 +439,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.start(spec)
 
     def open_wav(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a WAV file", self.store.wav_folder,
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a WAV file", self.store.start_folder("wav_folder"),
                                                         "WAV files (*.wav *.WAV);;All files (*)")
         if path:
             self.store.wav_folder = os.path.dirname(path)
