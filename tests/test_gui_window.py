@@ -331,3 +331,22 @@ def test_space_starts_and_stops_while_the_threshold_box_has_focus(window, qtbot)
     QTest.keyClick(w.threshold_spin.lineEdit(), QtCore.Qt.Key.Key_Space)
     assert not w._running and requests == [w.spec, None]
     assert w.threshold_spin.value() == before
+
+
+# ---------------------------------------------------------------- the level meter
+def test_level_meter_follows_every_hop_with_peak_hold(window):
+    from kwsapp.gui.levelmeter import HOLD_S
+
+    w, m = window, window.level_meter
+    w._on_hop(hop(w, 1.0, yes=0.5))  # hops carry level_db -30 (a word in a file or from a microphone)
+    assert m.level == -30 and m.peak == -30
+    quiet = hop(w, 1.1, yes=0.5)
+    quiet.level_db = -120.0  # the gap after the word (digital silence in a file)
+    w._on_hop(quiet)
+    assert m.level == -60 and m.peak == -30 and "peak -30" in m.text()  # held ...
+    quiet.stream_time_s = 1.0 + HOLD_S + 0.1
+    w._on_hop(quiet)
+    assert m.peak == -60  # ... for HOLD_S of stream time, then it follows the input down
+    w._on_hop(hop(w, 3.0, yes=0.5))
+    w.stop()
+    assert m.level == -60 and m.text() == "level –"  # stopped: no stale level

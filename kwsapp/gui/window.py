@@ -24,6 +24,7 @@ from .bridge import EngineBridge
 from .devicelist import device_entries
 from .engine_api import SourceSpec
 from .history import HistoryTable
+from .levelmeter import LevelMeter
 from .modelinfo import is_bundled, model_name, model_words, source_name
 from .peak import PeakTracker
 from .readout import DetectionReadout
@@ -235,12 +236,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build_status(self) -> None:
         sb = self.statusBar()
-        self.level_bar = QtWidgets.QProgressBar()
-        self.level_bar.setRange(-60, 0)
-        self.level_bar.setValue(-60)
-        self.level_bar.setFormat("level %v dB")
-        self.level_bar.setFixedWidth(150)
-        self.level_bar.setToolTip("Input level (RMS of the newest hop, dBFS)")
+        self.level_meter = LevelMeter()
         self.state_label = QtWidgets.QLabel("stopped")
         self.rate_label = QtWidgets.QLabel("rate –")
         self.model_ms_label = QtWidgets.QLabel("model – ms")
@@ -248,7 +244,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.device_label = QtWidgets.QLabel("–")
         self.model_label = QtWidgets.QLabel("")
         sb.addWidget(self.state_label, 1)
-        for w in (self.model_label, self.level_bar, self.rate_label, self.model_ms_label, self.overflow_label, self.device_label):
+        for w in (self.model_label, self.level_meter, self.rate_label, self.model_ms_label, self.overflow_label, self.device_label):
             sb.addPermanentWidget(w)
 
     def eventFilter(self, obj, ev):  # noqa: N802 (Qt naming)
@@ -476,7 +472,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.state_label.setText("stopped")
         self.model_ms_label.setText("model – ms")
         self.rate_label.setText("rate –")
-        self.level_bar.setValue(self.level_bar.minimum())
+        self.level_meter.reset()
 
     def _request(self, spec: SourceSpec | None) -> None:
         """Replace whatever runs by ``spec`` (None: nothing), off the GUI thread."""
@@ -571,6 +567,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_hop(self, r) -> None:
         self.spectrogram.push_columns(r.columns)
         self.peak.hop(r.smoothed)
+        self.level_meter.push(r.level_db, r.stream_time_s)
         self._latest = r
         self._bars_dirty = True
 
@@ -643,7 +640,6 @@ class MainWindow(QtWidgets.QMainWindow):
         engine = self.engine
         load = 100.0 * (cpu - c0) / max(now - t0, 1e-3)
         if r is not None:
-            self.level_bar.setValue(int(max(-60, min(0, r.level_db))))
             self.model_ms_label.setText(f"model {r.model_ms:.1f} ms")
             self.overflow_label.setText(f"overflows {r.overflows}")
         src = getattr(engine, "source", None)
