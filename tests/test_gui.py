@@ -185,8 +185,9 @@ def test_real_clips_show_detections_spectrogram_and_bars(make_window, qtbot, dat
     w = make_window(spec=SourceSpec("file", path=wav, realtime=True), model_dir=model_dir)
     blank = w.spectrogram.snapshot()
     seen_heights = []
-    qtbot.waitUntil(lambda: seen_heights.append(w.scores.heights.copy()) or w.state_label.text().startswith(
-        "finished"), timeout=90000)
+    rates = set()
+    qtbot.waitUntil(lambda: seen_heights.append(w.scores.heights.copy()) or rates.add(w.rate_label.text()) or
+                    w.state_label.text().startswith("finished"), timeout=90000)
     assert not w.banner.isVisible(), w.banner.text.text()
 
     # The same file through the engine offline: the window must show exactly its detections.
@@ -205,7 +206,8 @@ def test_real_clips_show_detections_spectrogram_and_bars(make_window, qtbot, dat
     assert not np.array_equal(w.spectrogram.snapshot(), blank)
     moved = np.ptp(np.array(seen_heights), axis=0)
     assert (moved > 0.3).sum() >= 3  # several bars rose and fell
-    assert "16000 Hz" in w.rate_label.text()
+    assert "16000 Hz" in rates  # while it played (stopped, no stale figure stays up)
+    assert w.rate_label.text() == "rate –"
 
 
 def test_detection_readout_fades(qtbot):

@@ -194,7 +194,7 @@ def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window,
     bad.mkdir()
     shutil.copy(os.path.join(model_dir, "config.json"), bad)
     assert w.set_model_dir(str(bad)) and w._running  # the config reads; the weights are tried on loading
-    w.model_ms_label.setText("model 3.1 ms")
+    w.model_ms_label.setText("3.1 ms")
     w._on_error(ModelError(f"{bad}/model.tflite is corrupt (ValueError); rebuild it with `make model` "
                            "(see assets/model/README.md)"))
     text = w.banner.text.text()
@@ -202,7 +202,7 @@ def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window,
     assert text.startswith(f"no model in {bad} (") and "still using bundled" in text and "make model" not in text
     assert w.model_dir == model_dir and w.store.model_dir is None
     assert w._running and w.start_action.text() == "Stop" and requests[-1] == w.spec  # listening again
-    assert w.model_ms_label.text() == "model – ms"  # no figure of the engine that failed stays up
+    assert w.model_ms_label.text() == "– ms"  # no figure of the engine that failed stays up
 
 
 # ---------------------------------------------------------------- settings
@@ -350,3 +350,66 @@ def test_level_meter_follows_every_hop_with_peak_hold(window):
     w._on_hop(hop(w, 3.0, yes=0.5))
     w.stop()
     assert m.level == -60 and m.text() == "level –"  # stopped: no stale level
+
+
+# ---------------------------------------------------------------- 800x600
+def _drawn_tick_labels(view):
+    from PyQt6 import QtGui
+
+    img = QtGui.QImage(10, 10, QtGui.QImage.Format.Format_RGB32)
+    p = QtGui.QPainter(img)
+    try:
+        _, _, texts = view.getAxis("bottom").generateDrawSpecs(p)
+    finally:
+        p.end()
+    return [(rect, text) for rect, _, text in texts]
+
+
+def test_layout_holds_at_800x600(window, store):
+    w = window
+    w.resize(800, 600)
+    long_path = "/home/someone/recordings/a-rather-long-folder-name/commands-recorded-in-the-kitchen.wav"
+    w.spec = SourceSpec("file", path=long_path)
+    engine = SimpleNamespace(device="CPU", source=SimpleNamespace(describe=lambda: f"file {long_path}",
+                                                                 native_rate=16000))
+    w.engine = engine
+    try:
+        _check_800x600(w, engine, long_path)
+    finally:
+        w.engine = None
+
+
+def _check_800x600(w, engine, long_path):
+    w._on_ready(engine)
+    w._on_hop(hop(w, 1.0, yes=0.5))
+    w._refresh_status()
+    w.model_label.setText("model: my-voice-20260101-1200")
+    w.grab()  # paint once: the chart's axis makes room for its labels
+    QtWidgets.QApplication.processEvents()
+    assert (w.width(), w.height()) == (800, 600)
+
+    drawn = _drawn_tick_labels(w.scores)
+    assert sorted(t.strip() for _, t in drawn) == sorted(l.strip("_") for l in w.scores.labels)  # all shown
+    fm = QtGui_metrics(w.scores)
+    for row in (False, True):  # names on the same line never touch
+        spans = sorted((r.center().x() - fm(t) / 2, r.center().x() + fm(t) / 2)
+                       for r, t in drawn if t.startswith("\n") == row)
+        assert all(a[1] < b[0] for a, b in zip(spans, spans[1:])), spans
+
+    sb = w.statusBar()
+    state = w.state_label
+    assert state.text() == "listening: commands-recorded-in-the-kitchen.wav" and long_path in state.toolTip()
+    assert state.shown() == state.text()  # all of it fits (a longer one would end in "…", never be cut)
+    for widget in (w.model_label, w.level_meter, w.model_ms_label, w.device_label):
+        assert widget.isVisible() and widget.geometry().right() <= sb.width(), widget
+        if isinstance(widget, QtWidgets.QLabel):
+            assert widget.width() >= widget.fontMetrics().horizontalAdvance(widget.text()), widget.text()
+    state.setText("listening: " + long_path)
+    assert state.shown().startswith("listening: ") and "…" in state.shown() and state.shown().endswith(".wav")
+
+
+def QtGui_metrics(view):
+    from PyQt6 import QtGui
+
+    fm = QtGui.QFontMetrics(view.getAxis("bottom").style["tickFont"])
+    return lambda text: fm.horizontalAdvance(text.strip())

@@ -19,7 +19,7 @@ class LevelMeter(QtWidgets.QWidget):
         self.level = FLOOR_DB
         self.peak = FLOOR_DB
         self._peak_t = 0.0
-        self.setFixedWidth(130)
+        self.setFixedWidth(115)
         self.setMinimumHeight(self.fontMetrics().height() + 4)
         self.setToolTip("Input level (RMS of each 100 ms, dBFS); the thin mark holds the recent peak")
 

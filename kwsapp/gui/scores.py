@@ -39,16 +39,30 @@ class ScoresView(pg.PlotWidget):
         self.addItem(self.threshold_line)
         self.threshold = threshold
         axis = self.getAxis("bottom")
-        axis.setTicks([[(i, display_name(l)) for i, l in enumerate(self.labels)]])
         font = QtGui.QFont()  # the application font, smaller: twelve names must fit
         font.setPointSize(8)
         axis.setStyle(tickFont=font)
+        self._name_px = [QtGui.QFontMetrics(font).horizontalAdvance(display_name(l)) for l in self.labels]
+        self.staggered = None
+        self._fit_labels()
+        self.getViewBox().sigResized.connect(self._fit_labels)
         self.setLabel("left", "score")
         self.setYRange(0, 1.02, padding=0)
         self.setXRange(-0.6, n - 0.4, padding=0)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
         self.setMenuEnabled(False)
+
+    def _fit_labels(self, *_) -> None:
+        """Names side by side while they fit under their bars; in a narrow window every other
+        name drops to a second line, so neighbours never run together ("silenceunknown")."""
+        per_bar = self.getViewBox().width() / max(1, len(self.labels))
+        stagger = max(self._name_px) + 6 > per_bar
+        if stagger == self.staggered:
+            return
+        self.staggered = stagger
+        self.getAxis("bottom").setTicks([[(i, ("\n" if stagger and i % 2 else "") + display_name(l))
+                                          for i, l in enumerate(self.labels)]])
 
     def _brushes(self, heights, threshold):
         return [_QUIET_BRUSH if q else (_HOT_BRUSH if h >= threshold else _COMMAND_BRUSH)

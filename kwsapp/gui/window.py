@@ -23,6 +23,7 @@ from . import engine_api
 from .bridge import EngineBridge
 from .devicelist import device_entries
 from .engine_api import SourceSpec
+from .elidedlabel import ElidedLabel
 from .history import HistoryTable
 from .levelmeter import LevelMeter
 from .modelinfo import is_bundled, model_name, model_words, source_name
@@ -205,7 +206,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.middle_lay.addWidget(self.readout, 1)
         self.splitter.addWidget(self.middle)
         self.splitter.addWidget(self.history)
-        self.splitter.setSizes([330, 230, 170])
+        self.splitter.setSizes([280, 220, 230])  # the history shows 8 rows at the default size, 5 at 800x600
         lay.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
 
@@ -237,14 +238,20 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_status(self) -> None:
         sb = self.statusBar()
         self.level_meter = LevelMeter()
-        self.state_label = QtWidgets.QLabel("stopped")
+        self.state_label = ElidedLabel("stopped")
         self.rate_label = QtWidgets.QLabel("rate –")
-        self.model_ms_label = QtWidgets.QLabel("model – ms")
+        # Compact figures (details in tooltips): the state text needs the room at 800 px.
+        self.model_ms_label = QtWidgets.QLabel("– ms")
+        self.model_ms_label.setToolTip("model time per window")
         self.overflow_label = QtWidgets.QLabel("overflows 0")
+        self.overflow_label.setStyleSheet("color: #c03030;")
+        self.overflow_label.hide()
         self.device_label = QtWidgets.QLabel("–")
         self.model_label = QtWidgets.QLabel("")
         sb.addWidget(self.state_label, 1)
-        for w in (self.model_label, self.level_meter, self.rate_label, self.model_ms_label, self.overflow_label, self.device_label):
+        # The input rate is kept (About, tooltips) but not shown: it is the same for every
+        # microphone and file the user meets, and the state text needs the room at 800 px.
+        for w in (self.model_label, self.level_meter, self.model_ms_label, self.overflow_label, self.device_label):
             sb.addPermanentWidget(w)
 
     def eventFilter(self, obj, ev):  # noqa: N802 (Qt naming)
@@ -457,12 +464,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.spectrogram.clear_image()
         self._running = True
         self.start_action.setText("Stop")
-        self.state_label.setText(f"starting: {self.spec.describe()} …")
+        self._say(f"starting: {source_name(self.spec)} …")
         self._request(self.spec)
 
     def stop(self) -> None:
         self._show_stopped()
         self._request(None)
+
+    def _say(self, text: str) -> None:
+        self.state_label.setText(text)
+        self.state_label.setToolTip(self.spec.describe())
 
     def _show_stopped(self) -> None:
         """Button and status bar agree: nothing runs, so no live figures stay up."""
@@ -470,7 +481,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._latest = None
         self.start_action.setText("Start")
         self.state_label.setText("stopped")
-        self.model_ms_label.setText("model – ms")
+        self.model_ms_label.setText("– ms")
         self.rate_label.setText("rate –")
         self.level_meter.reset()
 
@@ -554,15 +565,16 @@ class MainWindow(QtWidgets.QMainWindow):
     # ---------------------------------------------------------------- engine events (GUI thread)
     def _on_ready(self, engine) -> None:
         self._previous_model = None  # the new model loaded: nothing to go back to
-        self.state_label.setText(f"listening: {self._describe(engine)}")
+        # A file by its name (its path is in the tooltip: a long one would push the status bar
+        # past an 800-pixel window); a microphone as the engine found it.
+        self._say(f"listening: {source_name(self.spec) if self.spec.kind == 'file' else self._describe(engine)}")
         self.device_label.setText(getattr(engine, "device", "CPU"))
 
     def _on_finished(self, _=None) -> None:
         src = getattr(self.engine, "source", None)
         self.spectrogram.flush()
         self.stop()
-        self.state_label.setText(f"finished playing {src.describe() if src else 'the file'}"
-                                 " — Start plays it again")
+        self._say(f"finished playing {source_name(self.spec) if src else 'the file'} — Start plays it again")
 
     def _on_hop(self, r) -> None:
         self.spectrogram.push_columns(r.columns)
@@ -640,16 +652,20 @@ class MainWindow(QtWidgets.QMainWindow):
         engine = self.engine
         load = 100.0 * (cpu - c0) / max(now - t0, 1e-3)
         if r is not None:
-            self.model_ms_label.setText(f"model {r.model_ms:.1f} ms")
+            self.model_ms_label.setText(f"{r.model_ms:.1f} ms")
             self.overflow_label.setText(f"overflows {r.overflows}")
+            self.overflow_label.setVisible(r.overflows > 0)  # worth the room only when audio was lost
         src = getattr(engine, "source", None)
         if src is not None:
             rate = getattr(src, "native_rate", None)
             self.rate_label.setText(f"{rate} Hz" if rate else "rate –")
+            self.model_ms_label.setToolTip(f"model time per window; input at {self.rate_label.text()}")
             dev = getattr(engine, "device", "CPU")
-            self.device_label.setText(f"model on {dev} · app CPU {load:.0f}%")
+            self.device_label.setText(f"CPU {load:.0f}%")
+            self.device_label.setToolTip(f"the model runs on {dev}; the app uses {load:.0f}% of one core")
         else:
-            self.device_label.setText(f"app CPU {load:.0f}%")
+            self.device_label.setText(f"CPU {load:.0f}%")
+            self.device_label.setToolTip(f"the app uses {load:.0f}% of one core")
 
 
 def _default_labels():
