@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import threading
 import time
 
@@ -296,7 +297,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if "make model" not in reason:
                 reason += f"; {REBUILD_HINT}"
         else:
-            reason = reason.replace(" or pass --model DIR", "").replace(f"; {REBUILD_HINT}", "")
+            reason = re.sub(rf"[;,]?\s*{re.escape(REBUILD_HINT)}( or pass --model DIR)?", "", reason).strip()
         if still_using is not None:
             return f"no model in {model_dir} ({reason}) — still using {model_name(still_using)}"
         return f"no model in {model_dir}: {reason} — choose a model folder"
