@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PyQt6 import QtCore, QtWidgets  # noqa: E402
+from PyQt6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
 from kwsapp.gui.engine_api import SourceSpec  # noqa: E402
 from kwsapp.gui.settings import Store, open_settings  # noqa: E402
@@ -354,8 +354,6 @@ def test_level_meter_follows_every_hop_with_peak_hold(window):
 
 # ---------------------------------------------------------------- 800x600
 def _drawn_tick_labels(view):
-    from PyQt6 import QtGui
-
     img = QtGui.QImage(10, 10, QtGui.QImage.Format.Format_RGB32)
     p = QtGui.QPainter(img)
     try:
@@ -391,6 +389,10 @@ def _check_800x600(w, engine, long_path):
     drawn = _drawn_tick_labels(w.scores)
     assert sorted(t.strip() for _, t in drawn) == sorted(l.strip("_") for l in w.scores.labels)  # all shown
     fm = QtGui_metrics(w.scores)
+    axis = w.scores.getAxis("bottom")
+    line = QtGui.QFontMetrics(axis.style["tickFont"]).height()
+    for r, t in drawn:  # each name, on its line, lies inside the axis (not cut off at its bottom)
+        assert r.top() + line * (1 + t.count("\n")) <= axis.geometry().height(), (t, r, axis.geometry())
     for row in (False, True):  # names on the same line never touch
         spans = sorted((r.center().x() - fm(t) / 2, r.center().x() + fm(t) / 2)
                        for r, t in drawn if t.startswith("\n") == row)
@@ -409,7 +411,5 @@ def _check_800x600(w, engine, long_path):
 
 
 def QtGui_metrics(view):
-    from PyQt6 import QtGui
-
     fm = QtGui.QFontMetrics(view.getAxis("bottom").style["tickFont"])
     return lambda text: fm.horizontalAdvance(text.strip())

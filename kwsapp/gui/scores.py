@@ -42,7 +42,9 @@ class ScoresView(pg.PlotWidget):
         font = QtGui.QFont()  # the application font, smaller: twelve names must fit
         font.setPointSize(8)
         axis.setStyle(tickFont=font)
-        self._name_px = [QtGui.QFontMetrics(font).horizontalAdvance(display_name(l)) for l in self.labels]
+        fm = QtGui.QFontMetrics(font)
+        self._name_px = [fm.horizontalAdvance(display_name(l)) for l in self.labels]
+        self._line_px = fm.height()
         self.staggered = None
         self._fit_labels()
         self.getViewBox().sigResized.connect(self._fit_labels)
@@ -61,8 +63,12 @@ class ScoresView(pg.PlotWidget):
         if stagger == self.staggered:
             return
         self.staggered = stagger
-        self.getAxis("bottom").setTicks([[(i, ("\n" if stagger and i % 2 else "") + display_name(l))
-                                          for i, l in enumerate(self.labels)]])
+        axis = self.getAxis("bottom")
+        axis.setTicks([[(i, ("\n" if stagger and i % 2 else "") + display_name(l))
+                        for i, l in enumerate(self.labels)]])
+        # The axis sizes itself for one line of text: the second line would be cut off.
+        lines = 2 if stagger else 1
+        axis.setHeight(lines * self._line_px + max(0, axis.style["tickLength"]) + axis.style["tickTextOffset"][1] + 4)
 
     def _brushes(self, heights, threshold):
         return [_QUIET_BRUSH if q else (_HOT_BRUSH if h >= threshold else _COMMAND_BRUSH)
