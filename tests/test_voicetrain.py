@@ -328,6 +328,12 @@ def test_takes_are_numbered_under_their_word_and_other_words_are_explained(dialo
     # The second take finished "yes": the prompt moves on and the status says which word was done.
     assert d.word == "no" and d.status.text().startswith("“yes” done (2 takes). Next: Say “no”")
     d.word_list.setCurrentRow(0)
+    d.per_word_spin.setValue(5)
+    _finish_take(d.recorder, R.next_take_path(d.takes_dir, "yes", d.speaker), _said())
+    assert d.status.text().startswith("Take 3 of “yes” saved")
+    d.word_list.setCurrentRow(2)  # the user picks another word: no word's message under its prompt
+    assert d.status.text() == "" and "up" in d.prompt.text()
+    d.word_list.setCurrentRow(0)
     assert [d.take_list.item(i).text().split()[:2] for i in range(2)] == [["Take", "1"], ["Take", "2"]]
     assert "dB" in d.take_list.item(0).text() and not d.take_list.item(0).icon().isNull()
     assert d.why_note.text() == ""  # a command needs no explanation

@@ -405,6 +405,7 @@ class VoiceTrainDialog(QtWidgets.QDialog):
             return
         self.prompt.setText("Stay quiet" if word == R.SILENCE_WORD else f"Say “{word}”")
         self.why_note.setText(self._why(word))
+        self._set_status("")  # a message about the previous word must not stand under this one
         self._fill_takes()
 
     def _why(self, word: str) -> str:
