@@ -406,6 +406,11 @@ def _check_800x600(w, engine, long_path):
         assert widget.isVisible() and widget.geometry().right() <= sb.width(), widget
         if isinstance(widget, QtWidgets.QLabel):
             assert widget.width() >= widget.fontMetrics().horizontalAdvance(widget.text()), widget.text()
+    w.show_problem("A problem banner across the top takes room from the views. " * 3)
+    QtWidgets.QApplication.processEvents()
+    left = w.spectrogram.getAxis("left")
+    title = left.label.boundingRect().width()  # drawn turned by 90 degrees: its width runs up the view
+    assert title <= w.spectrogram.getViewBox().height(), (left.labelText, title)
     state.setText("listening: " + long_path)
     assert state.shown().startswith("listening: ") and "…" in state.shown() and state.shown().endswith(".wav")
 

@@ -65,7 +65,7 @@ class SpectrogramView(pg.PlotWidget):
         self.image = pg.ImageItem(axisOrder="col-major")
         self.addItem(self.image)
         self.setLabel("bottom", "time (s)")
-        self.setLabel("left", "frequency (Hz, mel scale)")
+        self.setLabel("left", "Hz (mel scale)")  # short: it must fit the view's height at 800x600 with a banner
         self.getAxis("left").setTicks([mel_axis_ticks(num_bins, lower_hz, upper_hz)])
         self.setXRange(-history_s, 0, padding=0)
         self.setYRange(0, num_bins, padding=0)
