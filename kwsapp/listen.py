@@ -157,7 +157,8 @@ def cmd_listen(args) -> int:
     from .audio.filesource import FileSource
     from .audio.mic import MicSource
     from .audio.ringbuffer import RingBuffer
-    from .engine.engine import Engine, EngineSettings
+    from .engine.detector import Detector, EngineSettings
+    from .engine.engine import Engine
 
     settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
     ring = RingBuffer(_RING_SECONDS * 16000)
@@ -168,20 +169,19 @@ def cmd_listen(args) -> int:
         raise KwsError("--realtime only applies to --input FILE.wav")
     else:
         source = MicSource(ring, args.device)
-    events: queue.Queue = queue.Queue()
+    detector = Detector(args.model, settings)
+    if detector.warning:
+        print(f"kwsapp listen: warning: {detector.warning}", file=sys.stderr)
     health = _Health()
-    engine = Engine(source, args.model, settings, on_hop=health.on_hop, on_detection=events.put,
-                    on_error=events.put)
-    if engine.recognizer.warning:
-        print(f"kwsapp listen: warning: {engine.recognizer.warning}", file=sys.stderr)
 
     def show(det):
         print(format_detection(health.run_time(det), args.json), flush=True)
 
     if args.input and not args.realtime:
-        engine.on_detection = show
-        engine.run_offline(source.load())
+        detector.run_offline(source.load(), on_hop=lambda hop: hop.detection and show(hop.detection))
         return 0
+    events: queue.Queue = queue.Queue()
+    engine = Engine(source, detector, on_hop=health.on_hop, on_detection=events.put, on_error=events.put)
     previous = _sigterm_as_ctrl_c()
     try:
         _listen_with_retries(engine, events, show, health, args,
@@ -238,7 +238,7 @@ def _listen_once(engine, events, show, health, again: bool = False):
     engine.start()
     note = " (stream time goes on from the audio heard before)" if again else ""
     print(f"listening: {engine.source.describe()}, hop {engine.settings.hop_ms} ms, {engine.device} "
-          f"({engine.recognizer.backend}){note}; Ctrl-C to stop", file=sys.stderr)
+          f"({engine.detector.backend}){note}; Ctrl-C to stop", file=sys.stderr)
     while True:
         try:
             ev = events.get(timeout=0.1)
@@ -272,7 +272,7 @@ def cmd_devices(args) -> int:
 
 
 def add_parser(sub, add_source_args, add_model_arg) -> None:
-    # Heavy imports (TensorFlow, PortAudio) happen inside the commands, so --help stays fast.
+    # Heavy imports (LiteRT, PortAudio) happen inside the commands, so --help stays fast.
     p = sub.add_parser(
         "listen", help="print detected commands from a microphone or a WAV file",
         description="Print one line per detected command (never _silence_/_unknown_) as it happens: "
@@ -289,7 +289,8 @@ def add_parser(sub, add_source_args, add_model_arg) -> None:
     p.add_argument("--hop-ms", type=_hop_ms, default=100,
                    help="how often a 1 s window is scored, 20-1000 ms in steps of 10 (default: 100)")
     p.add_argument("--backend", choices=["auto", "tflite", "keras"], default="auto",
-                   help="model runtime (default: auto = tflite on a CPU, keras on a GPU)")
+                   help="model runtime: tflite (LiteRT on the CPU) or keras (TensorFlow, on a GPU when it "
+                        "sees one; needs the train extra) (default: auto = tflite)")
     p.add_argument("--retries", type=_positive(int, minimum=0), default=3, metavar="N",
                    help="if the microphone goes away while listening, try the system's default input "
                         "up to N times (1, 2, then 4 s apart) before giving up; 0: give up at once "

@@ -2,7 +2,7 @@
 
 Everything the window needs from ``kwsapp.audio`` / ``kwsapp.engine`` goes through these
 few functions, so the window holds no knowledge of constructors or ring sizes and the
-heavy modules (TensorFlow behind the engine) load in the starter thread, not at import.
+heavy modules (LiteRT behind the engine) load in the starter thread, not at import.
 """
 from __future__ import annotations
 
