@@ -23,7 +23,14 @@ from .features import FeatureConfig
 FORMAT_VERSION = 1
 AUDIO_SIGNATURE = "audio"
 FEATURES_SIGNATURE = "features"
-BUNDLED_MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "model")
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+# Installed from a wheel or `pip install .`, the model is package data (kwsapp/assets/model, mapped
+# from the repository's assets/model by pyproject.toml); in a checkout or an editable install it
+# is the repository's assets/model itself.
+BUNDLED_MODEL_DIR = next(
+    (d for d in (os.path.join(_PACKAGE, "assets", "model"), os.path.join(os.path.dirname(_PACKAGE), "assets", "model"))
+     if os.path.isdir(d)),
+    os.path.join(os.path.dirname(_PACKAGE), "assets", "model"))
 
 
 @dataclass(frozen=True)
