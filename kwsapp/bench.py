@@ -55,8 +55,8 @@ def _cpu_seconds() -> float:
 
 def measure(model_dir: str, windows: int = 500, warmup: int = 50, hop_ms: int = 100,
             rtf_seconds: float = 60.0, cpu_seconds: float = 20.0, progress=None) -> dict:
-    from .audio.filesource import FileSource
-    from .audio.ringbuffer import RingBuffer
+    from .audio.filesource import load_stream_audio
+    from .audio.sources import SourceSpec
     from .engine.detector import Detector, EngineSettings
     from .engine.engine import Engine
     from .errors import KwsError
@@ -97,14 +97,13 @@ def measure(model_dir: str, windows: int = 500, warmup: int = 50, hop_ms: int = 
         path = os.path.join(d, "bench.wav")
         write_wav(path, _signal(rtf_seconds, seed=1))
         t0 = time.perf_counter()
-        src = FileSource(RingBuffer(32000), path, realtime=False)
-        detector.run_offline(src.load())
+        detector.run_offline(load_stream_audio(path)[0])
         rtf_wall = time.perf_counter() - t0
 
         cpu = None
         if cpu_seconds > 0:
             say(f"live listening CPU ({cpu_seconds:g} s)")
-            live = Engine(FileSource(RingBuffer(32000), path, realtime=True), detector)
+            live = Engine(SourceSpec("file", path=path, realtime=True), detector)
             live.start()
             time.sleep(1.0)  # past start-up
             c0, w0 = _cpu_seconds(), time.monotonic()

@@ -13,7 +13,6 @@ import time
 from .engine.smoothing import SmoothingConfig
 from .errors import DeviceError, KwsError
 
-_RING_SECONDS = 2  # one window plus a second of slack for a worker that is briefly late
 RETRY_DELAYS_S = (1.0, 2.0, 4.0)  # waits before the 1st, 2nd, 3rd (and later) reconnect tries
 RETRY_RESET_S = 30.0  # a reconnected input that ran this long earns a fresh set of tries
 
@@ -154,21 +153,17 @@ def _sigterm_as_ctrl_c():
 
 
 def cmd_listen(args) -> int:
-    from .audio.filesource import FileSource
-    from .audio.mic import MicSource
-    from .audio.ringbuffer import RingBuffer
+    from .audio.filesource import load_stream_audio
+    from .audio.sources import SourceSpec
     from .engine.detector import Detector, EngineSettings
     from .engine.engine import Engine
 
     settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
-    ring = RingBuffer(_RING_SECONDS * 16000)
-    if args.input:
-        source = FileSource(ring, args.input, realtime=args.realtime)
-        source.load()  # a bad file is reported before the model is loaded
-    elif args.realtime:
+    if args.realtime and not args.input:
         raise KwsError("--realtime only applies to --input FILE.wav")
-    else:
-        source = MicSource(ring, args.device)
+    spec = (SourceSpec("file", path=args.input, realtime=args.realtime) if args.input
+            else SourceSpec("mic", device=args.device))
+    audio = load_stream_audio(args.input)[0] if args.input and not args.realtime else None  # a bad file: at once
     detector = Detector(args.model, settings)
     if detector.warning:
         print(f"kwsapp listen: warning: {detector.warning}", file=sys.stderr)
@@ -177,15 +172,14 @@ def cmd_listen(args) -> int:
     def show(det):
         print(format_detection(health.run_time(det), args.json), flush=True)
 
-    if args.input and not args.realtime:
-        detector.run_offline(source.load(), on_hop=lambda hop: hop.detection and show(hop.detection))
+    if audio is not None:
+        detector.run_offline(audio, on_hop=lambda hop: hop.detection and show(hop.detection))
         return 0
     events: queue.Queue = queue.Queue()
-    engine = Engine(source, detector, on_hop=health.on_hop, on_detection=events.put, on_error=events.put)
+    engine = Engine(spec, detector, on_hop=health.on_hop, on_detection=events.put, on_error=events.put)
     previous = _sigterm_as_ctrl_c()
     try:
-        _listen_with_retries(engine, events, show, health, args,
-                             lambda: MicSource(RingBuffer(_RING_SECONDS * 16000), None))
+        _listen_with_retries(engine, events, show, health, args, lambda: engine.open(SourceSpec("mic")))
     except KeyboardInterrupt:
         pass  # Ctrl-C (or SIGTERM) is how a live listen ends: stopped cleanly, exit 0
     finally:

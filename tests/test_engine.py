@@ -180,6 +180,22 @@ def test_live_fast_file_matches_offline_exactly(model_dir, tmp_path, clip_stream
     assert live_hops[-1].dropped_hops == 0
 
 
+def test_engine_opens_a_spec_with_a_ring_sized_for_its_detector(detector, tmp_path, clip_stream):
+    from kwsapp.audio.sources import SourceSpec
+
+    audio, _ = clip_stream
+    path = tmp_path / "s.wav"
+    write_wav(path, audio[: 16000 * 4])
+    hops, done = [], threading.Event()
+    eng = Engine(SourceSpec("file", path=str(path), realtime=False), detector, on_hop=hops.append,
+                 on_finished=done.set)
+    assert eng.source.ring.capacity == detector.window_samples + detector.sample_rate  # a second of slack
+    eng.start()
+    assert eng.wait(30) and done.is_set()
+    assert [h.detection for h in hops if h.detection] == detector.run_offline(load_audio(path))
+    assert Engine(SourceSpec("mic"), detector, slack_s=3).source.ring.capacity == detector.window_samples + 48000
+
+
 def test_live_realtime_source_delivers_hops_on_time_and_stops_promptly(model_dir, tmp_path):
     t = np.arange(16000 * 3) / 16000
     path = tmp_path / "tone.wav"
@@ -312,7 +328,8 @@ def test_bench_reports_every_figure(capsys, model_dir):
     assert r["model_time"]["tflite"]["n"] == r["hop"]["n"] == 40
     for s in (r["model_time"]["tflite"], r["model_time"]["keras"], r["model_time"]["keras"]["features"], r["hop"]):
         assert 0 < s["median_ms"] <= s["p99_ms"]
-    assert r["hop"]["median_ms"] >= r["model_time"][r["backend"]]["median_ms"]
+    # (A hop includes its model call: checked per hop in test_offline_hops_are_stream_aligned; the
+    # two medians here come from separate loops and may cross on a busy machine.)
     assert 0 < r["listen_input"]["real_time_factor"] < 1
     assert 0 < r["live_cpu_pct_of_one_core"] < 200
     assert r["machine"]["cores"] >= 1 and r["machine"]["device"] in ("CPU", "GPU")

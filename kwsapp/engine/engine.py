@@ -16,23 +16,27 @@ import threading
 import numpy as np
 
 from ..errors import KwsError
+from ..audio.sources import SourceSpec, open_source
 from .detector import Detection, Detector, EngineSettings, HopResult, level_db  # noqa: F401  (their home was here)
 
 
 class Engine:
-    """Recognition on a live source (MicSource/FileSource) by a :class:`Detector` on a worker
-    thread. Callbacks run on the worker thread."""
+    """Recognition on a live source by a :class:`Detector` on a worker thread. Callbacks run on
+    the worker thread."""
 
     def __init__(self, source, model, settings: EngineSettings = EngineSettings(),
-                 on_hop=None, on_detection=None, on_error=None, on_finished=None):
-        """``model``: a model folder, or a Detector already loaded (then ``settings`` apply
-        only through :meth:`update_settings`)."""
-        self.source = source
+                 on_hop=None, on_detection=None, on_error=None, on_finished=None, slack_s: float = 1.0):
+        """``source``: a :class:`SourceSpec` (opened here with a ring of one window plus ``slack_s``
+        seconds, which lets the worker be that late without losing audio) or an AudioSource already
+        built. ``model``: a model folder, or a Detector already loaded (then ``settings`` apply only
+        through :meth:`update_settings`)."""
         self.on_hop = on_hop
         self.on_detection = on_detection
         self.on_error = on_error
         self.on_finished = on_finished  # called once when a file source has been fully processed
         self.detector = model if isinstance(model, Detector) else Detector(model, settings)
+        self.slack_s = slack_s
+        self.source = self.open(source) if isinstance(source, SourceSpec) else source
         self._lock = threading.Lock()
         self._pending = None
         self._stop = threading.Event()
@@ -41,6 +45,13 @@ class Engine:
         self._thread = None
         self._dropped = 0
         self.error = None
+
+    def open(self, spec: SourceSpec):
+        """A source for ``spec`` with a ring sized for this engine's detector (not started; assign it
+        to ``source`` to listen to it next)."""
+        det = self.detector
+        ring = det.window_samples + max(det.hop_samples, int(self.slack_s * det.sample_rate))
+        return open_source(spec, ring_samples=ring, sample_rate=det.sample_rate)
 
     @property
     def recognizer(self):
