@@ -1,89 +1,213 @@
 """Reading and writing WAV files, with clear errors for every kind of bad file.
 
 A small RIFF parser rather than the `wave` module, because `wave` rejects IEEE-float
-WAVs (common from DAWs and sox) and WAVE_FORMAT_EXTENSIBLE headers.
+WAVs (common from DAWs and sox) and WAVE_FORMAT_EXTENSIBLE headers. It reads the file
+front to back in blocks and never seeks, so a pipe or a FIFO is read like a file and an
+endless stream never has to fit in memory. The checks on what was read (check_format,
+check_samples) are separate so they can sit on top of any other reader.
 """
 from __future__ import annotations
 
 import os
 import struct
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import AudioFileError
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
+# A writer that cannot seek back to fill in the data size (sox or ffmpeg writing to a pipe)
+# leaves one of these; the samples then run to the end of the stream.
+UNKNOWN_DATA_SIZES = (0, 0x7FFFF000, 0xFFFFFFFF)
+MIN_RATE, MAX_RATE = 1000, 384000
+# More than any recorder or ambisonics format writes; 65535 is what a damaged header says.
+MAX_CHANNELS = 64
+# Float WAVs may go past full scale (a float mix has headroom), but not by more than this
+# (+12 dBFS): beyond it the file is damaged or wrongly scaled, and the model, trained on
+# audio within [-1, 1], would give a confident wrong word. Refused rather than normalised,
+# because a stream cannot be normalised before its end is known.
+FLOAT_LIMIT = 4.0
+_MAX_FMT_BYTES = 64  # a format chunk is 16, 18 or 40 bytes; the rest of a larger one is skipped
+_SKIP_BLOCK = 1 << 16
 
 
 def _fail(path, problem, hint="check the file or record it again") -> AudioFileError:
     return AudioFileError(f"{path}: {problem}; {hint}")
 
 
-def read_wav(path) -> tuple[np.ndarray, int]:
-    """Return (samples as float32 [frames, channels] in [-1, 1], sample_rate)."""
-    path = os.fspath(path)
+@dataclass(frozen=True)
+class WavFormat:
+    tag: int  # _PCM or _FLOAT (the sub-format of an extensible header)
+    channels: int
+    rate: int
+    block: int  # bytes per frame ("block align")
+    bits: int
+
+
+def check_format(path, fmt: WavFormat) -> None:
+    """Refuse a header whose fields cannot be decoded or contradict each other, in one line
+    naming the field that is wrong."""
+    if not ((fmt.tag == _PCM and fmt.bits in (8, 16, 24, 32)) or (fmt.tag == _FLOAT and fmt.bits in (32, 64))):
+        raise _fail(path, f"uses an unsupported encoding (format {fmt.tag}, {fmt.bits} bit)",
+                    "convert it to 16-bit PCM or float WAV")
+    if not 1 <= fmt.channels <= MAX_CHANNELS:
+        raise _fail(path, f"has an invalid channel count in its header ({fmt.channels}; 1 to {MAX_CHANNELS} "
+                          "can be read)")
+    if not MIN_RATE <= fmt.rate <= MAX_RATE:
+        raise _fail(path, f"has an invalid sample rate in its header ({fmt.rate} Hz; "
+                          f"{MIN_RATE // 1000}-{MAX_RATE // 1000} kHz can be read)")
+    need = fmt.channels * fmt.bits // 8
+    if fmt.block != need:
+        raise _fail(path, f"has an invalid block align in its header ({fmt.block} bytes per frame, but "
+                          f"{fmt.channels} channel(s) of {fmt.bits}-bit samples take {need})")
+
+
+def check_samples(path, samples: np.ndarray) -> None:
+    """Refuse float samples that are NaN, infinite or far outside [-1, 1]. Run on the
+    file's own dtype, before any cast: float64 values beyond float32's range would
+    otherwise become infinities (and numpy warnings) in the cast."""
+    if samples.dtype.kind != "f" or samples.size == 0:
+        return
+    bad = ~np.isfinite(samples)
+    if bad.any():
+        raise _fail(path, f"contains {int(bad.sum())} NaN or infinite samples", "clean or re-export the audio")
+    peak = float(np.abs(samples).max())
+    if peak > FLOAT_LIMIT:
+        raise _fail(path, f"has float samples up to {peak:.3g}, far outside [-1, 1] (at most "
+                          f"{FLOAT_LIMIT:g} is accepted)", "normalise it, e.g. `sox in.wav out.wav gain -n -1`")
+
+
+def _open(path):
     if os.path.isdir(path):
         raise _fail(path, "is a directory, not a WAV file", "give the path of a .wav file")
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        return open(path, "rb")
     except FileNotFoundError:
         raise _fail(path, "no such file", "check the path") from None
     except PermissionError:
         raise _fail(path, "cannot be read (permission denied)", "fix its permissions") from None
     except OSError as e:
         raise _fail(path, f"cannot be read ({e.strerror})") from None
-    if not data:
+
+
+def _skip(f, n: int) -> None:
+    # Read and drop, in blocks: a pipe cannot seek, and a huge chunk must not be held at once.
+    while n > 0:
+        got = len(f.read(min(n, _SKIP_BLOCK)))
+        if not got:
+            return
+        n -= got
+
+
+def _read_header(f, path) -> tuple[WavFormat, int | None]:
+    """Read up to the start of the samples; returns the format and the data size in bytes
+    (None: unknown, read to the end)."""
+    head = f.read(12)
+    if not head:
         raise _fail(path, "is empty (0 bytes)")
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise _fail(path, "is not a WAV file (no RIFF/WAVE header)", "convert it to WAV, e.g. with sox")
     fmt = None
-    pcm = None
-    pos = 12
-    while pos + 8 <= len(data):
-        cid, size = struct.unpack_from("<4sI", data, pos)
-        body = data[pos + 8 : pos + 8 + size]
+    while True:
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            if fmt is None:
+                raise _fail(path, "has no format chunk (truncated or corrupt header)")
+            raise _fail(path, "has no data chunk (truncated or corrupt)")
+        cid, size = struct.unpack("<4sI", chunk)
+        if cid == b"data":
+            if fmt is None:
+                raise _fail(path, "has no format chunk (truncated or corrupt header)")
+            check_format(path, fmt)
+            return fmt, None if size in UNKNOWN_DATA_SIZES else size
         if cid == b"fmt ":
+            body = f.read(min(size, _MAX_FMT_BYTES))
             if len(body) < 16:
                 raise _fail(path, "has a truncated format chunk")
-            fmt = struct.unpack_from("<HHIIHH", body)
-            if fmt[0] == _EXTENSIBLE and len(body) >= 26:
-                fmt = (struct.unpack_from("<H", body, 24)[0],) + fmt[1:]
-        elif cid == b"data":
-            pcm = body
-            if len(body) < size:
-                raise _fail(path, f"is truncated (data chunk says {size} bytes, file has {len(body)})")
-            break
-        pos += 8 + size + (size & 1)
-    if fmt is None:
-        raise _fail(path, "has no format chunk (truncated or corrupt header)")
-    if pcm is None:
-        raise _fail(path, "has no data chunk (truncated or corrupt)")
-    tag, channels, rate, _, block, bits = fmt
-    if channels < 1 or rate < 1000 or block < 1:
-        raise _fail(path, f"has an invalid header ({channels} channels, {rate} Hz)")
-    width = bits // 8
-    if tag == _PCM and bits in (8, 16, 24, 32):
-        samples = _decode_pcm(pcm, width, channels)
-    elif tag == _FLOAT and bits in (32, 64):
-        n = len(pcm) // (width * channels) * channels
-        samples = np.frombuffer(pcm, dtype=f"<f{width}", count=n).astype(np.float32)
+            tag, channels, rate, _, block, bits = struct.unpack_from("<HHIIHH", body)
+            if tag == _EXTENSIBLE and len(body) >= 26:
+                tag = struct.unpack_from("<H", body, 24)[0]
+            fmt = WavFormat(tag, channels, rate, block, bits)
+            _skip(f, size - len(body) + (size & 1))
+        else:
+            _skip(f, size + (size & 1))
+
+
+class WavReader:
+    """A WAV file or stream with its header read and checked; the samples are then read
+    in blocks. Opening a FIFO waits until a writer opens it."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self._f = _open(self.path)
+        try:
+            self.format, self._left = _read_header(self._f, self.path)
+        except BaseException:
+            self._f.close()
+            raise
+        self._declared = self._left
+        self._pending = b""  # a partial frame left by a short read of a pipe
+
+    @property
+    def rate(self) -> int:
+        return self.format.rate
+
+    def _data(self, n: int | None) -> bytes:
+        """Up to ``n`` more bytes of samples (all that is left when None); b"" at the end."""
+        if self._left is not None:
+            n = self._left if n is None else min(n, self._left)
+        data = self._f.read() if n is None else self._f.read(n)
+        if self._left is not None:
+            self._left -= len(data)
+            if len(data) < n:
+                got = self._declared - self._left
+                raise _fail(self.path, f"is truncated (data chunk says {self._declared} bytes, file has {got})")
+        return data
+
+    def read(self, frames: int | None = None) -> np.ndarray:
+        """The next ``frames`` frames (all the rest when None) as float32 [frames, channels];
+        fewer at the end, none after it."""
+        block = self.format.block
+        raw = self._pending + self._data(None if frames is None else frames * block - len(self._pending))
+        n = len(raw) // block * block
+        self._pending = raw[n:]
+        return decode(self.path, raw[:n], self.format)
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def decode(path, raw: bytes, fmt: WavFormat) -> np.ndarray:
+    """Whole frames of samples -> float32 [frames, channels]."""
+    width = fmt.bits // 8
+    if fmt.tag == _FLOAT:
+        native = np.frombuffer(raw, dtype=f"<f{width}")
+        check_samples(path, native)
+        samples = native.astype(np.float32)
     else:
-        raise _fail(path, f"uses an unsupported encoding (format {tag}, {bits} bit)",
-                    "convert it to 16-bit PCM or float WAV")
+        samples = _decode_pcm(raw, width)
+    return samples.reshape(-1, fmt.channels)
+
+
+def read_wav(path) -> tuple[np.ndarray, int]:
+    """Return (samples as float32 [frames, channels] in [-1, 1], sample_rate)."""
+    with WavReader(path) as r:
+        samples = r.read()
     if samples.size == 0:
-        raise _fail(path, "has no audio (zero-length data)")
-    samples = samples.reshape(-1, channels)
-    bad = ~np.isfinite(samples)
-    if bad.any():
-        raise _fail(path, f"contains {int(bad.sum())} NaN or infinite samples", "clean or re-export the audio")
-    return samples, rate
+        raise _fail(r.path, "has no audio (zero-length data)")
+    return samples, r.rate
 
 
-def _decode_pcm(pcm: bytes, width: int, channels: int) -> np.ndarray:
-    n = len(pcm) // (width * channels) * channels
-    raw = np.frombuffer(pcm, dtype=np.uint8, count=n * width)
+def _decode_pcm(pcm: bytes, width: int) -> np.ndarray:
+    raw = np.frombuffer(pcm, dtype=np.uint8)
     if width == 1:  # 8-bit WAV is unsigned
         return (raw.astype(np.float32) - 128.0) / 128.0
     if width == 3:
@@ -92,7 +216,7 @@ def _decode_pcm(pcm: bytes, width: int, channels: int) -> np.ndarray:
         v = np.where(v >= 1 << 23, v - (1 << 24), v)
         return v.astype(np.float32) / float(1 << 23)
     dtype = {2: "<i2", 4: "<i4"}[width]
-    return np.frombuffer(raw.tobytes(), dtype=dtype).astype(np.float32) / float(1 << (8 * width - 1))
+    return np.frombuffer(pcm, dtype=dtype).astype(np.float32) / float(1 << (8 * width - 1))
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:
