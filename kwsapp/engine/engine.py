@@ -25,17 +25,21 @@ class Engine:
     the worker thread."""
 
     def __init__(self, source, model, settings: EngineSettings = EngineSettings(),
-                 on_hop=None, on_detection=None, on_error=None, on_finished=None, slack_s: float = 1.0):
+                 on_hop=None, on_detection=None, on_error=None, on_finished=None, slack_s: float = 1.0,
+                 context_s: float = 0.0):
         """``source``: a :class:`SourceSpec` (opened here with a ring of one window plus ``slack_s``
         seconds, which lets the worker be that late without losing audio) or an AudioSource already
         built. ``model``: a model folder, or a Detector already loaded (then ``settings`` apply only
-        through :meth:`update_settings`)."""
+        through :meth:`update_settings`). ``context_s``: audio before each window that the ring keeps
+        (back-pressure on a fast file holds it too), so ``on_detection``, called on the worker before
+        it reads on, can copy it with :meth:`audio_before` (listen's saved clips)."""
         self.on_hop = on_hop
         self.on_detection = on_detection
         self.on_error = on_error
         self.on_finished = on_finished  # called once when a file source has been fully processed
         self.detector = model if isinstance(model, Detector) else Detector(model, settings)
         self.slack_s = slack_s
+        self.context_samples = int(context_s * self.detector.sample_rate)
         self.source = self.open(source) if isinstance(source, SourceSpec) else source
         self._lock = threading.Lock()
         self._pending = None
@@ -50,7 +54,8 @@ class Engine:
         """A source for ``spec`` with a ring sized for this engine's detector (not started; assign it
         to ``source`` to listen to it next)."""
         det = self.detector
-        ring = det.window_samples + max(det.hop_samples, int(self.slack_s * det.sample_rate))
+        ring = (det.window_samples + self.context_samples
+                + max(det.hop_samples, int(self.slack_s * det.sample_rate)))
         return open_source(spec, ring_samples=ring, sample_rate=det.sample_rate)
 
     @property
@@ -110,12 +115,12 @@ class Engine:
         self.error = None
         ring = self.source.ring
         # The ring must hold a window and a hop of slack, else the worker could never read a window.
-        need = self.detector.window_samples + self.detector.hop_samples
+        need = self.detector.window_samples + self.context_samples + self.detector.hop_samples
         if ring.capacity < need:
             raise ValueError(f"the source's ring holds {ring.capacity} samples; the detector needs {need}")
         # Registered before the source starts, so a file read as fast as possible waits
         # for the worker from its very first window.
-        ring.set_oldest_needed(self.detector.hop_samples - self.detector.window_samples)
+        ring.set_oldest_needed(self.detector.hop_samples - self.detector.window_samples - self.context_samples)
         try:
             self.source.start()
         except BaseException:
@@ -135,7 +140,7 @@ class Engine:
             while not self._stop.is_set():
                 self._apply_pending()
                 hop = det.hop_samples
-                ring.set_oldest_needed(end - w)
+                ring.set_oldest_needed(end - w - self.context_samples)
                 if not ring.wait_for(end, 0.1):
                     if self.source.error is not None:
                         raise self.source.error
@@ -164,6 +169,12 @@ class Engine:
             self._done.set()
         if finished_normally and self.on_finished is not None:
             self.on_finished()
+
+    def audio_before(self, det: Detection, seconds: float) -> np.ndarray:
+        """The ``seconds`` of audio that end at ``det`` (zeros before the stream); exact when called
+        from ``on_detection`` and ``seconds`` is at most the window plus ``context_s``."""
+        end = round(det.stream_time_s * self.sample_rate)
+        return self.source.ring.read_range(end - int(seconds * self.sample_rate), end)
 
     def _fail(self, err: KwsError) -> None:
         self.error = err
