@@ -192,3 +192,26 @@ def test_log_appends_json_lines_with_wall_time_and_words_filters(capsys, yes_no_
     assert all({"time_s", "label", "score", "wall_time", "file"} <= set(r) for r in rows)
     rc, _, err = run_listen(capsys, "--input", path, "--words", "yes,maybe")
     assert rc == 2 and "--words yes,maybe: maybe is not a word of the model" in err
+
+
+@pytest.mark.parametrize("context_s", [0.5, 0.0])
+def test_live_clips_come_whole_from_the_ring_of_a_fast_file(yes_no_stream, model_dir, context_s):
+    """The live path: a file read as fast as the worker keeps up, so the reader runs ahead and
+    the ring's back-pressure is all that keeps a detection's audio. With the context kept
+    (what listen asks for) the clip is exactly the file's 1.5 s before the detection; without
+    it, the writer has already overwritten part of it (the control case)."""
+    from kwsapp.audio.filesource import load_stream_audio
+    from kwsapp.audio.sources import SourceSpec
+    from kwsapp.engine.engine import Engine
+
+    path, truth = yes_no_stream
+    audio = load_stream_audio(path)[0]
+    got = []
+    engine = Engine(SourceSpec("file", path=path, realtime=False), model_dir, context_s=context_s,
+                    on_detection=lambda det: got.append((det, engine.audio_before(det, 1.5))))
+    engine.start()
+    assert engine.wait(60) and engine.error is None
+    assert [d.label for d, _ in got] == [w for w, _ in truth]
+    exact = [np.array_equal(clip, audio[round(d.stream_time_s * 16000) - 24000: round(d.stream_time_s * 16000)])
+             for d, clip in got]
+    assert all(exact) if context_s else not all(exact)
