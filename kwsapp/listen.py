@@ -235,7 +235,7 @@ def _sigterm_as_ctrl_c():
 
 
 def cmd_listen(args) -> int:
-    from .audio.decode import STDIN, expand_inputs, load_input
+    from .audio.decode import STDIN, expand_inputs, is_stream, load_input
     from .audio.sources import SourceSpec
     from .engine.detector import Detector, EngineSettings
     from .model import read_config
@@ -250,17 +250,20 @@ def cmd_listen(args) -> int:
     if args.raw and args.realtime:
         raise KwsError("--raw input is read as fast as possible; leave out --realtime")
     settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
+    # A WAV stream (stdin, a FIFO) or --realtime goes to the live engine: a stream is read as it
+    # arrives, with the ring's back-pressure. Raw samples are read whole (FileSource reads WAV only).
+    live = len(inputs) == 1 and (args.realtime or (is_stream(inputs[0]) and not args.raw))
     path = "/dev/stdin" if inputs == [STDIN] else (inputs[0] if inputs else None)
-    spec = SourceSpec("file", path=path, realtime=True) if args.realtime else SourceSpec("mic", device=args.device)
+    spec = SourceSpec("file", path=path, realtime=args.realtime) if live else SourceSpec("mic", device=args.device)
     # One file is decoded before the model loads, so a bad one fails at once; of several, each in turn.
-    audio = load_input(inputs[0], raw=args.raw)[0] if len(inputs) == 1 and not args.realtime else None
+    audio = load_input(inputs[0], raw=args.raw)[0] if len(inputs) == 1 and not live else None
     detector = Detector(args.model, settings)
     if detector.warning:
         print(f"kwsapp listen: warning: {detector.warning}", file=sys.stderr)
     outputs = _Outputs(args, labels, detector.sample_rate, several_files=len(inputs) > 1)
     clip_n = int(CLIP_S * detector.sample_rate)
     try:
-        if inputs and not args.realtime:
+        if inputs and not live:
             return _listen_to_files(detector, inputs, audio, outputs, clip_n, args.raw)
         return _listen_live(detector, spec, outputs, args, file=inputs[0] if inputs else None)
     finally:

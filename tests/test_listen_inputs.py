@@ -103,6 +103,8 @@ def test_stdin_wav_stream_unknown_length_and_raw(words, tmp_path):
         assert rc == 0, err
         rows = [json.loads(x) for x in out.splitlines()]
         assert [(r["label"], r["file"]) for r in rows] == [("yes", "-"), ("stop", "-")], (extra, err)
+        # a WAV stream goes to the live engine (read as it arrives); raw samples are read whole
+        assert ("listening: file" in err) == (not extra), err
     # raw samples without --raw: not a WAV, said in one line
     rc, out, err = _listen_stdin(pcm)
     assert rc == 2 and out == "" and "is not a WAV file" in err and err.count("\n") == 1

@@ -18,6 +18,17 @@ RAW_RATE = 16000  # --raw is the model's own format: 16-bit mono at 16 kHz (arec
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
 
 
+def is_stream(path: str) -> bool:
+    """Standard input, a FIFO or a device: audio that arrives over time, so it goes to the live
+    engine (with back-pressure) rather than being decoded whole first."""
+    if path == STDIN:
+        return True
+    try:
+        return not (os.path.isfile(path) or os.path.isdir(path)) and os.path.exists(path)
+    except OSError:
+        return False
+
+
 def _is_wav(path: str) -> bool:
     """By content or name: a WAV called .mp3 still gets the WAV reader, and so does a broken
     .wav, whose error then says it is not a WAV (not what libsndfile makes of it)."""
