@@ -96,7 +96,7 @@ def expand_inputs(paths: list[str]) -> list[str]:
             found = sorted(os.path.join(d, n) for d, _, names in os.walk(p) for n in names
                            if n.lower().endswith(AUDIO_EXTENSIONS))
             if not found:
-                raise AudioFileError(f"{p}: no audio files in this folder ({', '.join(AUDIO_EXTENSIONS)})")
+                raise AudioFileError(f"{p}: is a directory with no audio files below it ({', '.join(AUDIO_EXTENSIONS)})")
             out.extend(found)
         else:
             out.append(p)
