@@ -32,12 +32,14 @@ $(VENV)/bin/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# The train extra (TensorFlow) too: the window's "Train on my voice" and `make model` need it;
+# the app itself runs without it (`pip install .` alone).
 $(VENV)/.installed: pyproject.toml $(VENV)/bin/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[train]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[train,test]'
 	touch $@ $(VENV)/.installed
 
 # Rebuild the bundled model exactly as shipped (see assets/model/README.md): synthesise the extra

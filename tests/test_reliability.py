@@ -507,16 +507,16 @@ SLOW = 0.4  # seconds per model call: longer than a hop, so a stop nearly always
 def _slow_scores(monkeypatch=None):
     from kwsapp.engine.recognizer import Recognizer
 
-    real = Recognizer.scores
+    real = Recognizer.__call__
     inside = threading.Event()
 
-    def slow(self, feats):
+    def slow(self, window):
         inside.set()
         time.sleep(SLOW)
-        return real(self, feats)
+        return real(self, window)
 
     if monkeypatch is not None:
-        monkeypatch.setattr(Recognizer, "scores", slow)
+        monkeypatch.setattr(Recognizer, "__call__", slow)
     return inside
 
 
@@ -543,14 +543,14 @@ def test_listen_stops_cleanly_on_signal_mid_inference(capsys, monkeypatch, tmp_p
     write_wav(path, 0.01 * np.random.default_rng(0).standard_normal(16000 * 60).astype(np.float32))
     from kwsapp.engine.recognizer import Recognizer
 
-    real, inside, sent = Recognizer.scores, threading.Event(), []
+    real, inside, sent = Recognizer.__call__, threading.Event(), []
 
-    def slow(self, feats):
+    def slow(self, window):
         if getattr(self, "_warm", False):  # the engine's own warm-up call stays fast
             inside.set()
             time.sleep(SLOW)
         self._warm = True
-        return real(self, feats)
+        return real(self, window)
 
     def send():
         if inside.wait(60):
@@ -558,7 +558,7 @@ def test_listen_stops_cleanly_on_signal_mid_inference(capsys, monkeypatch, tmp_p
             sent.append(time.monotonic())
             os.kill(os.getpid(), sig)
 
-    monkeypatch.setattr(Recognizer, "scores", slow)
+    monkeypatch.setattr(Recognizer, "__call__", slow)
     sender = threading.Thread(target=send, daemon=True)
     sender.start()
     previous = signal.getsignal(signal.SIGTERM)

@@ -121,14 +121,14 @@ def test_close_while_the_model_is_mid_inference(qtbot, store, monkeypatch, data_
 SLOW_GUI = f"""
 import sys, time
 from kwsapp.engine.recognizer import Recognizer
-real = Recognizer.scores
-def slow(self, feats):
+real = Recognizer.__call__
+def slow(self, window):
     if getattr(self, "_warm", False):
         print("inference", file=sys.stderr, flush=True)
         time.sleep({SLOW})
     self._warm = True
-    return real(self, feats)
-Recognizer.scores = slow
+    return real(self, window)
+Recognizer.__call__ = slow
 from kwsapp.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -177,10 +177,17 @@ def window_and_dialog(qtbot, tmp_path, voice_data, model_dir, monkeypatch):
     qtbot.waitUntil(lambda: not any(t.is_alive() for t in w._starters), timeout=60000)
 
 
-def test_dialog_finetunes_and_the_window_switches_to_the_new_model(window_and_dialog, qtbot, model_dir):
+def test_dialog_finetunes_and_the_window_switches_to_the_new_model(window_and_dialog, qtbot, model_dir, monkeypatch):
+    import importlib.util
+
     w, d = window_and_dialog
     bundled = _digest(model_dir)
     d.tabs.setCurrentIndex(2)
+    real_find = importlib.util.find_spec
+    with monkeypatch.context() as m:  # an install without the train extra: one line says what to install
+        m.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real_find(name, *a))
+        assert not d.start_finetune() and d.run is None
+        assert d.train_status.text() == "training needs TensorFlow, which is not installed: pip install 'kwsapp[train]'"
     d.labels_edit.setText("yes,no,up,down,left,right,on,off,stop,lamp")  # a new word without takes
     assert not d.start_finetune() and "lamp" in d.train_status.text() and d.run is None
     d.labels_edit.setText(NEW_LABELS)

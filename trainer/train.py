@@ -251,7 +251,9 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
     best = keras.models.load_model(best_path, compile=False)
     mconf = ModelConfig(labels=labels, features=cfg.features, architecture=cfg.model)
     mconf.save(cfg.out)
-    export.write_tflite(best, cfg.features, os.path.join(cfg.out, "model.tflite"))
+    # Checked on a dozen real validation clips (rows after row 0, the zeros for silence).
+    real = va.audio[1:13].astype(np.float32) / 32768.0
+    export.write_tflite(best, cfg.features, os.path.join(cfg.out, "model.tflite"), list(real))
     examples_per_s = steps * cfg.epochs * cfg.batch_size / fit_s
     info = {
         "model": cfg.model,
