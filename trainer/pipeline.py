@@ -288,8 +288,14 @@ def steps_per_epoch(ds: DecodedSet, batch_size: int) -> int:
 
 def make_dataset(ds: DecodedSet, cfg: F.FeatureConfig, batch_size: int, training: bool,
                  noise: np.ndarray | None = None, aug: AugmentConfig | None = None, seed: int = 0,
-                 silence_id: int = 0):
-    """tf.data.Dataset of (features [B, frames, bins, 1], labels [B])."""
+                 silence_id: int = 0, start_step: int = 0, shard: tuple[int, int] | None = None):
+    """tf.data.Dataset of (features [B, frames, bins, 1], labels [B]).
+
+    Training only: ``start_step`` is the first batch's number (a resumed run continues the
+    batch counter, so its augmentation does not replay the first epochs'); ``shard`` =
+    (index, count) keeps every count-th batch from the index-th, before any audio is read:
+    with the same seed every worker shuffles the same way, so the shards are disjoint and
+    together are the single-worker stream, and each worker decodes and augments only its own."""
     tf = _tf()
     aug = aug or AugmentConfig()
     n_examples = len(ds.labels)
@@ -321,8 +327,12 @@ def make_dataset(ds: DecodedSet, cfg: F.FeatureConfig, batch_size: int, training
     if training:
         # One endless, reshuffled stream: the batch counter then keeps growing across
         # epochs, so augmentation differs every epoch (fit with steps_per_epoch()).
-        base = base.shuffle(n_examples, seed=seed, reshuffle_each_iteration=True).repeat()
-        base = base.batch(batch_size, drop_remainder=True).enumerate()
+        # A resumed run shuffles with another seed, or it would replay the first epochs' order;
+        # an uninterrupted run keeps the seed (and so its exact batches).
+        base = base.shuffle(n_examples, seed=seed + start_step, reshuffle_each_iteration=True).repeat()
+        base = base.batch(batch_size, drop_remainder=True).enumerate(start=start_step)
+        if shard is not None:
+            base = base.shard(shard[1], shard[0])
 
         def train_map(step, idx):
             _, x, y = load(idx)
