@@ -136,13 +136,15 @@ def test_decode_cache_is_reused(tiny_dataset, monkeypatch):
     monkeypatch.setattr(P, "_decode_one", lambda *a: pytest.fail("cache not used"))
     again = P.decode(spec, CFG)
     np.testing.assert_array_equal(first["training"].audio, again["training"].audio)
+    # Both memory-mapped from the cache file: at full scale no process holds its own copy.
+    assert isinstance(first["training"].audio, np.memmap) and isinstance(again["training"].audio, np.memmap)
 
 
 def test_old_decode_caches_are_pruned_least_recently_used_first(tiny_dataset, tmp_path, monkeypatch):
     spec = D.scan(tiny_dataset)
     monkeypatch.setenv("KWS_CACHE_DIR", str(tmp_path / "probe"))
     P.decode(spec, CFG)
-    size = next((tmp_path / "probe").glob("audio-*.npz")).stat().st_size
+    size = next((tmp_path / "probe").glob("audio-*.npy")).stat().st_size
     cache = tmp_path / "cache"
     cache.mkdir()
     monkeypatch.setenv("KWS_CACHE_DIR", str(cache))
@@ -150,7 +152,7 @@ def test_old_decode_caches_are_pruned_least_recently_used_first(tiny_dataset, tm
     monkeypatch.setenv(P.CACHE_MAX_MB_ENV, str((size + 1_100_000) / 1e6))
     old = []
     for i, age in enumerate((300, 200, 100)):  # oldest first
-        path = cache / f"audio-old{i}.npz"
+        path = cache / f"audio-old{i}.npy"
         path.write_bytes(b"x" * 500_000)
         os.utime(path, (time.time() - age, time.time() - age))
         old.append(path)
@@ -158,9 +160,9 @@ def test_old_decode_caches_are_pruned_least_recently_used_first(tiny_dataset, tm
     other.write_text("not a cache")
     P.decode(spec, CFG)
     assert [p.exists() for p in old] == [False, True, True]  # the least recently used went
-    assert len(list(cache.glob("audio-*.npz"))) == 3 and other.exists()
+    assert len(list(cache.glob("audio-*.npy"))) == 3 and other.exists()
     # A cache hit marks the file as used, so it would outlive older ones.
-    new = next(p for p in cache.glob("audio-*.npz") if p not in old)
+    new = next(p for p in cache.glob("audio-*.npy") if p not in old)
     os.utime(new, (time.time() - 1000, time.time() - 1000))
     P.decode(spec, CFG)
     assert new.stat().st_mtime > time.time() - 60

@@ -106,6 +106,9 @@ def cmd_train(args) -> int:
     cfg = train_config(args, args.out)
     result = train(cfg)
     info = result["info"]
+    if not info["chief"]:
+        print(f"worker done ({info['replicas']} replicas in the cluster): the chief writes the model folder")
+        return 0
     test = None
     if "testing" in result["decoded"]:
         test = evaluate(args.out, args.data_dir, split="testing")
