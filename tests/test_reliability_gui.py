@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-pytest.importorskip("pytestqt")
+import pytestqt  # noqa: F401  (plain import: a missing pytest-qt must fail, not skip)
 
 from PyQt6 import QtWidgets  # noqa: E402
 
