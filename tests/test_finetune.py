@@ -85,11 +85,16 @@ def test_cancelled_finetune_leaves_nothing(folders, model_dir):
     assert not [n for n in os.listdir(tmp) if n.startswith("cancelled.partial-")]
 
 
-def test_refuses_to_overwrite_the_source_or_bundled_model(folders, model_dir):
+def test_refuses_to_overwrite_the_source_or_bundled_model(folders, model_dir, capsys):
+    from trainer.cli import main
+
     tmp, base, user = folders
-    p = _run("--model", model_dir, "--user-data", user, "--data-dir", base, "--out", model_dir)
-    _, stderr = p.communicate(timeout=120)
-    assert p.returncode == 2 and "would overwrite" in stderr and "Traceback" not in stderr
+    before = _digest(model_dir)
+    # In this process (main() is what the command runs): no TensorFlow start-up for a refusal.
+    rc = main(["finetune", "--model", model_dir, "--user-data", user, "--data-dir", base, "--out", model_dir])
+    stderr = capsys.readouterr().err
+    assert rc == 2 and "would overwrite" in stderr and "Traceback" not in stderr
+    assert _digest(model_dir) == before
 
 
 def test_labels_holdout_and_user_clips(folders):
