@@ -7,10 +7,12 @@ from trainer.dataset import LABELS
 from trainer.evaluate import evaluate
 
 
-def test_bundled_model_scores_at_least_90_percent_on_the_shared_test_list(model_dir, data_dir):
+def test_bundled_model_meets_its_95_percent_target_on_the_shared_test_list(model_dir, data_dir):
     r = evaluate(model_dir, data_dir, split="testing", backend="tflite")
     assert r["n"] >= 300
-    assert r["accuracy"] >= 0.90, r["per_class"]
+    # Target 95 % (it scores 95.7 %, README), less two clips for clips whose top two scores are
+    # within float rounding of each other on another CPU.
+    assert r["accuracy"] >= 0.95 - 2 / r["n"], r["per_class"]
     # what the app runs (TFLite) scores what the trainer recorded (Keras) on the same list
     recorded = json.load(open(os.path.join(model_dir, "metrics.json")))["test"]
     if recorded["n"] == r["n"]:

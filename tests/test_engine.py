@@ -136,10 +136,10 @@ def test_detects_real_commands_in_order_at_the_right_time(detector, clip_stream)
     r = score([(d.label, d.stream_time_s) for d in dets], truth, tolerance_s=1.5)
     assert r["correct"] >= 8, (r, dets)  # of 10
     assert r["wrong"] + r["false_positives"] <= 2, (r, dets)
-    for d in dets:  # a detection comes after its word starts, within about a window
+    for d in dets:  # a detection comes after its word starts, within the matching tolerance
         starts = [t for l, t in truth if l == d.label]
         if starts:
-            assert min(abs(d.stream_time_s - s - 0.75) for s in starts) < 0.9
+            assert any(0 < d.stream_time_s - s < 1.5 for s in starts), (d, starts)
 
 
 def test_process_gives_the_same_hops_however_the_audio_is_cut(detector, clip_stream):
@@ -176,6 +176,8 @@ def test_live_fast_file_matches_offline_exactly(model_dir, tmp_path, clip_stream
     assert [h.stream_time_s for h in live_hops] == [h.stream_time_s for h in off_hops]
     np.testing.assert_allclose(np.stack([h.scores for h in live_hops]),
                                np.stack([h.scores for h in off_hops]), atol=1e-6)
+    # Detections (with their float scores) compared exactly: both paths run the same _step on
+    # the same windows with a batch-1 model in one process, so they are the same numbers.
     assert live_dets == off_dets
     assert live_hops[-1].dropped_hops == 0
 

@@ -69,15 +69,19 @@ def test_scoring_follows_the_tf_rule():
 
 def test_the_tool_end_to_end(capsys, data_dir, model_dir, tmp_path):
     out_wav = tmp_path / "stream.wav"
-    rc = main(["streamtest", "--data-dir", data_dir, "--model", model_dir, "--duration", "120",
-               "--seed", "3", "--out-wav", str(out_wav), "--json"])
+    # BENCHMARKS.md's test stream "seed 1" (10 minutes, 142 commands): 90.8 % / 0.0 % / 0.0 %.
+    rc = main(["streamtest", "--data-dir", data_dir, "--model", model_dir, "--seed", "1",
+               "--out-wav", str(out_wav), "--json"])
     assert rc == 0
     lines = capsys.readouterr().out.strip().splitlines()
     r = json.loads(lines[-1])
     assert "% correct" in lines[0]
     assert r["commands"] == sum(1 for l, _ in read_labels(tmp_path / "stream_labels.txt") if l in COMMANDS)
-    assert r["correct_pct"] >= 75 and r["wrong_pct"] <= 10 and r["false_positive_pct"] <= 10, r
-    assert out_wav.stat().st_size > 120 * 16000 * 2
+    # The targets (>= 90 % correct, <= 3 % wrong, <= 3 % false positives), less 2 points on
+    # correct: one stream swings about +-2 points around the three-stream 90.5 (BENCHMARKS.md).
+    # Wrong and false positives are held at the targets (0 here: four clips of room each).
+    assert r["correct_pct"] >= 88 and r["wrong_pct"] <= 3 and r["false_positive_pct"] <= 3, r
+    assert out_wav.stat().st_size > 600 * 16000 * 2
 
 
 def test_streams_and_threshold_sweep(capsys, data_dir, model_dir):
