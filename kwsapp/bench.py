@@ -1,9 +1,10 @@
 """``kwsapp bench``: how fast the streaming engine runs on this machine.
 
-Per window (after warm-up): feature time (log-mel + model features), model time for each
-runtime, whole hop time (window read to smoothed scores) — median and p99. Then the
-real-time factor of ``listen --input`` (a WAV decoded and processed as fast as possible)
-and the CPU used while listening live at real-time speed (share of one core, all threads).
+Per window (after warm-up): the model call for each runtime (tflite: features and network in
+one LiteRT call; keras, when TensorFlow is installed: its feature part too), and the whole hop
+(window to smoothed scores) — median and p99. Then the real-time factor of ``listen --input``
+(a WAV decoded and processed as fast as possible) and the CPU used while listening live at
+real-time speed (share of one core, all threads).
 """
 from __future__ import annotations
 
@@ -54,64 +55,55 @@ def _cpu_seconds() -> float:
 
 def measure(model_dir: str, windows: int = 500, warmup: int = 50, hop_ms: int = 100,
             rtf_seconds: float = 60.0, cpu_seconds: float = 20.0, progress=None) -> dict:
-    from .audio.filesource import FileSource
-    from .audio.ringbuffer import RingBuffer
-    from .engine.engine import Engine, EngineSettings
-    from .engine.recognizer import Recognizer
+    from .audio.filesource import load_stream_audio
+    from .audio.sources import SourceSpec
+    from .engine.detector import Detector, EngineSettings
+    from .engine.engine import Engine
+    from .errors import KwsError
     from .wavio import write_wav
 
     say = progress or (lambda msg: None)
     settings = EngineSettings(hop_ms=hop_ms)
-    engine = Engine(None, model_dir, settings)
-    rec = engine.recognizer
-    hop = hop_ms * 16
-    audio = _signal((windows + warmup) * hop / 16000 + 1.0)
-    wins = [audio[i * hop : i * hop + 16000] for i in range(windows + warmup)]
-
-    say("features")
-    feat_ms, feats = [], []
-    for i, w in enumerate(wins):
-        _, f = rec.features(w)
-        feats.append(f)
-        if i >= warmup:
-            feat_ms.append(rec.last_feature_ms)
+    detector = Detector(model_dir, settings)
+    hop = detector.hop_samples
+    w = detector.window_samples
+    audio = _signal((windows + warmup) * hop / detector.sample_rate + w / detector.sample_rate)
+    wins = [audio[i * hop : i * hop + w] for i in range(windows + warmup)]
 
     model = {}
     for backend in ("tflite", "keras"):
         say(f"model ({backend})")
         try:
-            r = rec if rec.backend == backend else Recognizer(model_dir, backend)
-        except Exception as e:  # e.g. no .tflite in a keras-only folder
+            r = detector if detector.backend == backend else Detector(model_dir, EngineSettings(backend=backend))
+        except KwsError as e:  # e.g. keras without TensorFlow installed
             model[backend] = {"error": str(e).splitlines()[0]}
             continue
-        ms = []
-        for i, f in enumerate(feats):
-            r.scores(f)
+        rec, ms, feat_ms = r.recognizer, [], []
+        for i, x in enumerate(wins):
+            rec(x)
             if i >= warmup:
-                ms.append(r.last_model_ms)
+                ms.append(rec.last_model_ms)
+                feat_ms.append(rec.last_feature_ms)
         model[backend] = _stats(ms)
+        if backend == "keras":
+            model[backend]["features"] = _stats(feat_ms)
 
     say("whole hop")
-    hop_ms_list = []
-    engine._smoother.reset()
-    for i, w in enumerate(wins):
-        result, _ = engine._step(w, (i + 1) * hop, hop)
-        if i >= warmup:
-            hop_ms_list.append(result.hop_ms)
+    detector.reset()
+    hop_ms_list = [result.hop_ms for result in detector.process(audio)][warmup : warmup + windows]
 
     say("listen --input real-time factor")
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "bench.wav")
         write_wav(path, _signal(rtf_seconds, seed=1))
         t0 = time.perf_counter()
-        src = FileSource(RingBuffer(32000), path, realtime=False)
-        engine.run_offline(src.load())
+        detector.run_offline(load_stream_audio(path)[0])
         rtf_wall = time.perf_counter() - t0
 
         cpu = None
         if cpu_seconds > 0:
             say(f"live listening CPU ({cpu_seconds:g} s)")
-            live = Engine(FileSource(RingBuffer(32000), path, realtime=True), model_dir, settings)
+            live = Engine(SourceSpec("file", path=path, realtime=True), detector)
             live.start()
             time.sleep(1.0)  # past start-up
             c0, w0 = _cpu_seconds(), time.monotonic()
@@ -121,12 +113,11 @@ def measure(model_dir: str, windows: int = 500, warmup: int = 50, hop_ms: int = 
             cpu = round(100.0 * (c1 - c0) / (w1 - w0), 1)
 
     return {
-        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "device": rec.device,
+        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "device": detector.device,
                     "python": platform.python_version()},
         "model": os.path.abspath(model_dir),
-        "backend": rec.backend,
+        "backend": detector.backend,
         "hop_ms": hop_ms,
-        "features": _stats(feat_ms),
         "model_time": model,
         "hop": _stats(hop_ms_list),
         "listen_input": {"audio_s": rtf_seconds, "wall_s": round(rtf_wall, 3),
@@ -144,13 +135,16 @@ def cmd_bench(args) -> int:
         return 0
     m = r["machine"]
     print(f"machine: {m['cpu']}, {m['cores']} cores, {m['device']}; runtime used: {r['backend']}")
-    print(f"per window ({r['features']['n']} windows after warm-up)      median      p99")
-    print(f"  features (log-mel + model input)     {r['features']['median_ms']:8.2f} ms {r['features']['p99_ms']:8.2f} ms")
+    print(f"per window ({r['hop']['n']} windows after warm-up)      median      p99")
     for b, s in r["model_time"].items():
         if "error" in s:
-            print(f"  model, {b:<8}                      unavailable: {s['error']}")
-        else:
-            print(f"  model, {b:<8}                     {s['median_ms']:8.2f} ms {s['p99_ms']:8.2f} ms")
+            print(f"  model call, {b:<8}                 unavailable: {s['error']}")
+            continue
+        print(f"  model call, {b:<8}                {s['median_ms']:8.2f} ms {s['p99_ms']:8.2f} ms"
+              + ("   (features and network)" if b == "tflite" else ""))
+        if "features" in s:
+            f = s["features"]
+            print(f"    of which features (TensorFlow)     {f['median_ms']:8.2f} ms {f['p99_ms']:8.2f} ms")
     print(f"  whole hop ({r['backend']})                 {r['hop']['median_ms']:8.2f} ms {r['hop']['p99_ms']:8.2f} ms")
     li = r["listen_input"]
     print(f"listen --input: {li['audio_s']:g} s of audio in {li['wall_s']:.2f} s "

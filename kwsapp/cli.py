@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import sys
 
+from . import __version__
 from .cli_util import run_main
 from .model import BUNDLED_MODEL_DIR
 
@@ -26,7 +27,7 @@ def _lazy(module: str, func: str):
 
 def add_model_arg(p):
     p.add_argument("--model", default=BUNDLED_MODEL_DIR, metavar="DIR",
-                   help="model folder (default: the bundled assets/model)")
+                   help="model folder (default: the bundled model, assets/model)")
 
 
 def add_source_args(p):
@@ -39,6 +40,7 @@ def add_source_args(p):
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="kwsapp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_source_args(ap)
     add_model_arg(ap)
     ap.set_defaults(func=_lazy("kwsapp.gui.app", "run"))

@@ -51,15 +51,34 @@ def import_tensorflow_quietly() -> None:
         tf.config.list_physical_devices("GPU")
 
 
+def require_tensorflow(what: str):
+    """TensorFlow (imported quietly) for ``what``, or a one-line KwsError naming the extra to
+    install: it is optional, needed only to train and for the keras backend."""
+    import importlib.util
+
+    from .errors import TRAIN_EXTRA_HINT, KwsError
+
+    if importlib.util.find_spec("tensorflow") is None:
+        raise KwsError(f"{what} needs TensorFlow, which is not installed: {TRAIN_EXTRA_HINT}")
+    quiet_tensorflow()
+    import_tensorflow_quietly()
+    import tensorflow as tf
+
+    return tf
+
+
 def run_main(build_parser, argv, prog: str) -> int:
+    """Parse and run one command. Commands whose parser sets ``needs_tensorflow`` get TensorFlow
+    imported first (quietly; a one-line error when the extra is missing); the others never load
+    it: `kwsapp devices` and `listen` start in well under a second."""
     from .errors import KwsError
 
     quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "needs_tensorflow", True):
-        import_tensorflow_quietly()
     try:
+        if getattr(args, "needs_tensorflow", False):
+            require_tensorflow(f"{prog} {getattr(args, 'cmd', '') or ''}".strip())
         return int(args.func(args) or 0)
     except KwsError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)

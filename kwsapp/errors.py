@@ -18,3 +18,5 @@ class DeviceError(KwsError):
 
 
 REBUILD_HINT = "rebuild it with `make model` (see assets/model/README.md)"
+# TensorFlow is optional: training and the keras backend need it, the app and `listen` do not.
+TRAIN_EXTRA_HINT = "pip install 'kwsapp[train]'"

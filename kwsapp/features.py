@@ -1,7 +1,9 @@
 """The one feature pipeline: waveform -> spectrogram / log-mel / MFCC.
 
-Trainer and app both call :func:`compute_features`, so the numbers the model sees
-live are exactly the numbers it was trained on. All settings live in the frozen
+The trainer computes its features here, and exports this very code into each model.tflite
+(``trainer/export.py``: raw audio in, scores and log-mel out, checked against TensorFlow), which
+is what the app runs, so the numbers the model sees live are the numbers it was trained on and
+the app needs no TensorFlow (``--backend keras`` calls these functions directly). All settings live in the frozen
 :class:`FeatureConfig`, which is saved beside every model (``config.json``).
 
 The maths follows the original study (``tf.signal``; 30 ms Hann window, 10 ms hop,
@@ -69,6 +71,17 @@ class FeatureConfig:
         if unknown:
             raise ValueError(f"unknown feature settings: {', '.join(sorted(unknown))}")
         return cls(**d)
+
+
+def display_config(cfg: FeatureConfig) -> FeatureConfig:
+    """The log-mel settings of the spectrogram the app shows for a model with features ``cfg``
+    (and its model.tflite outputs): the model's own, or default mel bands beside a
+    plain-spectrogram model."""
+    if cfg.kind != "spectrogram":
+        return cfg
+    return FeatureConfig(sample_rate=cfg.sample_rate, clip_samples=cfg.clip_samples,
+                         window_samples=cfg.window_samples, hop_samples=cfg.hop_samples,
+                         fft_length=cfg.fft_length)
 
 
 def _tf():

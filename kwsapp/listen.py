@@ -13,7 +13,6 @@ import time
 from .engine.smoothing import SmoothingConfig, parse_thresholds
 from .errors import DeviceError, KwsError
 
-_RING_SECONDS = 2  # one window plus a second of slack for a worker that is briefly late
 RETRY_DELAYS_S = (1.0, 2.0, 4.0)  # waits before the 1st, 2nd, 3rd (and later) reconnect tries
 RETRY_RESET_S = 30.0  # a reconnected input that ran this long earns a fresh set of tries
 
@@ -86,13 +85,95 @@ def smoothing_from_args(args) -> SmoothingConfig:
             cfg = dataclasses.replace(cfg, word_thresholds=dict(cfg.word_thresholds) | dict(words))
     if args.average_window_ms is not None:
         cfg = dataclasses.replace(cfg, average_window_ms=args.average_window_ms)
+    if getattr(args, "words", None):
+        # The others become like _unknown_: never reported, and (unlike a filter on the output)
+        # they start no suppression time that would hide a wanted word said right after them.
+        from .model import read_config
+
+        others = [w for w in read_config(args.model).labels if w not in args.words]
+        cfg = dataclasses.replace(cfg, ignore_labels=tuple(dict.fromkeys([*cfg.ignore_labels, *others])))
     return cfg
 
 
-def format_detection(det, as_json: bool) -> str:
+def format_detection(det, as_json: bool, record: dict | None = None, file: str | None = None) -> str:
+    """One output line; ``record`` (the JSON object with wall_time etc.) replaces det.to_json()."""
     if as_json:
-        return json.dumps(det.to_json())
-    return f"{det.stream_time_s:8.2f} s  {det.label:<6} {det.score:.2f}"
+        return json.dumps(record if record is not None else det.to_json())
+    line = f"{det.stream_time_s:8.2f} s  {det.label:<6} {det.score:.2f}"
+    return f"{file}  {line}" if file is not None else line
+
+
+CLIP_S = 1.5  # a saved clip: the 1 s window that fired and 0.5 s before it (the word's onset)
+ACTIONS_WAIT_S = 3.0  # at the end, running actions get this long to finish (and report a failure)
+
+
+def parse_words(text: str | None, labels) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    words = tuple(w.strip() for w in text.split(",") if w.strip())
+    commands = [label for label in labels if label not in SmoothingConfig().ignore_labels]
+    unknown = [w for w in words if w not in commands]
+    if unknown or not words:
+        raise KwsError(f"--words {text}: {', '.join(unknown) or 'no word given'} is not a word of the model "
+                       f"(its words: {','.join(commands)})")
+    return words
+
+
+class _Outputs:
+    """Everything a detection leads to: the output line, the --log line, the saved clip and the
+    action. A failing action or clip is one line on stderr; the next detection is handled as usual."""
+
+    def __init__(self, args, labels, sample_rate: int, several_files: bool):
+        from .actions import (ActionRunner, ClipSaver, DetectionLog, load_actions, missing_program,
+                              parse_command)
+
+        self.as_json = args.json
+        self.several_files = several_files
+        commands, problems = (load_actions(args.actions, args.words or labels) if args.actions else ({}, []))
+        default = parse_command(args.exec) if args.exec else None
+        for word, argv in [*commands.items(), ("--exec", default)]:
+            why = argv and missing_program(argv)
+            if why:  # reported once now rather than at every detection; listening goes on without it
+                problems.append(f"{args.actions + ': [actions] ' + word if word != '--exec' else '--exec'}: "
+                                f"{why}; ignored")
+                if word == "--exec":
+                    default = None
+                else:
+                    del commands[word]
+        for line in problems:
+            print(f"kwsapp listen: error: {line}", file=sys.stderr, flush=True)
+        self.actions = ActionRunner(commands, default, report=_stderr) if commands or default else None
+        self.clips = ClipSaver(args.save_clips, sample_rate) if args.save_clips else None
+        self.log = DetectionLog(args.log) if args.log else None
+
+    def detection(self, det, clip=None, file: str | None = None) -> None:
+        from .actions import now, wall_time_text
+
+        wall = now()
+        record = det.to_json() | {"wall_time": wall_time_text(wall)}
+        if file is not None:
+            record["file"] = file
+        path = self.clips.save(clip, wall, det.label, det.score) if self.clips and clip is not None else None
+        if path:
+            record["clip"] = path
+        print(format_detection(det, self.as_json, record, file if self.several_files else None), flush=True)
+        if self.log:
+            self.log.write(record)
+        if self.actions:
+            extra = {k: v for k, v in (("KWSAPP_FILE", file), ("KWSAPP_CLIP", path)) if v}
+            self.actions.fire(det, record["wall_time"], extra)
+
+    def close(self) -> None:
+        if self.actions:
+            summary = self.actions.finish(ACTIONS_WAIT_S)
+            if summary:
+                _stderr(f"kwsapp listen: {summary}")
+        if self.log:
+            self.log.close()
+
+
+def _stderr(line: str) -> None:
+    print(line if line.startswith("kwsapp") else f"kwsapp listen: {line}", file=sys.stderr, flush=True)
 
 
 class _Health:
@@ -161,38 +242,90 @@ def _sigterm_as_ctrl_c():
 
 
 def cmd_listen(args) -> int:
-    from .audio.filesource import FileSource
-    from .audio.mic import MicSource
-    from .audio.ringbuffer import RingBuffer
-    from .engine.engine import Engine, EngineSettings
+    from .audio.decode import STDIN, expand_inputs, is_stream, load_input
+    from .audio.sources import SourceSpec
+    from .engine.detector import Detector, EngineSettings
+    from .model import read_config
 
+    labels = read_config(args.model).labels
+    args.words = parse_words(args.words, labels)
+    inputs = expand_inputs(args.input) if args.input else []
+    if args.realtime and len(inputs) != 1:
+        raise KwsError("--realtime applies to one --input file" if inputs else "--realtime only applies to --input FILE")
+    if args.raw and inputs != [STDIN]:
+        raise KwsError("--raw applies only to --input - (raw 16-bit 16 kHz mono samples on standard input)")
+    if args.raw and args.realtime:
+        raise KwsError("--raw input is read as fast as possible; leave out --realtime")
     settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
-    ring = RingBuffer(_RING_SECONDS * 16000)
-    if args.input:
-        source = FileSource(ring, args.input, realtime=args.realtime)
-        source.load()  # a bad file (a stream's bad header) is reported before the model is loaded
-    elif args.realtime:
-        raise KwsError("--realtime only applies to --input FILE.wav")
-    else:
-        source = MicSource(ring, args.device)
-    events: queue.Queue = queue.Queue()
+    # A WAV stream (stdin, a FIFO) or --realtime goes to the live engine: a stream is read as it
+    # arrives, with the ring's back-pressure. Raw samples are read whole (FileSource reads WAV only).
+    live = len(inputs) == 1 and (args.realtime or (is_stream(inputs[0]) and not args.raw))
+    path = "/dev/stdin" if inputs == [STDIN] else (inputs[0] if inputs else None)
+    spec = SourceSpec("file", path=path, realtime=args.realtime) if live else SourceSpec("mic", device=args.device)
+    # One file is decoded before the model loads, so a bad one fails at once; of several, each in turn.
+    audio = load_input(inputs[0], raw=args.raw)[0] if len(inputs) == 1 and not live else None
+    detector = Detector(args.model, settings)
+    if detector.warning:
+        print(f"kwsapp listen: warning: {detector.warning}", file=sys.stderr)
+    outputs = _Outputs(args, labels, detector.sample_rate, several_files=len(inputs) > 1)
+    clip_n = int(CLIP_S * detector.sample_rate)
+    try:
+        if inputs and not live:
+            return _listen_to_files(detector, inputs, audio, outputs, clip_n, args.raw)
+        return _listen_live(detector, spec, outputs, args, file=inputs[0] if inputs else None)
+    finally:
+        outputs.close()
+
+
+def _listen_to_files(detector, inputs, audio, outputs, clip_n: int, raw: bool) -> int:
+    """Each input as its own stream, as fast as possible; a bad one of several is one line on
+    stderr and the next is read (exit status 1 at the end)."""
+    from .audio.decode import load_input
+
+    failed = 0
+    for name in inputs:
+        if audio is None:
+            try:
+                audio = load_input(name, raw=raw)[0]
+            except KwsError as e:
+                print(f"kwsapp listen: error: {e}", file=sys.stderr, flush=True)
+                failed += 1
+                continue
+
+        def on_hop(hop, audio=audio, name=name):
+            if hop.detection:
+                end = round(hop.stream_time_s * detector.sample_rate)
+                outputs.detection(hop.detection, audio[max(0, end - clip_n): end], file=name)
+
+        detector.run_offline(audio, on_hop=on_hop)
+        audio = None
+    if failed:
+        print(f"kwsapp listen: {failed} of {len(inputs)} inputs could not be read", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _listen_live(detector, spec, outputs, args, file: str | None) -> int:
+    from .audio.sources import SourceSpec
+    from .engine.engine import Engine
+
     health = _Health()
-    engine = Engine(source, args.model, settings, on_hop=health.on_hop, on_detection=events.put,
-                    on_error=events.put)
-    if engine.recognizer.warning:
-        print(f"kwsapp listen: warning: {engine.recognizer.warning}", file=sys.stderr)
+    events: queue.Queue = queue.Queue()
 
-    def show(det):
-        print(format_detection(health.run_time(det), args.json), flush=True)
+    def on_detection(det):
+        # On the engine's worker, before it reads on: the ring still holds the audio of this
+        # detection (the engine keeps CLIP_S of it). The clip is written on the main thread.
+        events.put((det, engine.audio_before(det, CLIP_S) if outputs.clips else None))
 
-    if args.input and not args.realtime and not source.streaming:
-        engine.on_detection = show
-        engine.run_offline(source.load())
-        return 0
+    def show(event):
+        det, clip = event
+        outputs.detection(health.run_time(det), clip, file=file)
+
+    context_s = max(0.0, CLIP_S - detector.window_samples / detector.sample_rate) if outputs.clips else 0.0
+    engine = Engine(spec, detector, on_hop=health.on_hop, on_detection=on_detection, on_error=events.put,
+                    context_s=context_s)
     previous = _sigterm_as_ctrl_c()
     try:
-        _listen_with_retries(engine, events, show, health, args,
-                             lambda: MicSource(RingBuffer(_RING_SECONDS * 16000), None))
+        _listen_with_retries(engine, events, show, health, args, lambda: engine.open(SourceSpec("mic")))
     except KeyboardInterrupt:
         pass  # Ctrl-C (or SIGTERM) is how a live listen ends: stopped cleanly, exit 0
     finally:
@@ -245,7 +378,7 @@ def _listen_once(engine, events, show, health, again: bool = False):
     engine.start()
     note = " (stream time goes on from the audio heard before)" if again else ""
     print(f"listening: {engine.source.describe()}, hop {engine.settings.hop_ms} ms, {engine.device} "
-          f"({engine.recognizer.backend}){note}; Ctrl-C to stop", file=sys.stderr)
+          f"({engine.detector.backend}){note}; Ctrl-C to stop", file=sys.stderr)
     while True:
         try:
             ev = events.get(timeout=0.1)
@@ -279,7 +412,7 @@ def cmd_devices(args) -> int:
 
 
 def add_parser(sub, add_source_args, add_model_arg) -> None:
-    # Heavy imports (TensorFlow, PortAudio) happen inside the commands, so --help stays fast.
+    # Heavy imports (LiteRT, PortAudio) happen inside the commands, so --help stays fast.
     p = sub.add_parser(
         "listen", help="print detected commands from a microphone or a WAV file",
         description="Print one line per detected command (never _silence_/_unknown_) as it happens: "
@@ -292,14 +425,41 @@ def add_parser(sub, add_source_args, add_model_arg) -> None:
                     "Ctrl-C or SIGTERM stops (exit status 0). Lost audio (input overflows, hops "
                     "dropped because the machine was too busy) is reported on stderr. A microphone "
                     "that goes away while listening is replaced by the default input (see --retries).")
-    add_source_args(p)
+    # listen's own --input (several files, folders, stdin), not the window's single WAV (add_source_args)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--input", nargs="+", metavar="FILE",
+                   help="read these audio files (WAV, FLAC, OGG, MP3 ...) or the audio files in these folders "
+                        "instead of a microphone, each as its own stream; - reads a WAV stream from standard "
+                        "input (or raw samples with --raw)")
+    g.add_argument("--device", metavar="NAME_OR_INDEX",
+                   help="input device index or (part of its) name (default: the system's default input)")
     add_model_arg(p)
     p.add_argument("--realtime", action="store_true", help="play --input at real-time speed, like a microphone")
-    p.add_argument("--json", action="store_true", help="one JSON object per detection")
+    p.add_argument("--raw", action="store_true",
+                   help="with --input -: standard input is raw 16-bit little-endian mono samples at 16 kHz")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per detection (with wall_time, and file for --input)")
+    p.add_argument("--words", metavar="WORD,...",
+                   help="report (and act on) only these words, e.g. yes,no,stop (default: all the model's commands)")
+    a = p.add_argument_group("doing something on a detection (see README: Make it do something)")
+    a.add_argument("--exec", metavar="COMMAND",
+                   help="run COMMAND on every detection, split into words like a shell would but without a "
+                        "shell (write sh -c '...' for one); the detection is in its environment: KWSAPP_LABEL, "
+                        "KWSAPP_SCORE, KWSAPP_TIME (stream seconds), KWSAPP_WALL_TIME (ISO 8601), KWSAPP_FILE, "
+                        "KWSAPP_CLIP. Never waited for; one instance per word at a time (detections meanwhile "
+                        "are counted and reported)")
+    a.add_argument("--actions", metavar="FILE.toml",
+                   help='per-word commands: [actions] yes = ["notify-send", "heard yes"]; same rules as --exec, '
+                        "which serves the words the file leaves out")
+    a.add_argument("--log", metavar="FILE.jsonl", help="append every detection to FILE as a JSON line with wall_time")
+    a.add_argument("--save-clips", metavar="DIR",
+                   help=f"save the {CLIP_S:g} s of audio that ends at each detection (the window that fired and "
+                        "what came before) as DIR/<wall time>_<label>_<score>.wav")
     p.add_argument("--hop-ms", type=_hop_ms, default=100,
                    help="how often a 1 s window is scored, 20-1000 ms in steps of 10 (default: 100)")
     p.add_argument("--backend", choices=["auto", "tflite", "keras"], default="auto",
-                   help="model runtime (default: auto = tflite on a CPU, keras on a GPU)")
+                   help="model runtime: tflite (LiteRT on the CPU) or keras (TensorFlow, on a GPU when it "
+                        "sees one; needs the train extra) (default: auto = tflite)")
     p.add_argument("--retries", type=_positive(int, minimum=0), default=3, metavar="N",
                    help="if the microphone goes away while listening, try the system's default input "
                         "up to N times (1, 2, then 4 s apart) before giving up; 0: give up at once "

@@ -3,6 +3,11 @@
 Folder contents (written by ``kws-train train``/``export``):
 ``config.json`` (labels, FeatureConfig, architecture), ``model.keras``, ``model.tflite``,
 ``metrics.json``, ``README.md``.
+
+``model.tflite`` has two signatures sharing one set of weights (``trainer/export.py`` writes and
+checks them): AUDIO_SIGNATURE, one window of raw audio in and the scores and log-mel spectrogram
+out (the app's runtime: no TensorFlow needed), and FEATURES_SIGNATURE, model features in and
+scores out (the trainer's batch evaluation of the same file).
 """
 from __future__ import annotations
 
@@ -12,11 +17,20 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .errors import REBUILD_HINT, ModelError
+from .errors import REBUILD_HINT, TRAIN_EXTRA_HINT, ModelError
 from .features import FeatureConfig
 
 FORMAT_VERSION = 1
-BUNDLED_MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "model")
+AUDIO_SIGNATURE = "audio"
+FEATURES_SIGNATURE = "features"
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+# Installed from a wheel or `pip install .`, the model is package data (kwsapp/assets/model, mapped
+# from the repository's assets/model by pyproject.toml); in a checkout or an editable install it
+# is the repository's assets/model itself.
+BUNDLED_MODEL_DIR = next(
+    (d for d in (os.path.join(_PACKAGE, "assets", "model"), os.path.join(os.path.dirname(_PACKAGE), "assets", "model"))
+     if os.path.isdir(d)),
+    os.path.join(os.path.dirname(_PACKAGE), "assets", "model"))
 
 
 @dataclass(frozen=True)
@@ -99,83 +113,100 @@ def read_config(model_dir: str) -> ModelConfig:
         raise ModelError(f"{path} is not a valid model config ({e}); {REBUILD_HINT}") from None
 
 
-class Classifier:
-    """Runs a model folder's network on feature batches.
+def reexport_hint(model_dir: str) -> str:
+    return f"re-export it with `kws-train export --model {model_dir}` (needs the train extra: {TRAIN_EXTRA_HINT})"
 
-    ``backend``: ``tflite`` (TFLite interpreter with XNNPACK, the fastest for one window
-    at a time on a CPU), ``keras`` (a ``tf.function`` with a fixed input signature, which
-    runs on the GPU when TensorFlow sees one), or ``auto`` (keras on GPU, else tflite).
+
+def load_tflite(path: str, threads: int = 1):
+    """A LiteRT interpreter for ``path``, or a one-line ModelError."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from .cli_util import parked_stderr
+
+    if not os.path.exists(path):
+        raise ModelError(f"{path} is missing; {REBUILD_HINT}")
+    try:
+        with parked_stderr():  # LiteRT announces its XNNPACK delegate on stderr
+            interp = Interpreter(model_path=path, num_threads=threads)
+            interp.allocate_tensors()
+    except (ValueError, RuntimeError) as e:
+        raise ModelError(f"{path} is corrupt ({str(e).splitlines()[0]}); {REBUILD_HINT}") from None
+    return interp
+
+
+def check_shapes(model_dir: str, config: ModelConfig, in_shape: tuple, out_n: int) -> None:
+    """The weights' feature input and score output against config.json."""
+    frames, bins = config.features.shape
+    n = len(config.labels)
+    if in_shape != (frames, bins, 1):
+        raise ModelError(
+            f"{model_dir}: the weights expect input {in_shape} but config.json's features give "
+            f"{(frames, bins, 1)}; the folder is inconsistent, {REBUILD_HINT}")
+    if out_n != n:
+        raise ModelError(
+            f"{model_dir}: the weights output {out_n} scores but config.json lists {n} labels; "
+            f"{REBUILD_HINT}")
+
+
+class Classifier:
+    """Runs a model folder's network on feature batches (the trainer's evaluation; the app runs
+    raw audio through :class:`kwsapp.engine.recognizer.Recognizer`).
+
+    ``backend``: ``tflite`` (LiteRT with XNNPACK, model.tflite's features signature), ``keras``
+    (a ``tf.function`` with a fixed input signature, which runs on the GPU when TensorFlow sees
+    one; needs the train extra), or ``auto`` (tflite when the folder has model.tflite, else keras).
     """
 
-    def __init__(self, model_dir: str, backend: str = "auto", threads: int = 1):
+    def __init__(self, model_dir: str, backend: str = "auto", threads: int = 1,
+                 config: ModelConfig | None = None):
         self.model_dir = model_dir
-        self.config = read_config(model_dir)
-        import tensorflow as tf
-
-        self.device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+        self.config = config or read_config(model_dir)
         tflite_path = os.path.join(model_dir, "model.tflite")
         keras_path = os.path.join(model_dir, "model.keras")
         if not os.path.exists(tflite_path) and not os.path.exists(keras_path):
             raise ModelError(f"{model_dir} has no weights (neither model.tflite nor model.keras); {REBUILD_HINT}")
         if backend == "auto":
-            backend = "keras" if self.device == "GPU" or not os.path.exists(tflite_path) else "tflite"
+            backend = "tflite" if os.path.exists(tflite_path) else "keras"
         self.backend = backend
-        frames, bins = self.config.features.shape
-        n = len(self.config.labels)
+        self.device = "CPU"
         if backend == "tflite":
             self._load_tflite(tflite_path, threads)
-            in_shape = tuple(int(v) for v in self._inp["shape"][1:])  # plain ints for the message
-            out_n = int(self._out["shape"][-1])
         elif backend == "keras":
             self._load_keras(keras_path)
-            in_shape = tuple(self._model.input_shape[1:])
-            out_n = int(self._model.output_shape[-1])
         else:
             raise ValueError(f"unknown backend {backend!r}")
-        if in_shape != (frames, bins, 1):
-            raise ModelError(
-                f"{model_dir}: the weights expect input {in_shape} but config.json's features give "
-                f"{(frames, bins, 1)}; the folder is inconsistent, {REBUILD_HINT}")
-        if out_n != n:
-            raise ModelError(
-                f"{model_dir}: the weights output {out_n} scores but config.json lists {n} labels; "
-                f"{REBUILD_HINT}")
 
     @property
     def labels(self):
         return self.config.labels
 
     def _load_tflite(self, path, threads):
-        try:
-            # LiteRT is TF Lite's maintained home; tf.lite.Interpreter is deprecated.
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:
-            import tensorflow as tf
-
-            Interpreter = tf.lite.Interpreter
-        if not os.path.exists(path):
-            raise ModelError(f"{path} is missing; {REBUILD_HINT}")
-        from .cli_util import parked_stderr
-
-        try:
-            with parked_stderr():  # LiteRT announces its XNNPACK delegate on stderr
-                self._interp = Interpreter(model_path=path, num_threads=threads)
-                self._interp.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            raise ModelError(f"{path} is corrupt ({str(e).splitlines()[0]}); {REBUILD_HINT}") from None
-        self._inp = self._interp.get_input_details()[0]
-        self._out = self._interp.get_output_details()[0]
+        self._interp = load_tflite(path, threads)
+        if FEATURES_SIGNATURE in self._interp.get_signature_list():
+            self._runner = self._interp.get_signature_runner(FEATURES_SIGNATURE)
+            inp = self._runner.get_input_details()[FEATURES_SIGNATURE]
+            out = self._runner.get_output_details()["scores"]
+        else:  # an export from before the audio signature: its one input is the features
+            self._runner = None
+            inp = self._inp = self._interp.get_input_details()[0]
+            out = self._out = self._interp.get_output_details()[0]
+        check_shapes(self.model_dir, self.config, tuple(int(v) for v in inp["shape"][1:]), int(out["shape"][-1]))
 
     def _load_keras(self, path):
-        import keras
-        import tensorflow as tf
+        from .cli_util import require_tensorflow
 
+        tf = require_tensorflow("the keras backend")
+        import keras
+
+        self.device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
         if not os.path.exists(path):
             raise ModelError(f"{path} is missing; {REBUILD_HINT}")
         try:
             self._model = keras.models.load_model(path, compile=False)
         except Exception as e:  # keras raises many types for a damaged archive
             raise ModelError(f"{path} is corrupt ({type(e).__name__}); {REBUILD_HINT}") from None
+        check_shapes(self.model_dir, self.config, tuple(self._model.input_shape[1:]),
+                     int(self._model.output_shape[-1]))
         frames, bins = self.config.features.shape
         self._fn = tf.function(
             lambda x: self._model(x, training=False),
@@ -192,7 +223,10 @@ class Classifier:
             return self._fn(feats).numpy()
         out = np.empty((len(feats), len(self.labels)), np.float32)
         for i in range(len(feats)):  # the interpreter is built for batch 1
-            self._interp.set_tensor(self._inp["index"], feats[i : i + 1])
-            self._interp.invoke()
-            out[i] = self._interp.get_tensor(self._out["index"])[0]
+            if self._runner is not None:
+                out[i] = self._runner(**{FEATURES_SIGNATURE: feats[i : i + 1]})["scores"][0]
+            else:
+                self._interp.set_tensor(self._inp["index"], feats[i : i + 1])
+                self._interp.invoke()
+                out[i] = self._interp.get_tensor(self._out["index"])[0]
         return out

@@ -58,6 +58,11 @@ def tone(freq, seconds=1.0, rate=16000, level=0.3):
     return (level * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
+# A word's chirp depends on the word, not on its place in a folder's word list: a fine-tuning
+# test's user data ("lights") must not sound like a base-data command ("up").
+CHIRP_WORDS = COMMANDS + ("bed", "cat", "lights")
+
+
 def make_tiny_dataset(root, words=COMMANDS + ("bed", "cat"), speakers=6, per_speaker=1, seed=0,
                       lists=True) -> str:
     """A standard-layout folder of synthetic 'words' (a distinct chirp per word), speakers
@@ -66,11 +71,11 @@ def make_tiny_dataset(root, words=COMMANDS + ("bed", "cat"), speakers=6, per_spe
     os.makedirs(root, exist_ok=True)
     spk = [f"{rng.integers(0, 2**32):08x}" for _ in range(speakers)]
     val, test = [], []
-    for wi, w in enumerate(words):
+    for w in words:
         os.makedirs(os.path.join(root, w), exist_ok=True)
+        f0 = 200 + 120 * CHIRP_WORDS.index(w)
         for si, s in enumerate(spk):
             for k in range(per_speaker):
-                f0 = 200 + 120 * wi
                 x = tone(f0, 0.5, level=0.2 + 0.1 * rng.random()) + tone(f0 * 2.5, 0.5, level=0.1)
                 clip = np.zeros(16000, np.float32)
                 start = int(rng.integers(2000, 7000))

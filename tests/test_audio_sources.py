@@ -196,3 +196,22 @@ def test_no_devices_is_a_clear_error(monkeypatch):
     assert dev.list_input_devices() == []
     with pytest.raises(DeviceError, match="no audio input device"):
         dev.resolve_device(None)
+
+
+def test_open_source_reads_a_file_at_once_and_makes_its_ring(tmp_path):
+    from kwsapp.audio.mic import MicSource
+    from kwsapp.audio.sources import DEFAULT_RING_SECONDS, SourceSpec, open_source
+
+    p = tmp_path / "tone.wav"
+    write_wav(p, 0.1 * np.sin(np.arange(8000) / 10), 16000)
+    src = open_source(SourceSpec("file", path=str(p), realtime=False), ring_samples=20000)
+    assert isinstance(src, FileSource) and src.ring.capacity == 20000 and src.duration_s == 0.5
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not a wav at all")
+    with pytest.raises(AudioFileError, match="not a WAV file"):  # at open, not at start
+        open_source(SourceSpec("file", path=str(bad)))
+    mic = open_source(SourceSpec("mic", device="USB"))  # not started: no device is touched yet
+    assert isinstance(mic, MicSource) and mic.device == "USB"
+    assert mic.ring.capacity == DEFAULT_RING_SECONDS * 16000
+    with pytest.raises(ValueError):
+        SourceSpec("file")  # a file needs a path

@@ -12,17 +12,18 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+# Imported, not importorskip'ed: without pytest-qt (a broken test install) these files must
+# fail, not quietly skip every window test.
+import pytestqt  # noqa: F401
+
+from kwsapp.engine.smoothing import SmoothingConfig
 from kwsapp.errors import AudioFileError, DeviceError
+from kwsapp.gui.engine_api import SourceSpec
+from kwsapp.gui.history import HistoryTable
+from kwsapp.gui.scores import ScoresView
+from kwsapp.gui.settings import SmoothingPanel, Store, open_settings
+from kwsapp.gui.spectrogram import SpectrogramView, mel_axis_ticks
 from kwsapp.wavio import load_audio, write_wav
-
-pytest.importorskip("pytestqt")
-
-from kwsapp.engine.smoothing import SmoothingConfig  # noqa: E402
-from kwsapp.gui.engine_api import SourceSpec  # noqa: E402
-from kwsapp.gui.history import HistoryTable  # noqa: E402
-from kwsapp.gui.scores import ScoresView  # noqa: E402
-from kwsapp.gui.settings import SmoothingPanel, Store, open_settings  # noqa: E402
-from kwsapp.gui.spectrogram import SpectrogramView, mel_axis_ticks  # noqa: E402
 
 WORDS = ("yes", "no", "stop", "go", "left")
 OUR_THREADS = ("kws-", "kwsapp-")
@@ -82,6 +83,8 @@ def test_spectrogram_ring_keeps_newest_columns_in_order(qtbot):
     view.flush()
     shot = view.snapshot()
     assert not np.array_equal(shot, blank)
+    # Exact: colourise is element-wise IEEE arithmetic and a table look-up (no reductions, no
+    # transcendental functions), so a column gives the same bytes whatever batch it came in.
     np.testing.assert_array_equal(shot, view.colourise(cols[-w:]))  # oldest left, newest right
     assert view.columns_shown <= len(cols)
 
@@ -173,10 +176,19 @@ def test_smoothing_panel_applies_and_rejects(qtbot):
 
 
 # ---------------------------------------------------------------- the window and the engine
-def test_real_clips_show_detections_spectrogram_and_bars(make_window, qtbot, data_dir, model_dir, tmp_path):
-    from kwsapp.engine.engine import Engine
+def test_real_clips_show_detections_spectrogram_and_bars(make_window, qtbot, data_dir, model_dir, tmp_path,
+                                                         monkeypatch):
     from kwsapp.audio.filesource import FileSource
     from kwsapp.audio.ringbuffer import RingBuffer
+    from kwsapp.engine.engine import Engine
+    from kwsapp.model import Classifier
+
+    # The project's rule: the GUI thread never runs the model (loading, warm-up or a hop), so
+    # a slow inference can never freeze the window. Every model call records its thread.
+    model_threads = []
+    predict = Classifier.predict
+    monkeypatch.setattr(Classifier, "predict",
+                        lambda self, feats: model_threads.append(threading.current_thread()) or predict(self, feats))
 
     wav = str(tmp_path / "words.wav")
     words = build_words_wav(data_dir, wav)
@@ -189,6 +201,9 @@ def test_real_clips_show_detections_spectrogram_and_bars(make_window, qtbot, dat
     qtbot.waitUntil(lambda: seen_heights.append(w.scores.heights.copy()) or rates.add(w.rate_label.text()) or
                     w.state_label.text().startswith("finished"), timeout=90000)
     assert not w.banner.isVisible(), w.banner.text.text()
+    assert len(model_threads) > 50  # warm-up and every hop of the 10.5 s file
+    assert threading.main_thread() not in model_threads, {t.name for t in model_threads}
+    monkeypatch.undo()
 
     # The same file through the engine offline: the window must show exactly its detections.
     src = FileSource(RingBuffer(16000), wav, realtime=False)
@@ -243,13 +258,15 @@ def test_missing_device_keeps_window_up_with_a_way_out(make_window, qtbot, model
     w.device_combo.hidePopup()
 
 
-def test_device_vanishing_mid_stream_is_explained(make_window, qtbot, data_dir, model_dir, tmp_path):
+def test_an_error_from_the_engine_thread_stops_and_explains(make_window, qtbot, data_dir, model_dir, tmp_path):
+    """The window's side of an engine error: the error is raised by hand on another thread
+    (a real device vanishing is test_virtual_microphone_then_it_vanishes)."""
     wav = str(tmp_path / "words.wav")
     build_words_wav(data_dir, wav)
     w = make_window(spec=SourceSpec("file", path=wav, realtime=True), model_dir=model_dir)
     qtbot.waitUntil(lambda: w.engine is not None and w._latest is not None, timeout=30000)
     engine = w.engine
-    # What the engine does when the stream dies: stop itself, report on its own thread.
+    # What the engine does when its source fails: stop itself, report on its own thread.
     threading.Thread(target=lambda: (engine.stop(), engine.on_error(DeviceError(
         "input device 3 (USB Mic) stopped delivering audio (unplugged?)")))).start()
     qtbot.waitUntil(w.banner.isVisible, timeout=5000)

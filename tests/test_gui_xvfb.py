@@ -3,6 +3,7 @@ spectrogram (screenshot checked, saved under the test's tmp dir) and closes clea
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -47,7 +48,40 @@ def warm_pixels(rgb: np.ndarray) -> int:
     return int(((r > 200) & (g > 90) & (b < 120)).sum())
 
 
-def test_app_under_xvfb_draws_and_closes(xdisplay, data_dir, tmp_path):
+def app_window(display: str) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of the app's top-level window on the screen, from the X server."""
+    tree = subprocess.run([_need("xwininfo"), "-root", "-tree"], env=dict(os.environ, DISPLAY=display),
+                          capture_output=True, text=True, timeout=20).stdout
+    for line in tree.splitlines():
+        if "kwsapp" in line:
+            m = re.search(r"(\d+)x(\d+)[+-]-?\d+[+-]-?\d+\s+\+(-?\d+)\+(-?\d+)", line)
+            if m and int(m.group(1)) > 200:
+                w, h, x, y = map(int, m.groups())
+                return x, y, w, h
+    return None
+
+
+def spectrogram_area(qtbot, model_dir, tmp_path, size) -> tuple[slice, slice]:
+    """Rows and columns of the spectrogram inside a window of ``size``: the same window laid out
+    here (offscreen), shrunk by a margin for font differences between the two platforms."""
+    from PyQt6 import QtCore
+
+    from kwsapp.gui.settings import Store, open_settings
+    from kwsapp.gui.window import MainWindow
+
+    w = MainWindow(Store(open_settings(str(tmp_path / "layout.ini"))), model_dir=model_dir, autostart=False)
+    qtbot.addWidget(w)
+    w.resize(*size)
+    w.show()
+    qtbot.waitExposed(w)
+    top_left = w.spectrogram.mapTo(w, QtCore.QPoint(0, 0))
+    x, y, width, height = top_left.x(), top_left.y(), w.spectrogram.width(), w.spectrogram.height()
+    w.shutdown()
+    m = 12
+    return slice(y + m, y + height - m), slice(x + m, x + width - m)
+
+
+def test_app_under_xvfb_draws_and_closes(xdisplay, data_dir, model_dir, tmp_path, qtbot):
     wav = str(tmp_path / "words.wav")
     build_words_wav(data_dir, wav)
     env = dict(os.environ, DISPLAY=xdisplay, QT_QPA_PLATFORM="xcb", XDG_CONFIG_HOME=str(tmp_path / "config"),
@@ -57,14 +91,23 @@ def test_app_under_xvfb_draws_and_closes(xdisplay, data_dir, tmp_path):
     shot = str(tmp_path / "kwsapp.png")
     try:
         deadline = time.monotonic() + 60
+        window = None
+        while window is None and time.monotonic() < deadline and app.poll() is None:
+            time.sleep(0.5)
+            window = app_window(xdisplay)
+        assert window is not None, "the app's window never appeared"
+        x, y, width, height = window
+        rows, cols = spectrogram_area(qtbot, model_dir, tmp_path, (width, height))
+        # Only inside the spectrogram: the score bars turn the same orange over the threshold.
+        rows, cols = slice(rows.start + y, rows.stop + y), slice(cols.start + x, cols.stop + x)
         rgb = None
         while time.monotonic() < deadline and app.poll() is None:
             time.sleep(1.0)
             rgb = screenshot(xdisplay, shot)
-            if warm_pixels(rgb) > 1500:  # the spectrogram shows a spoken word
+            if warm_pixels(rgb[rows, cols]) > 1500:  # the spectrogram shows a spoken word
                 break
         assert app.poll() is None, f"the app exited early:\n{app.stdout.read()}"
-        assert rgb is not None and warm_pixels(rgb) > 1500, f"no spectrogram drawn; see {shot}"
+        assert rgb is not None and warm_pixels(rgb[rows, cols]) > 1500, f"no spectrogram drawn; see {shot}"
         colours = len(np.unique(rgb.reshape(-1, 3), axis=0))
         assert colours > 200 and rgb.std() > 30  # a real window, not a blank or flat screen
         assert os.path.getsize(shot) > 10_000

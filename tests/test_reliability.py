@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import _thread
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ import pytest
 from kwsapp import listen as listen_mod
 from kwsapp.audio import devices as devices_mod
 from kwsapp.audio import mic as mic_mod
-from kwsapp.audio.filesource import FileSource
+from kwsapp.audio.filesource import FileSource, load_stream_audio
 from kwsapp.audio.mic import MicSource
 from kwsapp.audio.ringbuffer import RingBuffer
 from kwsapp.cli import main
@@ -99,6 +100,14 @@ def test_listen_reads_every_supported_format_rate_and_channel_count(capsys, tmp_
     assert rc == 0, err
     assert [json.loads(l)["label"] for l in out.splitlines()] == ["yes"], (out, err)
     assert p.read_bytes() == before
+    # The label alone would also come out of a reader that takes one channel: the audio the
+    # file source reads must be the mean of all channels. Tolerance: the format's quantisation
+    # (one step of the integer formats, within the resampler's gain) and float32 rounding,
+    # against a wrong mix's 0.05-0.25 x the signal (peak 0.9).
+    got, _ = load_stream_audio(p)
+    want = resample(multi.mean(axis=1).astype(np.float32), rate, 16000)
+    step = 2.0 ** (1 - bits) if tag == 1 else 0.0
+    np.testing.assert_allclose(got, want, rtol=0, atol=2 * step + 1e-5)
 
 
 def _bad_wavs(tmp_path) -> dict:
@@ -256,7 +265,8 @@ class FakeStream:
             if self._stop.is_set():
                 return
             block, overflow, burst = item
-            data = np.repeat(block[:, None], self.channels, axis=1).astype(np.float32)
+            # A [frames, channels] block is what each channel hears; a mono one goes to all.
+            data = (block if block.ndim == 2 else np.repeat(block[:, None], self.channels, axis=1)).astype(np.float32)
             self.callback(data, len(block), None, FakeStatus(overflow))
             self.sd.flagged += int(overflow)
             sent += len(block)
@@ -286,6 +296,7 @@ class FakeSd:
         self.devices = devices  # [(name, channels, default_rate)]
         self.default = SimpleNamespace(device=[default, -1])
         self.rates = rates  # device index -> accepted rates (None: any)
+        self.mono = True  # False: refuses to open with one channel, as some stereo interfaces do
         self.scripts = {}
         self.default_script = silence_forever
         self.refuse_open = set()
@@ -301,6 +312,8 @@ class FakeSd:
     def check_input_settings(self, device, samplerate, channels, dtype):
         if self.rates is not None and samplerate not in self.rates.get(device, ()):
             raise self.PortAudioError("Invalid sample rate [PaErrorCode -9997]")
+        if channels == 1 and not self.mono:
+            raise self.PortAudioError("Invalid number of channels [PaErrorCode -9998]")
 
     def InputStream(self, **kw):  # noqa: N802 (sounddevice's name)
         return FakeStream(self, **kw)
@@ -417,6 +430,28 @@ def test_stream_faults_become_source_error_not_a_dead_thread(monkeypatch, fault)
     assert not [t for t in our_threads() if t.name == "kws-mic-pump"]
 
 
+def test_a_stereo_only_microphone_gives_the_mean_of_its_channels(monkeypatch):
+    """A device that refuses mono and hears different things left and right (two microphones
+    on one interface): the ring holds their mean, sample for sample."""
+    sd = use_fake(monkeypatch, FakeSd([("Stereo Interface", 4, 16000.0)]))
+    sd.mono = False
+    i = np.arange(8000)
+    # Multiples of 1/256 below 1: their sums and halves are exact in float32 in any order of
+    # adding, so the mix can be compared bit for bit.
+    left, right = ((i % 200) - 100) / 256, -(i % 37) / 64
+    stereo = np.stack([left, right], axis=1)
+    sd.scripts[0] = lambda stream: itertools.chain(blocks(stereo, burst=True), silence_forever(stream))
+    ring = RingBuffer(32000)
+    src = MicSource(ring, None)
+    src.start()
+    try:
+        assert ring.wait_for(len(i), timeout=10)
+    finally:
+        src.stop()
+    assert src.channels == 2 and sd.opened == [0]
+    np.testing.assert_array_equal(ring.read_range(0, len(i)), ((left + right) / 2).astype(np.float32))
+
+
 def test_vanished_device_is_replaced_by_the_default_input(capsys, monkeypatch, yes_audio):
     sd = use_fake(monkeypatch, FakeSd([("Built-in Mic", 2, 16000.0), ("USB Mic", 1, 16000.0)], default=0))
 
@@ -507,16 +542,16 @@ SLOW = 0.4  # seconds per model call: longer than a hop, so a stop nearly always
 def _slow_scores(monkeypatch=None):
     from kwsapp.engine.recognizer import Recognizer
 
-    real = Recognizer.scores
+    real = Recognizer.__call__
     inside = threading.Event()
 
-    def slow(self, feats):
+    def slow(self, window):
         inside.set()
         time.sleep(SLOW)
-        return real(self, feats)
+        return real(self, window)
 
     if monkeypatch is not None:
-        monkeypatch.setattr(Recognizer, "scores", slow)
+        monkeypatch.setattr(Recognizer, "__call__", slow)
     return inside
 
 
@@ -543,14 +578,14 @@ def test_listen_stops_cleanly_on_signal_mid_inference(capsys, monkeypatch, tmp_p
     write_wav(path, 0.01 * np.random.default_rng(0).standard_normal(16000 * 60).astype(np.float32))
     from kwsapp.engine.recognizer import Recognizer
 
-    real, inside, sent = Recognizer.scores, threading.Event(), []
+    real, inside, sent = Recognizer.__call__, threading.Event(), []
 
-    def slow(self, feats):
+    def slow(self, window):
         if getattr(self, "_warm", False):  # the engine's own warm-up call stays fast
             inside.set()
             time.sleep(SLOW)
         self._warm = True
-        return real(self, feats)
+        return real(self, window)
 
     def send():
         if inside.wait(60):
@@ -558,7 +593,7 @@ def test_listen_stops_cleanly_on_signal_mid_inference(capsys, monkeypatch, tmp_p
             sent.append(time.monotonic())
             os.kill(os.getpid(), sig)
 
-    monkeypatch.setattr(Recognizer, "scores", slow)
+    monkeypatch.setattr(Recognizer, "__call__", slow)
     sender = threading.Thread(target=send, daemon=True)
     sender.start()
     previous = signal.getsignal(signal.SIGTERM)

@@ -94,6 +94,8 @@ def test_window_edges_do_not_depend_on_float_rounding_of_times():
     for k, scores in enumerate(seq, 1):
         a = exact.update(scores, k * 100.0)
         b = rounded.update(scores, (k * 0.1) * 1000.0)
+        # Exact: the same scores averaged in the same order; only which hops are in the window
+        # could differ, and that is the bug this catches.
         np.testing.assert_array_equal(a.smoothed, b.smoothed)
         if k >= 4:
             np.testing.assert_allclose(a.smoothed, seq[k - 4 : k].mean(axis=0), rtol=1e-6)

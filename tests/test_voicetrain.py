@@ -1,5 +1,5 @@
 """Train on my voice: takes recorded from the virtual microphone, the dialog driving a real
-fine-tune (tiny data, one epoch), the window switching to the new model, cancel."""
+fine-tune (tiny data, one epoch), the live stream switching to the new model, cancel."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-pytest.importorskip("pytestqt")
+import pytestqt  # noqa: F401  (plain import: a missing pytest-qt must fail, not skip)
 
 from PyQt6 import QtCore  # noqa: E402
 
@@ -179,10 +179,34 @@ def window_and_dialog(qtbot, tmp_path, voice_data, model_dir, monkeypatch):
     qtbot.waitUntil(lambda: not any(t.is_alive() for t in w._starters), timeout=60000)
 
 
-def test_dialog_finetunes_and_the_window_switches_to_the_new_model(window_and_dialog, qtbot, model_dir):
+def _new_hops_from(w, qtbot, labels_has: str):
+    """Wait for the running engine to be one whose labels include ``labels_has`` and to
+    deliver a hop after that; returns the engine."""
+    qtbot.waitUntil(lambda: w.engine is not None and labels_has in w.engine.labels, timeout=60000)
+    engine, w._latest = w.engine, None
+    qtbot.waitUntil(lambda: w._latest is not None, timeout=30000)
+    assert w.engine is engine and engine.running and len(w._latest.scores) == len(engine.labels)
+    return engine
+
+
+def test_dialog_finetunes_and_the_window_switches_to_the_new_model(window_and_dialog, qtbot, model_dir, tmp_path,
+                                                                  monkeypatch):
+    import importlib.util
+
     w, d = window_and_dialog
     bundled = _digest(model_dir)
+    # A live stream (a real-time file outlasting the fine-tune) runs while the dialog trains:
+    # the new model must take over that stream, not wait for a restart.
+    live = str(tmp_path / "room.wav")
+    write_wav(live, 0.003 * np.random.default_rng(1).standard_normal(600 * 16000).astype(np.float32))
+    w.start(SourceSpec("file", path=live, realtime=True))
+    old_engine = _new_hops_from(w, qtbot, "go")
     d.tabs.setCurrentIndex(2)
+    real_find = importlib.util.find_spec
+    with monkeypatch.context() as m:  # an install without the train extra: one line says what to install
+        m.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real_find(name, *a))
+        assert not d.start_finetune() and d.run is None
+        assert d.train_status.text() == "training needs TensorFlow, which is not installed: pip install 'kwsapp[train]'"
     d.labels_edit.setText("yes,no,up,down,left,right,on,off,stop,lamp")  # a new word without takes
     assert not d.start_finetune() and "lamp" in d.train_status.text() and d.run is None
     d.labels_edit.setText(NEW_LABELS)
@@ -200,13 +224,16 @@ def test_dialog_finetunes_and_the_window_switches_to_the_new_model(window_and_di
     assert read_config(out).labels[-1] == "lights"
     assert os.path.exists(os.path.join(out, "finetune.json"))
     assert re.search(r"held out.*\n.*\d+% before, \d+% after", d.report.text()), d.report.text()
-    # the app uses the new model and shows its labels
+    # the app uses the new model and shows its labels, on the stream that was running
     assert w.model_dir == out and w.store.model_dir == out
     assert "lights" in w.scores.labels and "go" not in w.scores.labels
+    mine = _new_hops_from(w, qtbot, "lights")
+    assert mine is not old_engine and not old_engine.running and mine.source.path == live
     assert _digest(model_dir) == bundled
     # ... and switches back without restarting
     w.bundled_action.trigger()
     assert w.model_dir == model_dir and "go" in w.scores.labels and w.store.model_dir is None
+    assert _new_hops_from(w, qtbot, "go") is not mine and not mine.running
 
 
 def test_cancelled_finetune_leaves_nothing(window_and_dialog, qtbot, model_dir):

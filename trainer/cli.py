@@ -106,6 +106,9 @@ def cmd_train(args) -> int:
     cfg = train_config(args, args.out)
     result = train(cfg)
     info = result["info"]
+    if not info["chief"]:
+        print(f"worker done ({info['replicas']} replicas in the cluster): the chief writes the model folder")
+        return 0
     test = None
     if "testing" in result["decoded"]:
         test = evaluate(args.out, args.data_dir, split="testing")
@@ -156,22 +159,36 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_export(args) -> int:
-    """Re-create model.tflite from model.keras (e.g. after a converter fix), in place."""
+    """Re-create model.tflite from model.keras (raw audio in: see trainer.export), in place,
+    checked against TensorFlow on real clips first."""
     import keras
 
     from kwsapp.model import read_config
+    from kwsapp.wavio import load_audio
 
     from . import export
+    from .streamtest import pick_clips
 
     cfg = read_config(args.model)
+    if not os.path.isdir(args.data_dir):
+        from kwsapp.errors import KwsError
+
+        raise KwsError(f"{args.data_dir} not found: the export is checked on real clips; pass --data-dir")
+    clips = [load_audio(p, cfg.features.sample_rate) for _, p in pick_clips(args.data_dir, "testing")]
     model = keras.models.load_model(os.path.join(args.model, "model.keras"), compile=False)
-    export.write_tflite(model, cfg.features, os.path.join(args.model, "model.tflite"))
-    print(f"wrote {os.path.join(args.model, 'model.tflite')}")
+    path = os.path.join(args.model, "model.tflite")
+    worst = export.write_tflite(model, cfg.features, path, clips)
+    print(f"wrote {path}: on {worst['clips']} windows ({len(clips)} real clips) it matches TensorFlow within "
+          f"{worst['log_mel']:.1g} in log-mel and {worst['scores']:.1g} in scores "
+          f"(allowed {export.LOG_MEL_TOLERANCE:g} and {export.SCORE_TOLERANCE:g})")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="kws-train", description=__doc__)
+    # The trainer is TensorFlow: imported (quietly) before any command runs; without the train
+    # extra, one line says what to install.
+    ap.set_defaults(needs_tensorflow=True)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("train", help="train a model and write a model folder")
     add_train_args(p)
@@ -189,8 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="last stdout line: one JSON object with the results")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("export", help="re-create a model folder's model.tflite from its model.keras")
+    p = sub.add_parser("export", help="re-create a model folder's model.tflite from its model.keras",
+                       description="Write model.tflite (raw 16 kHz audio in; scores and log-mel out, so the app "
+                                   "runs without TensorFlow) from model.keras, after checking on real test clips "
+                                   "that it gives TensorFlow's features and scores.")
     p.add_argument("--model", required=True, help="model folder")
+    _add_data_dir(p)
     p.set_defaults(func=cmd_export)
 
     for mod in _PLUGINS:

@@ -114,9 +114,10 @@ def raise_word_thresholds(labels, cfg, speech_hops, stream_runs, candidates, tol
     return chosen
 
 
-def plot_det(rows, path: str, title: str, marked: dict | None = None) -> None:
-    """Miss rate on the streams against false alarms per hour, one point per threshold;
-    ``marked``: the setting in use (a row, which may carry per-word thresholds)."""
+def plot_det(curves, path: str, title: str) -> None:
+    """Miss rate on the streams against false alarms per hour, one point per threshold.
+    ``curves``: [(name, rows, marked)], ``marked`` the row of the setting in use (it may carry
+    per-word thresholds, so it need not lie on its curve) or None."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -125,15 +126,17 @@ def plot_det(rows, path: str, title: str, marked: dict | None = None) -> None:
     def x(row):  # a log axis has no 0: plot 0 at 0.5/h, labelled
         return max(row["per_hour"], 0.5)
 
-    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
-    ax.plot([x(r) for r in rows], [r["miss_pct"] for r in rows], "o-", color="#1f77b4",
-            label="one threshold for every word")
-    for r in rows:
-        ax.annotate(f"{r['threshold']:g}", (x(r), r["miss_pct"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    if marked is not None:
-        words = marked.get("word_thresholds")
-        what = f"in use: {marked['threshold']:g}" + (" + per-word" if words else "")
-        ax.plot([x(marked)], [marked["miss_pct"]], "o", ms=11, mfc="none", color="#d62728", label=what)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    for (name, rows, marked), colour in zip(curves, ("#1f77b4", "#7f7f7f", "#2ca02c", "#9467bd")):
+        ax.plot([x(r) for r in rows], [r["miss_pct"] for r in rows], "o-", color=colour, ms=4, label=name)
+        for r in rows:
+            ax.annotate(f"{r['threshold']:g}", (x(r), r["miss_pct"]), textcoords="offset points", xytext=(4, 3),
+                        fontsize=6.5, color=colour)
+        if marked is not None:
+            what = f"in use: {marked['threshold']:g}" + (" + per-word" if marked.get("word_thresholds") else "")
+            ax.plot([x(marked)], [marked["miss_pct"]], "o", ms=11, mfc="none", color="#d62728")
+            ax.annotate(what, (x(marked), marked["miss_pct"]), textcoords="offset points", xytext=(8, -12),
+                        fontsize=7, color="#d62728")
     ax.set_xscale("log")
     ax.set_xlabel("false alarms per hour of running speech (0 plotted at 0.5)")
     ax.set_ylabel("missed commands on the streams, %")
@@ -145,15 +148,14 @@ def plot_det(rows, path: str, title: str, marked: dict | None = None) -> None:
     plt.close(fig)
 
 
-def _record(engine, audio) -> list[tuple[float, np.ndarray]]:
+def _record(detector, audio) -> list[tuple[float, np.ndarray]]:
     hops: list[tuple[float, np.ndarray]] = []
-    engine.on_hop = lambda h: hops.append((h.stream_time_s * 1000.0, h.scores.copy()))
-    engine.run_offline(audio)
+    detector.run_offline(audio, on_hop=lambda h: hops.append((h.stream_time_s * 1000.0, h.scores.copy())))
     return hops
 
 
 def run(args) -> int:
-    from kwsapp.engine.engine import Engine, EngineSettings
+    from kwsapp.engine.detector import Detector, EngineSettings
     from kwsapp.listen import smoothing_from_args
     from kwsapp.model import save_smoothing
 
@@ -172,19 +174,19 @@ def run(args) -> int:
         raise KwsError("--det needs command streams for the miss rate; give --streams 1 or more")
     list_path = args.speech_list or default_speech_list(args.data_dir)
     settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
-    engine = Engine(None, args.model, settings)
+    detector = Detector(args.model, settings)
     audio, n_files = speech_audio(list_path)
     hours = len(audio) / RATE / 3600.0
     say(f"running speech: {n_files} files, {hours * 60:.1f} min ({list_path})")
-    speech_hops = _record(engine, audio)
-    labels, base = engine.labels, settings.smoothing
+    speech_hops = _record(detector, audio)
+    labels, base = detector.labels, settings.smoothing
     windows = (ST._values(args.sweep_window, "--sweep-window", 1.0, 10000.0, "300,400,500")
                if args.sweep_window else [base.average_window_ms])
     stream_runs = []
     for k in range(args.streams):
         spec = ST.StreamSpec(duration_s=args.duration, seed=args.seed + k)
         s_audio, truth = ST.make_stream(args.data_dir, args.split, spec)
-        stream_runs.append((_record(engine, s_audio), truth))
+        stream_runs.append((_record(detector, s_audio), truth))
     tolerance_s = args.tolerance_ms / 1000.0
     at_setting = (base.average_window_ms, base.detection_threshold)
     at_row = dict(det_rows(labels, base, speech_hops, hours, stream_runs, [at_setting], tolerance_s)[0],
@@ -236,7 +238,9 @@ def run(args) -> int:
     if args.det:
         title = (f"{os.path.basename(os.path.abspath(args.model))}: {hours * 60:.1f} min of speech, "
                  f"{args.streams} x {args.duration:g} s {args.split} streams, window {shown[0]:g} ms")
-        plot_det([row for row in rows if row["average_window_ms"] == shown[0]], args.det, title, marked=shown[2])
+        name = os.path.basename(os.path.abspath(args.model))
+        plot_det([(f"{name}, one threshold for every word", [row for row in rows if row["average_window_ms"] == shown[0]],
+                   shown[2])], args.det, title)
         say(f"wrote {args.det}")
     if args.json:
         print(json.dumps(r))

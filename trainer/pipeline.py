@@ -1,13 +1,17 @@
 """Decoded-audio cache and the tf.data input pipeline with on-the-fly augmentation.
 
 Audio is decoded once (in parallel, broken clips skipped and counted) into one int16
-array, cached on disk keyed by the file list, and gathered batch by batch. All
+array, cached on disk keyed by the file list, and gathered batch by batch. The cache is an
+.npy file used memory-mapped: at full scale (105k clips, 3.4 GB) no process holds its own
+copy; the pages are the OS's page cache, shared by every worker on a machine and by the
+evaluations that follow training, and dropped under memory pressure. All
 randomness uses stateless ops seeded by (seed, batch number), so the same seed gives the
 same batches whatever the thread scheduling. Augmentation is vectorised over a batch,
 which keeps both cores busy with few, large ops.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -88,7 +92,7 @@ def prune_cache(keep: str) -> list[str]:
     folder = os.path.dirname(keep)
     entries = []
     for name in os.listdir(folder):
-        if name.startswith("audio-") and name.endswith(".npz") and ".tmp" not in name:
+        if name.startswith("audio-") and name.endswith(".npy") and ".tmp" not in name:
             path = os.path.join(folder, name)
             try:
                 st = os.stat(path)
@@ -106,6 +110,8 @@ def prune_cache(keep: str) -> list[str]:
             os.remove(path)
         except OSError:
             continue
+        with contextlib.suppress(OSError):
+            os.remove(path[: -len(".npy")] + ".json")
         used -= size
         deleted.append(path)
     return deleted
@@ -135,39 +141,49 @@ def decode(spec: DataSpec, cfg: F.FeatureConfig, strict: bool = False, use_cache
         raise KwsError(f"{spec.skipped[0]} (stopped by --strict)")
     paths = sorted({c.path for c in spec.clips if c.path})
     key = _cache_key(paths, cfg)
-    cache_file = os.path.join(cache_dir(), f"audio-{key}.npz")
+    cache_file = os.path.join(cache_dir(), f"audio-{key}.npy")
+    index_file = cache_file[: -len(".npy")] + ".json"  # paths and skipped clips; written first
     rows: dict[str, int] = {}
     skipped: list[str] = []  # clips that failed to decode (cached); the scan's skips are added below
-    if use_cache and os.path.exists(cache_file):
-        with np.load(cache_file, allow_pickle=False) as z:
-            audio = z["audio"]
-            ok = z["paths"].tolist()
-            skipped = z["skipped"].tolist()
+    if use_cache and os.path.exists(cache_file) and os.path.exists(index_file):
+        with open(index_file) as f:
+            meta = json.load(f)
+        ok, skipped = meta["paths"], meta["skipped"]
+        audio = np.load(cache_file, mmap_mode="r")
         rows = {p: i + 1 for i, p in enumerate(ok)}
         try:
             os.utime(cache_file)  # its modification time records the last use, for pruning
         except OSError:
             pass
     else:
-        with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
-            results = list(pool.map(lambda p: _decode_one(p, cfg), paths))
-        ok = []
-        arrays = [np.zeros(cfg.clip_samples, np.int16)]
-        for p, (x, err) in zip(paths, results):
-            if err is not None:
-                if strict:
-                    raise KwsError(f"{err} (stopped by --strict)")
-                skipped.append(err)
-                continue
-            rows[p] = len(arrays)
-            arrays.append(x)
-            ok.append(p)
-        audio = np.stack(arrays)
+        shape = (len(paths) + 1, cfg.clip_samples)
         if use_cache:
             os.makedirs(cache_dir(), exist_ok=True)
-            tmp = cache_file + f".tmp{os.getpid()}.npz"
-            np.savez(tmp, audio=audio, paths=np.array(ok, dtype=str), skipped=np.array(skipped, dtype=str))
+            tmp = cache_file + f".tmp{os.getpid()}.npy"
+            audio = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.int16, shape=shape)
+        else:
+            audio = np.zeros(shape, np.int16)
+        ok = []
+        # Each clip goes straight to its row (no list of arrays, no stacked copy): memory
+        # stays flat however many clips there are. Rows of skipped clips stay unused at the end.
+        with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
+            for p, (x, err) in zip(paths, pool.map(lambda p: _decode_one(p, cfg), paths)):
+                if err is not None:
+                    if strict:
+                        raise KwsError(f"{err} (stopped by --strict)")
+                    skipped.append(err)
+                    continue
+                ok.append(p)
+                rows[p] = len(ok)
+                audio[len(ok)] = x
+        if use_cache:
+            audio.flush()
+            del audio
+            with open(index_file + f".tmp{os.getpid()}", "w") as f:
+                json.dump({"paths": ok, "skipped": skipped}, f)
+            os.replace(index_file + f".tmp{os.getpid()}", index_file)
             os.replace(tmp, cache_file)
+            audio = np.load(cache_file, mmap_mode="r")
             prune_cache(cache_file)
     skipped = list(spec.skipped) + skipped
     if strict and skipped:
@@ -288,8 +304,14 @@ def steps_per_epoch(ds: DecodedSet, batch_size: int) -> int:
 
 def make_dataset(ds: DecodedSet, cfg: F.FeatureConfig, batch_size: int, training: bool,
                  noise: np.ndarray | None = None, aug: AugmentConfig | None = None, seed: int = 0,
-                 silence_id: int = 0):
-    """tf.data.Dataset of (features [B, frames, bins, 1], labels [B])."""
+                 silence_id: int = 0, start_step: int = 0, shard: tuple[int, int] | None = None):
+    """tf.data.Dataset of (features [B, frames, bins, 1], labels [B]).
+
+    Training only: ``start_step`` is the first batch's number (a resumed run continues the
+    batch counter, so its augmentation does not replay the first epochs'); ``shard`` =
+    (index, count) keeps every count-th batch from the index-th, before any audio is read:
+    with the same seed every worker shuffles the same way, so the shards are disjoint and
+    together are the single-worker stream, and each worker decodes and augments only its own."""
     tf = _tf()
     aug = aug or AugmentConfig()
     n_examples = len(ds.labels)
@@ -321,8 +343,12 @@ def make_dataset(ds: DecodedSet, cfg: F.FeatureConfig, batch_size: int, training
     if training:
         # One endless, reshuffled stream: the batch counter then keeps growing across
         # epochs, so augmentation differs every epoch (fit with steps_per_epoch()).
-        base = base.shuffle(n_examples, seed=seed, reshuffle_each_iteration=True).repeat()
-        base = base.batch(batch_size, drop_remainder=True).enumerate()
+        # A resumed run shuffles with another seed, or it would replay the first epochs' order;
+        # an uninterrupted run keeps the seed (and so its exact batches).
+        base = base.shuffle(n_examples, seed=seed + start_step, reshuffle_each_iteration=True).repeat()
+        base = base.batch(batch_size, drop_remainder=True).enumerate(start=start_step)
+        if shard is not None:
+            base = base.shard(shard[1], shard[0])
 
         def train_map(step, idx):
             _, x, y = load(idx)

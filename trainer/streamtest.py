@@ -215,7 +215,7 @@ def pick_smoothing(rows: list[dict], max_error_pct: float = MAX_ERROR_PCT) -> tu
 
 
 def run(args) -> int:
-    from kwsapp.engine.engine import Engine, EngineSettings
+    from kwsapp.engine.detector import Detector, EngineSettings
     from kwsapp.listen import smoothing_from_args
     from kwsapp.model import save_smoothing
 
@@ -230,11 +230,10 @@ def run(args) -> int:
     sweep = [(w, th) for w in windows for th in thresholds]
     if args.save_smoothing and (not sweep or args.split != "validation"):
         raise KwsError("--save-smoothing needs --sweep or --sweep-window, and --split validation (tune on validation, report on testing)")
-    engine = Engine(None, args.model, settings)
-    if engine.recognizer.warning:
-        print(f"warning: {engine.recognizer.warning}", file=sys.stderr)
+    detector = Detector(args.model, settings)
+    if detector.warning:
+        print(f"warning: {detector.warning}", file=sys.stderr)
     hops: list[tuple[float, np.ndarray]] = []
-    engine.on_hop = lambda h: hops.append((h.stream_time_s * 1000.0, h.scores.copy()))
     tolerance_s = args.tolerance_ms / 1000.0
     per_stream, swept = [], {key: [] for key in sweep}
     for k in range(args.streams):
@@ -246,11 +245,11 @@ def run(args) -> int:
             write_wav(args.out_wav, audio)
             write_labels(os.path.splitext(args.out_wav)[0] + "_labels.txt", truth)
         hops.clear()
-        dets = engine.run_offline(audio)
+        dets = detector.run_offline(audio, on_hop=lambda h: hops.append((h.stream_time_s * 1000.0, h.scores.copy())))
         per_stream.append(dict(score([(d.label, d.stream_time_s) for d in dets], truth, tolerance_s), seed=seed))
         for w, th in sweep:
             cfg = dataclasses.replace(settings.smoothing, average_window_ms=w, detection_threshold=th)
-            swept[w, th].append(score(replay(engine.labels, cfg, hops), truth, tolerance_s))
+            swept[w, th].append(score(replay(detector.labels, cfg, hops), truth, tolerance_s))
     r = total(per_stream) if args.streams > 1 else {k: v for k, v in per_stream[0].items() if k != "seed"}
     r.update(split=args.split, duration_s=args.duration, seed=args.seed, streams=args.streams,
              hop_ms=args.hop_ms, smoothing=settings.smoothing.to_dict(), model=args.model)

@@ -4,8 +4,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -15,8 +17,11 @@ import numpy as np
 from kwsapp.features import FeatureConfig
 from kwsapp.model import ModelConfig
 
+from . import backup
 from . import dataset as D
 from . import pipeline as P
+from .distributed import broadcast_from_chief, fit_custom, is_chief, is_multi_worker, mirrored_devices, \
+    multi_worker_strategy
 
 
 @dataclass
@@ -53,15 +58,11 @@ def make_strategy(name: str):
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
-        gpus = tf.config.list_logical_devices("GPU")
-        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        devices = mirrored_devices([d.name for d in tf.config.list_logical_devices("GPU")],
+                                   [d.name for d in tf.config.list_logical_devices("CPU")])
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multi-worker":
-        if "TF_CONFIG" not in os.environ:
-            from kwsapp.errors import KwsError
-
-            raise KwsError("--strategy multi-worker needs TF_CONFIG set on every worker (see README)")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return multi_worker_strategy()
     raise ValueError(f"unknown strategy {name!r}")
 
 
@@ -174,11 +175,41 @@ def _starting_weights(cfg: TrainConfig):
     return lambda labels: transfer_head(os.path.join(cfg.init_from, "model.keras"), base.labels, labels)
 
 
+def _fit(keras, tf, cfg, model, strategy, multi, train_ds, val_ds, loss_fn, steps, initial_epoch, callbacks):
+    """Keras ``fit`` on one machine; our own training step under MultiWorkerMirroredStrategy,
+    which Keras 3's ``fit`` does not support (see trainer/distributed.py)."""
+    from kwsapp.errors import KwsError
+
+    with stop_between_batches(keras) as stopper:
+        if multi:
+            def dataset_fn(ctx):
+                per_replica = ctx.get_per_replica_batch_size(cfg.batch_size)
+                start = initial_epoch * steps * strategy.num_replicas_in_sync
+                ds = train_ds(per_replica, start, (ctx.input_pipeline_id, ctx.num_input_pipelines))
+                return _mixup(ds, cfg.mixup, cfg.seed) if cfg.mixup > 0 else ds
+
+            try:
+                fit_custom(model, strategy, dataset_fn, val_ds, loss_fn, steps, cfg.epochs, initial_epoch,
+                           callbacks + [stopper], cfg.verbose, cfg.batch_size)
+            except tf.errors.OpError as e:
+                raise KwsError(f"training stopped: another worker of the cluster failed or left ({type(e).__name__}); "
+                               f"run the same command again on every worker to resume from the last finished "
+                               f"epoch") from None
+        else:
+            ds = train_ds(cfg.batch_size, initial_epoch * steps)
+            if cfg.mixup > 0:
+                ds = _mixup(ds, cfg.mixup, cfg.seed)
+            model.fit(ds, epochs=cfg.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+                      validation_data=val_ds, callbacks=callbacks + [stopper], verbose=cfg.verbose)
+
+
 def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) -> dict:
     """Train and write ``cfg.out``. ``spec`` replaces scanning ``cfg.data_dir`` (fine-tuning
     mixes in the user's clips); ``build_model(labels)`` replaces building ``cfg.model``."""
     import keras
     import tensorflow as tf
+
+    from kwsapp.errors import KwsError
 
     from . import export, models
 
@@ -196,20 +227,23 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
     if skipped:
         print(f"warning: {P.describe_skipped(skipped)}", file=sys.stderr)
     strategy = make_strategy(cfg.strategy)
-    train_ds = _one_hot(P.make_dataset(tr, cfg.features, cfg.batch_size, True, noise, cfg.augment,
-                                       cfg.seed, silence_id), len(labels))
-    if cfg.mixup > 0:
-        train_ds = _mixup(train_ds, cfg.mixup, cfg.seed)
-    val_ds = P.make_dataset(va, cfg.features, cfg.batch_size, False, noise, seed=cfg.seed)
-    if strategy.num_replicas_in_sync > 1:
-        val_ds = _padded_with_weights(val_ds, len(labels), cfg.batch_size)
-    else:
-        val_ds = _one_hot(val_ds, len(labels))
+    multi = is_multi_worker(strategy)
+    chief = is_chief(strategy)
+    if cfg.batch_size % strategy.num_replicas_in_sync:
+        raise KwsError(f"--batch-size {cfg.batch_size} does not split evenly over the "
+                       f"{strategy.num_replicas_in_sync} replicas: give a multiple of {strategy.num_replicas_in_sync}")
+    config = _jsonable(asdict(cfg))
+    # Only the chief writes the model folder and the backup; another worker trains into a
+    # temporary folder it removes (the same code path, nothing of it kept).
+    out = cfg.out if chief else tempfile.mkdtemp(prefix="kws-worker-")
+    state = backup.load(cfg.out, config) if chief else None
     steps = P.steps_per_epoch(tr, cfg.batch_size)
     total = steps * cfg.epochs
     warmup = min(int(cfg.warmup_epochs * steps), max(total - 1, 0))
     if build_model is None and cfg.init_from:
         build_model = _starting_weights(cfg)
+    loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing,
+                                                   reduction=None if multi else "sum_over_batch_size")
     with strategy.scope():
         if build_model is not None:
             model = build_model(labels)
@@ -228,36 +262,68 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
         model.compile(
             optimizer=keras.optimizers.Adam(schedule, weight_decay=cfg.weight_decay or None,
                                             use_ema=cfg.ema > 0, ema_momentum=cfg.ema or 0.99),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+            loss=loss_fn,
             metrics=["accuracy"],
         )
-    os.makedirs(cfg.out, exist_ok=True)
-    best_path = os.path.join(cfg.out, "model.keras")
-    # With EMA, validation and the kept checkpoint use the averaged weights: the swap must
-    # come before ModelCheckpoint.
-    callbacks = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.ema > 0 else []
+        model.optimizer.build(model.trainable_variables)
+        if state is not None:
+            backup.restore(model, state)
+        if multi:
+            broadcast_from_chief(strategy, model.weights + model.optimizer.variables, chief)
+    # The step counter restored (and, multi-worker, sent by the chief) says where to go on.
+    initial_epoch = min(int(model.optimizer.iterations.numpy()) // steps, cfg.epochs)
+    history = state["history"] if state else {}
+    resumed_at = (state["resumed_at"] if state else []) + ([initial_epoch] if initial_epoch else [])
+    if initial_epoch and chief:
+        print(f"resuming the interrupted run in {cfg.out}: {initial_epoch} of {cfg.epochs} epochs were done, "
+              f"training goes on from epoch {initial_epoch + 1}", file=sys.stderr)
+    train_ds = lambda per_batch, start, shard=None: _one_hot(  # noqa: E731
+        P.make_dataset(tr, cfg.features, per_batch, True, noise, cfg.augment, cfg.seed, silence_id,
+                       start_step=start, shard=shard), len(labels))
+    val_ds = P.make_dataset(va, cfg.features, cfg.batch_size, False, noise, seed=cfg.seed)
+    if strategy.num_replicas_in_sync > 1 and not multi:
+        val_ds = _padded_with_weights(val_ds, len(labels), cfg.batch_size)
+    else:
+        val_ds = _one_hot(val_ds, len(labels))
+    os.makedirs(out, exist_ok=True)
+    best_path = os.path.join(out, "model.keras")
+    best = max(history.get("val_accuracy", []), default=None)
+    # The backup first, then (with EMA) the swap, then the checkpoint: validation and the kept
+    # checkpoint use the averaged weights, the backup the raw ones (see backup.callback).
+    callbacks = [backup.callback(keras, cfg.out, config, history, resumed_at, write=chief)]
+    callbacks += [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.ema > 0 else []
     callbacks += [
-        keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", mode="max", save_best_only=True),
-        keras.callbacks.CSVLogger(os.path.join(cfg.out, "history.csv")),
+        keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", mode="max", save_best_only=True,
+                                        initial_value_threshold=best),
+        keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=bool(initial_epoch)),
     ]
     t_fit, cpu_fit = time.time(), time.process_time()
-    with stop_between_batches(keras) as stopper:
-        hist = model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=val_ds,
-                         callbacks=callbacks + [stopper], verbose=cfg.verbose)
-    fit_s = time.time() - t_fit
+    try:
+        _fit(keras, tf, cfg, model, strategy, multi, train_ds, val_ds, loss_fn, steps, initial_epoch, callbacks)
+    finally:
+        if not chief:
+            shutil.rmtree(out, ignore_errors=True)
+    fit_s = max(time.time() - t_fit, 1e-6)
     # process_time counts every thread of this process: ~2.0 means both cores were busy.
     cores_busy = (time.process_time() - cpu_fit) / fit_s
-    history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
+    if not chief:
+        return {"info": {"chief": False, "replicas": strategy.num_replicas_in_sync}, "history": history,
+                "spec": spec, "decoded": decoded}
     best = keras.models.load_model(best_path, compile=False)
     mconf = ModelConfig(labels=labels, features=cfg.features, architecture=cfg.model)
     mconf.save(cfg.out)
-    export.write_tflite(best, cfg.features, os.path.join(cfg.out, "model.tflite"))
-    examples_per_s = steps * cfg.epochs * cfg.batch_size / fit_s
+    # Checked on a dozen real validation clips (rows after row 0, the zeros for silence).
+    real = va.audio[1:13].astype(np.float32) / 32768.0
+    export.write_tflite(best, cfg.features, os.path.join(cfg.out, "model.tflite"), list(real))
+    examples_per_s = steps * (cfg.epochs - initial_epoch) * cfg.batch_size / fit_s
     info = {
         "model": cfg.model,
         "params": int(best.count_params()),
         "macs": models.count_macs(best),
         "epochs": cfg.epochs,
+        # Epochs already done each time the run was resumed (empty: never interrupted). Times
+        # and throughput below are of the last session only.
+        "resumed_at_epochs": resumed_at,
         "best_epoch": int(np.argmax(history["val_accuracy"])) + 1,
         "best_val_accuracy": float(max(history["val_accuracy"])),
         "train_accuracy_at_best": float(history["accuracy"][int(np.argmax(history["val_accuracy"]))]),
@@ -272,12 +338,26 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
         "skipped_clips": len(skipped),
         "strategy": cfg.strategy,
         "replicas": strategy.num_replicas_in_sync,
-        "config": _jsonable(asdict(cfg)),
+        "config": config,
+        "chief": True,
     }
     with open(os.path.join(cfg.out, "train_info.json"), "w") as f:
         json.dump({"info": info, "history": history}, f, indent=2)
     export.plot_history(history, os.path.join(cfg.out, "training_curves.png"))
+    _write_history_csv(history, os.path.join(cfg.out, "history.csv"))
+    backup.remove(cfg.out)  # finished: the same command now trains afresh
     return {"info": info, "history": history, "spec": spec, "decoded": decoded}
+
+
+def _write_history_csv(history: dict, path: str) -> None:
+    """history.csv from the whole history: CSVLogger's file of a resumed run may repeat the
+    epoch that was interrupted after its row was written but before its backup was."""
+    keys = sorted(history)
+    n = max((len(v) for v in history.values()), default=0)
+    with open(path, "w") as f:
+        f.write(",".join(["epoch"] + keys) + "\n")
+        for i in range(n):
+            f.write(",".join([str(i)] + [repr(history[k][i]) if i < len(history[k]) else "" for k in keys]) + "\n")
 
 
 def _jsonable(d):

@@ -26,10 +26,11 @@ _BLOCK_S = 0.01
 
 
 def load_stream_audio(path, sample_rate: int = 16000) -> tuple[np.ndarray, int]:
-    """Any supported WAV (rate, channels, sample format) -> (mono float32 at
+    """Any supported audio file (rate, channels, sample format) -> (mono float32 at
     ``sample_rate``, the file's own rate). Raises AudioFileError for a bad file."""
-    samples, rate = read_wav(path)
-    return resample(to_mono(samples), rate, sample_rate), rate
+    from .decode import load_input  # WAV, and FLAC/OGG/MP3 through soundfile
+
+    return load_input(path, sample_rate)
 
 
 def is_stream(path) -> bool:

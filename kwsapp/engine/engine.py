@@ -1,9 +1,9 @@
-"""The streaming engine: source -> ring buffer -> a window every hop -> scores -> detections.
+"""The live runner: source -> ring buffer -> a window every hop -> :class:`Detector` -> callbacks.
 
 A worker thread processes one hop each time the source has delivered ``hop_ms`` more
 audio. Hops are aligned to the stream, not to the wall clock: hop k ends at sample
 k * hop, so ``stream_time_s`` is exact audio time and a file read faster than real time
-gives the same results as the same file played live (and as :meth:`Engine.run_offline`,
+gives the same results as the same file played live (and as :meth:`Detector.run_offline`,
 which runs the very same step over a whole signal). If the worker falls so far behind
 that the window was overwritten, it skips ahead to the newest audio and counts the hops
 it dropped.
@@ -12,85 +12,35 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import KwsError
-from .recognizer import BACKENDS, Recognizer
-from .smoothing import SmoothingConfig, Smoother, checked_fields, tuned
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    hop_ms: int = 100
-    # None: the defaults with the model's own tuned threshold and window (its config.json), resolved by
-    # the Engine that loads the model.
-    smoothing: SmoothingConfig | None = None
-    backend: str = "auto"
-
-    def __post_init__(self):
-        if not 20 <= self.hop_ms <= 1000 or self.hop_ms % 10:
-            raise ValueError(f"hop_ms must be a multiple of 10 between 20 and 1000 (got {self.hop_ms})")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
-
-    def to_dict(self) -> dict:
-        return {"hop_ms": self.hop_ms, "smoothing": None if self.smoothing is None else self.smoothing.to_dict(),
-                "backend": self.backend}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "EngineSettings":
-        d = checked_fields(cls, d, "engine")
-        if d.get("smoothing") is not None:
-            d["smoothing"] = SmoothingConfig.from_dict(d["smoothing"])
-        return cls(**d)
-
-
-@dataclass(frozen=True)
-class HopResult:
-    stream_time_s: float  # end of the window, in seconds of audio since the source started
-    scores: np.ndarray  # [labels] this window's probabilities
-    smoothed: np.ndarray  # [labels] averaged over the smoothing window
-    columns: np.ndarray  # [new_frames, mel_bins] log-mel columns new since the previous hop
-    level_db: float  # RMS of the newest hop, dBFS (-120 for digital silence)
-    model_ms: float  # model inference time for this window
-    hop_ms: float  # whole hop's compute time: read window + features + model + smoothing
-    overflows: int  # input overflows of the source so far
-    feature_ms: float = 0.0  # log-mel + model features time for this window
-    dropped_hops: int = 0  # hops skipped so far because the worker fell behind
-
-
-@dataclass(frozen=True)
-class Detection:
-    stream_time_s: float
-    label: str
-    score: float
-
-    def to_json(self) -> dict:
-        return {"time_s": round(self.stream_time_s, 3), "label": self.label, "score": round(self.score, 4)}
-
-
-def level_db(x: np.ndarray) -> float:
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
-    return max(-120.0, 20.0 * np.log10(rms)) if rms > 0 else -120.0
+from ..audio.sources import SourceSpec, open_source
+from .detector import Detection, Detector, EngineSettings, HopResult, level_db  # noqa: F401  (their home was here)
 
 
 class Engine:
-    """Recognition on a source (MicSource/FileSource). Callbacks run on the worker thread."""
+    """Recognition on a live source by a :class:`Detector` on a worker thread. Callbacks run on
+    the worker thread."""
 
-    def __init__(self, source, model_dir: str, settings: EngineSettings = EngineSettings(),
-                 on_hop=None, on_detection=None, on_error=None, on_finished=None):
-        self.source = source
+    def __init__(self, source, model, settings: EngineSettings = EngineSettings(),
+                 on_hop=None, on_detection=None, on_error=None, on_finished=None, slack_s: float = 1.0,
+                 context_s: float = 0.0):
+        """``source``: a :class:`SourceSpec` (opened here with a ring of one window plus ``slack_s``
+        seconds, which lets the worker be that late without losing audio) or an AudioSource already
+        built. ``model``: a model folder, or a Detector already loaded (then ``settings`` apply only
+        through :meth:`update_settings`). ``context_s``: audio before each window that the ring keeps
+        (back-pressure on a fast file holds it too), so ``on_detection``, called on the worker before
+        it reads on, can copy it with :meth:`audio_before` (listen's saved clips)."""
         self.on_hop = on_hop
         self.on_detection = on_detection
         self.on_error = on_error
         self.on_finished = on_finished  # called once when a file source has been fully processed
-        self.model_dir = model_dir
-        self.recognizer = Recognizer(model_dir, settings.backend)
-        self.settings = settings = self._resolved(settings)
-        self._smoother = Smoother(self.recognizer.labels, settings.smoothing)
+        self.detector = model if isinstance(model, Detector) else Detector(model, settings)
+        self.slack_s = slack_s
+        self.context_samples = int(context_s * self.detector.sample_rate)
+        self.source = self.open(source) if isinstance(source, SourceSpec) else source
         self._lock = threading.Lock()
         self._pending = None
         self._stop = threading.Event()
@@ -100,20 +50,33 @@ class Engine:
         self._dropped = 0
         self.error = None
 
+    def open(self, spec: SourceSpec):
+        """A source for ``spec`` with a ring sized for this engine's detector (not started; assign it
+        to ``source`` to listen to it next)."""
+        det = self.detector
+        ring = (det.window_samples + self.context_samples
+                + max(det.hop_samples, int(self.slack_s * det.sample_rate)))
+        return open_source(spec, ring_samples=ring, sample_rate=det.sample_rate)
+
+    @property
+    def recognizer(self):
+        return self.detector.recognizer
+
+    @property
+    def settings(self) -> EngineSettings:
+        return self.detector.settings
+
     @property
     def labels(self) -> tuple[str, ...]:
-        return self.recognizer.labels
+        return self.detector.labels
 
     @property
     def device(self) -> str:
-        return self.recognizer.device
+        return self.detector.device
 
     @property
     def sample_rate(self) -> int:
-        return self.recognizer.feature_config.sample_rate
-
-    def _hop_samples(self) -> int:
-        return self.settings.hop_ms * self.sample_rate // 1000
+        return self.detector.sample_rate
 
     # ---- settings -------------------------------------------------------------------
     def update_settings(self, settings: EngineSettings) -> None:
@@ -123,68 +86,23 @@ class Engine:
         if self._done.is_set():
             self._apply_pending()
 
-    def _resolved(self, settings: EngineSettings) -> EngineSettings:
-        if settings.smoothing is not None:
-            return settings
-        # The recognizer has read the model's config already.
-        return dataclasses.replace(settings, smoothing=tuned(self.recognizer.config))
-
     def _apply_pending(self) -> None:
         with self._lock:
             new, self._pending = self._pending, None
-        if new is None:
-            return
-        new = self._resolved(new)
-        if new.backend != self.settings.backend:
-            self.recognizer = Recognizer(self.model_dir, new.backend)
-        self._smoother.set_config(new.smoothing)
-        self.settings = new
+        if new is not None:
+            self.detector.update_settings(new)
 
-    # ---- the one processing step ----------------------------------------------------
-    def _step(self, window: np.ndarray, end: int, hop: int) -> tuple[HopResult, Detection | None]:
-        t0 = time.perf_counter()
-        rec = self.recognizer
-        log_mel, feats = rec.features(window)
-        scores = rec.scores(feats)
-        t_ms = end * 1000.0 / self.sample_rate
-        sm = self._smoother.update(scores, t_ms)
-        fc = rec.feature_config
-        new_frames = min(len(log_mel), max(1, hop // fc.hop_samples))
-        hop_result = HopResult(
-            stream_time_s=t_ms / 1000.0, scores=scores, smoothed=sm.smoothed,
-            columns=log_mel[-new_frames:], level_db=level_db(window[-hop:]),
-            model_ms=rec.last_model_ms, hop_ms=(time.perf_counter() - t0) * 1000,
-            overflows=int(getattr(self.source, "overflows", 0) or 0),
-            feature_ms=rec.last_feature_ms, dropped_hops=self._dropped)
-        det = Detection(t_ms / 1000.0, sm.label, sm.score) if sm.is_new else None
-        return hop_result, det
-
-    def _emit(self, hop_result, det) -> None:
+    def _emit(self, hop_result: HopResult) -> None:
         if self.on_hop is not None:
             self.on_hop(hop_result)
-        if det is not None and self.on_detection is not None:
-            self.on_detection(det)
+        if hop_result.detection is not None and self.on_detection is not None:
+            self.on_detection(hop_result.detection)
 
     def run_offline(self, audio: np.ndarray) -> list[Detection]:
-        """Process a whole 16 kHz mono signal as fast as possible through the same step as
-        the live path (callbacks are called on this thread). Returns the detections."""
+        """:meth:`Detector.run_offline` with this engine's callbacks (called on this thread); kept
+        for callers written before the Detector existed: new code uses a Detector directly."""
         self._apply_pending()
-        self._smoother.reset()
-        self._dropped = 0
-        audio = np.asarray(audio, np.float32).reshape(-1)
-        w = self.recognizer.clip_samples
-        padded = np.concatenate([np.zeros(w, np.float32), audio])  # zeros before the start, as live
-        out = []
-        end = self._hop_samples()
-        while end <= len(audio):
-            hop = self._hop_samples()
-            hop_result, det = self._step(padded[end : end + w], end, hop)
-            self._emit(hop_result, det)
-            if det is not None:
-                out.append(det)
-            self._apply_pending()
-            end += self._hop_samples()
-        return out
+        return self.detector.run_offline(audio, on_hop=self._emit)
 
     # ---- live ---------------------------------------------------------------------
     def start(self) -> None:
@@ -192,16 +110,21 @@ class Engine:
         if not self._done.is_set():
             return
         self._stop.clear()
-        self._smoother.reset()
+        self.detector.reset()
         self._dropped = 0
         self.error = None
+        ring = self.source.ring
+        # The ring must hold a window and a hop of slack, else the worker could never read a window.
+        need = self.detector.window_samples + self.context_samples + self.detector.hop_samples
+        if ring.capacity < need:
+            raise ValueError(f"the source's ring holds {ring.capacity} samples; the detector needs {need}")
         # Registered before the source starts, so a file read as fast as possible waits
         # for the worker from its very first window.
-        self.source.ring.set_oldest_needed(self._hop_samples() - self.recognizer.clip_samples)
+        ring.set_oldest_needed(self.detector.hop_samples - self.detector.window_samples - self.context_samples)
         try:
             self.source.start()
         except BaseException:
-            self.source.ring.set_oldest_needed(None)
+            ring.set_oldest_needed(None)
             raise
         self._done.clear()
         self._thread = threading.Thread(target=self._run, name="kws-engine", daemon=True)
@@ -209,14 +132,15 @@ class Engine:
 
     def _run(self) -> None:
         ring = self.source.ring
-        w = self.recognizer.clip_samples
-        end = self._hop_samples()
+        det = self.detector
+        w = det.window_samples
+        end = det.hop_samples
         finished_normally = False
         try:
             while not self._stop.is_set():
                 self._apply_pending()
-                hop = self._hop_samples()
-                ring.set_oldest_needed(end - w)
+                hop = det.hop_samples
+                ring.set_oldest_needed(end - w - self.context_samples)
                 if not ring.wait_for(end, 0.1):
                     if self.source.error is not None:
                         raise self.source.error
@@ -232,7 +156,9 @@ class Engine:
                 window = ring.read_range(end - w, end)
                 if self._stop.is_set():
                     break
-                self._emit(*self._step(window, end, hop))
+                result = det.step(window, end, hop)
+                self._emit(dataclasses.replace(result, overflows=int(getattr(self.source, "overflows", 0) or 0),
+                                               dropped_hops=self._dropped))
                 end += hop
         except KwsError as e:
             self._fail(e)
@@ -243,6 +169,12 @@ class Engine:
             self._done.set()
         if finished_normally and self.on_finished is not None:
             self.on_finished()
+
+    def audio_before(self, det: Detection, seconds: float) -> np.ndarray:
+        """The ``seconds`` of audio that end at ``det`` (zeros before the stream); exact when called
+        from ``on_detection`` and ``seconds`` is at most the window plus ``context_s``."""
+        end = round(det.stream_time_s * self.sample_rate)
+        return self.source.ring.read_range(end - int(seconds * self.sample_rate), end)
 
     def _fail(self, err: KwsError) -> None:
         self.error = err
@@ -264,7 +196,7 @@ class Engine:
     def stop(self) -> None:
         """Stop the worker and the source; returns within about a second."""
         self._stop.set()
-        if self.source is None:  # an offline-only engine
+        if self.source is None:  # an engine used only for run_offline
             return
         self.source.stop()
         self.source.ring.wake()

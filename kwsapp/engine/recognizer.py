@@ -1,94 +1,127 @@
 """One window of 16 kHz audio -> (log-mel columns for the display, label scores).
 
-The log-mel spectrogram is computed once per window by the shared pipeline
-(:mod:`kwsapp.features`) inside a ``tf.function`` with a fixed input shape (one graph
-call instead of dozens of eager ops), and the model features are derived from it.
-
-Model runtimes: ``tflite`` (the TFLite interpreter with XNNPACK; the fastest for one
-window at a time on a CPU: about 0.6 ms against 2 ms for the vgg_small model here) and
-``keras`` (a ``tf.function`` around the Keras model, which also runs on a GPU). ``auto``
-takes keras on a GPU, else tflite, unless the .tflite file gives non-finite scores (an
-export bug once produced such files), in which case it falls back to keras and says so.
+Runtimes: ``tflite`` runs model.tflite's audio signature with LiteRT (XNNPACK): raw audio in,
+scores and log-mel out, one call. Its front end is the shared pipeline (:mod:`kwsapp.features`,
+tf.signal) exported into the file by the trainer and checked there against TensorFlow, so the app
+needs neither TensorFlow nor a second implementation of the features. ``keras`` runs the same
+pipeline and the Keras model in TensorFlow (a GPU when TensorFlow sees one; needs the train extra).
+``auto`` is tflite, unless the .tflite file gives non-finite scores (an export bug once produced
+such files) and TensorFlow is installed: then keras, with a warning.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 
 import numpy as np
 
 from .. import features as F
-from ..model import Classifier
+from ..errors import REBUILD_HINT, ModelError
+from ..model import AUDIO_SIGNATURE, FEATURES_SIGNATURE, Classifier, check_shapes, load_tflite, read_config, \
+    reexport_hint
 
 BACKENDS = ("auto", "tflite", "keras")
 
 
-class Recognizer:
-    def __init__(self, model_dir: str, backend: str = "auto"):
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+class _LiteRT:
+    """model.tflite's audio signature."""
+
+    device = "CPU"
+    backend = "tflite"
+
+    def __init__(self, model_dir: str, config):
+        path = os.path.join(model_dir, "model.tflite")
+        if not os.path.exists(path):
+            if not os.path.exists(os.path.join(model_dir, "model.keras")):
+                raise ModelError(f"{model_dir} has no weights (neither model.tflite nor model.keras); {REBUILD_HINT}")
+            raise ModelError(f"{path} is missing; {reexport_hint(model_dir)}")
+        interp = load_tflite(path)
+        sigs = interp.get_signature_list()
+        if AUDIO_SIGNATURE not in sigs or FEATURES_SIGNATURE not in sigs:
+            raise ModelError(f"{path} takes features, not audio (an export from before the app ran "
+                             f"without TensorFlow); {reexport_hint(model_dir)}")
+        self._run = interp.get_signature_runner(AUDIO_SIGNATURE)
+        feats = interp.get_signature_runner(FEATURES_SIGNATURE)
+        check_shapes(model_dir, config, tuple(int(v) for v in feats.get_input_details()[FEATURES_SIGNATURE]["shape"][1:]),
+                     int(self._run.get_output_details()["scores"]["shape"][-1]))
+        samples = tuple(int(v) for v in self._run.get_input_details()[AUDIO_SIGNATURE]["shape"])
+        if samples != (config.features.clip_samples,):
+            raise ModelError(f"{model_dir}: the weights take {samples[0]}-sample windows but config.json's "
+                             f"features give {config.features.clip_samples}; {REBUILD_HINT}")
+
+    def __call__(self, window: np.ndarray):
+        out = self._run(**{AUDIO_SIGNATURE: window})
+        return out["log_mel"], out["scores"][0], 0.0
+
+
+class _TensorFlow:
+    """The shared pipeline in a ``tf.function`` with a fixed input shape, then the Keras model."""
+
+    backend = "keras"
+
+    def __init__(self, model_dir: str, config):
+        clf = Classifier(model_dir, backend="keras", config=config)  # imports TensorFlow or says what to install
         import tensorflow as tf
 
-        self.warning = None
-        clf = Classifier(model_dir, backend=backend)
-        self.config = clf.config
-        cfg = self.config.features
-        self.feature_config = cfg
-        self.clip_samples = cfg.clip_samples
-        spec = [tf.TensorSpec([cfg.clip_samples], tf.float32)]
-        display_cfg = cfg if cfg.kind != "spectrogram" else F.FeatureConfig(
-            sample_rate=cfg.sample_rate, clip_samples=cfg.clip_samples,
-            window_samples=cfg.window_samples, hop_samples=cfg.hop_samples, fft_length=cfg.fft_length)
-        self.mel_bins = display_cfg.num_mel_bins
+        self.classifier = clf
+        self.device = clf.device
+        cfg = config.features
+        display = F.display_config(cfg)
 
         def front(wave):
-            log_mel = F.log_mel_spectrogram(wave, display_cfg)
+            log_mel = F.log_mel_spectrogram(wave, display)
             if cfg.kind == "spectrogram":  # not derivable from log-mel: computed beside it
                 return log_mel, F.magnitude_spectrogram(wave, cfg)
             return log_mel, F.features_from_log_mel(log_mel, cfg)
 
-        self._front = tf.function(front, input_signature=spec)
-        if clf.backend == "tflite" and not self._tflite_is_sane(clf):
-            if backend == "tflite":
-                from ..errors import ModelError
+        self._front = tf.function(front, input_signature=[tf.TensorSpec([cfg.clip_samples], tf.float32)])
 
-                raise ModelError(f"{model_dir}/model.tflite gives non-finite scores; re-export it "
-                                 "or use the keras backend")
+    def __call__(self, window: np.ndarray):
+        t = time.perf_counter()
+        log_mel, feats = self._front(window)
+        log_mel, feats = log_mel.numpy(), feats.numpy()
+        feature_ms = (time.perf_counter() - t) * 1000
+        return log_mel, self.classifier.predict(feats[None])[0], feature_ms
+
+
+class Recognizer:
+    def __init__(self, model_dir: str, backend: str = "auto", config=None):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.warning = None
+        self.config = config or read_config(model_dir)
+        cfg = self.config.features
+        self.feature_config = cfg
+        self.clip_samples = cfg.clip_samples
+        self.mel_bins = F.display_config(cfg).num_mel_bins
+        runtime = _TensorFlow(model_dir, self.config) if backend == "keras" else _LiteRT(model_dir, self.config)
+        if runtime.backend == "tflite" and not self._is_sane(runtime):
+            if backend == "tflite" or importlib.util.find_spec("tensorflow") is None:
+                raise ModelError(f"{model_dir}/model.tflite gives non-finite scores; {reexport_hint(model_dir)}")
             self.warning = (f"{os.path.join(model_dir, 'model.tflite')} gives non-finite scores; "
                             "using the slower keras runtime (re-export the model to fix)")
-            clf = Classifier(model_dir, backend="keras")
-        self.classifier = clf
-        self.backend = clf.backend
-        self.device = clf.device
-        self.labels = clf.labels
+            runtime = _TensorFlow(model_dir, self.config)
+        self._runtime = runtime
+        self.backend = runtime.backend
+        self.device = runtime.device
+        self.labels = self.config.labels
         self.last_feature_ms = 0.0
         self.last_model_ms = 0.0
-        # Trace the graph now: the first call takes about a second, which would otherwise
-        # land on the first live hop (and delay a prompt stop).
+        # Warm up now: a first call is slow (a graph trace on keras), and would otherwise land on
+        # the first live hop (and delay a prompt stop).
         self(np.zeros(self.clip_samples, np.float32))
 
-    @staticmethod
-    def _tflite_is_sane(clf: Classifier) -> bool:
-        probe = np.random.default_rng(0).normal(-5.0, 3.0, (1, *clf.config.features.shape)).astype(np.float32)
-        out = clf.predict(probe)
+    def _is_sane(self, runtime) -> bool:
+        probe = np.random.default_rng(0).normal(0.0, 0.1, self.clip_samples).astype(np.float32)
+        _, out, _ = runtime(probe)
         return bool(np.isfinite(out).all() and abs(float(out.sum()) - 1.0) < 1e-2)
 
-    def features(self, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """[clip_samples] float32 -> (log-mel [frames, mel_bins], model features [frames, bins])."""
-        t = time.perf_counter()
-        log_mel, feats = self._front(np.asarray(window, np.float32))
-        out = log_mel.numpy(), feats.numpy()
-        self.last_feature_ms = (time.perf_counter() - t) * 1000
-        return out
-
-    def scores(self, feats: np.ndarray) -> np.ndarray:
-        """Model features of one window -> [labels] probabilities."""
-        t = time.perf_counter()
-        out = self.classifier.predict(feats[None])[0]
-        self.last_model_ms = (time.perf_counter() - t) * 1000
-        return out
-
     def __call__(self, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One window -> (log-mel [frames, mel_bins], scores [labels])."""
-        log_mel, feats = self.features(window)
-        return log_mel, self.scores(feats)
+        """One window [clip_samples] -> (log-mel [frames, mel_bins], scores [labels]).
+        ``last_model_ms``: the whole call (the tflite runtime computes its features inside it);
+        ``last_feature_ms``: the part spent on features where that is separate (keras), else 0."""
+        t = time.perf_counter()
+        log_mel, scores, self.last_feature_ms = self._runtime(np.asarray(window, np.float32))
+        self.last_model_ms = (time.perf_counter() - t) * 1000
+        return log_mel, scores

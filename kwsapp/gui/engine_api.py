@@ -2,28 +2,14 @@
 
 Everything the window needs from ``kwsapp.audio`` / ``kwsapp.engine`` goes through these
 few functions, so the window holds no knowledge of constructors or ring sizes and the
-heavy modules (TensorFlow behind the engine) load in the starter thread, not at import.
+heavy modules (LiteRT behind the engine) load in the starter thread, not at import.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..audio.sources import SourceSpec  # noqa: F401  (numpy only: the light part of kwsapp.audio)
 
-RING_SECONDS = 4  # plenty for one model window plus scheduling slack
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """What to listen to: a microphone (``device`` None = system default) or a WAV file."""
-
-    kind: str  # "mic" | "file"
-    device: int | str | None = None
-    path: str | None = None
-    realtime: bool = True
-
-    def describe(self) -> str:
-        if self.kind == "file":
-            return f"file {self.path}"
-        return "default microphone" if self.device is None else f"device {self.device}"
+# The ring holds a model window plus this much: plenty for scheduling slack in a busy window.
+SLACK_SECONDS = 3
 
 
 def list_devices(rescan: bool = False):
@@ -40,19 +26,6 @@ def smoothing_class():
     return SmoothingConfig
 
 
-def make_source(spec: SourceSpec, sample_rate: int):
-    from ..audio.ringbuffer import RingBuffer
-
-    ring = RingBuffer(RING_SECONDS * sample_rate)
-    if spec.kind == "file":
-        from ..audio.filesource import FileSource
-
-        return FileSource(ring, spec.path, realtime=spec.realtime)
-    from ..audio.mic import MicSource
-
-    return MicSource(ring, device=spec.device, sample_rate=sample_rate)
-
-
 def model_smoothing(model_dir: str):
     """Default smoothing with the threshold and window tuned for that model, where its config has them."""
     from ..engine.smoothing import for_model
@@ -60,14 +33,11 @@ def model_smoothing(model_dir: str):
     return for_model(model_dir)
 
 
-def make_engine(spec: SourceSpec, model_dir: str, smoothing, sample_rate: int, bridge):
-    """Build (and load the model for) an engine on a new source; not started yet."""
+def make_engine(spec, model_dir: str, smoothing, bridge):
+    """Build (and load the model for) an engine on a new source for ``spec``; not started yet."""
     from ..engine.engine import Engine, EngineSettings
 
-    source = make_source(spec, sample_rate)
-    if spec.kind == "file":
-        source.load()  # a bad file is reported at once, not after the (slow) model load
-    return Engine(source, model_dir, EngineSettings(smoothing=smoothing),
+    return Engine(spec, model_dir, EngineSettings(smoothing=smoothing), slack_s=SLACK_SECONDS,
                   on_hop=bridge.on_hop, on_detection=bridge.on_detection, on_error=bridge.on_error,
                   on_finished=bridge.on_finished)
 

@@ -22,7 +22,7 @@ import sys
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from ..errors import KwsError
+from ..errors import TRAIN_EXTRA_HINT, KwsError
 from ..model import read_config
 from . import recorder as R
 from .scores import display_name
@@ -569,6 +569,10 @@ class VoiceTrainDialog(QtWidgets.QDialog):
 
     def _check_finetune(self) -> str | None:
         """A one-line problem that stops the fine-tune before it starts, or None."""
+        import importlib.util
+
+        if importlib.util.find_spec("tensorflow") is None:  # the app itself runs without it
+            return f"training needs TensorFlow, which is not installed: {TRAIN_EXTRA_HINT}"
         name = self.name_edit.text().strip()
         if not _NAME.match(name):
             return "give the new model a plain name (letters, digits, - _ .)"

@@ -521,8 +521,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if spec is None or session != self._session:
                 return
             try:
-                engine = engine_api.make_engine(spec, self.model_dir, self.smoothing,
-                                                self.model_config.features.sample_rate, bridge)
+                engine = engine_api.make_engine(spec, self.model_dir, self.smoothing, bridge)
                 engine.start()
             except Exception as e:
                 if not isinstance(e, KwsError):  # never let a surprise kill the thread silently

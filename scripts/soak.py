@@ -1,6 +1,6 @@
 """Soak benchmark: the live listener on a virtual microphone for a long time.
 
-    python -m kwsapp.soak --minutes 30 [--loop-s 120] [--hop-ms 100] [--json soak.json]
+    python scripts/soak.py --minutes 30 [--loop-s 120] [--hop-ms 100] [--json soak.json]
 
 A private PulseAudio server (``tests/pulse.py``: a null sink and a virtual source, so no
 sound card is needed and the user's own audio is not touched) plays a streaming-test WAV
@@ -31,6 +31,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Benchmark code, kept out of the package (it needs the repository: tests/pulse.py, the trainer's
+# stream builder, psutil); run from a checkout, it uses the checkout's kwsapp.
+sys.path.insert(0, ROOT)
 MAX_GROWTH_MB = 20.0
 MAX_ACCURACY_DROP = 10.0  # percentage points, last loop against the first
 
@@ -77,7 +80,7 @@ class SoakResult:
 def _loop_wav(data_dir: str, loop_s: float, folder: str, seed: int):
     from trainer.streamtest import StreamSpec, make_stream
 
-    from .wavio import write_wav
+    from kwsapp.wavio import write_wav
 
     audio, truth = make_stream(data_dir, "testing", StreamSpec(duration_s=loop_s, seed=seed))
     path = os.path.join(folder, "soak-loop.wav")
@@ -137,9 +140,8 @@ def run(minutes: float, data_dir: str, model_dir: str, hop_ms: int = 100, loop_s
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     from pulse import VirtualMic
 
-    from .audio.mic import MicSource
-    from .audio.ringbuffer import RingBuffer
-    from .engine.engine import Engine, EngineSettings
+    from kwsapp.audio.sources import SourceSpec
+    from kwsapp.engine.engine import Engine, EngineSettings
 
     duration = minutes * 60.0
     warmup_s = min(120.0, duration / 4) if warmup_s is None else warmup_s
@@ -158,9 +160,9 @@ def run(minutes: float, data_dir: str, model_dir: str, hop_ms: int = 100, loop_s
 
     with tempfile.TemporaryDirectory(prefix="kws-soak-") as tmp, VirtualMic() as vm:
         path, truth = _loop_wav(data_dir, loop_s, tmp, seed)
-        ring = RingBuffer(2 * 16000)
-        engine = Engine(MicSource(ring, vm.device), model_dir, EngineSettings(hop_ms=hop_ms),
+        engine = Engine(SourceSpec("mic", device=vm.device), model_dir, EngineSettings(hop_ms=hop_ms),
                         on_hop=on_hop, on_detection=dets.append, on_error=errors.append)
+        ring = engine.source.ring
         engine.start()
         deadline = time.monotonic() + 10
         while ring.total_written == 0 and time.monotonic() < deadline:
@@ -245,9 +247,9 @@ def _soak(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from trainer.dataset import default_data_dir
 
-    from .model import BUNDLED_MODEL_DIR
+    from kwsapp.model import BUNDLED_MODEL_DIR
 
-    ap = argparse.ArgumentParser(prog="python -m kwsapp.soak", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python scripts/soak.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=30.0, help="how long to listen (default: 30)")
     ap.add_argument("--loop-s", type=float, default=120.0, help="length of the looped test stream (default: 120)")
@@ -264,9 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     # Through the CLIs' wrapper: TF start-up chatter parked, KwsError as one line.
-    from .cli_util import run_main
+    from kwsapp.cli_util import run_main
 
-    return run_main(build_parser, argv, "python -m kwsapp.soak")
+    return run_main(build_parser, argv, "scripts/soak.py")
 
 
 if __name__ == "__main__":

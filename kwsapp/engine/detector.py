@@ -1,0 +1,196 @@
+"""The detector: model + features + smoother, no threads. Push audio, get results.
+
+    from kwsapp import Detector
+
+    detector = Detector()                      # the bundled model (or Detector("path/to/model"))
+    for hop in detector.process(samples):      # float32 16 kHz mono, any length, call after call
+        print(hop.stream_time_s, hop.scores)   # one result every hop (100 ms by default)
+        if hop.detection:
+            print(hop.detection.label)
+
+Hops are aligned to the stream: hop k scores the window ending at sample k * hop, with zeros
+before the first sample, so the results do not depend on how the audio was cut into calls.
+:meth:`Detector.run_offline` does the same over a whole signal. The live runner (a source, a ring
+buffer and a worker thread) is :class:`kwsapp.engine.engine.Engine`, which calls :meth:`step`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..model import BUNDLED_MODEL_DIR
+from .recognizer import BACKENDS, Recognizer
+from .smoothing import SmoothingConfig, Smoother, checked_fields, tuned
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    hop_ms: int = 100
+    # None: the defaults with the model's own tuned threshold and window (its config.json), resolved by
+    # the Detector that loads the model.
+    smoothing: SmoothingConfig | None = None
+    backend: str = "auto"
+
+    def __post_init__(self):
+        if not 20 <= self.hop_ms <= 1000 or self.hop_ms % 10:
+            raise ValueError(f"hop_ms must be a multiple of 10 between 20 and 1000 (got {self.hop_ms})")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
+
+    def to_dict(self) -> dict:
+        return {"hop_ms": self.hop_ms, "smoothing": None if self.smoothing is None else self.smoothing.to_dict(),
+                "backend": self.backend}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EngineSettings":
+        d = checked_fields(cls, d, "engine")
+        if d.get("smoothing") is not None:
+            d["smoothing"] = SmoothingConfig.from_dict(d["smoothing"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Detection:
+    stream_time_s: float
+    label: str
+    score: float
+
+    def to_json(self) -> dict:
+        return {"time_s": round(self.stream_time_s, 3), "label": self.label, "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True)
+class HopResult:
+    stream_time_s: float  # end of the window, in seconds of audio since the start
+    scores: np.ndarray  # [labels] this window's probabilities
+    smoothed: np.ndarray  # [labels] averaged over the smoothing window
+    columns: np.ndarray  # [new_frames, mel_bins] log-mel columns new since the previous hop
+    level_db: float  # RMS of the newest hop, dBFS (-120 for digital silence)
+    model_ms: float  # the model call for this window (the tflite runtime's includes its features)
+    hop_ms: float  # whole hop's compute time: features + model + smoothing
+    overflows: int = 0  # input overflows of the live source so far (set by the Engine)
+    feature_ms: float = 0.0  # the part of model_ms spent on features where separate (keras), else 0
+    dropped_hops: int = 0  # hops the live Engine skipped so far because it fell behind
+    detection: Detection | None = None  # a command detected at this hop
+
+
+def level_db(x: np.ndarray) -> float:
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
+    return max(-120.0, 20.0 * np.log10(rms)) if rms > 0 else -120.0
+
+
+class Detector:
+    """Model + features + smoother for one stream; not thread-safe (the Engine owns one per worker)."""
+
+    def __init__(self, model_dir: str = BUNDLED_MODEL_DIR, settings: EngineSettings = EngineSettings()):
+        self.model_dir = model_dir
+        self.recognizer = Recognizer(model_dir, settings.backend)  # reads config.json, the only time
+        self.settings = settings = self._resolved(settings)
+        self._smoother = Smoother(self.recognizer.labels, settings.smoothing)
+        self.reset()
+
+    # ---- what the model is ----------------------------------------------------------
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.recognizer.labels
+
+    @property
+    def sample_rate(self) -> int:
+        return self.recognizer.feature_config.sample_rate
+
+    @property
+    def window_samples(self) -> int:
+        return self.recognizer.clip_samples
+
+    @property
+    def hop_samples(self) -> int:
+        return self.settings.hop_ms * self.sample_rate // 1000
+
+    @property
+    def device(self) -> str:
+        return self.recognizer.device
+
+    @property
+    def backend(self) -> str:
+        return self.recognizer.backend
+
+    @property
+    def warning(self) -> str | None:
+        """Set when the requested runtime could not be used as asked (see Recognizer)."""
+        return self.recognizer.warning
+
+    # ---- settings and state ---------------------------------------------------------
+    def _resolved(self, settings: EngineSettings) -> EngineSettings:
+        if settings.smoothing is not None:
+            return settings
+        return dataclasses.replace(settings, smoothing=tuned(self.recognizer.config))
+
+    def update_settings(self, settings: EngineSettings) -> None:
+        """Applied from the next hop (a new backend reloads the model now); the smoothing history
+        and the audio seen are kept."""
+        settings = self._resolved(settings)
+        if settings.backend != self.settings.backend:
+            self.recognizer = Recognizer(self.model_dir, settings.backend)
+        self._smoother.set_config(settings.smoothing)
+        self.settings = settings
+
+    def reset(self) -> None:
+        """Start a new stream: time 0, zeros before it, no smoothing history."""
+        self._smoother.reset()
+        self._buf = np.zeros(self.window_samples, np.float32)  # audio from sample _buf_start on
+        self._buf_start = -self.window_samples
+        self._next_end = self.hop_samples
+
+    # ---- processing -----------------------------------------------------------------
+    def step(self, window: np.ndarray, end: int, hop: int | None = None) -> HopResult:
+        """One hop: the window of audio ending at stream sample ``end``, the newest ``hop``
+        samples of it new since the previous hop (default: the settings' hop)."""
+        t0 = time.perf_counter()
+        hop = self.hop_samples if hop is None else hop
+        rec = self.recognizer
+        log_mel, scores = rec(window)
+        t_ms = end * 1000.0 / self.sample_rate
+        sm = self._smoother.update(scores, t_ms)
+        new_frames = min(len(log_mel), max(1, hop // rec.feature_config.hop_samples))
+        det = Detection(t_ms / 1000.0, sm.label, sm.score) if sm.is_new else None
+        return HopResult(
+            stream_time_s=t_ms / 1000.0, scores=scores, smoothed=sm.smoothed,
+            columns=log_mel[-new_frames:], level_db=level_db(window[-hop:]),
+            model_ms=rec.last_model_ms, hop_ms=(time.perf_counter() - t0) * 1000,
+            feature_ms=rec.last_feature_ms, detection=det)
+
+    def hops(self, samples: np.ndarray):
+        """Like :meth:`process`, one hop at a time (settings changed in between apply to the next)."""
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        self._buf = np.concatenate([self._buf, samples])
+        total = self._buf_start + len(self._buf)
+        w = self.window_samples
+        while self._next_end <= total:
+            end, hop = self._next_end, self.hop_samples
+            i = end - self._buf_start
+            yield self.step(self._buf[i - w : i], end, hop)
+            self._next_end = end + self.hop_samples
+        keep = self._next_end - w  # the oldest sample the next window needs
+        self._buf = self._buf[keep - self._buf_start :]
+        self._buf_start = keep
+
+    def process(self, samples: np.ndarray) -> list[HopResult]:
+        """Append audio (float32 in [-1, 1] at :attr:`sample_rate`, mono, any length) to the stream;
+        returns a result for every hop completed (each with ``.detection`` set when a command
+        was detected there)."""
+        return list(self.hops(samples))
+
+    def run_offline(self, audio: np.ndarray, on_hop=None) -> list[Detection]:
+        """A whole signal as a new stream, as fast as possible; ``on_hop(result)`` for each hop.
+        Returns the detections."""
+        self.reset()
+        out = []
+        for result in self.hops(audio):
+            if on_hop is not None:
+                on_hop(result)
+            if result.detection is not None:
+                out.append(result.detection)
+        return out

@@ -1,0 +1,152 @@
+"""Training on several machines (``--strategy multi-worker``) and on several GPUs (``mirrored``).
+
+Keras 3 ``model.fit`` does not work under ``tf.distribute.MultiWorkerMirroredStrategy``
+(checked with Keras 3.15 / TF 2.21; keras-team/keras#20585 is open, and TensorFlow's own
+multi-worker Keras tutorial fails the same way since TF 2.16): ``fit`` first reduces an
+input batch eagerly across workers (``ValueError: Attempt to convert a value (PerReplica...)``),
+and its per-step metric reduction then asks for ``axis=0`` of scalars. So under that strategy
+we run our own training step (``fit_custom``): the same model, optimizer, loss, schedule and
+callbacks as ``fit`` in trainer/train.py, the forward and backward pass in
+``strategy.run``; the Keras optimizer all-reduces (sums) the gradients across every replica of
+every worker, so each replica's loss is divided by the global batch size. The single-machine
+strategies keep ``model.fit``.
+
+Input: each worker builds its own pipeline (``distribute_datasets_from_function``, so
+tf.data's auto-sharding does not apply; the policy is in effect OFF). AutoShardPolicy.FILE
+cannot apply (the source is a range of clip numbers, not files) and DATA would decode and
+augment every batch on every worker, then drop the others' share. Instead every worker
+shuffles the clip numbers identically (same seed) and keeps every W-th per-replica batch
+before reading any audio (pipeline.make_dataset's ``shard``): in every epoch the workers see
+disjoint parts that together are one global batch per step.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from kwsapp.errors import KwsError
+
+CHIEF = "chief"
+
+
+def multi_worker_strategy():
+    import tensorflow as tf
+
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise KwsError("--strategy multi-worker needs TF_CONFIG set on every worker (see docs/training.md)")
+    try:
+        conf = json.loads(raw)
+        cluster, task = conf["cluster"], conf["task"]
+        n = sum(len(v) for v in cluster.values())
+        task["type"], int(task["index"])
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise KwsError(f"TF_CONFIG is not a cluster and task description ({e!r}): see docs/training.md") from None
+    if n < 2:
+        raise KwsError("TF_CONFIG names one machine: use --strategy default (or mirrored) for one")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def is_chief(strategy) -> bool:
+    """The task that writes the model folder: the "chief", or worker 0 when the cluster has none."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == CHIEF:
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and CHIEF not in resolver.cluster_spec().as_dict()
+
+
+def is_multi_worker(strategy) -> bool:
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
+
+
+def mirrored_devices(gpus: list[str], cpus: list[str]) -> list[str]:
+    """What ``--strategy mirrored`` replicates over: every GPU when there is one (the CPU then
+    only feeds them), else the CPU devices (several only when split with --cpu-devices)."""
+    return list(gpus) or list(cpus)
+
+
+def broadcast_from_chief(strategy, variables, chief: bool) -> None:
+    """Give every worker the chief's values of ``variables`` (a resumed run's weights and
+    optimizer state: only the chief reads the backup, the workers need not share its disk).
+    An all-reduce sum in which only the chief's replicas contribute, each 1/its local
+    replica count (float64, exact for the int64 step counter)."""
+    import tensorflow as tf
+
+    share = 1.0 / len(strategy.extended.worker_devices) if chief else 0.0
+
+    @tf.function
+    def run():
+        def fn():
+            ctx = tf.distribute.get_replica_context()
+            return ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                                  [tf.cast(tf.convert_to_tensor(v), tf.float64) * share for v in variables])
+
+        return strategy.run(fn)
+
+    values = run()
+    for v, x in zip(variables, values):
+        v.assign(tf.cast(strategy.experimental_local_results(x)[0], v.dtype))
+
+
+def fit_custom(model, strategy, dataset_fn, val_ds, loss_fn, steps: int, epochs: int, initial_epoch: int,
+               callbacks: list, verbose: int, global_batch: int) -> None:
+    """``model.fit`` for MultiWorkerMirroredStrategy (see the module docstring). Every worker
+    validates on the whole validation set with the synchronised weights (no collective
+    needed, and the accuracy is exact, as on one machine)."""
+    import keras
+    import tensorflow as tf
+
+    opt = model.optimizer
+    it = iter(strategy.distribute_datasets_from_function(dataset_fn))
+    total = tf.distribute.ReduceOp.SUM
+
+    @tf.function
+    def train_step(iterator):
+        def step(f, y):
+            with tf.GradientTape() as tape:
+                p = model(f, training=True)
+                loss = tf.reduce_sum(loss_fn(y, p)) / global_batch
+            grads = tape.gradient(loss, model.trainable_variables)
+            opt.apply_gradients(zip(grads, model.trainable_variables))
+            hits = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(p, -1), tf.argmax(y, -1)), tf.float32))
+            return loss, hits
+
+        loss, hits = strategy.run(step, args=next(iterator))
+        return strategy.reduce(total, loss, axis=None), strategy.reduce(total, hits, axis=None)
+
+    @tf.function
+    def eval_step(f, y):
+        p = model(f, training=False)
+        hits = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(p, -1), tf.argmax(y, -1)), tf.float32))
+        return tf.reduce_sum(loss_fn(y, p)), hits, tf.cast(tf.shape(y)[0], tf.float32)
+
+    cbs = keras.callbacks.CallbackList(callbacks, add_history=False, add_progbar=verbose != 0, model=model,
+                                       verbose=verbose, epochs=epochs, steps=steps)
+    cbs.on_train_begin()
+    logs = {}
+    for epoch in range(initial_epoch, epochs):
+        cbs.on_epoch_begin(epoch)
+        loss_sum = hit_sum = 0.0
+        for b in range(steps):
+            cbs.on_train_batch_begin(b)
+            loss, hits = train_step(it)
+            loss_sum += float(loss)
+            hit_sum += float(hits)
+            logs = {"accuracy": hit_sum / ((b + 1) * global_batch), "loss": loss_sum / (b + 1)}
+            cbs.on_train_batch_end(b, logs)
+        cbs.on_test_begin()
+        v_loss = v_hits = v_n = 0.0
+        for b, (f, y) in enumerate(val_ds):
+            cbs.on_test_batch_begin(b)
+            l, h, n = eval_step(f, y)
+            v_loss, v_hits, v_n = v_loss + float(l), v_hits + float(h), v_n + float(n)
+            cbs.on_test_batch_end(b)
+        val = {"val_accuracy": v_hits / max(v_n, 1.0), "val_loss": v_loss / max(v_n, 1.0)}
+        cbs.on_test_end(val)
+        logs = {**logs, **val}
+        cbs.on_epoch_end(epoch, logs)
+    cbs.on_train_end(logs)
