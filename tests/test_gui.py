@@ -181,14 +181,14 @@ def test_real_clips_show_detections_spectrogram_and_bars(make_window, qtbot, dat
     from kwsapp.audio.filesource import FileSource
     from kwsapp.audio.ringbuffer import RingBuffer
     from kwsapp.engine.engine import Engine
-    from kwsapp.model import Classifier
+    from kwsapp.engine.recognizer import Recognizer
 
     # The project's rule: the GUI thread never runs the model (loading, warm-up or a hop), so
     # a slow inference can never freeze the window. Every model call records its thread.
     model_threads = []
-    predict = Classifier.predict
-    monkeypatch.setattr(Classifier, "predict",
-                        lambda self, feats: model_threads.append(threading.current_thread()) or predict(self, feats))
+    call = Recognizer.__call__
+    monkeypatch.setattr(Recognizer, "__call__",
+                        lambda self, window: model_threads.append(threading.current_thread()) or call(self, window))
 
     wav = str(tmp_path / "words.wav")
     words = build_words_wav(data_dir, wav)
