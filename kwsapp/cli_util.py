@@ -67,11 +67,17 @@ def require_tensorflow(what: str):
     return tf
 
 
+# Exit statuses of both programs (documented in the README's command-line section).
+EXIT_FAILURE = 1  # a runtime error: missing model, unreadable audio, device failure, network ...
+EXIT_USAGE = 2  # a usage error: argparse's own, and option values rejected after parsing
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report it
+
+
 def run_main(build_parser, argv, prog: str) -> int:
     """Parse and run one command. Commands whose parser sets ``needs_tensorflow`` get TensorFlow
     imported first (quietly; a one-line error when the extra is missing); the others never load
     it: `kwsapp devices` and `listen` start in well under a second."""
-    from .errors import KwsError
+    from .errors import KwsError, UsageError
 
     quiet_tensorflow()
     parser = build_parser()
@@ -82,9 +88,10 @@ def run_main(build_parser, argv, prog: str) -> int:
         return int(args.func(args) or 0)
     except KwsError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
+        # The usual convention (and argparse's): 2 means "fix the command line", 1 "it failed".
+        return EXIT_USAGE if isinstance(e, UsageError) else EXIT_FAILURE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `kwsapp listen ... | head` closed the pipe: not an error
         return 0

@@ -148,7 +148,7 @@ def test_multi_worker_without_tf_config_is_a_clear_error(tmp_path, capsys, monke
     monkeypatch.delenv("TF_CONFIG", raising=False)
     rc, err = kws_train_here(capsys, "train", "--data-dir", data, "--strategy", "multi-worker",
                              "--out", str(tmp_path / "m"))
-    assert rc == 2
+    assert rc == 1
     assert "TF_CONFIG" in err and "Traceback" not in err
 
 
@@ -165,7 +165,7 @@ def test_bad_data_folder_is_one_line_not_a_traceback(tmp_path, capsys, case):
     if case == "empty":
         d.mkdir()
     rc, stderr = kws_train_here(capsys, "train", "--data-dir", str(d), "--epochs", "1", "--out", str(tmp_path / "m"))
-    assert rc == 2
+    assert rc == 1
     assert "Traceback" not in stderr
     err = [l for l in stderr.splitlines() if l.startswith("kws-train: error:")]
     assert len(err) == 1 and str(d) in err[0]
@@ -180,7 +180,7 @@ def test_corrupt_clips_are_skipped_and_counted_or_stop_with_strict(trained, tmp_
     info = json.load(open(os.path.join(out, "train_info.json")))["info"]
     assert info["skipped_clips"] == 4
     strict = kws_train("train", "--data-dir", data, "--epochs", "1", "--strict", "--out", str(tmp_path / "s"))
-    assert strict.returncode == 2 and "stopped by --strict" in strict.stderr and "Traceback" not in strict.stderr
+    assert strict.returncode == 1 and "stopped by --strict" in strict.stderr and "Traceback" not in strict.stderr
     assert not os.path.exists(tmp_path / "s" / "model.keras")
 
 

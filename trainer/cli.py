@@ -79,9 +79,9 @@ def train_config(args, out: str):
     from .train import TrainConfig
 
     if not 0.0 <= args.speed_perturb <= 0.5:
-        from kwsapp.errors import KwsError
+        from kwsapp.errors import UsageError
 
-        raise KwsError(f"--speed-perturb {args.speed_perturb:g}: give a value from 0 (off) to 0.5, e.g. 0.1")
+        raise UsageError(f"--speed-perturb {args.speed_perturb:g}: give a value from 0 (off) to 0.5, e.g. 0.1")
     return TrainConfig(
         data_dir=args.data_dir, out=out, model=args.model, features=feature_config(args),
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,

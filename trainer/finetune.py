@@ -21,7 +21,7 @@ import shutil
 import signal
 from dataclasses import replace
 
-from kwsapp.errors import KwsError
+from kwsapp.errors import KwsError, UsageError
 from kwsapp.model import BUNDLED_MODEL_DIR, Classifier, read_config, save_smoothing
 
 from . import dataset as D
@@ -34,7 +34,7 @@ def parse_labels(text: str | None, current: tuple[str, ...]) -> tuple[str, ...]:
     words = tuple(w.strip().lower() for w in text.split(",") if w.strip())
     bad = [w for w in words if w.startswith("_") or not all(c.isalnum() or c in "-'" for c in w)]
     if bad or len(set(words)) != len(words) or not words:
-        raise KwsError(f"--labels {text!r}: give distinct plain words separated by commas, e.g. yes,no,up")
+        raise UsageError(f"--labels {text!r}: give distinct plain words separated by commas, e.g. yes,no,up")
     return words
 
 
@@ -104,7 +104,7 @@ def finetune(args) -> dict:
     src = os.path.abspath(args.model)
     out = os.path.abspath(args.out)
     if out in (src, os.path.abspath(BUNDLED_MODEL_DIR)):
-        raise KwsError(f"--out {args.out} would overwrite {'the bundled' if out != src else 'the source'} model; "
+        raise UsageError(f"--out {args.out} would overwrite {'the bundled' if out != src else 'the source'} model; "
                        "choose a new folder")
     if os.path.exists(out) and os.listdir(out) and not args.force:
         raise KwsError(f"--out {args.out} exists and is not empty; choose a new folder or pass --force")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kwsapp.errors import KwsError
+from kwsapp.errors import KwsError, UsageError
 from kwsapp.wavio import load_audio, write_wav
 
 from . import dataset as D
@@ -194,7 +194,7 @@ def _values(text: str, option: str, low: float, high: float, example: str) -> li
     except ValueError:
         values = []
     if not values or not all(low <= v <= high for v in values):
-        raise KwsError(f"{option} {text!r}: give comma-separated values between {low:g} and {high:g}, e.g. {example}")
+        raise UsageError(f"{option} {text!r}: give comma-separated values between {low:g} and {high:g}, e.g. {example}")
     return values
 
 
@@ -220,7 +220,7 @@ def run(args) -> int:
     from kwsapp.model import save_smoothing
 
     if args.streams < 1:
-        raise KwsError("--streams must be at least 1")
+        raise UsageError("--streams must be at least 1")
     settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
     thresholds = _values(args.sweep, "--sweep", 0.0, 1.0, "0.4,0.5,0.6") if args.sweep else []
     windows = (_values(args.sweep_window, "--sweep-window", 1.0, 10000.0, "300,500,750") if args.sweep_window
@@ -229,7 +229,7 @@ def run(args) -> int:
         thresholds = [settings.smoothing.detection_threshold]
     sweep = [(w, th) for w in windows for th in thresholds]
     if args.save_smoothing and (not sweep or args.split != "validation"):
-        raise KwsError("--save-smoothing needs --sweep or --sweep-window, and --split validation (tune on validation, report on testing)")
+        raise UsageError("--save-smoothing needs --sweep or --sweep-window, and --split validation (tune on validation, report on testing)")
     detector = Detector(args.model, settings)
     if detector.warning:
         print(f"warning: {detector.warning}", file=sys.stderr)

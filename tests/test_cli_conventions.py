@@ -1,0 +1,59 @@
+"""Command-line conventions shared by `kwsapp` and `kws-train` (issue 20): exit statuses,
+--version, help text on every option, the KWSAPP_ environment variables, the data folder."""
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from kwsapp.cli import main as kwsapp_main
+from kwsapp.cli_util import run_main
+from kwsapp.errors import AudioFileError, KwsError, UsageError
+
+
+def _one_command(exc):
+    def build():
+        ap = argparse.ArgumentParser(prog="t")
+        ap.add_argument("--n", type=int, default=0)
+
+        def func(args):
+            if exc is not None:
+                raise exc
+            return 0
+
+        ap.set_defaults(func=func)
+        return ap
+
+    return build
+
+
+@pytest.mark.parametrize("exc, status", [
+    (None, 0),
+    (KwsError("model folder /x does not exist"), 1),
+    (AudioFileError("x.wav: not a WAV file"), 1),
+    (UsageError("--n 5: give 0 to 4"), 2),
+    (KeyboardInterrupt(), 130),
+])
+def test_exit_status_separates_usage_from_runtime_errors(capsys, exc, status):
+    assert run_main(_one_command(exc), [], prog="t") == status
+    err = capsys.readouterr().err
+    assert err.count("\n") == (0 if exc is None else 1), err
+
+
+def test_argparse_usage_errors_exit_2_on_both_programs(capsys):
+    from trainer.cli import main as train_main
+
+    for main, argv in ((kwsapp_main, ["listen", "--no-such-option"]), (train_main, ["evaluate", "--no-such-option"]),
+                       (train_main, [])):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2, argv
+
+
+def test_missing_model_is_a_runtime_error(capsys, tmp_path):
+    from kwsapp.wavio import write_wav
+
+    good = tmp_path / "good.wav"
+    write_wav(good, __import__("numpy").zeros(16000, "float32"))
+    assert kwsapp_main(["listen", "--input", str(good), "--model", str(tmp_path / "none")]) == 1
+    assert "does not exist" in capsys.readouterr().err
