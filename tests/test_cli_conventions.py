@@ -57,3 +57,14 @@ def test_missing_model_is_a_runtime_error(capsys, tmp_path):
     write_wav(good, __import__("numpy").zeros(16000, "float32"))
     assert kwsapp_main(["listen", "--input", str(good), "--model", str(tmp_path / "none")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_version_on_both_programs(capsys):
+    from kwsapp import __version__
+    from trainer.cli import main as train_main
+
+    for main, prog in ((kwsapp_main, "kwsapp"), (train_main, "kws-train")):
+        with pytest.raises(SystemExit) as e:
+            main(["--version"])
+        assert e.value.code == 0
+        assert capsys.readouterr().out.strip() == f"{prog} {__version__}"

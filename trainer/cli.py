@@ -185,7 +185,11 @@ def cmd_export(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kwsapp import __version__
+
     ap = argparse.ArgumentParser(prog="kws-train", description=__doc__)
+    # One version for the package: the trainer ships in the same distribution as the app.
+    ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     # The trainer is TensorFlow: imported (quietly) before any command runs; without the train
     # extra, one line says what to install.
     ap.set_defaults(needs_tensorflow=True)
