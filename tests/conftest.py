@@ -53,6 +53,14 @@ def _isolated_cache(tmp_path_factory):
     os.environ["KWS_CACHE_DIR"] = str(tmp_path_factory.mktemp("kws-cache"))
 
 
+def json_lines(stdout: str) -> list:
+    """A --json command's stdout, every line parsed: with --json stdout carries only JSON, one
+    object per line (issue 20), so a line of human text fails here."""
+    import json
+
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
 def tone(freq, seconds=1.0, rate=16000, level=0.3):
     t = np.arange(int(seconds * rate)) / rate
     return (level * np.sin(2 * np.pi * freq * t)).astype(np.float32)

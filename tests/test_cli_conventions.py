@@ -68,3 +68,37 @@ def test_version_on_both_programs(capsys):
             main(["--version"])
         assert e.value.code == 0
         assert capsys.readouterr().out.strip() == f"{prog} {__version__}"
+
+
+def _parsers(parser, name):
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from _parsers(sub, f"{name} {sub_name}")
+
+
+def _all_parsers():
+    from kwsapp.cli import build_parser as kwsapp_parser
+    from trainer.cli import build_parser as train_parser
+
+    yield from _parsers(kwsapp_parser(), "kwsapp")
+    yield from _parsers(train_parser(), "kws-train")
+
+
+def test_every_option_has_help_showing_its_default_and_no_markup():
+    seen = 0
+    for name, parser in _all_parsers():
+        text = parser.format_help()
+        assert "``" not in text, (name, text)
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if not action.option_strings or action.help == argparse.SUPPRESS:
+                continue  # positionals are named in the usage line; hidden options are for tests
+            seen += 1
+            shown = formatter._expand_help(action)
+            assert action.help and shown.strip(), (name, action.option_strings)
+            if action.default not in (None, False, argparse.SUPPRESS) and not isinstance(
+                    action, (argparse._HelpAction, argparse._VersionAction)):
+                assert "default" in shown, (name, action.option_strings, shown)
+    assert seen > 100  # both programs and every plugin were walked

@@ -11,7 +11,7 @@ import pytest
 
 from kwsapp.model import Classifier, read_config
 from kwsapp.wavio import load_audio, resample, write_wav
-from tests.conftest import ROOT, make_tiny_dataset
+from tests.conftest import ROOT, json_lines, make_tiny_dataset
 
 
 def kws_train(*args, env=None):
@@ -98,14 +98,14 @@ def test_export_reload_gives_identical_outputs(trained):
     np.testing.assert_allclose(m.predict(feats[..., None], verbose=0), k, atol=1e-6)
 
 
-def test_evaluate_json_last_line(trained):
+def test_evaluate_json_is_all_of_stdout(trained):
     data, out, _ = trained
     # The matrix goes beside the model, not into the working folder (the repository).
     png = os.path.join(os.path.dirname(out), "confusion_test.png")
     r = kws_train("evaluate", "--model", out, "--data-dir", data, "--split", "test", "--json", "--confusion", png)
     assert r.returncode == 0, r.stderr[-2000:]
     assert os.path.getsize(png) > 0
-    result = json.loads(r.stdout.strip().splitlines()[-1])
+    [result] = json_lines(r.stdout)  # the human report went to stderr
     assert result["n"] == sum(result["support"].values()) > 0
     assert set(result["per_class"]) == set(read_config(out).labels)
     # Exact: train wrote this figure with the same evaluate() (Keras, same batches) on the same

@@ -623,7 +623,7 @@ def add_parser(sub) -> None:
                    help="custom VGG dropout rates to sweep (default: 0.2,0.3,0.4,0.5,0.6)")
     p.add_argument("--stages", default=",".join(STAGES),
                    help="parts to run, in order: main (the table), curve (epochs), dropout (default: all)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="random seed of every run")
     p.add_argument("--force", action="store_true", help="redo runs already saved in study.json")
     p.add_argument("--report-only", action="store_true", help="only rewrite study.md and charts from study.json")
     p.add_argument("--keep-models", default=None, metavar="DIR",

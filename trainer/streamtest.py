@@ -15,7 +15,6 @@ are in the ground truth, so a command reported on an unknown word counts as wron
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kwsapp.cli_util import stdout_only_json
 from kwsapp.errors import KwsError, UsageError
 from kwsapp.wavio import load_audio, write_wav
 
@@ -215,6 +215,11 @@ def pick_smoothing(rows: list[dict], max_error_pct: float = MAX_ERROR_PCT) -> tu
 
 
 def run(args) -> int:
+    with stdout_only_json(args.json) as emit:
+        return _run(args, emit)
+
+
+def _run(args, emit) -> int:
     from kwsapp.engine.detector import Detector, EngineSettings
     from kwsapp.listen import smoothing_from_args
     from kwsapp.model import save_smoothing
@@ -273,7 +278,7 @@ def run(args) -> int:
             print(f"saved threshold {best['threshold']:g} and window {best['average_window_ms']:g} ms in "
                   f"{os.path.join(args.model, 'config.json')} ({why})")
     if args.json:
-        print(json.dumps(r))
+        emit(r)
     return 0
 
 
@@ -306,8 +311,9 @@ def add_parser(sub) -> None:
     p.add_argument("--tolerance-ms", type=float, default=1500.0,
                    help="max distance between a detection and its clip's start (default: 1500)")
     p.add_argument("--hop-ms", type=int, default=100, help="engine hop (default: 100)")
-    p.add_argument("--backend", choices=["auto", "tflite", "keras"], default="auto")
+    p.add_argument("--backend", choices=["auto", "tflite", "keras"], default="auto",
+                   help="runtime: tflite (model.tflite), keras (model.keras, needs TensorFlow) or auto (tflite when there)")
     add_smoothing_args(p)
     p.add_argument("--out-wav", default=None, help="also write the stream here (and <name>_labels.txt)")
-    p.add_argument("--json", action="store_true", help="last stdout line: the results as one JSON object")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout; the human report goes to stderr")
     p.set_defaults(func=run)
