@@ -13,7 +13,7 @@ failed to deliver. Every loop of the WAV is scored against its ground truth
 the first's.
 
 Needs the repository checkout with the test extras (``make setup-test``: pulseaudio,
-psutil) and the Speech Commands clips (``--data-dir`` or ``$KWS_DATA_DIR``). Exit status:
+psutil) and the Speech Commands clips (``--data-dir`` or ``$KWSAPP_DATA_DIR``). Exit status:
 0 when every target holds (memory growth after warm-up under 20 MB, no overflow, no
 dropped hop, last loop's correct rate within 10 points of the first's), 1 otherwise or on an
 error (missing model, no clips), 2 for a usage error.

@@ -102,3 +102,56 @@ def test_every_option_has_help_showing_its_default_and_no_markup():
                     action, (argparse._HelpAction, argparse._VersionAction)):
                 assert "default" in shown, (name, action.option_strings, shown)
     assert seen > 100  # both programs and every plugin were walked
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No KWSAPP_/KWS_ data or cache variables, and the deprecation notes not yet given."""
+    from kwsapp import envvars
+
+    for new, old in envvars.DEPRECATED.items():
+        monkeypatch.delenv(new, raising=False)
+        monkeypatch.delenv(old, raising=False)
+    monkeypatch.delenv(envvars.USER_DATA, raising=False)
+    monkeypatch.setattr(envvars, "_warned", set())
+    return monkeypatch
+
+
+def test_old_kws_environment_names_still_work_with_one_deprecation_line(clean_env, capsys, tmp_path):
+    from trainer import dataset as D
+    from trainer import pipeline as P
+
+    clean_env.setenv("KWS_DATA_DIR", "/old/data")
+    clean_env.setenv("KWS_CACHE_DIR", str(tmp_path / "old-cache"))
+    assert D.default_data_dir() == "/old/data" and D.default_data_dir() == "/old/data"
+    assert P.cache_dir() == str(tmp_path / "old-cache")
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["kwsapp: warning: KWS_DATA_DIR is deprecated and will stop working in the next release; "
+                   "set KWSAPP_DATA_DIR instead",
+                   "kwsapp: warning: KWS_CACHE_DIR is deprecated and will stop working in the next release; "
+                   "set KWSAPP_CACHE_DIR instead"]  # once each, however often read
+    # The new names win, silently.
+    clean_env.setenv("KWSAPP_DATA_DIR", "/new/data")
+    clean_env.setenv("KWSAPP_CACHE_DIR", str(tmp_path / "new-cache"))
+    clean_env.setenv("KWSAPP_CACHE_MAX_MB", "7")
+    assert D.default_data_dir() == "/new/data" and P.cache_dir() == str(tmp_path / "new-cache")
+    assert P.CACHE_MAX_MB_ENV == "KWSAPP_CACHE_MAX_MB"
+    assert capsys.readouterr().err == ""
+
+
+def test_default_data_folder_is_per_user_and_missing_it_says_how_to_get_it(clean_env, capsys, tmp_path):
+    from trainer import dataset as D
+    from trainer.cli import main as train_main
+
+    clean_env.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    home = str(tmp_path / "xdg" / "kwsapp" / "speech_commands")
+    assert D.default_data_dir() == home
+    clean_env.setenv("KWSAPP_DATA", str(tmp_path / "mine"))  # kwsapp's own data folder moves it too
+    assert D.default_data_dir() == str(tmp_path / "mine" / "speech_commands")
+    clean_env.delenv("KWSAPP_DATA")
+    assert train_main(["explore", "--out", str(tmp_path / "r")]) == 1  # no --data-dir: the default
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"kws-train: error: {home}: no such data folder"), err
+    assert "kws-train download" in err[0] and "--data-dir" in err[0]
+    download = dict(_all_parsers())["kws-train download"]
+    assert download.parse_args([]).dir == home  # `kws-train download` fills that very folder

@@ -15,8 +15,7 @@ from . import dataset as D
 
 
 def _add_data_dir(p):
-    p.add_argument("--data-dir", default=D.default_data_dir(),
-                   help=f"dataset folder (default: ${D.DATA_DIR_ENV} or {D.DEFAULT_DATA_DIR})")
+    p.add_argument("--data-dir", default=D.default_data_dir(), help=D.DATA_DIR_HELP)
 
 
 def add_feature_args(p):
@@ -179,7 +178,8 @@ def cmd_export(args) -> int:
     if not os.path.isdir(args.data_dir):
         from kwsapp.errors import KwsError
 
-        raise KwsError(f"{args.data_dir} not found: the export is checked on real clips; pass --data-dir")
+        raise KwsError(f"{args.data_dir}: no such data folder (the export is checked on real clips); "
+                       "run `kws-train download` to fetch it, or pass --data-dir")
     clips = [load_audio(p, cfg.features.sample_rate) for _, p in pick_clips(args.data_dir, "testing")]
     model = keras.models.load_model(os.path.join(args.model, "model.keras"), compile=False)
     path = os.path.join(args.model, "model.tflite")

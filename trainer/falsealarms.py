@@ -254,8 +254,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("falsealarms", help="false alarms per hour on running speech, and a DET curve",
                        description=__doc__.split("\n\n", 1)[1].replace("``", ""))
     p.add_argument("--model", default=BUNDLED_MODEL_DIR, help="model folder (default: the bundled assets/model)")
-    p.add_argument("--data-dir", default=D.default_data_dir(),
-                   help=f"dataset folder for the command streams (default: ${D.DATA_DIR_ENV} or {D.DEFAULT_DATA_DIR})")
+    p.add_argument("--data-dir", default=D.default_data_dir(), help=D.DATA_DIR_HELP + " for the command streams")
     p.add_argument("--speech-list", default=None, metavar="FILE",
                    help="running speech without commands, one WAV per line (default: "
                         "continuous_speech/eval_list.txt beside the data folder)")

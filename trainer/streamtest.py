@@ -289,8 +289,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("streamtest", help="streaming accuracy on a generated long WAV (TF example's method)",
                        description=__doc__.split("\n\n", 1)[1])
     p.add_argument("--model", default=BUNDLED_MODEL_DIR, help="model folder (default: the bundled assets/model)")
-    p.add_argument("--data-dir", default=D.default_data_dir(),
-                   help=f"dataset folder (default: ${D.DATA_DIR_ENV} or {D.DEFAULT_DATA_DIR})")
+    p.add_argument("--data-dir", default=D.default_data_dir(), help=D.DATA_DIR_HELP)
     p.add_argument("--split", choices=["testing", "validation"], default="testing",
                    help="clips to draw from (tune smoothing on validation, report testing)")
     p.add_argument("--duration", type=float, default=600.0, help="stream length in seconds (default: 600)")
