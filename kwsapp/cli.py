@@ -13,7 +13,7 @@ import importlib.util
 import sys
 
 from . import __version__
-from .cli_util import run_main
+from .cli_util import RawDescriptionHelpFormatter, parser_class, run_main
 from .model import BUNDLED_MODEL_DIR
 
 
@@ -38,13 +38,12 @@ def add_source_args(p):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="kwsapp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser_class(prog="kwsapp", description=__doc__, formatter_class=RawDescriptionHelpFormatter)
     ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_source_args(ap)
     add_model_arg(ap)
     ap.set_defaults(func=_lazy("kwsapp.gui.app", "run"))
-    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=parser_class)
 
     for mod in _PLUGINS:
         if importlib.util.find_spec(f"kwsapp.{mod}") is not None:

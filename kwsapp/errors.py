@@ -5,6 +5,12 @@ class KwsError(Exception):
     """An error the user can act on; the CLIs print it as one line, never a traceback."""
 
 
+class UsageError(KwsError):
+    """Options that do not make sense (a value out of range, two that exclude each other) found
+    after argparse: the CLIs exit 2 for it, as argparse does, and 1 for every other KwsError
+    (the command line was right, the world was not: missing model, bad audio, no device)."""
+
+
 class AudioFileError(KwsError):
     """A WAV file that cannot be used (missing, corrupt, empty, NaN ...)."""
 

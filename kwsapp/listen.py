@@ -11,7 +11,7 @@ import threading
 import time
 
 from .engine.smoothing import SmoothingConfig, parse_thresholds
-from .errors import DeviceError, KwsError
+from .errors import DeviceError, KwsError, UsageError
 
 RETRY_DELAYS_S = (1.0, 2.0, 4.0)  # waits before the 1st, 2nd, 3rd (and later) reconnect tries
 RETRY_RESET_S = 30.0  # a reconnected input that ran this long earns a fresh set of tries
@@ -78,7 +78,7 @@ def smoothing_from_args(args) -> SmoothingConfig:
 
         unknown = sorted({w for w, _ in words} - set(read_config(args.model).labels)) if words else []
         if unknown:
-            raise KwsError(f"--threshold names {', '.join(unknown)}, not a word of the model {args.model}")
+            raise UsageError(f"--threshold names {', '.join(unknown)}, not a word of the model {args.model}")
         if default is not None:  # one number for every word replaces the model's per-word values too
             cfg = dataclasses.replace(cfg, detection_threshold=default, word_thresholds=())
         if words:
@@ -114,7 +114,7 @@ def parse_words(text: str | None, labels) -> tuple[str, ...] | None:
     commands = [label for label in labels if label not in SmoothingConfig().ignore_labels]
     unknown = [w for w in words if w not in commands]
     if unknown or not words:
-        raise KwsError(f"--words {text}: {', '.join(unknown) or 'no word given'} is not a word of the model "
+        raise UsageError(f"--words {text}: {', '.join(unknown) or 'no word given'} is not a word of the model "
                        f"(its words: {','.join(commands)})")
     return words
 
@@ -251,11 +251,11 @@ def cmd_listen(args) -> int:
     args.words = parse_words(args.words, labels)
     inputs = expand_inputs(args.input) if args.input else []
     if args.realtime and len(inputs) != 1:
-        raise KwsError("--realtime applies to one --input file" if inputs else "--realtime only applies to --input FILE")
+        raise UsageError("--realtime applies to one --input file" if inputs else "--realtime only applies to --input FILE")
     if args.raw and inputs != [STDIN]:
-        raise KwsError("--raw applies only to --input - (raw 16-bit 16 kHz mono samples on standard input)")
+        raise UsageError("--raw applies only to --input - (raw 16-bit 16 kHz mono samples on standard input)")
     if args.raw and args.realtime:
-        raise KwsError("--raw input is read as fast as possible; leave out --realtime")
+        raise UsageError("--raw input is read as fast as possible; leave out --realtime")
     settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
     # A WAV stream (stdin, a FIFO) or --realtime goes to the live engine: a stream is read as it
     # arrives, with the ring's back-pressure. Raw samples are read whole (FileSource reads WAV only).

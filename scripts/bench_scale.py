@@ -75,7 +75,7 @@ def main() -> int:
             t = time.time()
             n = build(args.data_dir, data, args.clips)
             print(f"built {n} clips in {time.time() - t:.0f} s: {data}")
-        env = dict(os.environ, KWS_CACHE_DIR=os.path.join(tmp, "cache"))
+        env = dict(os.environ, KWSAPP_CACHE_DIR=os.path.join(tmp, "cache"))
         out = os.path.join(tmp, "model")
         t = time.time()
         r = subprocess.run([sys.executable, "-m", "trainer", "train", "--data-dir", data, "--epochs", str(args.epochs),

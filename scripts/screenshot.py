@@ -29,7 +29,7 @@ def words_wav(data_dir: str, path: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data-dir", default=os.environ.get("KWS_DATA_DIR", os.path.join(ROOT, "..", "shared",
+    ap.add_argument("--data-dir", default=os.environ.get("KWSAPP_DATA_DIR", os.path.join(ROOT, "..", "shared",
                                                                                       "speech_commands")))
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "screenshot.png"))
     ap.add_argument("--after-s", type=float, default=13.2, help="seconds after start-up before the shot")

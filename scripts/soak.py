@@ -13,9 +13,10 @@ failed to deliver. Every loop of the WAV is scored against its ground truth
 the first's.
 
 Needs the repository checkout with the test extras (``make setup-test``: pulseaudio,
-psutil) and the Speech Commands clips (``--data-dir`` or ``$KWS_DATA_DIR``). Exit status:
+psutil) and the Speech Commands clips (``--data-dir`` or ``$KWSAPP_DATA_DIR``). Exit status:
 0 when every target holds (memory growth after warm-up under 20 MB, no overflow, no
-dropped hop, last loop's correct rate within 10 points of the first's), 1 otherwise.
+dropped hop, last loop's correct rate within 10 points of the first's), 1 otherwise or on an
+error (missing model, no clips), 2 for a usage error.
 """
 from __future__ import annotations
 
@@ -245,8 +246,7 @@ def _soak(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from trainer.dataset import default_data_dir
-
+    from kwsapp.envvars import DATA_DIR, getenv
     from kwsapp.model import BUNDLED_MODEL_DIR
 
     ap = argparse.ArgumentParser(prog="python scripts/soak.py", description=__doc__,
@@ -257,7 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--warmup-s", type=float, default=None,
                     help="memory growth is measured from here (default: 2 min, or a quarter of a shorter run)")
     ap.add_argument("--seed", type=int, default=0, help="stream builder seed (default: 0)")
-    ap.add_argument("--data-dir", default=default_data_dir(), help="Speech Commands folder")
+    # A development script: its default is the checkout's copy (as for the tests and the
+    # screenshot), not the per-user folder the installed commands default to.
+    ap.add_argument("--data-dir", default=getenv(DATA_DIR) or os.path.join(ROOT, "..", "shared", "speech_commands"),
+                    help=f"Speech Commands folder (default: ${DATA_DIR} or ../shared/speech_commands)")
     ap.add_argument("--model", default=BUNDLED_MODEL_DIR, help="model folder (default: the bundled one)")
     ap.add_argument("--json", metavar="FILE", help="also write every figure (and the RSS samples) here")
     ap.set_defaults(func=_soak)

@@ -21,22 +21,24 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from kwsapp.envvars import CACHE_DIR, DATA_DIR, getenv  # noqa: E402
 from kwsapp.wavio import write_wav  # noqa: E402
 from trainer.dataset import COMMANDS  # noqa: E402
 
 
 def pytest_addoption(parser):
     parser.addoption("--data-dir", default=None,
-                     help="Speech Commands folder (default: $KWS_DATA_DIR or ../shared/speech_commands)")
+                     help="Speech Commands folder (default: $KWSAPP_DATA_DIR or ../shared/speech_commands)")
 
 
 @pytest.fixture(scope="session")
 def data_dir(pytestconfig) -> str:
-    d = pytestconfig.getoption("--data-dir") or os.environ.get("KWS_DATA_DIR") or os.path.join(
-        ROOT, "..", "shared", "speech_commands")
+    # The development checkout's copy, not the user's default folder: tests never depend on
+    # what `kws-train download` left in the home folder.
+    d = pytestconfig.getoption("--data-dir") or getenv(DATA_DIR) or os.path.join(ROOT, "..", "shared", "speech_commands")
     d = os.path.abspath(d)
     if not os.path.isdir(d):
-        pytest.fail(f"Speech Commands folder {d} not found: pass --data-dir or set KWS_DATA_DIR")
+        pytest.fail(f"Speech Commands folder {d} not found: pass --data-dir or set {DATA_DIR}")
     return d
 
 
@@ -50,7 +52,15 @@ def model_dir() -> str:
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory):
     # Tests never read or fill the user's decoded-audio cache.
-    os.environ["KWS_CACHE_DIR"] = str(tmp_path_factory.mktemp("kws-cache"))
+    os.environ[CACHE_DIR] = str(tmp_path_factory.mktemp("kws-cache"))
+
+
+def json_lines(stdout: str) -> list:
+    """A --json command's stdout, every line parsed: with --json stdout carries only JSON, one
+    object per line (issue 20), so a line of human text fails here."""
+    import json
+
+    return [json.loads(line) for line in stdout.splitlines()]
 
 
 def tone(freq, seconds=1.0, rate=16000, level=0.3):

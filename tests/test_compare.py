@@ -102,7 +102,7 @@ def test_force_retrains_finished_runs(study, monkeypatch, capsys):
 
     monkeypatch.setattr(compare, "train", refuse)
     assert main(["compare", "--data-dir", data, "--out", out, "--stages", "main"] + ARGS) == 0
-    assert main(["compare", "--data-dir", data, "--out", out, "--stages", "main", "--force"] + ARGS) == 2
+    assert main(["compare", "--data-dir", data, "--out", out, "--stages", "main", "--force"] + ARGS) == 1
     assert "would train stacked_fc" in capsys.readouterr().err
 
 
@@ -126,15 +126,15 @@ def test_report_only_redraws_from_json(study, tmp_path):
     assert (copy / "study_dropout.png").read_bytes()[:8] == PNG_MAGIC
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--data-dir", "/nonexistent/speech"], "no such data folder"),
-    (["--dropouts", "0.2,x"], "--dropouts"),
-    (["--stages", "main,tables"], "--stages"),
-    (["--epochs", "0"], "--epochs must be at least 1"),
+@pytest.mark.parametrize("extra, message, status", [
+    (["--data-dir", "/nonexistent/speech"], "no such data folder", 1),  # runtime: the folder is missing
+    (["--dropouts", "0.2,x"], "--dropouts", 2),  # usage: the option values are wrong
+    (["--stages", "main,tables"], "--stages", 2),
+    (["--epochs", "0"], "--epochs must be at least 1", 2),
 ])
-def test_bad_input_is_one_line(tmp_path, capsys, extra, message):
+def test_bad_input_is_one_line(tmp_path, capsys, extra, message, status):
     args = ["compare", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")] + extra
-    assert main(args) == 2
+    assert main(args) == status
     err = capsys.readouterr().err.strip()
     assert err.startswith("kws-train: error:") and message in err and "\n" not in err
 
@@ -143,7 +143,7 @@ def test_corrupt_results_file_is_reported(tmp_path, capsys):
     out = tmp_path / "r"
     out.mkdir()
     (out / "study.json").write_text("{not json")
-    assert main(["compare", "--data-dir", str(tmp_path), "--out", str(out)]) == 2
+    assert main(["compare", "--data-dir", str(tmp_path), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "not a compare report" in err and "study.json" in err
 

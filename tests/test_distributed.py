@@ -120,7 +120,7 @@ def test_a_backup_of_other_options_is_refused_in_one_line(data, tmp_path):
     backup.save(out, Model(), {"epochs": 12, "seed": 1, "strategy": "default"}, 1, {}, [])
     assert backup.load(out, {"epochs": 12, "seed": 1, "strategy": "multi-worker"})["epochs_done"] == 1
     r = subprocess.run(_train_cmd(data, out, "--seed", "2"), cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "unfinished run with other options" in r.stderr and "delete" in r.stderr
 
 
@@ -173,4 +173,4 @@ def test_mirrored_picks_every_gpu_when_there_are_some(monkeypatch):
 def test_bad_tf_config_is_one_line(data, tmp_path, tf_config, message):
     r = subprocess.run(_train_cmd(data, str(tmp_path / "m"), "--strategy", "multi-worker"), cwd=ROOT,
                        capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CONFIG=tf_config))
-    assert r.returncode == 2 and "Traceback" not in r.stderr and message in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr and message in r.stderr

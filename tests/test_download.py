@@ -123,7 +123,7 @@ def test_refuses_non_empty_folder_without_force(server, tmp_path, capsys):
     dest = tmp_path / "sc"
     dest.mkdir()
     (dest / "mine.txt").write_text("keep me")
-    assert _run(server, dest) == 2
+    assert _run(server, dest) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is not empty" in err[0] and "--force" in err[0]
     assert server.requests == []  # refused before downloading anything
@@ -135,7 +135,7 @@ def test_resumes_after_a_broken_connection(server, archives, tmp_path, capsys):
     dest = tmp_path / "sc"
     half = len(archives["data"]) // 2
     server.cut_after = half
-    assert _run(server, dest, "--quiet") == 2
+    assert _run(server, dest, "--quiet") == 1
     err = capsys.readouterr().err
     assert "run the command again to resume" in err and "Traceback" not in err
     part = dest / ".sc_data.tar.gz.part"
@@ -149,7 +149,7 @@ def test_resumes_after_a_broken_connection(server, archives, tmp_path, capsys):
 def test_checksum_mismatch_deletes_the_download(server, archives, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(DL.ARCHIVES, ("v0.02", "data"), DL.Archive("sc_data.tar.gz", len(archives["data"]), "0" * 64))
     dest = tmp_path / "sc"
-    assert _run(server, dest, "--quiet") == 2
+    assert _run(server, dest, "--quiet") == 1
     err = capsys.readouterr().err
     assert "does not match the published" in err
     assert _files(dest) == set()
@@ -158,17 +158,17 @@ def test_checksum_mismatch_deletes_the_download(server, archives, tmp_path, monk
 def test_wrong_size_is_refused_before_downloading(server, archives, tmp_path, capsys):
     server.lie_length = len(archives["data"]) + 1000
     dest = tmp_path / "sc"
-    assert _run(server, dest, "--quiet") == 2
+    assert _run(server, dest, "--quiet") == 1
     assert "the server offers" in capsys.readouterr().err
     assert _files(dest) == set()
 
 
 def test_unreachable_server_and_missing_file(server, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(DL.ARCHIVES, ("v0.02", "data"), DL.Archive("missing.tar.gz", 10, None))
-    assert _run(server, tmp_path / "a", "--quiet") == 2
+    assert _run(server, tmp_path / "a", "--quiet") == 1
     assert "HTTP 404" in capsys.readouterr().err
     dead = "http://127.0.0.1:9/"  # discard port: nothing listens
-    assert main(["download", "--dir", str(tmp_path / "b"), "--base-url", dead, "--quiet"]) == 2
+    assert main(["download", "--dir", str(tmp_path / "b"), "--base-url", dead, "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot reach" in err[0]
 
@@ -184,7 +184,7 @@ def test_unsafe_archive_is_not_unpacked(tmp_path, monkeypatch, capsys):
     try:
         monkeypatch.setitem(DL.ARCHIVES, ("v0.02", "data"),
                             DL.Archive("evil.tar.gz", len(body), hashlib.sha256(body).hexdigest()))
-        assert _run(srv, tmp_path / "sc", "--quiet") == 2
+        assert _run(srv, tmp_path / "sc", "--quiet") == 1
     finally:
         srv.close()
     assert "cannot unpack" in capsys.readouterr().err

@@ -136,6 +136,6 @@ def test_describe_matches_pandas_convention():
 
 
 def test_missing_folder_is_one_line_error(tmp_path, capsys):
-    assert main(["explore", "--data-dir", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
+    assert main(["explore", "--data-dir", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no such data folder" in err[0]

@@ -1,6 +1,5 @@
 """kws-train finetune: new labels, a loadable model, the source untouched, cancel leaves nothing."""
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 from kwsapp.model import Classifier, read_config
-from tests.conftest import ROOT, make_tiny_dataset
+from tests.conftest import ROOT, json_lines, make_tiny_dataset
 from trainer import dataset as D
 from trainer.finetune import parse_labels, split_holdout, user_clips
 
@@ -49,7 +48,7 @@ def test_finetune_to_a_new_word(folders, model_dir):
              "--labels", labels, "--epochs", "4", "--batch-size", "16", "--quiet", "--json")
     stdout, stderr = p.communicate(timeout=600)
     assert p.returncode == 0, stderr[-2000:]
-    report = json.loads(stdout.strip().splitlines()[-1])
+    [report] = json_lines(stdout)  # training progress went to stderr
     cfg = read_config(str(out))
     assert cfg.labels == ("_silence_", "_unknown_") + tuple(labels.split(","))
     # No validation streams of the user's voice: the base model's tuned smoothing carries over.

@@ -89,21 +89,22 @@ def test_realtime_gives_the_same_detections_as_fast(capsys, data_dir, model_dir,
     assert without_wall_time(live) == without_wall_time(fast)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--input", "/no/such.wav"], "/no/such.wav: no such file"),
-    (["--realtime"], "--realtime only applies to --input"),
-    (["--input", "{bad}"], "not a WAV file"),
-    (["--input", "{good}", "--model", "/no/model"], "model folder /no/model does not exist"),
-    (["--input", "{good}", "--threshold", "yess=0.7"], "--threshold names yess, not a word of the model"),
+# Exit status 1 for what the command line cannot fix (files, models), 2 for usage errors.
+@pytest.mark.parametrize("args, message, status", [
+    (["--input", "/no/such.wav"], "/no/such.wav: no such file", 1),
+    (["--realtime"], "--realtime only applies to --input", 2),
+    (["--input", "{bad}"], "not a WAV file", 1),
+    (["--input", "{good}", "--model", "/no/model"], "model folder /no/model does not exist", 1),
+    (["--input", "{good}", "--threshold", "yess=0.7"], "--threshold names yess, not a word of the model", 2),
 ])
-def test_errors_are_one_line(capsys, tmp_path, args, message):
+def test_errors_are_one_line(capsys, tmp_path, args, message, status):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF....nope")
     good = tmp_path / "good.wav"
     write_wav(good, np.zeros(16000, np.float32))
     args = [a.format(bad=bad, good=good) for a in args]
     rc, out, err = run_listen(capsys, *args)
-    assert rc == 2 and out == ""
+    assert rc == status and out == ""
     assert err.count("\n") == 1 and err.startswith("kwsapp: error: ") and message in err
 
 

@@ -158,7 +158,7 @@ def test_actions_file_runs_per_word_commands_and_names_each_bad_entry(capsys, ye
     # An actions file that is not TOML at all: refused at start in one line.
     toml.write_text("[actions\nyes = 1\n")
     rc, stdout, err = run_listen(capsys, "--input", path, "--actions", str(toml))
-    assert rc == 2 and stdout == ""
+    assert rc == 1 and stdout == ""
     assert err.startswith(f"kwsapp: error: {toml}: not valid TOML") and len(err.strip().splitlines()) == 1
 
 

@@ -54,7 +54,7 @@ def test_a_file_soundfile_cannot_read_is_one_line(capsys, tmp_path):
     path = tmp_path / "notes.mp3"
     path.write_bytes(b"this is not audio at all\n" * 40)
     rc, out, err = run_listen(capsys, "--input", str(path))
-    assert rc == 2 and out == ""
+    assert rc == 1 and out == ""
     assert err.startswith(f"kwsapp: error: {path}: cannot be decoded as audio") and err.count("\n") == 1
 
 
@@ -107,4 +107,4 @@ def test_stdin_wav_stream_unknown_length_and_raw(words, tmp_path):
         assert ("listening: file" in err) == (not extra), err
     # raw samples without --raw: not a WAV, said in one line
     rc, out, err = _listen_stdin(pcm)
-    assert rc == 2 and out == "" and "is not a WAV file" in err and err.count("\n") == 1
+    assert rc == 1 and out == "" and "is not a WAV file" in err and err.count("\n") == 1

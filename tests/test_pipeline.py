@@ -152,12 +152,12 @@ def test_decode_cache_is_reused(tiny_dataset, monkeypatch):
 
 def test_old_decode_caches_are_pruned_least_recently_used_first(tiny_dataset, tmp_path, monkeypatch):
     spec = D.scan(tiny_dataset)
-    monkeypatch.setenv("KWS_CACHE_DIR", str(tmp_path / "probe"))
+    monkeypatch.setenv("KWSAPP_CACHE_DIR", str(tmp_path / "probe"))
     P.decode(spec, CFG)
     size = next((tmp_path / "probe").glob("audio-*.npy")).stat().st_size
     cache = tmp_path / "cache"
     cache.mkdir()
-    monkeypatch.setenv("KWS_CACHE_DIR", str(cache))
+    monkeypatch.setenv("KWSAPP_CACHE_DIR", str(cache))
     # Room for this dataset's cache and two, not three, of the older 0.5 MB caches.
     monkeypatch.setenv(P.CACHE_MAX_MB_ENV, str((size + 1_100_000) / 1e6))
     old = []

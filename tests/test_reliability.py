@@ -152,7 +152,7 @@ def test_listen_bad_file_is_one_line_naming_file_and_problem(capsys, tmp_path, m
     t0 = time.monotonic()
     for source in (["--input", str(p)], ["--input", str(p), "--realtime"]):
         rc, out, err = run_listen(capsys, *source)
-        assert rc == 2 and out == ""
+        assert rc == 1 and out == ""
         assert err.count("\n") == 1
         assert_one_line_error(err, str(p), words)
     assert time.monotonic() - t0 < 5  # refused before any model is loaded
@@ -219,7 +219,7 @@ def test_listen_broken_model_folder_names_the_problem_and_the_rebuild(capsys, tm
     extra = _damage(folder, how)
     before = digest(folder) if folder.exists() else None
     rc, out, err = run_listen(capsys, "--input", good_wav, "--model", str(folder), *extra)
-    assert rc == 2 and out == ""
+    assert rc == 1 and out == ""
     assert_one_line_error(err, str(folder), "make model", *MODEL_CASES[how])
     assert (digest(folder) if folder.exists() else None) == before  # the damaged folder left as it was
     assert digest(model_dir) == bundled_before
@@ -356,7 +356,7 @@ def interrupt_after(seconds: float):
 def test_no_input_device_at_all(capsys, monkeypatch):
     use_fake(monkeypatch, FakeSd([("HDMI output", 0, 48000.0)], default=-1))
     rc, out, err = run_listen(capsys)
-    assert rc == 2 and out == ""
+    assert rc == 1 and out == ""
     assert_one_line_error(err, "no audio input device found", "--input FILE.wav")
     assert main(["devices"]) == 0  # the listing is not an error, it explains
     assert "no audio input devices found" in capsys.readouterr().err
@@ -365,7 +365,7 @@ def test_no_input_device_at_all(capsys, monkeypatch):
 def test_chosen_device_missing_is_not_silently_replaced(capsys, monkeypatch):
     sd = use_fake(monkeypatch, FakeSd([("Built-in Mic", 2, 48000.0)]))
     rc, out, err = run_listen(capsys, "--device", "zoom h2")
-    assert rc == 2 and out == ""
+    assert rc == 1 and out == ""
     assert_one_line_error(err, "no input device matches 'zoom h2'", "kwsapp devices")
     assert sd.opened == [] and sd.rescans == 0  # no fallback to another microphone at start
 
@@ -373,13 +373,13 @@ def test_chosen_device_missing_is_not_silently_replaced(capsys, monkeypatch):
 def test_device_that_cannot_record_at_any_supported_rate(capsys, monkeypatch):
     sd = use_fake(monkeypatch, FakeSd([("Odd Mic", 1, 44100.0)], rates={0: (8000,)}))
     rc, out, err = run_listen(capsys)
-    assert rc == 2
+    assert rc == 1
     assert_one_line_error(err, "input device 0 (Odd Mic) cannot record at 16000 Hz or 44100 Hz",
                           "choose another device")
     sd.rates = None
     sd.refuse_open = {0}  # accepts the settings, then refuses to open (busy)
     rc, out, err = run_listen(capsys)
-    assert rc == 2
+    assert rc == 1
     assert_one_line_error(err, "cannot open input device 0 (Odd Mic)", "Device unavailable")
 
 
@@ -495,7 +495,7 @@ def test_retries_are_bounded_then_one_clear_error(capsys, monkeypatch):
     sd.on_rescan = lambda s: setattr(s, "devices", [])  # the only microphone stays gone
     t0 = time.monotonic()
     rc, out, err = run_listen(capsys, "--retries", "2")
-    assert rc == 2 and out == ""
+    assert rc == 1 and out == ""
     assert_one_line_error(err, "input device 0 (USB Mic) stopped", "did not come back after 2 tries",
                           "no audio input device found")
     assert sd.rescans == 2 and sd.opened == [0]
@@ -503,7 +503,7 @@ def test_retries_are_bounded_then_one_clear_error(capsys, monkeypatch):
     assert time.monotonic() - t0 < 15
     sd.devices, sd.opened = [("USB Mic", 1, 16000.0)], []
     rc, _, err = run_listen(capsys, "--retries", "0")  # retrying switched off: the loss is the error
-    assert rc == 2 and "trying" not in err and sd.rescans == 2
+    assert rc == 1 and "trying" not in err and sd.rescans == 2
     assert_one_line_error(err, "input device 0 (USB Mic) stopped")
 
 

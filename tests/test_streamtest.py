@@ -1,10 +1,10 @@
 """kws-train streamtest: the TF-style long test stream, its labels, the scoring rule, and
 the whole tool on the bundled model."""
-import json
 
 import numpy as np
 import pytest
 
+from conftest import json_lines
 from trainer.cli import main
 from trainer.streamtest import StreamSpec, make_stream, read_labels, score, write_labels
 
@@ -74,9 +74,9 @@ def test_the_tool_end_to_end(capsys, data_dir, model_dir, tmp_path):
     rc = main(["streamtest", "--data-dir", data_dir, "--model", model_dir, "--seed", "1",
                "--out-wav", str(out_wav), "--json"])
     assert rc == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    r = json.loads(lines[-1])
-    assert "% correct" in lines[0]
+    out, err = capsys.readouterr()
+    [r] = json_lines(out)
+    assert "% correct" in err  # with --json the human report goes to stderr
     assert r["commands"] == sum(1 for l, _ in read_labels(tmp_path / "stream_labels.txt") if l in COMMANDS)
     # The model does not reach the issue's stream target (>= 92 % correct) at its setting: the floor
     # is its documented three-stream figure (79.5 %) less 3.5 points, as one stream swings about
@@ -91,9 +91,10 @@ def test_streams_and_threshold_sweep(capsys, data_dir, model_dir):
     singles = []
     for seed in (5, 6):
         assert main(base + ["--seed", str(seed)]) == 0
-        singles.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+        [single] = json_lines(capsys.readouterr().out)  # the JSON and nothing else on stdout
+        singles.append(single)
     assert main(base + ["--seed", "5", "--streams", "2", "--sweep", "0.3,0.45,0.9"]) == 0
-    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    [r] = json_lines(capsys.readouterr().out)
     for k in ("commands", "correct", "wrong", "false_positives"):
         assert r[k] == singles[0][k] + singles[1][k]  # totals over the two streams
     assert [s["seed"] for s in r["per_stream"]] == [5, 6]
@@ -125,7 +126,8 @@ def test_model_smoothing_is_the_default_and_save_smoothing_writes_it(capsys, dat
     from trainer.streamtest import pick_smoothing
 
     def last():
-        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        [r] = json_lines(capsys.readouterr().out)
+        return r
 
     model = copy_model(model_dir, str(tmp_path / "m"), detection_threshold=0.8, average_window_ms=650)
     base = ["streamtest", "--data-dir", data_dir, "--model", model, "--duration", "60", "--seed", "4", "--json"]

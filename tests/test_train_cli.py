@@ -11,7 +11,7 @@ import pytest
 
 from kwsapp.model import Classifier, read_config
 from kwsapp.wavio import load_audio, resample, write_wav
-from tests.conftest import ROOT, make_tiny_dataset
+from tests.conftest import ROOT, json_lines, make_tiny_dataset
 
 
 def kws_train(*args, env=None):
@@ -98,14 +98,14 @@ def test_export_reload_gives_identical_outputs(trained):
     np.testing.assert_allclose(m.predict(feats[..., None], verbose=0), k, atol=1e-6)
 
 
-def test_evaluate_json_last_line(trained):
+def test_evaluate_json_is_all_of_stdout(trained):
     data, out, _ = trained
     # The matrix goes beside the model, not into the working folder (the repository).
     png = os.path.join(os.path.dirname(out), "confusion_test.png")
     r = kws_train("evaluate", "--model", out, "--data-dir", data, "--split", "test", "--json", "--confusion", png)
     assert r.returncode == 0, r.stderr[-2000:]
     assert os.path.getsize(png) > 0
-    result = json.loads(r.stdout.strip().splitlines()[-1])
+    [result] = json_lines(r.stdout)  # the human report went to stderr
     assert result["n"] == sum(result["support"].values()) > 0
     assert set(result["per_class"]) == set(read_config(out).labels)
     # Exact: train wrote this figure with the same evaluate() (Keras, same batches) on the same
@@ -148,7 +148,7 @@ def test_multi_worker_without_tf_config_is_a_clear_error(tmp_path, capsys, monke
     monkeypatch.delenv("TF_CONFIG", raising=False)
     rc, err = kws_train_here(capsys, "train", "--data-dir", data, "--strategy", "multi-worker",
                              "--out", str(tmp_path / "m"))
-    assert rc == 2
+    assert rc == 1
     assert "TF_CONFIG" in err and "Traceback" not in err
 
 
@@ -165,7 +165,7 @@ def test_bad_data_folder_is_one_line_not_a_traceback(tmp_path, capsys, case):
     if case == "empty":
         d.mkdir()
     rc, stderr = kws_train_here(capsys, "train", "--data-dir", str(d), "--epochs", "1", "--out", str(tmp_path / "m"))
-    assert rc == 2
+    assert rc == 1
     assert "Traceback" not in stderr
     err = [l for l in stderr.splitlines() if l.startswith("kws-train: error:")]
     assert len(err) == 1 and str(d) in err[0]
@@ -180,7 +180,7 @@ def test_corrupt_clips_are_skipped_and_counted_or_stop_with_strict(trained, tmp_
     info = json.load(open(os.path.join(out, "train_info.json")))["info"]
     assert info["skipped_clips"] == 4
     strict = kws_train("train", "--data-dir", data, "--epochs", "1", "--strict", "--out", str(tmp_path / "s"))
-    assert strict.returncode == 2 and "stopped by --strict" in strict.stderr and "Traceback" not in strict.stderr
+    assert strict.returncode == 1 and "stopped by --strict" in strict.stderr and "Traceback" not in strict.stderr
     assert not os.path.exists(tmp_path / "s" / "model.keras")
 
 

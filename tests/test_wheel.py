@@ -75,5 +75,5 @@ def test_installed_wheel_without_tensorflow_hears_a_real_word_from_any_folder(wh
     assert [__import__("json").loads(line)["label"] for line in r.stdout.splitlines()] == [word]
     assert run("--version").stdout.strip() == f"kwsapp {__version__}"
     r = run("listen", "--input", "clip.wav", "--backend", "keras")
-    assert r.returncode == 2 and r.stderr == ("kwsapp: error: the keras backend needs TensorFlow, which is "
+    assert r.returncode == 1 and r.stderr == ("kwsapp: error: the keras backend needs TensorFlow, which is "
                                               "not installed: pip install 'kwsapp[train]'\n")

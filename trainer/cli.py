@@ -8,15 +8,14 @@ import json
 import os
 import sys
 
-from kwsapp.cli_util import run_main
+from kwsapp.cli_util import parser_class, run_main, stdout_only_json
 from kwsapp.features import KINDS, FeatureConfig
 
 from . import dataset as D
 
 
 def _add_data_dir(p):
-    p.add_argument("--data-dir", default=D.default_data_dir(),
-                   help=f"dataset folder (default: ${D.DATA_DIR_ENV} or {D.DEFAULT_DATA_DIR})")
+    p.add_argument("--data-dir", default=D.default_data_dir(), help=D.DATA_DIR_HELP)
 
 
 def add_feature_args(p):
@@ -38,13 +37,14 @@ def add_train_args(p):
     _add_data_dir(p)
     p.add_argument("--model", choices=MODEL_NAMES, default="vgg_small", help="architecture (default: vgg_small)")
     add_feature_args(p)
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=40, help="passes over the training split")
+    p.add_argument("--batch-size", type=int, default=64, help="clips per training step")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate after warm-up (default: 3e-3)")
-    p.add_argument("--warmup-epochs", type=float, default=2.0)
-    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--warmup-epochs", type=float, default=2.0,
+                   help="epochs of linear learning-rate warm-up before the cosine decay")
+    p.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing of the cross-entropy loss")
     p.add_argument("--dropout", type=float, default=None, help="override the model's dropout rate")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="random seed (weights, augmentation, clip order)")
     p.add_argument("--unknown-share", type=float, default=0.1,
                    help="unknown-word clips per command clip in training (TF example: 0.1)")
     p.add_argument("--repeat-unknown", action="store_true",
@@ -79,9 +79,9 @@ def train_config(args, out: str):
     from .train import TrainConfig
 
     if not 0.0 <= args.speed_perturb <= 0.5:
-        from kwsapp.errors import KwsError
+        from kwsapp.errors import UsageError
 
-        raise KwsError(f"--speed-perturb {args.speed_perturb:g}: give a value from 0 (off) to 0.5, e.g. 0.1")
+        raise UsageError(f"--speed-perturb {args.speed_perturb:g}: give a value from 0 (off) to 0.5, e.g. 0.1")
     return TrainConfig(
         data_dir=args.data_dir, out=out, model=args.model, features=feature_config(args),
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
@@ -132,6 +132,11 @@ def _summary(r: dict) -> dict:
 
 
 def cmd_evaluate(args) -> int:
+    with stdout_only_json(args.json) as emit:
+        return _evaluate(args, emit)
+
+
+def _evaluate(args, emit) -> int:
     from . import export
     from .evaluate import evaluate
     from .pipeline import describe_skipped
@@ -154,7 +159,7 @@ def cmd_evaluate(args) -> int:
     if r["skipped"]:
         print(describe_skipped(r["skipped"]))
     if args.json:
-        print(json.dumps(r))
+        emit(r)
     return 0
 
 
@@ -173,7 +178,8 @@ def cmd_export(args) -> int:
     if not os.path.isdir(args.data_dir):
         from kwsapp.errors import KwsError
 
-        raise KwsError(f"{args.data_dir} not found: the export is checked on real clips; pass --data-dir")
+        raise KwsError(f"{args.data_dir}: no such data folder (the export is checked on real clips); "
+                       "run `kws-train download` to fetch it, or pass --data-dir")
     clips = [load_audio(p, cfg.features.sample_rate) for _, p in pick_clips(args.data_dir, "testing")]
     model = keras.models.load_model(os.path.join(args.model, "model.keras"), compile=False)
     path = os.path.join(args.model, "model.tflite")
@@ -185,11 +191,15 @@ def cmd_export(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="kws-train", description=__doc__)
+    from kwsapp import __version__
+
+    ap = parser_class(prog="kws-train", description=__doc__)
+    # One version for the package: the trainer ships in the same distribution as the app.
+    ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     # The trainer is TensorFlow: imported (quietly) before any command runs; without the train
     # extra, one line says what to install.
     ap.set_defaults(needs_tensorflow=True)
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=parser_class)
     p = sub.add_parser("train", help="train a model and write a model folder")
     add_train_args(p)
     p.add_argument("--out", required=True, help="model folder to write (e.g. assets/model)")
@@ -198,12 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix of a model folder")
     p.add_argument("--model", default=os.path.join("assets", "model"), help="model folder (default: assets/model)")
     _add_data_dir(p)
-    p.add_argument("--layout", choices=["auto", "standard", "test-set"], default="auto")
+    p.add_argument("--layout", choices=["auto", "standard", "test-set"], default="auto",
+                   help="dataset layout: standard (word folders and split lists) or test-set (_silence_, _unknown_ and command folders, all test); auto tells them apart")
     p.add_argument("--split", default="test", choices=["test", "validation", "val", "train"],
                    help="split to score (default: test; the test-set layout is all test)")
     p.add_argument("--confusion", default=None,
                    help="confusion-matrix PNG to write (default: confusion_<split>.png in the current folder)")
-    p.add_argument("--json", action="store_true", help="last stdout line: one JSON object with the results")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout; the human report goes to stderr")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="re-create a model folder's model.tflite from its model.keras",

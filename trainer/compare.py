@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kwsapp.errors import KwsError
+from kwsapp.errors import KwsError, UsageError
 from kwsapp.features import FeatureConfig
 
 from . import dataset as D
@@ -532,13 +532,13 @@ def reference_entry(data_dir: str) -> dict | None:
 def _settings(args) -> StudySettings:
     for name in ("epochs", "batch_size", "curve_epochs"):
         if getattr(args, name) < 1:
-            raise KwsError(f"--{name.replace('_', '-')} must be at least 1")
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     try:
         dropouts = tuple(float(d) for d in args.dropouts.split(",") if d.strip())
     except ValueError:
-        raise KwsError(f"--dropouts {args.dropouts!r}: give comma-separated rates, e.g. 0.2,0.4,0.6") from None
+        raise UsageError(f"--dropouts {args.dropouts!r}: give comma-separated rates, e.g. 0.2,0.4,0.6") from None
     if not dropouts or not all(0 <= d < 1 for d in dropouts):
-        raise KwsError(f"--dropouts {args.dropouts!r}: rates must be in [0, 1)")
+        raise UsageError(f"--dropouts {args.dropouts!r}: rates must be in [0, 1)")
     return StudySettings(data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.lr, curve_epochs=args.curve_epochs, dropouts=dropouts,
                          seed=args.seed)
@@ -548,7 +548,7 @@ def _stages(text: str) -> list[str]:
     stages = [t.strip() for t in text.split(",") if t.strip()]
     bad = [t for t in stages if t not in STAGES]
     if bad or not stages:
-        raise KwsError(f"--stages {text!r}: choose from {', '.join(STAGES)} (comma-separated)")
+        raise UsageError(f"--stages {text!r}: choose from {', '.join(STAGES)} (comma-separated)")
     return stages
 
 
@@ -623,7 +623,7 @@ def add_parser(sub) -> None:
                    help="custom VGG dropout rates to sweep (default: 0.2,0.3,0.4,0.5,0.6)")
     p.add_argument("--stages", default=",".join(STAGES),
                    help="parts to run, in order: main (the table), curve (epochs), dropout (default: all)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="random seed of every run")
     p.add_argument("--force", action="store_true", help="redo runs already saved in study.json")
     p.add_argument("--report-only", action="store_true", help="only rewrite study.md and charts from study.json")
     p.add_argument("--keep-models", default=None, metavar="DIR",

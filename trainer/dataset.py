@@ -23,6 +23,7 @@ import stat
 from collections import Counter
 from dataclasses import dataclass, field
 
+from kwsapp import envvars
 from kwsapp.errors import KwsError
 
 SILENCE = "_silence_"
@@ -31,14 +32,27 @@ BACKGROUND = "_background_noise_"
 COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 LABELS = (SILENCE, UNKNOWN) + COMMANDS
 SPLITS = ("training", "validation", "testing")
+# The development checkout's copy, which the tests, the Makefile and CI pass explicitly
+# (kwsapp.gui.voicetrain still looks for it as a fallback).
 DEFAULT_DATA_DIR = os.path.join("..", "shared", "speech_commands")
-DATA_DIR_ENV = "KWS_DATA_DIR"
+DATA_DIR_ENV = envvars.DATA_DIR
 
 _MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # the TF example's constant, kept so splits match it
 
 
+def user_data_dir() -> str:
+    """Where `kws-train download` puts the dataset by default: a per-user folder, so the
+    default works from any working folder, not only from the development checkout."""
+    return os.path.join(envvars.user_data_dir(), "speech_commands")
+
+
 def default_data_dir() -> str:
-    return os.environ.get(DATA_DIR_ENV, DEFAULT_DATA_DIR)
+    """--data-dir's default: ``$KWSAPP_DATA_DIR`` (or the deprecated ``$KWS_DATA_DIR``), else
+    the per-user folder `kws-train download` fills."""
+    return envvars.getenv(DATA_DIR_ENV) or user_data_dir()
+
+
+DATA_DIR_HELP = f"Speech Commands folder (default: ${DATA_DIR_ENV}, else the per-user folder `kws-train download` fills)"
 
 
 def labels_for(commands) -> tuple[str, ...]:
@@ -166,7 +180,7 @@ def scan(
     without it, as in the TF example, the share is capped by the clips there are.
     """
     if not os.path.isdir(data_dir):
-        raise KwsError(f"{data_dir}: no such data folder; pass --data-dir or set {DATA_DIR_ENV}")
+        raise KwsError(f"{data_dir}: no such data folder; run `kws-train download` to fetch it, or pass --data-dir")
     if layout == "auto":
         layout = detect_layout(data_dir)
     labels = labels_for(commands)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from kwsapp.errors import KwsError
 
+from . import dataset as D
+
 BASE_URL = "https://storage.googleapis.com/download.tensorflow.org/data/"
 
 
@@ -228,7 +230,10 @@ def add_parser(sub) -> None:
                                    "download resumes when the same command is run again.")
     p.add_argument("--version", choices=["v0.02", "v0.01"], default="v0.02",
                    help="dataset version (default: v0.02, 105,829 clips, 2.4 GB; v0.01: 64,727 clips, 1.5 GB)")
-    p.add_argument("--dir", required=True, help="folder to unpack the dataset into (must be empty)")
+    # The default is --data-dir's default, so `kws-train download` then `kws-train train` just work.
+    p.add_argument("--dir", default=D.default_data_dir(),
+                   help=f"folder to unpack the dataset into (must be empty; default: ${D.DATA_DIR_ENV}, else the "
+                        f"per-user folder, now {D.default_data_dir()})")
     p.add_argument("--test-set", action="store_true", help="also fetch the canonical test set (v0.02: 113 MB)")
     p.add_argument("--only-test-set", action="store_true", help="fetch only the canonical test set")
     p.add_argument("--test-dir", default=None, help="folder for the test set (default: <dir>_test_set)")

@@ -345,7 +345,8 @@ def add_parser(sub) -> None:
                        "noise and one example per command (waveform, spectrogram, log-mel, MFCC), "
                        "written as PNGs and report.md.")
     _add_data_dir(p)
-    p.add_argument("--layout", choices=["auto", "standard", "test-set"], default="auto")
+    p.add_argument("--layout", choices=["auto", "standard", "test-set"], default="auto",
+                   help="dataset layout: standard (word folders and split lists) or test-set (_silence_, _unknown_ and command folders, all test); auto tells them apart")
     p.add_argument("--out", default=os.path.join("reports", "data"), help="report folder (default: reports/data)")
     p.add_argument("--model", default=None,
                    help="draw the examples with this model folder's feature settings (default: the defaults)")

@@ -17,7 +17,7 @@ from collections import Counter
 
 import numpy as np
 
-from kwsapp.errors import AudioFileError, KwsError
+from kwsapp.errors import AudioFileError, KwsError, UsageError
 from kwsapp.wavio import load_audio
 
 from . import dataset as D
@@ -163,15 +163,15 @@ def run(args) -> int:
         print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
 
     if args.streams < 0:
-        raise KwsError("--streams must be 0 or more")
+        raise UsageError("--streams must be 0 or more")
     thresholds = ST._values(args.sweep, "--sweep", 0.0, 1.0, "0.5,0.6,0.7")
     if args.per_word and not args.save_smoothing:
-        raise KwsError("--per-word tunes with --save-smoothing; give both")
+        raise UsageError("--per-word tunes with --save-smoothing; give both")
     if args.save_smoothing and (args.split != "validation" or not args.streams):
-        raise KwsError("--save-smoothing needs --split validation and --streams 1 or more "
+        raise UsageError("--save-smoothing needs --split validation and --streams 1 or more "
                        "(tune on validation streams and the eval speech, report on testing)")
     if args.det and not args.streams:
-        raise KwsError("--det needs command streams for the miss rate; give --streams 1 or more")
+        raise UsageError("--det needs command streams for the miss rate; give --streams 1 or more")
     list_path = args.speech_list or default_speech_list(args.data_dir)
     settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
     detector = Detector(args.model, settings)
@@ -254,8 +254,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("falsealarms", help="false alarms per hour on running speech, and a DET curve",
                        description=__doc__.split("\n\n", 1)[1].replace("``", ""))
     p.add_argument("--model", default=BUNDLED_MODEL_DIR, help="model folder (default: the bundled assets/model)")
-    p.add_argument("--data-dir", default=D.default_data_dir(),
-                   help=f"dataset folder for the command streams (default: ${D.DATA_DIR_ENV} or {D.DEFAULT_DATA_DIR})")
+    p.add_argument("--data-dir", default=D.default_data_dir(), help=D.DATA_DIR_HELP + " for the command streams")
     p.add_argument("--speech-list", default=None, metavar="FILE",
                    help="running speech without commands, one WAV per line (default: "
                         "continuous_speech/eval_list.txt beside the data folder)")

@@ -21,7 +21,8 @@ import shutil
 import signal
 from dataclasses import replace
 
-from kwsapp.errors import KwsError
+from kwsapp.cli_util import stdout_only_json
+from kwsapp.errors import KwsError, UsageError
 from kwsapp.model import BUNDLED_MODEL_DIR, Classifier, read_config, save_smoothing
 
 from . import dataset as D
@@ -34,7 +35,7 @@ def parse_labels(text: str | None, current: tuple[str, ...]) -> tuple[str, ...]:
     words = tuple(w.strip().lower() for w in text.split(",") if w.strip())
     bad = [w for w in words if w.startswith("_") or not all(c.isalnum() or c in "-'" for c in w)]
     if bad or len(set(words)) != len(words) or not words:
-        raise KwsError(f"--labels {text!r}: give distinct plain words separated by commas, e.g. yes,no,up")
+        raise UsageError(f"--labels {text!r}: give distinct plain words separated by commas, e.g. yes,no,up")
     return words
 
 
@@ -104,7 +105,7 @@ def finetune(args) -> dict:
     src = os.path.abspath(args.model)
     out = os.path.abspath(args.out)
     if out in (src, os.path.abspath(BUNDLED_MODEL_DIR)):
-        raise KwsError(f"--out {args.out} would overwrite {'the bundled' if out != src else 'the source'} model; "
+        raise UsageError(f"--out {args.out} would overwrite {'the bundled' if out != src else 'the source'} model; "
                        "choose a new folder")
     if os.path.exists(out) and os.listdir(out) and not args.force:
         raise KwsError(f"--out {args.out} exists and is not empty; choose a new folder or pass --force")
@@ -160,13 +161,14 @@ def _brief(r):
 
 
 def cmd_finetune(args) -> int:
-    r = finetune(args)
-    print(f"saved {args.out}: labels {' '.join(r['labels'])}")
-    if r["before"] and r["after"]:
-        print(f"held-out takes ({r['held_out_takes']}): accuracy {r['before']['accuracy']:.3f} before, "
-              f"{r['after']['accuracy']:.3f} after")
-    if args.json:
-        print(json.dumps(r))
+    with stdout_only_json(args.json) as emit:  # with --json, training progress goes to stderr too
+        r = finetune(args)
+        print(f"saved {args.out}: labels {' '.join(r['labels'])}")
+        if r["before"] and r["after"]:
+            print(f"held-out takes ({r['held_out_takes']}): accuracy {r['before']['accuracy']:.3f} before, "
+                  f"{r['after']['accuracy']:.3f} after")
+        if args.json:
+            emit(r)
     return 0
 
 
@@ -181,14 +183,14 @@ def add_parser(sub):
     p.add_argument("--labels", default=None,
                    help="the command words in order, comma-separated (default: the model's); "
                         "_silence_ and _unknown_ stay")
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=8, help="passes over the base data and your takes")
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default: 5e-4)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="clips per training step")
     p.add_argument("--holdout", type=float, default=0.2, help="share of each word's takes held out (default: 0.2)")
     p.add_argument("--user-repeat", type=int, default=5, help="times each user take appears per epoch (default: 5)")
-    p.add_argument("--unknown-share", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--unknown-share", type=float, default=0.1, help="unknown-word clips per command clip in training")
+    p.add_argument("--seed", type=int, default=1, help="random seed (weights, augmentation, held-out takes)")
     p.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
     p.add_argument("--quiet", action="store_true", help="one line per epoch")
-    p.add_argument("--json", action="store_true", help="last stdout line: the before/after report as JSON")
+    p.add_argument("--json", action="store_true", help="print the before/after report as one JSON object on stdout; progress goes to stderr")
     p.set_defaults(func=cmd_finetune)

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from kwsapp.errors import AudioFileError, KwsError
+from kwsapp.errors import AudioFileError, KwsError, UsageError
 from kwsapp.wavio import load_audio, write_wav
 
 from . import dataset as D
@@ -181,7 +181,7 @@ def cmd_negatives(args) -> int:
     if not args.speech_list and not args.sentences:
         raise KwsError("nothing to do: give --speech-list FILE and/or --sentences N")
     if args.per_second <= 0 or args.windows_per_sentence < 1 or args.sentences < 0:
-        raise KwsError("--per-second must be above 0, --windows-per-sentence at least 1, --sentences 0 or more")
+        raise UsageError("--per-second must be above 0, --windows-per-sentence at least 1, --sentences 0 or more")
     if os.path.isdir(args.out) and os.listdir(args.out) and not args.force:
         raise KwsError(f"{args.out} is not empty; choose an empty --out or pass --force to add to it")
     os.makedirs(os.path.join(args.out, FOLDER), exist_ok=True)

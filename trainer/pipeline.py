@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kwsapp import envvars
 from kwsapp import features as F
 from kwsapp.errors import AudioFileError, KwsError
 from kwsapp.wavio import load_audio
@@ -73,20 +74,20 @@ def describe_skipped(skipped: list[str], most: int = 20) -> str:
 
 
 def cache_dir() -> str:
-    return os.environ.get("KWS_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "kwsapp"))
+    return envvars.getenv(envvars.CACHE_DIR) or os.path.join(os.path.expanduser("~"), ".cache", "kwsapp")
 
 
-CACHE_MAX_MB_ENV = "KWS_CACHE_MAX_MB"
+CACHE_MAX_MB_ENV = envvars.CACHE_MAX_MB
 CACHE_MAX_MB = 4096
 
 
 def prune_cache(keep: str) -> list[str]:
     """Delete the least recently used decoded-audio caches until the folder's caches fit
-    in ``$KWS_CACHE_MAX_MB`` (default 4096); ``keep`` (the one in use) always stays.
+    in ``$KWSAPP_CACHE_MAX_MB`` (default 4096); ``keep`` (the one in use) always stays.
     Every fine-tune with new takes makes a new cache of the whole base dataset, so
     without this the folder only grows. Returns the deleted paths."""
     try:
-        budget = float(os.environ.get(CACHE_MAX_MB_ENV, CACHE_MAX_MB)) * 1e6
+        budget = float(envvars.getenv(CACHE_MAX_MB_ENV) or CACHE_MAX_MB) * 1e6
     except ValueError:
         budget = CACHE_MAX_MB * 1e6
     folder = os.path.dirname(keep)

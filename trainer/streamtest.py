@@ -15,7 +15,6 @@ are in the ground truth, so a command reported on an unknown word counts as wron
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -23,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kwsapp.errors import KwsError
+from kwsapp.cli_util import stdout_only_json
+from kwsapp.errors import KwsError, UsageError
 from kwsapp.wavio import load_audio, write_wav
 
 from . import dataset as D
@@ -194,7 +194,7 @@ def _values(text: str, option: str, low: float, high: float, example: str) -> li
     except ValueError:
         values = []
     if not values or not all(low <= v <= high for v in values):
-        raise KwsError(f"{option} {text!r}: give comma-separated values between {low:g} and {high:g}, e.g. {example}")
+        raise UsageError(f"{option} {text!r}: give comma-separated values between {low:g} and {high:g}, e.g. {example}")
     return values
 
 
@@ -215,12 +215,17 @@ def pick_smoothing(rows: list[dict], max_error_pct: float = MAX_ERROR_PCT) -> tu
 
 
 def run(args) -> int:
+    with stdout_only_json(args.json) as emit:
+        return _run(args, emit)
+
+
+def _run(args, emit) -> int:
     from kwsapp.engine.detector import Detector, EngineSettings
     from kwsapp.listen import smoothing_from_args
     from kwsapp.model import save_smoothing
 
     if args.streams < 1:
-        raise KwsError("--streams must be at least 1")
+        raise UsageError("--streams must be at least 1")
     settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
     thresholds = _values(args.sweep, "--sweep", 0.0, 1.0, "0.4,0.5,0.6") if args.sweep else []
     windows = (_values(args.sweep_window, "--sweep-window", 1.0, 10000.0, "300,500,750") if args.sweep_window
@@ -229,7 +234,7 @@ def run(args) -> int:
         thresholds = [settings.smoothing.detection_threshold]
     sweep = [(w, th) for w in windows for th in thresholds]
     if args.save_smoothing and (not sweep or args.split != "validation"):
-        raise KwsError("--save-smoothing needs --sweep or --sweep-window, and --split validation (tune on validation, report on testing)")
+        raise UsageError("--save-smoothing needs --sweep or --sweep-window, and --split validation (tune on validation, report on testing)")
     detector = Detector(args.model, settings)
     if detector.warning:
         print(f"warning: {detector.warning}", file=sys.stderr)
@@ -273,7 +278,7 @@ def run(args) -> int:
             print(f"saved threshold {best['threshold']:g} and window {best['average_window_ms']:g} ms in "
                   f"{os.path.join(args.model, 'config.json')} ({why})")
     if args.json:
-        print(json.dumps(r))
+        emit(r)
     return 0
 
 
@@ -284,8 +289,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("streamtest", help="streaming accuracy on a generated long WAV (TF example's method)",
                        description=__doc__.split("\n\n", 1)[1])
     p.add_argument("--model", default=BUNDLED_MODEL_DIR, help="model folder (default: the bundled assets/model)")
-    p.add_argument("--data-dir", default=D.default_data_dir(),
-                   help=f"dataset folder (default: ${D.DATA_DIR_ENV} or {D.DEFAULT_DATA_DIR})")
+    p.add_argument("--data-dir", default=D.default_data_dir(), help=D.DATA_DIR_HELP)
     p.add_argument("--split", choices=["testing", "validation"], default="testing",
                    help="clips to draw from (tune smoothing on validation, report testing)")
     p.add_argument("--duration", type=float, default=600.0, help="stream length in seconds (default: 600)")
@@ -306,8 +310,9 @@ def add_parser(sub) -> None:
     p.add_argument("--tolerance-ms", type=float, default=1500.0,
                    help="max distance between a detection and its clip's start (default: 1500)")
     p.add_argument("--hop-ms", type=int, default=100, help="engine hop (default: 100)")
-    p.add_argument("--backend", choices=["auto", "tflite", "keras"], default="auto")
+    p.add_argument("--backend", choices=["auto", "tflite", "keras"], default="auto",
+                   help="runtime: tflite (model.tflite), keras (model.keras, needs TensorFlow) or auto (tflite when there)")
     add_smoothing_args(p)
     p.add_argument("--out-wav", default=None, help="also write the stream here (and <name>_labels.txt)")
-    p.add_argument("--json", action="store_true", help="last stdout line: the results as one JSON object")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout; the human report goes to stderr")
     p.set_defaults(func=run)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kwsapp.errors import AudioFileError, KwsError
+from kwsapp.errors import AudioFileError, KwsError, UsageError
 from kwsapp.wavio import load_audio, write_wav
 
 from . import dataset as D
@@ -116,7 +116,7 @@ class VoicePool:
 def voice_pool(engines, variants=None) -> VoicePool:
     unsupported = [e for e in engines if e not in ENGINES]
     if unsupported:
-        raise KwsError(f"unsupported engine(s) {', '.join(unsupported)}; choose from {', '.join(ENGINES)}")
+        raise UsageError(f"unsupported engine(s) {', '.join(unsupported)}; choose from {', '.join(ENGINES)}")
     missing = [e for e in engines if not shutil.which(e)]
     if missing:
         raise KwsError(f"{', '.join(missing)} not installed; install it (Debian: apt-get install {' '.join(missing)}) "
@@ -131,7 +131,7 @@ def voice_pool(engines, variants=None) -> VoicePool:
     if variants is not None:
         unknown = sorted(set(variants) - set(all_variants))
         if unknown:
-            raise KwsError(f"unknown espeak-ng variant(s) {', '.join(unknown)}; see `kws-train synth --list-voices`")
+            raise UsageError(f"unknown espeak-ng variant(s) {', '.join(unknown)}; see `kws-train synth --list-voices`")
         all_variants = list(variants)
     if not bases:
         raise KwsError("no usable TTS voice found; install espeak-ng or flite")
@@ -252,7 +252,7 @@ def _words(arg: str | None, default) -> list[str]:
     words = [w.strip().lower() for w in arg.replace(",", " ").split() if w.strip()]
     bad = [w for w in words if not re.fullmatch(r"[a-z][a-z' -]*", w)]
     if bad:
-        raise KwsError(f"not a plain word: {', '.join(bad)}; give letters only, separated by spaces or commas")
+        raise UsageError(f"not a plain word: {', '.join(bad)}; give letters only, separated by spaces or commas")
     return list(dict.fromkeys(words))
 
 
@@ -271,11 +271,11 @@ def cmd_synth(args) -> int:
         print(f"espeak-ng variants ({len(pool.variants)}): {' '.join(pool.variants)}")
         return 0
     if not args.out:
-        raise KwsError("give --out DIR (the folder to write the synthetic clips to)")
+        raise UsageError("give --out DIR (the folder to write the synthetic clips to)")
     words = _words(args.words, D.COMMANDS)
     unknown = [w for w in _words(args.unknown_words, UNKNOWN_WORDS) if w not in words]
     if args.per_word < 0 or args.unknown_per_word < 0 or not (args.per_word or args.unknown_per_word):
-        raise KwsError("--per-word and --unknown-per-word must be 0 or more, and not both 0")
+        raise UsageError("--per-word and --unknown-per-word must be 0 or more, and not both 0")
     if os.path.isdir(args.out) and os.listdir(args.out) and not args.force:
         raise KwsError(f"{args.out} is not empty; choose an empty --out or pass --force to add to it")
     variants = _names(args.variants) if args.variants else None
