@@ -42,3 +42,17 @@ def test_keras_backend_and_the_trainer_do_import_it(data_dir):
 def test_version():
     r = subprocess.run([sys.executable, "-m", "kwsapp", "--version"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout == f"kwsapp {__version__}\n"
+
+
+def test_kwsapp_never_imports_the_trainer():
+    """Layers: the trainer imports kwsapp (features, vocabulary, model folders), never the reverse,
+    so the app installs and runs without the trainer's dependencies."""
+    import glob
+    import os
+    import re
+
+    offenders = [f"{os.path.relpath(path, ROOT)}:{n}"
+                 for path in glob.glob(os.path.join(ROOT, "kwsapp", "**", "*.py"), recursive=True)
+                 for n, line in enumerate(open(path), 1)
+                 if re.match(r"\s*(from trainer\b|import trainer\b)", line)]
+    assert offenders == []

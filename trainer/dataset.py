@@ -23,24 +23,13 @@ from dataclasses import dataclass, field
 
 from kwsapp.errors import KwsError
 
-SILENCE = "_silence_"
-UNKNOWN = "_unknown_"
-BACKGROUND = "_background_noise_"
-COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
-LABELS = (SILENCE, UNKNOWN) + COMMANDS
+# The shared names (labels, the data folder and its variable) live in kwsapp.vocabulary.
+from kwsapp.vocabulary import (  # noqa: F401  (re-exported: the trainer's modules use them as D.*)
+    BACKGROUND, COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, LABELS, SILENCE, UNKNOWN, default_data_dir, labels_for)
+
 SPLITS = ("training", "validation", "testing")
-DEFAULT_DATA_DIR = os.path.join("..", "shared", "speech_commands")
-DATA_DIR_ENV = "KWS_DATA_DIR"
 
 _MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # the TF example's constant, kept so splits match it
-
-
-def default_data_dir() -> str:
-    return os.environ.get(DATA_DIR_ENV, DEFAULT_DATA_DIR)
-
-
-def labels_for(commands) -> tuple[str, ...]:
-    return (SILENCE, UNKNOWN) + tuple(commands)
 
 
 def speaker_of(path: str) -> str:

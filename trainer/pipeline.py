@@ -19,6 +19,7 @@ import numpy as np
 
 from kwsapp import features as F
 from kwsapp.errors import AudioFileError, KwsError
+from kwsapp.vocabulary import CACHE_MAX_MB, CACHE_MAX_MB_ENV, cache_dir  # noqa: F401  (shared names)
 from kwsapp.wavio import load_audio
 
 from .dataset import SILENCE, Clip, DataSpec
@@ -55,12 +56,6 @@ def _cache_key(paths, cfg: F.FeatureConfig) -> str:
     return h.hexdigest()[:20]
 
 
-def cache_dir() -> str:
-    return os.environ.get("KWS_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "kwsapp"))
-
-
-CACHE_MAX_MB_ENV = "KWS_CACHE_MAX_MB"
-CACHE_MAX_MB = 4096
 
 
 def prune_cache(keep: str) -> list[str]:

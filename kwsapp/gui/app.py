@@ -46,9 +46,10 @@ def check_display(env=os.environ) -> None:
 
 
 def run(args) -> int:
+    from ..vocabulary import SETTINGS_ENV
     from .settings import Store, open_settings
 
-    store = Store(open_settings(os.environ.get("KWSAPP_SETTINGS")))
+    store = Store(open_settings(os.environ.get(SETTINGS_ENV)))
     spec = _spec_from_args(args, store)  # a bad --input fails here, before any window
     check_display()
 
