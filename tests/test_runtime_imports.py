@@ -56,3 +56,28 @@ def test_kwsapp_never_imports_the_trainer():
                  for n, line in enumerate(open(path), 1)
                  if re.match(r"\s*(from trainer\b|import trainer\b)", line)]
     assert offenders == []
+
+
+WINDOW_PROBE = """
+import os, sys
+from kwsapp.engine import engine as E
+real = E.Engine._emit
+def first_hop(self, hop):  # the window is up and its engine has scored a window
+    print("TF" if "tensorflow" in sys.modules else "no TF", flush=True)
+    os._exit(0)
+E.Engine._emit = first_hop
+from kwsapp.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_the_window_runs_without_importing_tensorflow(tmp_path, data_dir):
+    import os
+
+    from trainer.streamtest import pick_clips
+
+    (_, clip), = pick_clips(data_dir, "testing", words=("go",))
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", KWSAPP_SETTINGS=str(tmp_path / "settings.ini"))
+    r = subprocess.run([sys.executable, "-c", WINDOW_PROBE, "--input", clip], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=180)
+    assert r.stdout.strip() == "no TF", r.stderr[-2000:]
