@@ -105,6 +105,16 @@ def mel_matrix(cfg: FeatureConfig) -> np.ndarray:
         ).numpy()
 
 
+@functools.lru_cache(maxsize=None)
+def dct_matrix(num_mel_bins: int, num_mfcc: int) -> np.ndarray:
+    """(num_mel_bins, num_mfcc): the first MFCCs as a matrix product. The same DCT-II scaled by
+    1/sqrt(2 N) as tf.signal.mfccs_from_log_mel_spectrograms, whose DCT slices complex tensors,
+    which the TFLite runtime cannot run (model.tflite computes its features itself)."""
+    n = np.arange(num_mel_bins, dtype=np.float64)[:, None]
+    k = np.arange(num_mfcc, dtype=np.float64)[None, :]
+    return (2.0 * np.cos(np.pi * k * (2.0 * n + 1.0) / (2.0 * num_mel_bins)) / np.sqrt(2.0 * num_mel_bins)).astype(np.float32)
+
+
 def fit_length(waveforms, cfg: FeatureConfig):
     """Zero-pad (at the end) or crop the last axis to ``cfg.clip_samples``."""
     tf = _tf()
@@ -143,7 +153,7 @@ def features_from_log_mel(log_mel, cfg: FeatureConfig):
     if cfg.kind == "logmel":
         return log_mel
     if cfg.kind == "mfcc":
-        return tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., : cfg.num_mfcc]
+        return tf.tensordot(log_mel, tf.constant(dct_matrix(cfg.num_mel_bins, cfg.num_mfcc)), 1)
     raise ValueError("the spectrogram kind is not derived from log-mel")
 
 

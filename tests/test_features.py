@@ -96,3 +96,13 @@ def test_config_round_trip_and_validation():
         F.FeatureConfig.from_dict({**cfg.to_dict(), "bogus": 1})
     with pytest.raises(ValueError):
         F.FeatureConfig(kind="mfcc", num_mel_bins=10, num_mfcc=13)
+
+
+def test_mfcc_matrix_is_tf_signals_mfcc(signal):
+    """The DCT as a matrix product (so TFLite can run it) gives tf.signal's MFCCs."""
+    import tensorflow as tf
+
+    cfg = F.FeatureConfig(kind="mfcc", num_mel_bins=40, num_mfcc=13)
+    log_mel = F.log_mel_spectrogram(signal, cfg)
+    want = tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., : cfg.num_mfcc].numpy()
+    np.testing.assert_allclose(F.compute_features(signal, cfg).numpy(), want, atol=1e-4 * np.abs(want).max())

@@ -42,3 +42,42 @@ def test_keras_backend_and_the_trainer_do_import_it(data_dir):
 def test_version():
     r = subprocess.run([sys.executable, "-m", "kwsapp", "--version"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout == f"kwsapp {__version__}\n"
+
+
+def test_kwsapp_never_imports_the_trainer():
+    """Layers: the trainer imports kwsapp (features, vocabulary, model folders), never the reverse,
+    so the app installs and runs without the trainer's dependencies."""
+    import glob
+    import os
+    import re
+
+    offenders = [f"{os.path.relpath(path, ROOT)}:{n}"
+                 for path in glob.glob(os.path.join(ROOT, "kwsapp", "**", "*.py"), recursive=True)
+                 for n, line in enumerate(open(path), 1)
+                 if re.match(r"\s*(from trainer\b|import trainer\b)", line)]
+    assert offenders == []
+
+
+WINDOW_PROBE = """
+import os, sys
+from kwsapp.engine import engine as E
+real = E.Engine._emit
+def first_hop(self, hop):  # the window is up and its engine has scored a window
+    print("TF" if "tensorflow" in sys.modules else "no TF", flush=True)
+    os._exit(0)
+E.Engine._emit = first_hop
+from kwsapp.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_the_window_runs_without_importing_tensorflow(tmp_path, data_dir):
+    import os
+
+    from trainer.streamtest import pick_clips
+
+    (_, clip), = pick_clips(data_dir, "testing", words=("go",))
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", KWSAPP_SETTINGS=str(tmp_path / "settings.ini"))
+    r = subprocess.run([sys.executable, "-c", WINDOW_PROBE, "--input", clip], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=180)
+    assert r.stdout.strip() == "no TF", r.stderr[-2000:]

@@ -23,40 +23,17 @@ import stat
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kwsapp import envvars
 from kwsapp.errors import KwsError
 
-SILENCE = "_silence_"
-UNKNOWN = "_unknown_"
-BACKGROUND = "_background_noise_"
-COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
-LABELS = (SILENCE, UNKNOWN) + COMMANDS
+# The shared names (labels, the data folder and its variable) live in kwsapp.vocabulary.
+from kwsapp.vocabulary import (  # noqa: F401  (re-exported: the trainer's modules use them as D.*)
+    BACKGROUND, COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, LABELS, SILENCE, UNKNOWN, default_data_dir, labels_for,
+    user_data_dir)
+
 SPLITS = ("training", "validation", "testing")
-# The development checkout's copy, which the tests, the Makefile and CI pass explicitly
-# (kwsapp.gui.voicetrain still looks for it as a fallback).
-DEFAULT_DATA_DIR = os.path.join("..", "shared", "speech_commands")
-DATA_DIR_ENV = envvars.DATA_DIR
-
-_MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # the TF example's constant, kept so splits match it
-
-
-def user_data_dir() -> str:
-    """Where `kws-train download` puts the dataset by default: a per-user folder, so the
-    default works from any working folder, not only from the development checkout."""
-    return os.path.join(envvars.user_data_dir(), "speech_commands")
-
-
-def default_data_dir() -> str:
-    """--data-dir's default: ``$KWSAPP_DATA_DIR`` (or the deprecated ``$KWS_DATA_DIR``), else
-    the per-user folder `kws-train download` fills."""
-    return envvars.getenv(DATA_DIR_ENV) or user_data_dir()
-
-
 DATA_DIR_HELP = f"Speech Commands folder (default: ${DATA_DIR_ENV}, else the per-user folder `kws-train download` fills)"
 
-
-def labels_for(commands) -> tuple[str, ...]:
-    return (SILENCE, UNKNOWN) + tuple(commands)
+_MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # the TF example's constant, kept so splits match it
 
 
 def speaker_of(path: str) -> str:

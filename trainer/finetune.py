@@ -24,19 +24,11 @@ from dataclasses import replace
 from kwsapp.cli_util import stdout_only_json
 from kwsapp.errors import KwsError, UsageError
 from kwsapp.model import BUNDLED_MODEL_DIR, Classifier, read_config, save_smoothing
+from kwsapp.vocabulary import parse_commands
 
 from . import dataset as D
 
-
-def parse_labels(text: str | None, current: tuple[str, ...]) -> tuple[str, ...]:
-    """``yes,no,...`` -> the command words in order (``_silence_``/``_unknown_`` stay)."""
-    if not text:
-        return tuple(l for l in current if l not in (D.SILENCE, D.UNKNOWN))
-    words = tuple(w.strip().lower() for w in text.split(",") if w.strip())
-    bad = [w for w in words if w.startswith("_") or not all(c.isalnum() or c in "-'" for c in w)]
-    if bad or len(set(words)) != len(words) or not words:
-        raise UsageError(f"--labels {text!r}: give distinct plain words separated by commas, e.g. yes,no,up")
-    return words
+parse_labels = parse_commands  # the app's dialog parses the same text (kwsapp.vocabulary)
 
 
 def user_clips(user_dir: str, commands) -> list[D.Clip]:

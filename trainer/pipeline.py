@@ -24,6 +24,7 @@ import numpy as np
 from kwsapp import envvars
 from kwsapp import features as F
 from kwsapp.errors import AudioFileError, KwsError
+from kwsapp.vocabulary import CACHE_MAX_MB, CACHE_MAX_MB_ENV, cache_dir  # noqa: F401  (shared names)
 from kwsapp.wavio import load_audio
 
 from .dataset import SILENCE, Clip, DataSpec
@@ -71,14 +72,6 @@ def describe_skipped(skipped: list[str], most: int = 20) -> str:
     if len(skipped) > most:
         lines.append(f"  ... and {len(skipped) - most} more")
     return "\n".join(lines)
-
-
-def cache_dir() -> str:
-    return envvars.getenv(envvars.CACHE_DIR) or os.path.join(os.path.expanduser("~"), ".cache", "kwsapp")
-
-
-CACHE_MAX_MB_ENV = envvars.CACHE_MAX_MB
-CACHE_MAX_MB = 4096
 
 
 def prune_cache(keep: str) -> list[str]:

@@ -53,9 +53,10 @@ def exit_now(code: int) -> None:
 
 
 def run(args, fast_exit: bool = True) -> int:
+    from ..vocabulary import SETTINGS_ENV
     from .settings import Store, open_settings
 
-    store = Store(open_settings(os.environ.get("KWSAPP_SETTINGS")))
+    store = Store(open_settings(os.environ.get(SETTINGS_ENV)))
     spec = _spec_from_args(args, store)  # a bad --input fails here, before any window
     check_display()
 

@@ -20,6 +20,7 @@ import numpy as np
 from PyQt6 import QtCore
 
 from ..errors import DeviceError, KwsError
+from ..vocabulary import DATA_ENV, data_home, default_takes_dir, models_home  # noqa: F401  (where things live)
 from ..wavio import write_wav
 
 RATE = 16000
@@ -36,30 +37,9 @@ _SPEECH_ABOVE_NOISE_DB = 12.0  # a take whose loudest frame is not this far abov
 _SPEECH_MIN_DBFS = -55.0
 _SPAN_BELOW_PEAK_DB = 30.0  # frames this close to the peak (and above the floor) are the word
 
-DATA_ENV = "KWSAPP_DATA"
 # A take in which no speech was heard keeps its audio (to play back) under this suffix: not a
 # .wav, so neither the counts nor the trainer (which reads every .wav) take it for the word.
 SILENT_SUFFIX = ".silent"
-
-
-# ---------------------------------------------------------------- where things live
-
-def data_home(env=os.environ) -> str:
-    """kwsapp's own data folder: ``$KWSAPP_DATA``, else ``$XDG_DATA_HOME/kwsapp``
-    (``~/.local/share/kwsapp``). It holds ``my_voice/`` (takes) and ``models/``."""
-    if env.get(DATA_ENV):
-        return os.path.abspath(os.path.expanduser(env[DATA_ENV]))
-    base = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(base, "kwsapp")
-
-
-def default_takes_dir(env=os.environ) -> str:
-    return os.path.join(data_home(env), "my_voice")
-
-
-def models_home(env=os.environ) -> str:
-    """Where fine-tuned models go: beside, never inside, the bundled model."""
-    return os.path.join(data_home(env), "models")
 
 
 def default_user_name() -> str:

@@ -24,6 +24,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ..errors import TRAIN_EXTRA_HINT, KwsError
 from ..model import read_config
+from ..vocabulary import COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, SILENCE, UNKNOWN, parse_commands
 from . import recorder as R
 from .scores import display_name
 from .takeicon import take_icon
@@ -57,8 +58,6 @@ def estimate_text(epochs: int) -> str:
 
 
 def command_words(model_dir: str) -> tuple[str, ...]:
-    from trainer.dataset import SILENCE, UNKNOWN
-
     return tuple(l for l in read_config(model_dir).labels if l not in (SILENCE, UNKNOWN))
 
 
@@ -70,8 +69,6 @@ def prompt_words(commands) -> list[str]:
 
 def default_base_data() -> str:
     """``$KWS_DATA_DIR``, else ``../shared/speech_commands`` from here or from the repository."""
-    from trainer.dataset import DATA_DIR_ENV, DEFAULT_DATA_DIR
-
     if os.environ.get(DATA_DIR_ENV):
         return os.environ[DATA_DIR_ENV]
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -277,7 +274,7 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         try:
             words = command_words(self.model_dir)
         except KwsError:
-            from trainer.dataset import COMMANDS as words
+            words = COMMANDS
         self.labels_edit = QtWidgets.QLineEdit(",".join(words))
         self.labels_edit.setToolTip("The command words in order, comma-separated. Rename one to teach a word "
                                     "of your own, e.g. replace go with lights.")
@@ -314,9 +311,7 @@ class VoiceTrainDialog(QtWidgets.QDialog):
 
     def commands(self) -> tuple[str, ...]:
         """The command words; KwsError with a one-line message if they are not usable."""
-        from trainer.finetune import parse_labels
-
-        return parse_labels(self.labels_edit.text() or None, ())
+        return parse_commands(self.labels_edit.text() or None, ())
 
     # ---------------------------------------------------------------- tab 2: record
     def _record_tab(self) -> QtWidgets.QWidget:

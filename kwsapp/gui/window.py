@@ -670,6 +670,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
 def _default_labels():
     # Only for drawing the (empty) score chart when no model could be read.
-    from trainer.dataset import LABELS
+    from ..vocabulary import LABELS
 
     return LABELS
