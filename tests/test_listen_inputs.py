@@ -29,8 +29,12 @@ def words(data_dir, tmp_path_factory):
     return out
 
 
+# These tests are about input handling and actions, not the operating point: at 0.5 the bundled
+# model hears every clip used here (its shipped 0.7 trades some recall for few false alarms).
+SURE = ["--threshold", "0.5"]
+
 def run_listen(capsys, *args):
-    rc = main(["listen", *args])
+    rc = main(["listen", *SURE, *args])
     out, err = capsys.readouterr()
     return rc, out, err
 
@@ -85,7 +89,7 @@ def test_several_files_and_a_folder_one_line_per_detection_naming_its_file(capsy
 
 
 def _listen_stdin(data: bytes, *args):
-    p = subprocess.run([sys.executable, "-m", "kwsapp", "listen", "--input", "-", "--json", *args],
+    p = subprocess.run([sys.executable, "-m", "kwsapp", "listen", *SURE, "--input", "-", "--json", *args],
                        input=data, capture_output=True, timeout=120, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
@@ -104,7 +108,7 @@ def test_stdin_wav_stream_unknown_length_and_raw(words, tmp_path):
         rows = [json.loads(x) for x in out.splitlines()]
         assert [(r["label"], r["file"]) for r in rows] == [("yes", "-"), ("stop", "-")], (extra, err)
         # a WAV stream goes to the live engine (read as it arrives); raw samples are read whole
-        assert ("listening: file" in err) == (not extra), err
+        assert ("listening: stream" in err) == (not extra), err
     # raw samples without --raw: not a WAV, said in one line
     rc, out, err = _listen_stdin(pcm)
     assert rc == 1 and out == "" and "is not a WAV file" in err and err.count("\n") == 1

@@ -40,8 +40,12 @@ OUR_THREADS = ("kws-", "kwsapp-")
 
 
 # ---------------------------------------------------------------- helpers
+# These tests are about input handling and actions, not the operating point: at 0.5 the bundled
+# model hears every clip used here (its shipped 0.7 trades some recall for few false alarms).
+SURE = ["--threshold", "0.5"]
+
 def run_listen(capsys, *args):
-    rc = main(["listen", *args])
+    rc = main(["listen", *SURE, *args])
     out, err = capsys.readouterr()
     return rc, out, err
 

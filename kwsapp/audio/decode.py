@@ -84,7 +84,7 @@ def read_audio(path: str, raw: bool = False, stdin=None) -> tuple[np.ndarray, in
 
 def load_input(path: str, sample_rate: int = 16000, raw: bool = False) -> tuple[np.ndarray, int]:
     """:func:`read_audio` as mono float32 at ``sample_rate``, and the input's own rate."""
-    samples, rate = read_audio(path, raw)
+    samples, rate = read_audio(os.fspath(path), raw)  # a pathlib.Path too
     return resample(to_mono(samples), rate, sample_rate), rate
 
 
