@@ -21,6 +21,7 @@ from ..errors import REBUILD_HINT, DeviceError, KwsError, ModelError
 from ..features import FeatureConfig
 from ..model import BUNDLED_MODEL_DIR, read_config
 from . import engine_api
+from .actionrunner import GuiActions
 from .bridge import EngineBridge
 from .devicelist import device_entries
 from .engine_api import SourceSpec
@@ -91,6 +92,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.voice_dialog = None
         self.messages: list[str] = []  # this session's problems and changes, for Help → About
         self.model_config = self._load_model_config(self.model_dir)
+        self.actions = GuiActions(self)  # the user's commands (Settings → Actions), run off this thread
+        self.actions.report.connect(self._on_action_report)
+        self.actions.set_actions(store.actions())
 
         self._build_controls()
         self._build_views()
@@ -389,10 +393,25 @@ class MainWindow(QtWidgets.QMainWindow):
             self.set_smoothing(dataclasses.replace(self.smoothing, detection_threshold=float(value)))
 
     def open_settings(self) -> None:
-        panel = SmoothingPanel(self.smoothing, self, defaults=engine_api.model_smoothing(self.model_dir))
+        from .actionstab import ActionsTab
+
+        tuned = engine_api.model_smoothing(self.model_dir)
+        tab = ActionsTab(model_words(self.model_config), self.smoothing, tuned, self.store.actions(),
+                         self.store.close_to_tray, QtWidgets.QSystemTrayIcon.isSystemTrayAvailable())
+        panel = SmoothingPanel(self.smoothing, self, defaults=tuned, actions_tab=tab)
         panel.applied.connect(self.set_smoothing)
+        panel.actions_applied.connect(self.set_actions)
         self.settings_panel = panel  # reachable for tests
         panel.open()
+
+    def set_actions(self, actions: dict, close_to_tray: bool = False) -> None:
+        self.store.set_actions(actions)
+        self.store.close_to_tray = close_to_tray
+        self.actions.set_actions(actions)
+
+    def _on_action_report(self, line: str) -> None:
+        self.note(line)
+        self.statusBar().showMessage(line, 10000)
 
     # ---------------------------------------------------------------- devices and input
     def refresh_devices(self) -> None:
@@ -549,6 +568,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.spectrogram.stop_timer()
         if self.voice_dialog is not None:
             self.voice_dialog.shutdown()
+        self.actions.shutdown()
         if engine is not None:
             engine.stop()
         deadline = time.monotonic() + timeout
@@ -586,6 +606,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_detection(self, det) -> None:
         if det.label in QUIET_LABELS:  # not a command: the engine should never send these
             return
+        self.actions.fire(det)  # first: hands it to a worker at once, whatever drawing costs
         self.peak.start(det.label, det.score)
         self.readout.show_detection(det.label, det.score)
         self.history.add(det.stream_time_s, det.label, det.score, source=source_name(self.spec),

@@ -1,0 +1,54 @@
+"""The window's side of running the user's commands: kwsapp/actions.py's ActionRunner, fed off
+the GUI thread, its one-line reports brought back to the GUI thread as a signal.
+
+Starting a process is a fork and exec, which can take a while in a process as big as this one
+(the model runtime's pages): that, and ActionRunner's lock, must never stall a repaint, so
+``fire`` hands the detection to one worker thread. The runner's own reaper threads wait for
+the processes; the GUI thread never does.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from PyQt6 import QtCore
+
+from ..actions import ActionRunner, now, parse_command, wall_time_text
+
+
+class GuiActions(QtCore.QObject):
+    report = QtCore.pyqtSignal(str)  # one line: a failure or a skipped detection (any thread emits)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="kwsapp-actions")
+        self.runner = ActionRunner({}, report=self._report)
+
+    def _report(self, line: str) -> None:
+        try:
+            self.report.emit(line)  # queued to the GUI thread by Qt (emitted from a worker)
+        except RuntimeError:  # the window is gone
+            pass
+
+    def set_actions(self, actions: dict) -> None:
+        """``word -> WordAction``: words switched on with a command run it. Commands that do not
+        parse were refused in the settings already; a stray one is left out here."""
+        commands = {}
+        for word, a in actions.items():
+            if a.on and a.command:
+                try:
+                    commands[word] = parse_command(a.command)
+                except Exception:
+                    continue
+        # A new runner per change would forget what is running (the one-per-word rule), so the
+        # table is swapped in place; a dict assignment is atomic for the worker reading it.
+        self.runner.commands = commands
+
+    def fire(self, det) -> None:
+        if self.runner.command_for(det.label) is None:
+            return
+        wall = wall_time_text(now())  # the time it was heard, not when the worker got to it
+        self._pool.submit(self.runner.fire, det, wall)
+
+    def shutdown(self) -> None:
+        """Stop taking detections; running commands are left to finish on their own."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
