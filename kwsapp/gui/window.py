@@ -34,6 +34,7 @@ from .readout import DetectionReadout
 from .scores import QUIET_LABELS, ScoresView
 from .settings import SmoothingPanel, Store
 from .spectrogram import SpectrogramView
+from .tray import Tray
 
 STATUS_MS = 250
 BARS_MS = 40  # score bars and the 'hearing' line refresh at 25 fps at most, however fast hops come
@@ -115,6 +116,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self._status_timer = QtCore.QTimer(self)
         self._status_timer.timeout.connect(self._refresh_status)
         self._status_timer.start(STATUS_MS)
+        self._quitting = False  # Quit (menu, tray) ends the app even when closing goes to the tray
+        self.tray = None
+        if Tray.available():
+            self.tray = Tray(self)
+            self.tray.show_requested.connect(self.show_from_tray)
+            self.tray.quit_requested.connect(self.quit)
         if autostart and self.model_config is not None:
             QtCore.QTimer.singleShot(0, self.start)
 
@@ -136,7 +143,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.open_action = A("Open WAV file…", self.open_wav, "Ctrl+O", "Listen to a WAV file instead of a microphone")
         self.save_action = A("Save detections as CSV…", lambda: self.history._ask_save(), "Ctrl+S")
         self.clear_action = A("Clear detections", lambda: self.history.clear(), "Ctrl+L")
-        self.quit_action = A("Quit", self.close, "Ctrl+Q")
+        self.quit_action = A("Quit", self.quit, "Ctrl+Q")
         self.start_action = A("Start", self.toggle, "Space", "Start or stop listening (Space)")
         self.devices_action = A("Choose input device…", self.offer_devices)
         self.refresh_action = A("↻", self.refresh_devices, "F5", "Look for input devices again (F5)")
@@ -576,9 +583,30 @@ class MainWindow(QtWidgets.QMainWindow):
             # A starter still loading a model sees the new session and stops what it built.
             t.join(max(0.0, deadline - time.monotonic()) if t is not threading.current_thread() else 0)
 
+    def quit(self) -> None:
+        """End the app, tray or not."""
+        self._quitting = True
+        QtWidgets.QApplication.setQuitOnLastWindowClosed(True)
+        self.close()
+
+    def show_from_tray(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
     def closeEvent(self, ev):  # noqa: N802
         self.store.set_geometry(self.saveGeometry())
         self.store.sync()
+        if self.tray is not None and self.store.close_to_tray and not self._quitting:
+            # Only hidden: the engine keeps listening and actions keep running. Without this,
+            # Qt would end the app when a dialog opened from the tray closes.
+            QtWidgets.QApplication.setQuitOnLastWindowClosed(False)
+            ev.ignore()
+            self.hide()
+            self.tray.say_hidden()
+            return
+        if self.tray is not None:
+            self.tray.remove()
         self.shutdown()
         super().closeEvent(ev)
 
@@ -609,6 +637,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.actions.fire(det)  # first: hands it to a worker at once, whatever drawing costs
         self.peak.start(det.label, det.score)
         self.readout.show_detection(det.label, det.score)
+        if self.tray is not None:
+            self.tray.show_detection(det.label, det.score)
         self.history.add(det.stream_time_s, det.label, det.score, source=source_name(self.spec),
                          model=model_name(self.model_dir), session=self._session)
 
