@@ -12,11 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from PyQt6 import QtCore
 
-from ..actions import ActionRunner, now, parse_command, wall_time_text
+from ..actions import ActionRunner, ClipSaver, now, parse_command, wall_time_text
+from ..errors import KwsError
 
 
 class GuiActions(QtCore.QObject):
     report = QtCore.pyqtSignal(str)  # one line: a failure or a skipped detection (any thread emits)
+    clip_saved = QtCore.pyqtSignal(object, str)  # (the caller's token, the clip's path)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -43,11 +45,33 @@ class GuiActions(QtCore.QObject):
         # table is swapped in place; a dict assignment is atomic for the worker reading it.
         self.runner.commands = commands
 
-    def fire(self, det) -> None:
-        if self.runner.command_for(det.label) is None:
+    def fire(self, det, clip=None, folder: str = "", sample_rate: int = 16000, token=None) -> None:
+        """Save ``clip`` in ``folder`` (if both), then run the word's command (if any) with
+        KWSAPP_CLIP naming the clip: in that order, on the worker."""
+        save = clip is not None and bool(folder)
+        if self.runner.command_for(det.label) is None and not save:
             return
-        wall = wall_time_text(now())  # the time it was heard, not when the worker got to it
-        self._pool.submit(self.runner.fire, det, wall)
+        wall = now()  # the time it was heard, not when the worker got to it
+        self._pool.submit(self._handle, det, wall, clip if save else None, folder, sample_rate, token)
+
+    def _handle(self, det, wall, clip, folder, sample_rate, token) -> None:
+        path = None
+        if clip is not None:
+            try:
+                path = ClipSaver(folder, sample_rate).save(clip, wall, det.label, det.score)
+            except KwsError as e:
+                self._report(str(e).replace("--save-clips ", "clips folder "))
+            if path:
+                self._emit_saved(token, path)
+            else:
+                self._report(f"the clip of {det.label!r} was not saved in {folder}")
+        self.runner.fire(det, wall_time_text(wall), {"KWSAPP_CLIP": path} if path else None)
+
+    def _emit_saved(self, token, path: str) -> None:
+        try:
+            self.clip_saved.emit(token, path)
+        except RuntimeError:  # the window is gone
+            pass
 
     def shutdown(self) -> None:
         """Stop taking detections; running commands are left to finish on their own."""

@@ -24,7 +24,7 @@ class WordAction:
 
 class ActionsTab(QtWidgets.QWidget):
     def __init__(self, words, smoothing, tuned, actions: dict, close_to_tray: bool,
-                 tray_available: bool, parent=None):
+                 tray_available: bool, clips_folder: str = "", parent=None):
         """``smoothing``: the settings in use; ``tuned``: the model's (the marks and the defaults)."""
         super().__init__(parent)
         self.words = list(words)
@@ -57,11 +57,22 @@ class ActionsTab(QtWidgets.QWidget):
         if not tray_available:  # nowhere to go: say why it cannot be chosen
             self.tray_check.setEnabled(False)
             self.tray_check.setToolTip("This desktop has no system tray")
+        self.clips_edit = QtWidgets.QLineEdit(clips_folder)
+        self.clips_edit.setPlaceholderText("not saved")
+        self.clips_edit.setToolTip("Each detection's audio (1.5 s) is saved here as <time>_<word>_<score>.wav, "
+                                   "playable from the history; commands get its path as KWSAPP_CLIP")
+        browse = QtWidgets.QPushButton("Choose…")
+        browse.clicked.connect(self._choose_clips_folder)
+        clips = QtWidgets.QHBoxLayout()
+        clips.addWidget(QtWidgets.QLabel("Save the audio of each detection in:"))
+        clips.addWidget(self.clips_edit, 1)
+        clips.addWidget(browse)
         self.error = QtWidgets.QLabel("")
         self.error.setStyleSheet("color: #c03030;")
         self.error.setWordWrap(True)
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(grid)
+        lay.addLayout(clips)
         lay.addWidget(self.tray_check)
         lay.addWidget(self.error)
         lay.addStretch(1)
@@ -78,6 +89,12 @@ class ActionsTab(QtWidgets.QWidget):
     def restore_defaults(self) -> None:
         self.load(self._tuned, {})
         self.tray_check.setChecked(False)
+        self.clips_edit.clear()
+
+    def _choose_clips_folder(self) -> None:
+        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Save detection clips in", self.clips_edit.text())
+        if d:
+            self.clips_edit.setText(d)
 
     def actions(self) -> dict[str, WordAction]:
         """The commands as typed; raises KwsError naming the first one that does not parse."""

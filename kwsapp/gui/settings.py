@@ -43,6 +43,7 @@ class Store:
     wav_folder = _setting("input/wav_folder", "")  # where "Open WAV file…" starts
     model_folder = _setting("model/browse_folder", "")  # where "Model folder…" starts
     csv_folder = _setting("history/csv_folder", "")  # where "Save CSV…" starts
+    clips_folder = _setting("actions/clips_folder", "")  # where each detection's audio is saved; "" = not saved
 
     def start_folder(self, key: str) -> str:
         """The folder a file dialog last used for ``key`` if it still exists, else home (never
@@ -161,7 +162,7 @@ class SmoothingPanel(QtWidgets.QDialog):
     """Edits every numeric field of the engine's smoothing dataclass; emits ``applied``."""
 
     applied = QtCore.pyqtSignal(object)
-    actions_applied = QtCore.pyqtSignal(object, bool)  # word -> WordAction, close to tray
+    actions_applied = QtCore.pyqtSignal(object, bool, str)  # word -> WordAction, close to tray, clips folder
 
     def __init__(self, cfg, parent=None, defaults=None, actions_tab=None):
         """``defaults``: what "Restore Defaults" loads (the model's tuned settings), else ``type(cfg)()``.
@@ -247,7 +248,8 @@ class SmoothingPanel(QtWidgets.QDialog):
         self._cfg = cfg
         self.applied.emit(cfg)
         if actions is not None:
-            self.actions_applied.emit(actions, self.actions_tab.tray_check.isChecked())
+            self.actions_applied.emit(actions, self.actions_tab.tray_check.isChecked(),
+                                      self.actions_tab.clips_edit.text().strip())
         return True
 
     def _ok(self) -> None:

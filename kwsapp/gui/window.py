@@ -95,6 +95,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model_config = self._load_model_config(self.model_dir)
         self.actions = GuiActions(self)  # the user's commands (Settings → Actions), run off this thread
         self.actions.report.connect(self._on_action_report)
+        self._clip = None  # (detection, audio) the engine sent just before that detection
         self.actions.set_actions(store.actions())
 
         self._build_controls()
@@ -102,6 +103,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_status()
         self.history.folder = store.start_folder("csv_folder")
         self.history.saved.connect(self._on_saved_csv)
+        self.history.play.connect(self.play_clip)
+        self.actions.clip_saved.connect(self.history.set_clip)
+        self._player = None
         self._show_model()
         self.refresh_devices()
         g = store.geometry()
@@ -404,17 +408,34 @@ class MainWindow(QtWidgets.QMainWindow):
 
         tuned = engine_api.model_smoothing(self.model_dir)
         tab = ActionsTab(model_words(self.model_config), self.smoothing, tuned, self.store.actions(),
-                         self.store.close_to_tray, QtWidgets.QSystemTrayIcon.isSystemTrayAvailable())
+                         self.store.close_to_tray, QtWidgets.QSystemTrayIcon.isSystemTrayAvailable(),
+                         self.store.clips_folder)
         panel = SmoothingPanel(self.smoothing, self, defaults=tuned, actions_tab=tab)
         panel.applied.connect(self.set_smoothing)
         panel.actions_applied.connect(self.set_actions)
         self.settings_panel = panel  # reachable for tests
         panel.open()
 
-    def set_actions(self, actions: dict, close_to_tray: bool = False) -> None:
+    def set_actions(self, actions: dict, close_to_tray: bool = False, clips_folder: str = "") -> None:
         self.store.set_actions(actions)
         self.store.close_to_tray = close_to_tray
+        self.store.clips_folder = clips_folder
         self.actions.set_actions(actions)
+
+    def play_clip(self, path: str) -> None:
+        """Plays a saved clip; QSoundEffect decodes and plays on Qt's own threads, so this returns at once."""
+        if not os.path.isfile(path):
+            self._on_action_report(f"{path}: the clip is no longer there")
+            return
+        from PyQt6 import QtMultimedia  # loaded at the first play: most sessions never play one
+
+        if self._player is None:
+            self._player = QtMultimedia.QSoundEffect(self)
+        self._player.stop()
+        self._player.setSource(QtCore.QUrl.fromLocalFile(path))
+        self._player.play()
+        self.played = path  # for tests (offscreen has no sound device to hear it on)
+        self.statusBar().showMessage(f"playing {os.path.basename(path)}", 3000)
 
     def _on_action_report(self, line: str) -> None:
         self.note(line)
@@ -524,6 +545,7 @@ class MainWindow(QtWidgets.QMainWindow):
         bridge = self._bridge = EngineBridge(self)
         bridge.hop.connect(self._on_hop)
         bridge.detection.connect(self._on_detection)
+        bridge.clip.connect(self._on_clip)
         bridge.error.connect(self._on_error)
         bridge.ready.connect(self._on_ready)
         bridge.finished.connect(self._on_finished)
@@ -634,13 +656,20 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_detection(self, det) -> None:
         if det.label in QUIET_LABELS:  # not a command: the engine should never send these
             return
-        self.actions.fire(det)  # first: hands it to a worker at once, whatever drawing costs
+        pending, self._clip = self._clip, None
+        clip = pending[1] if pending is not None and pending[0] is det else None
+        row = self.history.add(det.stream_time_s, det.label, det.score, source=source_name(self.spec),
+                               model=model_name(self.model_dir), session=self._session)
+        # Saving the clip and starting the command happen on a worker; the row gets its ▶ then.
+        rate = self.model_config.features.sample_rate if self.model_config else 16000
+        self.actions.fire(det, clip, self.store.clips_folder, rate, token=row.n)
         self.peak.start(det.label, det.score)
         self.readout.show_detection(det.label, det.score)
         if self.tray is not None:
             self.tray.show_detection(det.label, det.score)
-        self.history.add(det.stream_time_s, det.label, det.score, source=source_name(self.spec),
-                         model=model_name(self.model_dir), session=self._session)
+
+    def _on_clip(self, payload) -> None:
+        self._clip = payload  # its detection comes next, through the same queue
 
     def _on_peak(self, _label: str, score: float) -> None:
         self.readout.raise_score(score)
