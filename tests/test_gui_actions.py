@@ -102,6 +102,14 @@ def test_a_failing_command_is_one_line_in_the_status_bar(window, qtbot, tmp_path
     assert "\n" not in window.statusBar().currentMessage()
 
 
+def test_a_program_not_found_is_said_at_once_and_kept(window):
+    panel, tab = settings_dialog(window)
+    tab.commands["down"].setText("no-such-program-kwsapp --flag")
+    press(panel, Buttons.Ok)
+    assert "no-such-program-kwsapp: no such program" in window.statusBar().currentMessage()
+    assert window.store.actions()["down"].command == "no-such-program-kwsapp --flag"
+
+
 def test_a_command_that_does_not_parse_is_refused_and_named(window):
     panel, tab = settings_dialog(window)
     tab.commands["up"].setText("notify-send 'unclosed")

@@ -36,7 +36,6 @@ def with_tray(qtbot, store, model_dir, monkeypatch):
     w, stopped = make(qtbot, store, model_dir, True, monkeypatch)
     yield w, stopped
     w.quit()
-    QtWidgets.QApplication.setQuitOnLastWindowClosed(True)
 
 
 def test_no_tray_icon_where_the_desktop_has_no_tray(qtbot, store, model_dir, monkeypatch):
@@ -64,6 +63,17 @@ def test_close_to_tray_keeps_listening_and_quit_from_the_menu_ends_it(with_tray,
     assert w.isVisible()
     w.tray.quit_action.trigger()
     assert stopped and not w.isVisible() and w.engine is None
+    assert QtWidgets.QApplication.quitOnLastWindowClosed()  # closing for real ends the app again
+
+
+def test_closing_after_turning_close_to_tray_off_ends_the_app(with_tray, store):
+    w, stopped = with_tray
+    store.close_to_tray = True
+    w.close()  # to the tray
+    store.close_to_tray = False
+    w.tray.show_action.trigger()
+    w.close()
+    assert stopped and QtWidgets.QApplication.quitOnLastWindowClosed()
 
 
 def test_closing_without_the_opt_in_closes(with_tray):

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from PyQt6 import QtCore
 
-from ..actions import ActionRunner, ClipSaver, now, parse_command, wall_time_text
+from ..actions import ActionRunner, ClipSaver, missing_program, now, parse_command, wall_time_text
 from ..errors import KwsError
 
 
@@ -45,6 +45,11 @@ class GuiActions(QtCore.QObject):
         # table is swapped in place; a dict assignment is atomic for the worker reading it.
         self.runner.commands = commands
 
+    def missing(self, actions: dict) -> list[str]:
+        """One line per word switched on whose program cannot be started."""
+        return [f"{w}: {why}" for w, a in actions.items() if a.on and a.command and w in self.runner.commands
+                and (why := missing_program(self.runner.commands[w]))]
+
     def fire(self, det, clip=None, folder: str = "", sample_rate: int = 16000, token=None) -> None:
         """Save ``clip`` in ``folder`` (if both), then run the word's command (if any) with
         KWSAPP_CLIP naming the clip: in that order, on the worker."""
@@ -52,7 +57,10 @@ class GuiActions(QtCore.QObject):
         if self.runner.command_for(det.label) is None and not save:
             return
         wall = now()  # the time it was heard, not when the worker got to it
-        self._pool.submit(self._handle, det, wall, clip if save else None, folder, sample_rate, token)
+        try:
+            self._pool.submit(self._handle, det, wall, clip if save else None, folder, sample_rate, token)
+        except RuntimeError:  # shut down: the window is closing, a straggling detection is dropped
+            pass
 
     def _handle(self, det, wall, clip, folder, sample_rate, token) -> None:
         path = None

@@ -11,7 +11,7 @@ import dataclasses
 
 from PyQt6 import QtWidgets
 
-from ..actions import missing_program, parse_command
+from ..actions import parse_command
 from ..errors import KwsError
 from .sensitivity import SensitivitySlider
 
@@ -106,11 +106,6 @@ class ActionsTab(QtWidgets.QWidget):
             out[word] = WordAction(text, self.checks[word].isChecked())
         return out
 
-    def warnings(self, actions: dict) -> list[str]:
-        """Programs that cannot be started, for words switched on (kept anyway: it may be installed later)."""
-        return [f"{w}: {why}" for w, a in actions.items() if a.on and a.command
-                and (why := missing_program(parse_command(a.command)))]
-
     def with_thresholds(self, smoothing):
         """``smoothing`` with this tab's per-word thresholds. A word whose slider sits on the
         common threshold gets no entry of its own, so the toolbar's threshold still moves it."""
@@ -127,6 +122,5 @@ class ActionsTab(QtWidgets.QWidget):
         except KwsError as e:
             self.error.setText(str(e))
             return None
-        warn = self.warnings(actions)
-        self.error.setText("; ".join(warn) + (" (kept: shown in the status bar when it fails)" if warn else ""))
+        self.error.setText("")  # a program not found is kept; the window says so in its status bar
         return actions

@@ -421,6 +421,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.store.close_to_tray = close_to_tray
         self.store.clips_folder = clips_folder
         self.actions.set_actions(actions)
+        # A program not found is kept (it may be installed later), but said now, not at the first detection.
+        problems = self.actions.missing(actions)
+        if problems:
+            self._on_action_report("actions: " + "; ".join(problems))
 
     def play_clip(self, path: str) -> None:
         """Plays a saved clip; QSoundEffect decodes and plays on Qt's own threads, so this returns at once."""
@@ -608,7 +612,6 @@ class MainWindow(QtWidgets.QMainWindow):
     def quit(self) -> None:
         """End the app, tray or not."""
         self._quitting = True
-        QtWidgets.QApplication.setQuitOnLastWindowClosed(True)
         self.close()
 
     def show_from_tray(self) -> None:
@@ -629,6 +632,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if self.tray is not None:
             self.tray.remove()
+        # Back to Qt's default (a hide to the tray turned it off): closing for real ends the app.
+        QtWidgets.QApplication.setQuitOnLastWindowClosed(True)
         self.shutdown()
         super().closeEvent(ev)
 
