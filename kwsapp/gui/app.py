@@ -71,10 +71,10 @@ def run(args, fast_exit: bool = True) -> int:
     win = MainWindow(store, spec=spec, model_dir=_model_from_args(args, store))
     win.show()
 
-    # Ctrl-C in the terminal or a SIGTERM closes the window the normal way (clean shutdown).
+    # Ctrl-C in the terminal or a SIGTERM quits the normal way (clean shutdown).
     # Qt's loop does not run Python code on its own, so a timer lets the handler in.
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: win.close())
+        signal.signal(sig, lambda *_: win.quit())  # quit, not close: closing may go to the tray
     tick = QtCore.QTimer()
     tick.timeout.connect(lambda: None)
     tick.start(200)

@@ -19,6 +19,7 @@ class EngineBridge(QtCore.QObject):
     error = QtCore.pyqtSignal(object)      # KwsError (the engine has stopped itself)
     ready = QtCore.pyqtSignal(object)      # the started engine (from the starter thread)
     finished = QtCore.pyqtSignal(object)   # None: a file source has been played to its end
+    clip = QtCore.pyqtSignal(object)       # (Detection, its audio): sent just before that detection
 
     _event = QtCore.pyqtSignal(str, object)  # (public signal name, payload), crosses threads
 
@@ -45,6 +46,9 @@ class EngineBridge(QtCore.QObject):
 
     def on_detection(self, det) -> None:
         self._send("detection", det)
+
+    def on_clip(self, det, audio) -> None:
+        self._send("clip", (det, audio))
 
     def on_error(self, err) -> None:
         self._send("error", err)

@@ -21,9 +21,11 @@ from .scores import score_text
 
 CSV_HEADER = ("wall_time", "stream_time_s", "command", "score", "source", "model")
 COLUMNS = ("time", "stream time (s)", "command", "score", "source", "model")
+COMMAND_COLUMN = 2
 SCORE_COLUMN = 3
 MAX_ROWS = 2000  # a long session must not grow the table (and memory) without bound
 _MARKER = QtCore.Qt.ItemDataRole.UserRole + 1  # set on a marker row's item
+_NUMBER = QtCore.Qt.ItemDataRole.UserRole + 2  # a detection row's HistoryRow.n, on its first item
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class HistoryRow:
     source: str = ""  # the input it was heard on (a file name or a device)
     model: str = ""  # the model folder's name
     session: int = 0  # one per start of an input: stream time restarts with it
+    clip: str = ""  # the saved audio of this detection, once written (Settings → Actions)
+    n: int = 0  # this row's number in the table's life: how a clip written later finds it
 
 
 def write_csv(path: str, rows) -> None:
@@ -63,11 +67,13 @@ def write_csv(path: str, rows) -> None:
 
 class HistoryTable(QtWidgets.QWidget):
     saved = QtCore.pyqtSignal(str, int)  # path, detections written
+    play = QtCore.pyqtSignal(str)  # a saved clip's path: its ▶ was pressed
     save_failed = QtCore.pyqtSignal(str)  # the one-line reason
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[HistoryRow] = []
+        self._count = 0  # rows ever added (numbers them)
         self.folder = ""  # where "Save CSV…" opens; the window keeps it between runs
         self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
@@ -80,11 +86,20 @@ class HistoryTable(QtWidgets.QWidget):
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.clear_button = QtWidgets.QPushButton("Clear")
         self.save_button = QtWidgets.QPushButton("Save CSV…")
+        # Plays the selected detection's clip (when clips are saved, Settings → Actions). A button
+        # bar entry, not a column: the table's columns are what a user reads and copies.
+        self.play_button = QtWidgets.QPushButton("▶ Play clip")
+        self.play_button.setToolTip("Play the saved audio of the selected detection")
+        self.play_button.setEnabled(False)
+        self.play_button.clicked.connect(self._play_selected)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.cellDoubleClicked.connect(self._double_clicked)
         self.clear_button.clicked.connect(self.clear)
         self.save_button.clicked.connect(self._ask_save)
         buttons = QtWidgets.QHBoxLayout()
         buttons.addWidget(QtWidgets.QLabel("Detections"))
         buttons.addStretch(1)
+        buttons.addWidget(self.play_button)
         buttons.addWidget(self.clear_button)
         buttons.addWidget(self.save_button)
         lay = QtWidgets.QVBoxLayout(self)
@@ -101,8 +116,9 @@ class HistoryTable(QtWidgets.QWidget):
     def add(self, stream_time_s: float, command: str, score: float, source: str = "", model: str = "",
             session: int = 0, wall: dt.datetime | None = None):
         wall = wall or dt.datetime.now()
+        self._count += 1
         row = HistoryRow(wall.isoformat(timespec="milliseconds"), float(stream_time_s), command, float(score),
-                         source, model, session)
+                         source, model, session, n=self._count)
         follow = self.following
         keep = None if follow else self.table.item(self.table.rowAt(0), 0)
         if self.rows and (source, model, session) != (self.rows[-1].source, self.rows[-1].model,
@@ -117,6 +133,7 @@ class HistoryTable(QtWidgets.QWidget):
             if c in (1, SCORE_COLUMN):
                 item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
             self.table.setItem(0, c, item)
+        self.table.item(0, 0).setData(_NUMBER, row.n)
         if len(self.rows) > MAX_ROWS:
             del self.rows[0]
             self.table.removeRow(self.table.rowCount() - 1)
@@ -126,6 +143,43 @@ class HistoryTable(QtWidgets.QWidget):
             self.table.scrollToTop()
         elif keep is not None:  # the rows being read stay put; the new one waits above
             self.table.scrollToItem(keep, QtWidgets.QAbstractItemView.ScrollHint.PositionAtTop)
+        return row
+
+    def set_clip(self, n: int, path: str) -> None:
+        """Row number ``n`` (:attr:`HistoryRow.n`) has its clip saved: its command shows a ▶ icon,
+        and *▶ Play clip* (or a double-click) plays it.
+        The clip is written on a worker after the row went in, and rows may have come or gone since."""
+        i = next((k for k in range(len(self.rows) - 1, -1, -1) if self.rows[k].n == n), None)
+        t = next((r for r in range(self.table.rowCount())
+                  if (it := self.table.item(r, 0)) is not None and it.data(_NUMBER) == n), None)
+        if i is None or t is None:  # cleared or dropped meanwhile
+            return
+        self.rows[i] = dataclasses.replace(self.rows[i], clip=path)
+        item = self.table.item(t, COMMAND_COLUMN)
+        item.setIcon(self.style().standardIcon(QtWidgets.QStyle.StandardPixmap.SP_MediaPlay))
+        item.setToolTip(f"{path}\ndouble-click or ▶ Play clip to hear it")
+        self._selection_changed()
+
+    def clip_at(self, table_row: int) -> str:
+        """The saved clip of the detection in that table row ("" if none, or a marker row)."""
+        item = self.table.item(table_row, 0)
+        n = item.data(_NUMBER) if item is not None else None
+        return next((r.clip for r in reversed(self.rows) if r.n == n), "") if n else ""
+
+    def _selected_clip(self) -> str:
+        rows = self.table.selectionModel().selectedRows()
+        return self.clip_at(rows[0].row()) if rows else ""
+
+    def _selection_changed(self) -> None:
+        self.play_button.setEnabled(bool(self._selected_clip()))
+
+    def _play_selected(self) -> None:
+        if clip := self._selected_clip():
+            self.play.emit(clip)
+
+    def _double_clicked(self, table_row: int, _column: int) -> None:
+        if clip := self.clip_at(table_row):
+            self.play.emit(clip)
 
     def _insert_marker(self, before: HistoryRow, after: HistoryRow) -> None:
         # Newest on top: the marker sits under the first row of the new input, naming it.
@@ -157,6 +211,7 @@ class HistoryTable(QtWidgets.QWidget):
         self.table.item(0, SCORE_COLUMN).setText(score_text(score))
 
     def clear(self) -> None:
+        self.play_button.setEnabled(False)
         self.rows.clear()
         self.table.clearSpans()
         self.table.setRowCount(0)

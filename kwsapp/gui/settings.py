@@ -43,6 +43,7 @@ class Store:
     wav_folder = _setting("input/wav_folder", "")  # where "Open WAV file…" starts
     model_folder = _setting("model/browse_folder", "")  # where "Model folder…" starts
     csv_folder = _setting("history/csv_folder", "")  # where "Save CSV…" starts
+    clips_folder = _setting("actions/clips_folder", "")  # where each detection's audio is saved; "" = not saved
 
     def start_folder(self, key: str) -> str:
         """The folder a file dialog last used for ``key`` if it still exists, else home (never
@@ -66,6 +67,29 @@ class Store:
 
     def set_smoothing(self, cfg) -> None:
         self.qs.setValue("engine/smoothing", json.dumps(cfg.to_dict()))
+
+    def actions(self) -> dict:
+        """word -> WordAction (Settings → Actions); {} if none or unreadable."""
+        from .actionstab import WordAction
+
+        raw = self._get("actions/words")
+        try:
+            return {str(w): WordAction(str(a.get("command", "")), bool(a.get("on", True)))
+                    for w, a in json.loads(raw).items()} if raw else {}
+        except (ValueError, TypeError, AttributeError):
+            return {}
+
+    def set_actions(self, actions: dict) -> None:
+        self.qs.setValue("actions/words", json.dumps({w: dataclasses.asdict(a) for w, a in actions.items()}))
+
+    @property
+    def close_to_tray(self) -> bool:
+        # INI files hand booleans back as strings
+        return str(self._get("window/close_to_tray", "false")).lower() == "true"
+
+    @close_to_tray.setter
+    def close_to_tray(self, on: bool) -> None:
+        self.qs.setValue("window/close_to_tray", "true" if on else "false")
 
     def geometry(self) -> QtCore.QByteArray | None:
         return self._get("window/geometry")
@@ -138,11 +162,14 @@ class SmoothingPanel(QtWidgets.QDialog):
     """Edits every numeric field of the engine's smoothing dataclass; emits ``applied``."""
 
     applied = QtCore.pyqtSignal(object)
+    actions_applied = QtCore.pyqtSignal(object, bool, str)  # word -> WordAction, close to tray, clips folder
 
-    def __init__(self, cfg, parent=None, defaults=None):
-        """``defaults``: what "Restore Defaults" loads (the model's tuned settings), else ``type(cfg)()``."""
+    def __init__(self, cfg, parent=None, defaults=None, actions_tab=None):
+        """``defaults``: what "Restore Defaults" loads (the model's tuned settings), else ``type(cfg)()``.
+        ``actions_tab``: an ActionsTab, shown as a second tab; its sliders are part of ``value()``."""
         super().__init__(parent)
-        self.setWindowTitle("Detection settings")
+        self.setWindowTitle("Settings")
+        self.actions_tab = actions_tab
         self._defaults = defaults if defaults is not None else type(cfg)()
         self._cfg = cfg
         self.editors: dict[str, QtWidgets.QWidget] = {}
@@ -172,7 +199,17 @@ class SmoothingPanel(QtWidgets.QDialog):
         self.error.setStyleSheet("color: #c03030;")
         self.error.setWordWrap(True)
         lay = QtWidgets.QVBoxLayout(self)
-        lay.addLayout(form)
+        if actions_tab is None:
+            lay.addLayout(form)
+        else:
+            self.tabs = QtWidgets.QTabWidget()
+            page = QtWidgets.QWidget()
+            page_lay = QtWidgets.QVBoxLayout(page)
+            page_lay.addLayout(form)
+            page_lay.addStretch(1)
+            self.tabs.addTab(page, "Detection")
+            self.tabs.addTab(actions_tab, "Actions")
+            lay.addWidget(self.tabs)
         lay.addWidget(self.note)
         lay.addWidget(self.error)
         lay.addWidget(buttons)
@@ -185,11 +222,14 @@ class SmoothingPanel(QtWidgets.QDialog):
     def restore_defaults(self) -> None:
         """Fills the fields only, so Cancel still keeps what is in use; the note says so."""
         self.load(self._defaults)
+        if self.actions_tab is not None:
+            self.actions_tab.restore_defaults()
         self.note.setText("Defaults filled in. Press Apply or OK to use them (Cancel keeps the current settings).")
 
     def value(self):
         """The edited settings; raises ValueError if the dataclass rejects the combination."""
-        return dataclasses.replace(self._cfg, **{n: _read(w) for n, w in self.editors.items()})
+        cfg = dataclasses.replace(self._cfg, **{n: _read(w) for n, w in self.editors.items()})
+        return cfg if self.actions_tab is None else self.actions_tab.with_thresholds(cfg)
 
     def apply(self) -> bool:
         try:
@@ -197,10 +237,19 @@ class SmoothingPanel(QtWidgets.QDialog):
         except (ValueError, TypeError) as e:
             self.error.setText(str(e))
             return False
+        actions = None
+        if self.actions_tab is not None:
+            actions = self.actions_tab.check()
+            if actions is None:  # a command that does not parse: nothing is applied, the tab says why
+                self.tabs.setCurrentWidget(self.actions_tab)
+                return False
         self.error.setText("")
         self.note.setText("")
         self._cfg = cfg
         self.applied.emit(cfg)
+        if actions is not None:
+            self.actions_applied.emit(actions, self.actions_tab.tray_check.isChecked(),
+                                      self.actions_tab.clips_edit.text().strip())
         return True
 
     def _ok(self) -> None:

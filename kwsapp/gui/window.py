@@ -21,6 +21,7 @@ from ..errors import REBUILD_HINT, DeviceError, KwsError, ModelError
 from ..features import FeatureConfig
 from ..model import BUNDLED_MODEL_DIR, read_config
 from . import engine_api
+from .actionrunner import GuiActions
 from .bridge import EngineBridge
 from .devicelist import device_entries
 from .engine_api import SourceSpec
@@ -33,6 +34,7 @@ from .readout import DetectionReadout
 from .scores import QUIET_LABELS, ScoresView
 from .settings import SmoothingPanel, Store
 from .spectrogram import SpectrogramView
+from .tray import Tray
 
 STATUS_MS = 250
 BARS_MS = 40  # score bars and the 'hearing' line refresh at 25 fps at most, however fast hops come
@@ -91,12 +93,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.voice_dialog = None
         self.messages: list[str] = []  # this session's problems and changes, for Help → About
         self.model_config = self._load_model_config(self.model_dir)
+        self.actions = GuiActions(self)  # the user's commands (Settings → Actions), run off this thread
+        self.actions.report.connect(self._on_action_report)
+        self._clip = None  # (detection, audio) the engine sent just before that detection
+        self.actions.set_actions(store.actions())
 
         self._build_controls()
         self._build_views()
         self._build_status()
         self.history.folder = store.start_folder("csv_folder")
         self.history.saved.connect(self._on_saved_csv)
+        self.history.play.connect(self.play_clip)
+        self.actions.clip_saved.connect(self.history.set_clip)
+        self._player = None
         self._show_model()
         self.refresh_devices()
         g = store.geometry()
@@ -111,6 +120,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self._status_timer = QtCore.QTimer(self)
         self._status_timer.timeout.connect(self._refresh_status)
         self._status_timer.start(STATUS_MS)
+        self._quitting = False  # Quit (menu, tray) ends the app even when closing goes to the tray
+        self.tray = None
+        if Tray.available():
+            self.tray = Tray(self)
+            self.tray.show_requested.connect(self.show_from_tray)
+            self.tray.quit_requested.connect(self.quit)
         if autostart and self.model_config is not None:
             QtCore.QTimer.singleShot(0, self.start)
 
@@ -132,7 +147,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.open_action = A("Open WAV file…", self.open_wav, "Ctrl+O", "Listen to a WAV file instead of a microphone")
         self.save_action = A("Save detections as CSV…", lambda: self.history._ask_save(), "Ctrl+S")
         self.clear_action = A("Clear detections", lambda: self.history.clear(), "Ctrl+L")
-        self.quit_action = A("Quit", self.close, "Ctrl+Q")
+        self.quit_action = A("Quit", self.quit, "Ctrl+Q")
         self.start_action = A("Start", self.toggle, "Space", "Start or stop listening (Space)")
         self.devices_action = A("Choose input device…", self.offer_devices)
         self.refresh_action = A("↻", self.refresh_devices, "F5", "Look for input devices again (F5)")
@@ -389,10 +404,46 @@ class MainWindow(QtWidgets.QMainWindow):
             self.set_smoothing(dataclasses.replace(self.smoothing, detection_threshold=float(value)))
 
     def open_settings(self) -> None:
-        panel = SmoothingPanel(self.smoothing, self, defaults=engine_api.model_smoothing(self.model_dir))
+        from .actionstab import ActionsTab
+
+        tuned = engine_api.model_smoothing(self.model_dir)
+        tab = ActionsTab(model_words(self.model_config), self.smoothing, tuned, self.store.actions(),
+                         self.store.close_to_tray, QtWidgets.QSystemTrayIcon.isSystemTrayAvailable(),
+                         self.store.clips_folder)
+        panel = SmoothingPanel(self.smoothing, self, defaults=tuned, actions_tab=tab)
         panel.applied.connect(self.set_smoothing)
+        panel.actions_applied.connect(self.set_actions)
         self.settings_panel = panel  # reachable for tests
         panel.open()
+
+    def set_actions(self, actions: dict, close_to_tray: bool = False, clips_folder: str = "") -> None:
+        self.store.set_actions(actions)
+        self.store.close_to_tray = close_to_tray
+        self.store.clips_folder = clips_folder
+        self.actions.set_actions(actions)
+        # A program not found is kept (it may be installed later), but said now, not at the first detection.
+        problems = self.actions.missing(actions)
+        if problems:
+            self._on_action_report("actions: " + "; ".join(problems))
+
+    def play_clip(self, path: str) -> None:
+        """Plays a saved clip; QSoundEffect decodes and plays on Qt's own threads, so this returns at once."""
+        if not os.path.isfile(path):
+            self._on_action_report(f"{path}: the clip is no longer there")
+            return
+        from PyQt6 import QtMultimedia  # loaded at the first play: most sessions never play one
+
+        if self._player is None:
+            self._player = QtMultimedia.QSoundEffect(self)
+        self._player.stop()
+        self._player.setSource(QtCore.QUrl.fromLocalFile(path))
+        self._player.play()
+        self.played = path  # for tests (offscreen has no sound device to hear it on)
+        self.statusBar().showMessage(f"playing {os.path.basename(path)}", 3000)
+
+    def _on_action_report(self, line: str) -> None:
+        self.note(line)
+        self.statusBar().showMessage(line, 10000)
 
     # ---------------------------------------------------------------- devices and input
     def refresh_devices(self) -> None:
@@ -498,6 +549,7 @@ class MainWindow(QtWidgets.QMainWindow):
         bridge = self._bridge = EngineBridge(self)
         bridge.hop.connect(self._on_hop)
         bridge.detection.connect(self._on_detection)
+        bridge.clip.connect(self._on_clip)
         bridge.error.connect(self._on_error)
         bridge.ready.connect(self._on_ready)
         bridge.finished.connect(self._on_finished)
@@ -549,6 +601,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.spectrogram.stop_timer()
         if self.voice_dialog is not None:
             self.voice_dialog.shutdown()
+        self.actions.shutdown()
         if engine is not None:
             engine.stop()
         deadline = time.monotonic() + timeout
@@ -556,9 +609,31 @@ class MainWindow(QtWidgets.QMainWindow):
             # A starter still loading a model sees the new session and stops what it built.
             t.join(max(0.0, deadline - time.monotonic()) if t is not threading.current_thread() else 0)
 
+    def quit(self) -> None:
+        """End the app, tray or not."""
+        self._quitting = True
+        self.close()
+
+    def show_from_tray(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
     def closeEvent(self, ev):  # noqa: N802
         self.store.set_geometry(self.saveGeometry())
         self.store.sync()
+        if self.tray is not None and self.store.close_to_tray and not self._quitting:
+            # Only hidden: the engine keeps listening and actions keep running. Without this,
+            # Qt would end the app when a dialog opened from the tray closes.
+            QtWidgets.QApplication.setQuitOnLastWindowClosed(False)
+            ev.ignore()
+            self.hide()
+            self.tray.say_hidden()
+            return
+        if self.tray is not None:
+            self.tray.remove()
+        # Back to Qt's default (a hide to the tray turned it off): closing for real ends the app.
+        QtWidgets.QApplication.setQuitOnLastWindowClosed(True)
         self.shutdown()
         super().closeEvent(ev)
 
@@ -586,10 +661,20 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_detection(self, det) -> None:
         if det.label in QUIET_LABELS:  # not a command: the engine should never send these
             return
+        pending, self._clip = self._clip, None
+        clip = pending[1] if pending is not None and pending[0] is det else None
+        row = self.history.add(det.stream_time_s, det.label, det.score, source=source_name(self.spec),
+                               model=model_name(self.model_dir), session=self._session)
+        # Saving the clip and starting the command happen on a worker; the row gets its ▶ then.
+        rate = self.model_config.features.sample_rate if self.model_config else 16000
+        self.actions.fire(det, clip, self.store.clips_folder, rate, token=row.n)
         self.peak.start(det.label, det.score)
         self.readout.show_detection(det.label, det.score)
-        self.history.add(det.stream_time_s, det.label, det.score, source=source_name(self.spec),
-                         model=model_name(self.model_dir), session=self._session)
+        if self.tray is not None:
+            self.tray.show_detection(det.label, det.score)
+
+    def _on_clip(self, payload) -> None:
+        self._clip = payload  # its detection comes next, through the same queue
 
     def _on_peak(self, _label: str, score: float) -> None:
         self.readout.raise_score(score)

@@ -1,0 +1,126 @@
+"""Settings → Actions: per word a command (on/off) and a sensitivity slider; close-to-tray.
+
+The commands are what ``kwsapp listen --actions`` takes, typed as one line and split the way
+kwsapp/actions.py splits ``--exec`` (quotes honoured, no shell unless written). The sliders
+edit the smoothing's per-word thresholds, so they are applied with the other detection
+settings (the dialog's Apply / OK) and follow its Restore Defaults.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from PyQt6 import QtWidgets
+
+from ..actions import parse_command
+from ..errors import KwsError
+from .sensitivity import SensitivitySlider
+
+
+@dataclasses.dataclass(frozen=True)
+class WordAction:
+    command: str = ""  # one line, split like --exec; "" = nothing to run
+    on: bool = True
+
+
+class ActionsTab(QtWidgets.QWidget):
+    def __init__(self, words, smoothing, tuned, actions: dict, close_to_tray: bool,
+                 tray_available: bool, clips_folder: str = "", parent=None):
+        """``smoothing``: the settings in use; ``tuned``: the model's (the marks and the defaults)."""
+        super().__init__(parent)
+        self.words = list(words)
+        self._tuned = tuned
+        self.checks, self.commands, self.sliders, self.values = {}, {}, {}, {}
+        grid = QtWidgets.QGridLayout()
+        for c, title in enumerate(("word", "run", "command (no shell unless you write one: sh -c '…')",
+                                   "sensitivity")):
+            grid.addWidget(QtWidgets.QLabel(f"<b>{title}</b>"), 0, c)
+        for r, word in enumerate(self.words, 1):
+            check = self.checks[word] = QtWidgets.QCheckBox()
+            check.setToolTip(f"Run the command when “{word}” is heard")
+            edit = self.commands[word] = QtWidgets.QLineEdit()
+            edit.setPlaceholderText(f'e.g. notify-send "heard {word}"')
+            edit.setToolTip("The detection reaches the command as KWSAPP_LABEL, KWSAPP_SCORE, KWSAPP_TIME "
+                            "and KWSAPP_WALL_TIME in its environment.")
+            slider = self.sliders[word] = SensitivitySlider(tuned.threshold_for(word))
+            value = self.values[word] = QtWidgets.QLabel()
+            value.setMinimumWidth(44)
+            slider.valueChanged.connect(lambda v, lab=value: lab.setText(f"{v} %"))
+            grid.addWidget(QtWidgets.QLabel(word), r, 0)
+            grid.addWidget(check, r, 1)
+            grid.addWidget(edit, r, 2)
+            grid.addWidget(slider, r, 3)
+            grid.addWidget(value, r, 4)
+        grid.setColumnStretch(2, 3)
+        grid.setColumnStretch(3, 2)
+        self.tray_check = QtWidgets.QCheckBox("Closing the window keeps listening in the system tray")
+        self.tray_check.setChecked(close_to_tray)
+        if not tray_available:  # nowhere to go: say why it cannot be chosen
+            self.tray_check.setEnabled(False)
+            self.tray_check.setToolTip("This desktop has no system tray")
+        self.clips_edit = QtWidgets.QLineEdit(clips_folder)
+        self.clips_edit.setPlaceholderText("not saved")
+        self.clips_edit.setToolTip("Each detection's audio (1.5 s) is saved here as <time>_<word>_<score>.wav, "
+                                   "playable from the history; commands get its path as KWSAPP_CLIP")
+        browse = QtWidgets.QPushButton("Choose…")
+        browse.clicked.connect(self._choose_clips_folder)
+        clips = QtWidgets.QHBoxLayout()
+        clips.addWidget(QtWidgets.QLabel("Save the audio of each detection in:"))
+        clips.addWidget(self.clips_edit, 1)
+        clips.addWidget(browse)
+        self.error = QtWidgets.QLabel("")
+        self.error.setStyleSheet("color: #c03030;")
+        self.error.setWordWrap(True)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addLayout(grid)
+        lay.addLayout(clips)
+        lay.addWidget(self.tray_check)
+        lay.addWidget(self.error)
+        lay.addStretch(1)
+        self.load(smoothing, actions)
+
+    def load(self, smoothing, actions: dict) -> None:
+        for word in self.words:
+            a = actions.get(word, WordAction())
+            self.checks[word].setChecked(a.on)
+            self.commands[word].setText(a.command)
+            self.sliders[word].set_threshold(smoothing.threshold_for(word))
+            self.values[word].setText(f"{self.sliders[word].value()} %")
+
+    def restore_defaults(self) -> None:
+        self.load(self._tuned, {})
+        self.tray_check.setChecked(False)
+        self.clips_edit.clear()
+
+    def _choose_clips_folder(self) -> None:
+        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Save detection clips in", self.clips_edit.text())
+        if d:
+            self.clips_edit.setText(d)
+
+    def actions(self) -> dict[str, WordAction]:
+        """The commands as typed; raises KwsError naming the first one that does not parse."""
+        out = {}
+        for word in self.words:
+            text = self.commands[word].text().strip()
+            if text:
+                parse_command(text, f"the command for {word!r}")
+            out[word] = WordAction(text, self.checks[word].isChecked())
+        return out
+
+    def with_thresholds(self, smoothing):
+        """``smoothing`` with this tab's per-word thresholds. A word whose slider sits on the
+        common threshold gets no entry of its own, so the toolbar's threshold still moves it."""
+        pairs = {w: t for w, t in smoothing.word_thresholds if w not in self.sliders}
+        for word, slider in self.sliders.items():
+            if abs(slider.threshold - smoothing.detection_threshold) > 1e-6:
+                pairs[word] = slider.threshold
+        return dataclasses.replace(smoothing, word_thresholds=pairs)
+
+    def check(self) -> dict | None:
+        """The actions, or None after showing why they cannot be used."""
+        try:
+            actions = self.actions()
+        except KwsError as e:
+            self.error.setText(str(e))
+            return None
+        self.error.setText("")  # a program not found is kept; the window says so in its status bar
+        return actions
