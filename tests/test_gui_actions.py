@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-pytest.importorskip("pytestqt")
+import pytestqt  # noqa: E402,F401  (a missing pytest-qt must fail, not skip these tests)
 
 from PyQt6 import QtWidgets  # noqa: E402
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-pytest.importorskip("pytestqt")
+import pytestqt  # noqa: E402,F401  (a missing pytest-qt must fail, not skip these tests)
 
 from kwsapp.gui.actionstab import WordAction  # noqa: E402
 from kwsapp.gui.settings import Store, open_settings  # noqa: E402

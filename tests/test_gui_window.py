@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-pytest.importorskip("pytestqt")
+import pytestqt  # noqa: E402,F401  (a missing pytest-qt must fail, not skip these tests)
 
 from PyQt6 import QtCore, QtGui, QtWidgets  # noqa: E402
 

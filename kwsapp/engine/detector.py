@@ -16,6 +16,7 @@ buffer and a worker thread) is :class:`kwsapp.engine.engine.Engine`, which calls
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass
 
@@ -24,6 +25,9 @@ import numpy as np
 from ..model import BUNDLED_MODEL_DIR
 from .recognizer import BACKENDS, Recognizer
 from .smoothing import SmoothingConfig, Smoother, checked_fields, tuned
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,10 @@ class Detector:
         self.settings = settings = self._resolved(settings)
         self._smoother = Smoother(self.recognizer.labels, settings.smoothing)
         self.reset()
+        log.info("model %s loaded: %s on %s; smoothing %s", model_dir, self.recognizer.backend,
+                 self.recognizer.device, settings.smoothing.to_dict())
+        if self.recognizer.warning:
+            log.warning("%s", self.recognizer.warning)
 
     # ---- what the model is ----------------------------------------------------------
     @property

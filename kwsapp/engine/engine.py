@@ -11,6 +11,7 @@ it dropped.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 
 import numpy as np
@@ -18,6 +19,9 @@ import numpy as np
 from ..errors import KwsError
 from ..audio.sources import SourceSpec, open_source
 from .detector import Detection, Detector, EngineSettings, HopResult, level_db  # noqa: F401  (their home was here)
+
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -129,6 +133,8 @@ class Engine:
         self._done.clear()
         self._thread = threading.Thread(target=self._run, name="kws-engine", daemon=True)
         self._thread.start()
+        log.info("listening: %s, hop %d ms, model %s", getattr(self.source, "describe", lambda: "source")(),
+                 self.detector.settings.hop_ms, self.detector.model_dir)
 
     def _run(self) -> None:
         ring = self.source.ring
@@ -177,6 +183,7 @@ class Engine:
         return self.source.ring.read_range(end - int(seconds * self.sample_rate), end)
 
     def _fail(self, err: KwsError) -> None:
+        log.warning("stopped: %s", err)
         self.error = err
         self._stop.set()
         try:

@@ -53,7 +53,10 @@ def exit_now(code: int) -> None:
 
 
 def run(args, fast_exit: bool = True) -> int:
+    from .. import logbook
     from ..vocabulary import SETTINGS_ENV
+
+    logbook.install()  # Help → Log shows what the engine, sources and window logged
     from .settings import Store, open_settings
 
     store = Store(open_settings(os.environ.get(SETTINGS_ENV)))

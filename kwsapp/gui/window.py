@@ -8,6 +8,7 @@ the user has asked for something else meanwhile, in which case it stops what it 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import threading
@@ -16,6 +17,7 @@ import time
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
+from .. import logbook
 from ..engine.smoothing import SmoothingConfig
 from ..errors import REBUILD_HINT, DeviceError, KwsError, ModelError
 from ..features import FeatureConfig
@@ -39,6 +41,8 @@ from .tray import Tray
 STATUS_MS = 250
 BARS_MS = 40  # score bars and the 'hearing' line refresh at 25 fps at most, however fast hops come
 JOIN_S = 1.0
+
+log = logging.getLogger(__name__)
 
 
 class ProblemBanner(QtWidgets.QFrame):
@@ -157,6 +161,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.voice_action = A("Train on my voice…", self.open_voice_training)
         self.settings_action = A("Settings…", self.open_settings, "Ctrl+,", "Detection settings")
         self.about_action = A("About kwsapp", self.open_about)
+        self.log_action = A("Log", self.open_log, tip="What the app did this session, to copy into a bug report")
 
         mb = self.menuBar()
         menus = {
@@ -164,7 +169,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "&Listen": (self.start_action, self.devices_action, self.refresh_action),
             "&Model": (self.model_action, self.bundled_action, self.voice_action),
             "&Settings": (self.settings_action,),
-            "&Help": (self.about_action,),
+            "&Help": (self.log_action, self.about_action),
         }
         for title, actions in menus.items():
             m = mb.addMenu(title)
@@ -293,9 +298,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model_label.setToolTip(f"{self.model_dir}\nwords: {', '.join(words) or '–'}")
 
     def note(self, message: str) -> None:
-        """One line in this session's message log (Help → About)."""
+        """One line in this session's message log (Help → About), and in the app's log."""
         self.messages.append(f"{time.strftime('%H:%M:%S')} {message}")
         del self.messages[:-200]
+        log.info(message)
+
+    def open_log(self) -> None:
+        from .logview import LogDialog
+
+        self.log_dialog = LogDialog(self)
+        self.log_dialog.open()
 
     def open_about(self) -> None:
         from .about import AboutDialog
