@@ -233,8 +233,10 @@ def test_evaluate_skips_what_is_not_a_file_and_names_each_with_the_reason(capsys
                     str(tmp_path / "c.png"), "--json"])
     out, err = capsys.readouterr()
     assert rc == 0 and "Traceback" not in err, err
-    assert f"skipped {len(odd)} unreadable clip(s):" in out
+    # with --json the report is on stderr and stdout holds only the JSON
+    assert f"skipped {len(odd)} unreadable clip(s):" in err
     for path, why in odd.items():
-        assert any(line.startswith(f"  {path}: {why}") for line in out.splitlines()), (path, out)
-    report = json.loads(out.splitlines()[-1])
+        assert any(line.startswith(f"  {path}: {why}") for line in err.splitlines()), (path, err)
+    assert len(out.splitlines()) == 1
+    report = json.loads(out)
     assert report["skipped_clips"] == len(odd) and sorted(s.split(": ")[0] for s in report["skipped"]) == sorted(odd)
