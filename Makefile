@@ -48,7 +48,8 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
 # train list and synthetic sentences), train the base model on the real clips plus the speakers,
 # fine-tune it with the negatives added, then tune its detection threshold and averaging window on
 # validation streams and the eval speech's false alarms per hour (stored in its config.json).
-MODEL_SEED ?= 10
+BASE_SEED  ?= 10
+MODEL_SEED ?= 11
 SPEECH     ?= ../shared/continuous_speech
 SYNTH      := build/synth-human
 NEG        := build/negatives
@@ -59,7 +60,7 @@ model: setup
 	rm -rf $(SYNTH) $(NEG) $(BASE)
 	$(BIN)/kws-train synth --variants m1,m2,m3,m4,m5,m6,m7,m8,f1,f2,f3,f4,f5 --per-word 60 --unknown-per-word 3 --seed 3 --out $(SYNTH)
 	$(BIN)/kws-train negatives --speech-list $(SPEECH)/train_list.txt --sentences 600 --seed 5 --out $(NEG)
-	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel --epochs 150 --unknown-share 0.25 --time-shift-ms 150 --extra-data $(SYNTH) --seed $(MODEL_SEED) --quiet --out $(BASE)
+	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel --epochs 150 --unknown-share 0.25 --time-shift-ms 150 --extra-data $(SYNTH) --seed $(BASE_SEED) --quiet --out $(BASE)
 	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel --init-from $(BASE) --epochs 40 --lr 1e-3 --warmup-epochs 1 --unknown-share 0.25 --time-shift-ms 150 --extra-data $(SYNTH) --extra-data $(NEG) --seed $(MODEL_SEED) --quiet --out assets/model
 	$(BIN)/kws-train falsealarms --model assets/model --data-dir $(DATA) --speech-list $(SPEECH)/eval_list.txt --split validation --seed 10 --streams 4 --sweep $(SWEEP) --sweep-window 300,400,500,750 --save-smoothing
 
