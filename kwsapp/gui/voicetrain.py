@@ -127,6 +127,7 @@ class FinetuneRun(QtCore.QObject):
         self._stdout = ""
         self.lines: list[str] = []  # complete stdout lines
         self._stderr: list[str] = []
+        self._err_part = ""  # an unfinished stderr line
         self.proc = QtCore.QProcess(self)
         env = QtCore.QProcessEnvironment.systemEnvironment()
         env.insert("PYTHONUNBUFFERED", "1")  # a pipe is block-buffered: the epoch lines must come as they happen
@@ -161,6 +162,12 @@ class FinetuneRun(QtCore.QObject):
     def _read_stdout(self) -> None:
         self._stdout += bytes(self.proc.readAllStandardOutput()).decode(errors="replace")
         *lines, self._stdout = self._stdout.split("\n")  # keep an unfinished line for later
+        self._progress_from(lines)
+        self.lines += lines
+
+    def _progress_from(self, lines) -> None:
+        """Keras's epoch lines: on stderr with --json (stdout carries only the report), on
+        stdout from older trainers."""
         for line in lines:
             m = _EPOCH.match(line.strip())
             if m:  # epoch k starts: k-1 are done
@@ -170,11 +177,12 @@ class FinetuneRun(QtCore.QObject):
             else:
                 continue
             self.progress.emit(self.epochs_done, self.epochs)
-        self.lines += lines
 
     def _read_stderr(self) -> None:
-        text = bytes(self.proc.readAllStandardError()).decode(errors="replace")
-        self._stderr = (self._stderr + text.splitlines())[-200:]
+        self._err_part += bytes(self.proc.readAllStandardError()).decode(errors="replace")
+        *lines, self._err_part = self._err_part.split("\n")
+        self._progress_from(lines)
+        self._stderr = (self._stderr + lines)[-200:]
 
     def _problem(self) -> str:
         for line in reversed(self._stderr):  # the command's own one-line error, if it gave one
@@ -187,6 +195,7 @@ class FinetuneRun(QtCore.QObject):
         self._killer.stop()
         self._read_stdout()
         self._read_stderr()
+        self._stderr.append(self._err_part)  # a last line without a newline
         lines = self.lines + [self._stdout]
         if self.cancelled:
             remove_partials(self.out)
