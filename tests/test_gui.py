@@ -319,10 +319,11 @@ def test_threshold_control_updates_engine_chart_and_settings(make_window, qtbot,
     build_words_wav(data_dir, wav, words=("yes",))
     w = make_window(spec=SourceSpec("file", path=wav), model_dir=model_dir)
     qtbot.waitUntil(lambda: w.engine is not None, timeout=30000)
-    w.threshold_spin.setValue(0.6)
-    assert w.scores.threshold == pytest.approx(0.6)
-    assert store.smoothing(SmoothingConfig).detection_threshold == pytest.approx(0.6)
-    qtbot.waitUntil(lambda: w.engine.settings.smoothing.detection_threshold == pytest.approx(0.6), timeout=3000)
+    # 0.72: not any model's tuned value (the sweep's grid is 0.05), so setting it is a change
+    w.threshold_spin.setValue(0.72)
+    assert w.scores.threshold == pytest.approx(0.72)
+    assert store.smoothing(SmoothingConfig).detection_threshold == pytest.approx(0.72)
+    qtbot.waitUntil(lambda: w.engine.settings.smoothing.detection_threshold == pytest.approx(0.72), timeout=3000)
 
 
 def test_close_stops_audio_and_worker_within_a_second(qtbot, store, data_dir, model_dir, tmp_path):
