@@ -248,7 +248,6 @@ def run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from kwsapp.listen import add_smoothing_args
     from kwsapp.model import BUNDLED_MODEL_DIR
 
     p = sub.add_parser("falsealarms", help="false alarms per hour on running speech, and a DET curve",
@@ -282,12 +281,7 @@ def add_parser(sub) -> None:
                    help="clips for the command streams (default: testing)")
     p.add_argument("--seed", type=int, default=0, help="first stream seed (default: 0)")
     p.add_argument("--duration", type=float, default=600.0, help="seconds per stream (default: 600)")
-    p.add_argument("--tolerance-ms", type=float, default=1500.0,
-                   help="max distance between a detection and its clip's start (default: 1500)")
-    p.add_argument("--hop-ms", type=int, default=100, help="engine hop (default: 100)")
-    p.add_argument("--backend", choices=["auto", "tflite", "keras"], default="auto",
-                   help="model runtime (default: auto)")
-    add_smoothing_args(p)
+    ST.add_detector_args(p)
     p.add_argument("--det", default=None, metavar="PNG", help="draw the DET curve into this PNG (default: none)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object (stdout holds only it)")
     p.set_defaults(func=run)

@@ -282,8 +282,19 @@ def _run(args, emit) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
+def add_detector_args(p) -> None:
+    """How detections are made and matched: shared by streamtest and falsealarms."""
     from kwsapp.listen import add_smoothing_args
+
+    p.add_argument("--tolerance-ms", type=float, default=1500.0,
+                   help="max distance between a detection and its clip's start (default: 1500)")
+    p.add_argument("--hop-ms", type=int, default=100, help="engine hop (default: 100)")
+    p.add_argument("--backend", choices=["auto", "tflite", "keras"], default="auto",
+                   help="runtime: tflite (model.tflite), keras (model.keras, needs TensorFlow) or auto (tflite when there)")
+    add_smoothing_args(p)
+
+
+def add_parser(sub) -> None:
     from kwsapp.model import BUNDLED_MODEL_DIR
 
     p = sub.add_parser("streamtest", help="streaming accuracy on a generated long WAV (TF example's method)",
@@ -307,12 +318,7 @@ def add_parser(sub) -> None:
                         "defaults")
     p.add_argument("--unknown-share", type=float, default=0.3, help="share of unknown-word clips (default: 0.3)")
     p.add_argument("--background-volume", type=float, default=0.1, help="max noise volume (default: 0.1)")
-    p.add_argument("--tolerance-ms", type=float, default=1500.0,
-                   help="max distance between a detection and its clip's start (default: 1500)")
-    p.add_argument("--hop-ms", type=int, default=100, help="engine hop (default: 100)")
-    p.add_argument("--backend", choices=["auto", "tflite", "keras"], default="auto",
-                   help="runtime: tflite (model.tflite), keras (model.keras, needs TensorFlow) or auto (tflite when there)")
-    add_smoothing_args(p)
+    add_detector_args(p)
     p.add_argument("--out-wav", default=None, help="also write the stream here (and <name>_labels.txt)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout; the human report goes to stderr")
     p.set_defaults(func=run)
