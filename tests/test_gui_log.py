@@ -32,6 +32,7 @@ def test_the_detector_and_the_window_log_and_help_log_shows_it(qtbot, tmp_path, 
     from PyQt6 import QtWidgets
 
     assert QtWidgets.QApplication.clipboard().text() == w.log_dialog.text.toPlainText()
+    w.log_dialog.close()  # a dialog left open outlives the test's window
     w.shutdown()
 
 

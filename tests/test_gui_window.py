@@ -251,7 +251,8 @@ def test_input_list_is_default_first_then_real_devices_by_name(window, monkeypat
 # ---------------------------------------------------------------- quitting
 def test_quit_ends_the_process_without_interpreter_teardown(qtbot, tmp_path, monkeypatch):
     """Ctrl+Q: the window closes the normal way (settings saved), then the process ends at once
-    instead of waiting seconds for TensorFlow's native teardown."""
+    instead of waiting seconds for TensorFlow's native teardown, even with another window of the
+    app still open (a window another test left open once kept Qt's loop, and CI, running forever)."""
     import signal
 
     from kwsapp.gui import app
@@ -268,8 +269,11 @@ def test_quit_ends_the_process_without_interpreter_teardown(qtbot, tmp_path, mon
 
         win = next(w for w in QtWidgets.QApplication.topLevelWidgets() if hasattr(w, "quit_action"))
         assert win.quit_action.shortcut() == QtGui.QKeySequence("Ctrl+Q")
+        other.show()  # a second top-level window: Qt alone would keep running for it
         win.quit_action.trigger()
 
+    other = QtWidgets.QWidget()
+    other.setWindowTitle("another window")
     QtCore.QTimer.singleShot(0, press_ctrl_q)
     wav = tmp_path / "x.wav"
     from kwsapp.wavio import write_wav
@@ -278,6 +282,7 @@ def test_quit_ends_the_process_without_interpreter_teardown(qtbot, tmp_path, mon
     code = app.run(SimpleNamespace(input=str(wav), device=None, model=str(tmp_path / "no-model")))
     assert exits == [code] == [0]
     assert Store(open_settings(ini)).geometry() is not None  # closed the normal way first
+    other.close()
 
 
 # ---------------------------------------------------------------- small things

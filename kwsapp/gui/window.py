@@ -622,9 +622,12 @@ class MainWindow(QtWidgets.QMainWindow):
             t.join(max(0.0, deadline - time.monotonic()) if t is not threading.current_thread() else 0)
 
     def quit(self) -> None:
-        """End the app, tray or not."""
+        """End the app, tray or not, whatever other windows are open."""
         self._quitting = True
-        self.close()
+        if self.close():
+            # Qt ends its loop only when the last window closes: an open Help → Log, a dialog
+            # or a combo popup would keep the process running after Ctrl+Q.
+            QtWidgets.QApplication.quit()
 
     def show_from_tray(self) -> None:
         self.showNormal()
