@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import json
 import queue
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 
+from .engine.peak import PeakFollower
 from .engine.smoothing import SmoothingConfig, parse_thresholds
 from .errors import DeviceError, KwsError, UsageError
 
@@ -145,23 +147,32 @@ class _Outputs:
         self.actions = ActionRunner(commands, default, report=_stderr) if commands or default else None
         self.clips = ClipSaver(args.save_clips, sample_rate) if args.save_clips else None
         self.log = DetectionLog(args.log) if args.log else None
+        self._waiting: collections.deque = collections.deque()  # (record, file) of each crossing not yet over
 
-    def detection(self, det, clip=None, file: str | None = None) -> None:
+    def crossed(self, det, clip=None, file: str | None = None) -> None:
+        """At the hop that crossed the threshold: the clip is saved and the action starts at once
+        (KWSAPP_SCORE is that hop's score); the line waits for :meth:`over`."""
         from .actions import now, wall_time_text
 
         wall = now()
-        record = det.to_json() | {"wall_time": wall_time_text(wall)}
+        record = {"wall_time": wall_time_text(wall)}
         if file is not None:
             record["file"] = file
         path = self.clips.save(clip, wall, det.label, det.score) if self.clips and clip is not None else None
         if path:
             record["clip"] = path
-        print(format_detection(det, self.as_json, record, file if self.several_files else None), flush=True)
-        if self.log:
-            self.log.write(record)
+        self._waiting.append((record, file))
         if self.actions:
             extra = {k: v for k, v in (("KWSAPP_FILE", file), ("KWSAPP_CLIP", path)) if v}
             self.actions.fire(det, record["wall_time"], extra)
+
+    def over(self, det) -> None:
+        """The word is over (kwsapp/engine/peak.py): its line, and --log's, with the peak score."""
+        record, file = self._waiting.popleft()
+        record = det.to_json() | record
+        print(format_detection(det, self.as_json, record, file if self.several_files else None), flush=True)
+        if self.log:
+            self.log.write(record)
 
     def close(self) -> None:
         if self.actions:
@@ -292,16 +303,27 @@ def _listen_to_files(detector, inputs, audio, outputs, clip_n: int, raw: bool) -
                 failed += 1
                 continue
 
-        def on_hop(hop, audio=audio, name=name):
+        peaks = PeakFollower(detector.labels)
+
+        def on_hop(hop, audio=audio, name=name, peaks=peaks):
             if hop.detection:
                 end = round(hop.stream_time_s * detector.sample_rate)
-                outputs.detection(hop.detection, audio[max(0, end - clip_n): end], file=name)
+                _over(outputs, peaks.start(hop.detection))
+                outputs.crossed(hop.detection, audio[max(0, end - clip_n): end], file=name)
+            else:
+                _over(outputs, peaks.hop(hop.smoothed, hop.stream_time_s)[1])
 
         detector.run_offline(audio, on_hop=on_hop)
+        _over(outputs, peaks.finish())
         audio = None
     if failed:
         print(f"kwsapp listen: {failed} of {len(inputs)} inputs could not be read", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _over(outputs, det) -> None:
+    if det is not None:
+        outputs.over(det)
 
 
 def _listen_live(detector, spec, outputs, args, file: str | None) -> int:
@@ -310,18 +332,35 @@ def _listen_live(detector, spec, outputs, args, file: str | None) -> int:
 
     health = _Health()
     events: queue.Queue = queue.Queue()
+    peaks = PeakFollower(detector.labels)  # used on the engine's worker while it runs
+
+    def on_hop(hop):
+        health.on_hop(hop)
+        if hop.detection is None:
+            done = peaks.hop(hop.smoothed, hop.stream_time_s)[1]
+            if done is not None:
+                events.put(("over", done))
 
     def on_detection(det):
         # On the engine's worker, before it reads on: the ring still holds the audio of this
         # detection (the engine keeps CLIP_S of it). The clip is written on the main thread.
-        events.put((det, engine.audio_before(det, CLIP_S) if outputs.clips else None))
+        done = peaks.start(det)
+        if done is not None:
+            events.put(("over", done))
+        events.put(("crossed", det, engine.audio_before(det, CLIP_S) if outputs.clips else None))
 
     def show(event):
-        det, clip = event
-        outputs.detection(health.run_time(det), clip, file=file)
+        if event[0] == "ended":  # the worker has stopped: the word followed is over too
+            event = ("over", peaks.finish())
+            if event[1] is None:
+                return
+        if event[0] == "over":
+            outputs.over(health.run_time(event[1]))
+        else:
+            outputs.crossed(health.run_time(event[1]), event[2], file=file)
 
     context_s = max(0.0, CLIP_S - detector.window_samples / detector.sample_rate) if outputs.clips else 0.0
-    engine = Engine(spec, detector, on_hop=health.on_hop, on_detection=on_detection, on_error=events.put,
+    engine = Engine(spec, detector, on_hop=on_hop, on_detection=on_detection, on_error=events.put,
                     context_s=context_s)
     previous = _sigterm_as_ctrl_c()
     try:
@@ -330,6 +369,7 @@ def _listen_live(detector, spec, outputs, args, file: str | None) -> int:
         pass  # Ctrl-C (or SIGTERM) is how a live listen ends: stopped cleanly, exit 0
     finally:
         engine.stop()
+        _drain(events, show)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         health.source_ended(engine.source)
@@ -385,12 +425,26 @@ def _listen_once(engine, events, show, health, again: bool = False):
         except queue.Empty:
             health.maybe_warn(engine.source)
             if not engine.running and events.empty():
+                show(("ended",))
                 return engine.error
             continue
         if isinstance(ev, Exception):
             engine.stop()
+            _drain(events, show)
             return ev
         show(ev)
+
+
+def _drain(events, show) -> None:
+    """After the engine stopped: what its worker queued, then the end of the word followed."""
+    while True:
+        try:
+            ev = events.get_nowait()
+        except queue.Empty:
+            break
+        if not isinstance(ev, Exception):
+            show(ev)
+    show(("ended",))
 
 
 def cmd_devices(args) -> int:
@@ -418,7 +472,9 @@ def add_parser(sub, add_source_args, add_model_arg) -> None:
         description="Print one line per detected command (never _silence_/_unknown_) as it happens: "
                     "'<stream time> s  <label> <score>', or with --json one object per line "
                     '{"time_s": float, "label": str, "score": float}. time_s is seconds of audio since '
-                    "the start. --input files are processed as fast as possible unless --realtime. An --input "
+                    "the start, when the smoothed score crossed the threshold; score is the peak it reached "
+                    "for that word, so the line comes when the word is over (at most 1 s later); actions "
+                    "start at the crossing. --input files are processed as fast as possible unless --realtime. An --input "
                     "that is a FIFO or a pipe (/dev/stdin) is read as a stream: listen waits for a "
                     "writer and detects while the audio arrives; a WAV header of unknown length (as "
                     "sox or ffmpeg write to a pipe) plays to the end of the stream. "
@@ -446,7 +502,8 @@ def add_parser(sub, add_source_args, add_model_arg) -> None:
                    help="run COMMAND on every detection, split into words like a shell would but without a "
                         "shell (write sh -c '...' for one); the detection is in its environment: KWSAPP_LABEL, "
                         "KWSAPP_SCORE, KWSAPP_TIME (stream seconds), KWSAPP_WALL_TIME (ISO 8601), KWSAPP_FILE, "
-                        "KWSAPP_CLIP. Never waited for; one instance per word at a time (detections meanwhile "
+                        "KWSAPP_CLIP. Started as soon as the score crosses the threshold (KWSAPP_SCORE is the score "
+                        "then, not the peak the printed line shows). Never waited for; one instance per word at a time (detections meanwhile "
                         "are counted and reported)")
     a.add_argument("--actions", metavar="FILE.toml",
                    help='per-word commands: [actions] yes = ["notify-send", "heard yes"]; same rules as --exec, '
@@ -454,7 +511,7 @@ def add_parser(sub, add_source_args, add_model_arg) -> None:
     a.add_argument("--log", metavar="FILE.jsonl", help="append every detection to FILE as a JSON line with wall_time")
     a.add_argument("--save-clips", metavar="DIR",
                    help=f"save the {CLIP_S:g} s of audio that ends at each detection (the window that fired and "
-                        "what came before) as DIR/<wall time>_<label>_<score>.wav")
+                        "what came before) as DIR/<wall time>_<label>_<score>.wav, with the score that fired it")
     p.add_argument("--hop-ms", type=_hop_ms, default=100,
                    help="how often a 1 s window is scored, 20-1000 ms in steps of 10 (default: 100)")
     p.add_argument("--backend", choices=["auto", "tflite", "keras"], default="auto",

@@ -49,7 +49,9 @@ def envscript(tmp_path):
 
 
 def detection(t: float, label: str, score: float):
-    return SimpleNamespace(stream_time_s=t, label=label, score=score)
+    from kwsapp.engine.detector import Detection
+
+    return Detection(t, label, score)  # what the engine sends
 
 
 def settings_dialog(w):

@@ -44,8 +44,10 @@ def hop(w, t: float, **scores) -> SimpleNamespace:
                            model_ms=1.0, overflows=0)
 
 
-def detection(t: float, label: str, score: float) -> SimpleNamespace:
-    return SimpleNamespace(stream_time_s=t, label=label, score=score)
+def detection(t: float, label: str, score: float):
+    from kwsapp.engine.detector import Detection
+
+    return Detection(t, label, score)  # what the engine sends
 
 
 # ---------------------------------------------------------------- one figure per detection

@@ -137,3 +137,34 @@ def test_ctrl_c_stops_a_realtime_listen_cleanly(tmp_path):
     out, rest = p.communicate(timeout=30)
     assert p.returncode == 0, rest
     assert "Traceback" not in rest
+
+
+def test_json_score_is_the_peak_of_the_smoothed_score_over_the_word(capsys, stream_file, model_dir):
+    """The crossing score follows the threshold; the reported one is the highest smoothed score
+    of that label from the crossing until another label tops (or 1 s), as the window shows."""
+    from kwsapp.audio.decode import load_input
+    from kwsapp.engine.detector import Detector
+    from kwsapp.engine.peak import MAX_FOLLOW_S
+
+    path, _ = stream_file
+    rc, out, _ = run_listen(capsys, "--input", path, "--json", "--model", model_dir)
+    rows = [json.loads(line) for line in out.splitlines()]
+    hops = []
+    detector = Detector(model_dir)
+    crossings = detector.run_offline(load_input(path)[0], on_hop=hops.append)
+    assert rc == 0 and [(r["label"], r["time_s"]) for r in rows] == [(d.label, round(d.stream_time_s, 3)) for d in crossings]
+    raised = 0
+    for row, det in zip(rows, crossings):
+        i = detector.labels.index(det.label)
+        peak = det.score
+        for h in hops:
+            if h.stream_time_s <= det.stream_time_s:
+                continue
+            if int(np.argmax(h.smoothed)) != i or h.detection is not None:
+                break
+            peak = max(peak, float(h.smoothed[i]))
+            if h.stream_time_s - det.stream_time_s >= MAX_FOLLOW_S - 1e-9:
+                break
+        assert abs(row["score"] - peak) <= 1e-4, (row, peak)  # JSON rounds to 4 decimals
+        raised += row["score"] > det.score + 0.02
+    assert raised >= len(rows) // 2  # the peak is not just the crossing score

@@ -668,7 +668,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_hop(self, r) -> None:
         self.spectrogram.push_columns(r.columns)
-        self.peak.hop(r.smoothed)
+        self.peak.hop(r.smoothed, r.stream_time_s)
         self.level_meter.push(r.level_db, r.stream_time_s)
         self._latest = r
         self._bars_dirty = True
@@ -683,7 +683,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # Saving the clip and starting the command happen on a worker; the row gets its ▶ then.
         rate = self.model_config.features.sample_rate if self.model_config else 16000
         self.actions.fire(det, clip, self.store.clips_folder, rate, token=row.n)
-        self.peak.start(det.label, det.score)
+        self.peak.start(det)
         self.readout.show_detection(det.label, det.score)
         if self.tray is not None:
             self.tray.show_detection(det.label, det.score)
