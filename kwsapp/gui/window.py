@@ -24,6 +24,7 @@ from ..features import FeatureConfig
 from ..model import BUNDLED_MODEL_DIR, read_config
 from . import engine_api
 from .actionrunner import GuiActions
+from .alerts import SOUND_FILE, DetectionAlerts
 from .bridge import EngineBridge
 from .devicelist import device_entries
 from .engine_api import SourceSpec
@@ -35,6 +36,7 @@ from .peak import PeakTracker
 from .readout import DetectionReadout
 from .scores import QUIET_LABELS, ScoresView
 from .settings import SmoothingPanel, Store
+from .sounds import SoundPlayer, wav_problem
 from .spectrogram import SpectrogramView
 from .tray import Tray
 
@@ -130,6 +132,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.tray = Tray(self)
             self.tray.show_requested.connect(self.show_from_tray)
             self.tray.quit_requested.connect(self.quit)
+        self.sounds = SoundPlayer(self)  # each word's sound (Settings → Actions), never waited for
+        self.sounds.problem.connect(self._on_action_report)
+        self.alerts = DetectionAlerts(self.sounds, self._on_action_report, self.tray)
+        self.alerts.actions = store.actions()
         if autostart and self.model_config is not None:
             QtCore.QTimer.singleShot(0, self.start)
 
@@ -433,8 +439,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.store.close_to_tray = close_to_tray
         self.store.clips_folder = clips_folder
         self.actions.set_actions(actions)
-        # A program not found is kept (it may be installed later), but said now, not at the first detection.
-        problems = self.actions.missing(actions)
+        self.alerts.actions = actions
+        # A program or a sound file not found is kept (it may be there later), but said now, not
+        # at the first detection.
+        problems = self.actions.missing(actions) + [
+            f"{w}: {why}" for w, a in actions.items() if a.sound == SOUND_FILE and (why := wav_problem(a.sound_file))]
         if problems:
             self._on_action_report("actions: " + "; ".join(problems))
 
@@ -683,6 +692,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # Saving the clip and starting the command happen on a worker; the row gets its ▶ then.
         rate = self.model_config.features.sample_rate if self.model_config else 16000
         self.actions.fire(det, clip, self.store.clips_folder, rate, token=row.n)
+        self.alerts.heard(det.label, det.score)
         self.peak.start(det.label, det.score)
         self.readout.show_detection(det.label, det.score)
         if self.tray is not None:
