@@ -22,7 +22,7 @@ from ..engine.smoothing import SmoothingConfig
 from ..errors import REBUILD_HINT, DeviceError, KwsError, ModelError
 from ..features import FeatureConfig
 from ..model import BUNDLED_MODEL_DIR, read_config
-from . import engine_api
+from . import engine_api, marks
 from .actionrunner import GuiActions
 from .alerts import SOUND_FILE, DetectionAlerts
 from .bridge import EngineBridge
@@ -34,7 +34,7 @@ from .levelmeter import LevelMeter
 from .modelinfo import is_bundled, model_name, model_words, source_name
 from .peak import PeakTracker
 from .readout import DetectionReadout
-from .scores import QUIET_LABELS, ScoresView
+from .scores import QUIET_LABELS, ScoresView, display_name
 from .settings import SmoothingPanel, Store
 from .sounds import SoundPlayer, wav_problem
 from .spectrogram import SpectrogramView
@@ -110,6 +110,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.history.folder = store.start_folder("csv_folder")
         self.history.saved.connect(self._on_saved_csv)
         self.history.play.connect(self.play_clip)
+        self.history.mark.connect(self.mark_detection)
         self.actions.clip_saved.connect(self.history.set_clip)
         self._player = None
         self._show_model()
@@ -301,6 +302,7 @@ class MainWindow(QtWidgets.QMainWindow):
         words = model_words(self.model_config)
         self.setWindowTitle(f"kwsapp — model: {name}" + (f" ({', '.join(words)})" if words else " (none loaded)"))
         self.model_label.setText(f"model: {name}")
+        self.history.words = words
         self.model_label.setToolTip(f"{self.model_dir}\nwords: {', '.join(words) or '–'}")
 
     def note(self, message: str) -> None:
@@ -461,6 +463,28 @@ class MainWindow(QtWidgets.QMainWindow):
         self._player.play()
         self.played = path  # for tests (offscreen has no sound device to hear it on)
         self.statusBar().showMessage(f"playing {os.path.basename(path)}", 3000)
+
+    def mark_detection(self, n: int, mark: str, label: str) -> None:
+        """History row ``n`` marked right or wrong ("": cleared): its clip is kept (or no longer)
+        as a take of ``label`` for Train on my voice. A small file copied: fine on this thread."""
+        row = self.history.row(n)
+        if row is None or not row.clip:
+            return
+        take = ""
+        try:
+            if mark:
+                take = marks.keep(row.clip, label)
+            if row.take:  # marked before: the old copy goes (after the new one is safe)
+                marks.forget(row.take)
+        except KwsError as e:
+            self._on_action_report(str(e))
+            return
+        self.history.set_mark(n, mark, label, take)
+        heard = f"“{row.command}” at {row.wall_time[11:19]}"
+        message = (f"{heard} marked {mark}: kept as a take of “{display_name(label)}” for Train on my voice"
+                   if mark else f"{heard}: mark cleared, its take is no longer kept")
+        self.note(message)
+        self.statusBar().showMessage(message, 10000)
 
     def _on_action_report(self, line: str) -> None:
         self.note(line)
