@@ -22,6 +22,9 @@ class SoundChooser(QtWidgets.QComboBox):
         self._file = ""
         self._kind = SOUND_OFF
         self.setToolTip(f"A sound to play when “{word}” is heard")
+        # A long file name must not widen the whole Actions grid past a small screen.
+        self.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(10)
         self.activated.connect(self._activated)
         self._fill()
 
