@@ -137,8 +137,9 @@ def test_history_clear_and_save_csv(qtbot, tmp_path):
     h.save(str(out))
     with open(out) as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["wall_time", "stream_time_s", "command", "score", "source", "model"]
-    assert rows[1] == ["2024-05-01T12:00:00.123", "1.25", "yes", "0.910", "", ""]
+    assert rows[0] == ["wall_time", "stream_time_s", "command", "score", "source", "model", "clip", "mark",
+                       "marked_as"]
+    assert rows[1] == ["2024-05-01T12:00:00.123", "1.25", "yes", "0.910", "", "", "", "", ""]
     assert rows[2][1:4] == ["3.50", "no", "0.800"]
     h.clear()
     assert h.table.rowCount() == 0 and h.rows == []

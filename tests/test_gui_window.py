@@ -109,13 +109,14 @@ def test_history_has_source_and_model_columns_and_marks_input_changes(qtbot, tmp
     assert h.markers() == ["▲ from here: input default microphone (stream time from 0)",
                            "▲ from here: model my-voice (stream time from 0)"][::-1]
     headers = [h.table.horizontalHeaderItem(c).text() for c in range(h.table.columnCount())]
-    assert headers[-2:] == ["source", "model"]
+    assert headers[4:] == ["source", "model", "mark"]
     assert h.table.item(0, 4).text() == "default microphone" and h.table.item(0, 5).text() == "my-voice"
     h.save(str(tmp_path / "d.csv"))
     with open(tmp_path / "d.csv") as f:
         rows = list(csv.reader(f))
-    assert rows[0][-2:] == ["source", "model"] and len(rows) == 5  # markers are not detections
-    assert rows[1][-2:] == ["a.wav", "bundled"] and rows[4][-2:] == ["default microphone", "my-voice"]
+    assert rows[0][4:] == ["source", "model", "clip", "mark", "marked_as"]
+    assert len(rows) == 5  # markers are not detections
+    assert rows[1][4:6] == ["a.wav", "bundled"] and rows[4][4:6] == ["default microphone", "my-voice"]
 
 
 def test_window_tags_detections_with_source_and_model(window, qtbot):

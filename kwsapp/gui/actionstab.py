@@ -1,4 +1,5 @@
-"""Settings → Actions: per word a command (on/off) and a sensitivity slider; close-to-tray.
+"""Settings → Actions: per word a command (on/off), a sound, a notification and a sensitivity
+slider; the clips folder and close-to-tray.
 
 The commands are what ``kwsapp listen --actions`` takes, typed as one line and split the way
 kwsapp/actions.py splits ``--exec`` (quotes honoured, no shell unless written). The sliders
@@ -13,13 +14,27 @@ from PyQt6 import QtWidgets
 
 from ..actions import parse_command
 from ..errors import KwsError
+from .alerts import SOUND_OFF, SOUNDS
 from .sensitivity import SensitivitySlider
+from .soundchooser import SoundChooser
+
+NO_TRAY = "This desktop has no system tray"
 
 
 @dataclasses.dataclass(frozen=True)
 class WordAction:
     command: str = ""  # one line, split like --exec; "" = nothing to run
-    on: bool = True
+    on: bool = True  # whether the command runs (the sound and the notification have their own)
+    sound: str = SOUND_OFF  # off, chime or file
+    sound_file: str = ""  # the WAV for "file"; kept while another sound is chosen
+    notify: bool = False  # a desktop notification through the tray icon
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "WordAction":
+        """From the settings' JSON; anything unknown falls back to its default."""
+        sound = str(d.get("sound", SOUND_OFF))
+        return cls(str(d.get("command", "")), bool(d.get("on", True)), sound if sound in SOUNDS else SOUND_OFF,
+                   str(d.get("sound_file", "")), bool(d.get("notify", False)))
 
 
 class ActionsTab(QtWidgets.QWidget):
@@ -30,9 +45,10 @@ class ActionsTab(QtWidgets.QWidget):
         self.words = list(words)
         self._tuned = tuned
         self.checks, self.commands, self.sliders, self.values = {}, {}, {}, {}
+        self.sounds, self.notifies = {}, {}
         grid = QtWidgets.QGridLayout()
         for c, title in enumerate(("word", "run", "command (no shell unless you write one: sh -c '…')",
-                                   "sensitivity")):
+                                   "sound", "notify", "sensitivity")):
             grid.addWidget(QtWidgets.QLabel(f"<b>{title}</b>"), 0, c)
         for r, word in enumerate(self.words, 1):
             check = self.checks[word] = QtWidgets.QCheckBox()
@@ -42,21 +58,29 @@ class ActionsTab(QtWidgets.QWidget):
             edit.setToolTip("The detection reaches the command as KWSAPP_LABEL, KWSAPP_SCORE, KWSAPP_TIME "
                             "and KWSAPP_WALL_TIME in its environment.")
             slider = self.sliders[word] = SensitivitySlider(tuned.threshold_for(word))
+            sound = self.sounds[word] = SoundChooser(word)
+            notify = self.notifies[word] = QtWidgets.QCheckBox()
+            notify.setToolTip(f"A desktop notification when “{word}” is heard")
+            if not tray_available:  # notifications go through the tray icon: say why there are none
+                notify.setEnabled(False)
+                notify.setToolTip(f"{NO_TRAY}, so there is nowhere to show a notification")
             value = self.values[word] = QtWidgets.QLabel()
             value.setMinimumWidth(44)
             slider.valueChanged.connect(lambda v, lab=value: lab.setText(f"{v} %"))
             grid.addWidget(QtWidgets.QLabel(word), r, 0)
             grid.addWidget(check, r, 1)
             grid.addWidget(edit, r, 2)
-            grid.addWidget(slider, r, 3)
-            grid.addWidget(value, r, 4)
+            grid.addWidget(sound, r, 3)
+            grid.addWidget(notify, r, 4)
+            grid.addWidget(slider, r, 5)
+            grid.addWidget(value, r, 6)
         grid.setColumnStretch(2, 3)
-        grid.setColumnStretch(3, 2)
+        grid.setColumnStretch(5, 2)
         self.tray_check = QtWidgets.QCheckBox("Closing the window keeps listening in the system tray")
         self.tray_check.setChecked(close_to_tray)
         if not tray_available:  # nowhere to go: say why it cannot be chosen
             self.tray_check.setEnabled(False)
-            self.tray_check.setToolTip("This desktop has no system tray")
+            self.tray_check.setToolTip(NO_TRAY)
         self.clips_edit = QtWidgets.QLineEdit(clips_folder)
         self.clips_edit.setPlaceholderText("not saved")
         self.clips_edit.setToolTip("Each detection's audio (1.5 s) is saved here as <time>_<word>_<score>.wav, "
@@ -83,6 +107,8 @@ class ActionsTab(QtWidgets.QWidget):
             a = actions.get(word, WordAction())
             self.checks[word].setChecked(a.on)
             self.commands[word].setText(a.command)
+            self.sounds[word].set_sound(a.sound, a.sound_file)
+            self.notifies[word].setChecked(a.notify)
             self.sliders[word].set_threshold(smoothing.threshold_for(word))
             self.values[word].setText(f"{self.sliders[word].value()} %")
 
@@ -103,7 +129,9 @@ class ActionsTab(QtWidgets.QWidget):
             text = self.commands[word].text().strip()
             if text:
                 parse_command(text, f"the command for {word!r}")
-            out[word] = WordAction(text, self.checks[word].isChecked())
+            kind, path = self.sounds[word].sound()
+            out[word] = WordAction(text, self.checks[word].isChecked(), kind, path,
+                                   self.notifies[word].isChecked())
         return out
 
     def with_thresholds(self, smoothing):

@@ -74,8 +74,7 @@ class Store:
 
         raw = self._get("actions/words")
         try:
-            return {str(w): WordAction(str(a.get("command", "")), bool(a.get("on", True)))
-                    for w, a in json.loads(raw).items()} if raw else {}
+            return {str(w): WordAction.from_dict(a) for w, a in json.loads(raw).items()} if raw else {}
         except (ValueError, TypeError, AttributeError):
             return {}
 

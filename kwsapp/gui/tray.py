@@ -1,4 +1,5 @@
-"""The system-tray icon: the last detection in its tooltip, Show and Quit in its menu.
+"""The system-tray icon: the last detection in its tooltip, Show and Quit in its menu, and
+the desktop notifications of the words that ask for one.
 
 Made only where the desktop has a tray (QSystemTrayIcon.isSystemTrayAvailable()): elsewhere
 a window closed "to the tray" could never be found again, so closing just closes.
@@ -45,6 +46,11 @@ class Tray(QtCore.QObject):
 
     def show_detection(self, label: str, score: float) -> None:
         self.icon.setToolTip(f"kwsapp — last heard: {label} ({score:.2f}) at {time.strftime('%H:%M:%S')}")
+
+    def notify(self, title: str, text: str) -> None:
+        """A desktop notification (a word's "notify" in Settings → Actions). Shown where the
+        desktop supports them; Qt draws its own balloon where it does not."""
+        self.icon.showMessage(title, text, QtWidgets.QSystemTrayIcon.MessageIcon.Information, 3000)
 
     @property
     def tooltip(self) -> str:

@@ -7,8 +7,10 @@ drop (:mod:`.recorder`). *Fine-tune*: ``kws-train finetune`` in a background QPr
 (the trainer is a separate process: TensorFlow training must not share the GUI's
 interpreter, and cancelling is a plain SIGTERM that the command turns into a clean exit
 leaving nothing behind), with a progress bar from its ``Epoch k/N`` lines and its JSON
-before/after report at the end. The new model goes to its own folder under
-:func:`.recorder.models_home`; ``model_trained`` hands it to the window.
+before/after report at the end. The detections marked right or wrong in the window's history
+(:mod:`.marks`) are listed there and trained on too, staged with the takes into one folder.
+The new model goes to its own folder under :func:`.recorder.models_home`; ``model_trained``
+hands it to the window.
 """
 from __future__ import annotations
 
@@ -19,13 +21,16 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ..errors import TRAIN_EXTRA_HINT, KwsError
 from ..model import read_config
 from ..vocabulary import COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, SILENCE, UNKNOWN, parse_commands
+from . import marks
 from . import recorder as R
+from .markedpanel import MarkedTakesPanel
 from .scores import display_name
 from .takeicon import take_icon
 
@@ -119,9 +124,10 @@ class FinetuneRun(QtCore.QObject):
     progress = QtCore.pyqtSignal(int, int)  # epochs done, epochs in all
     done = QtCore.pyqtSignal(object, str)  # (report dict or None, "" or the one-line problem)
 
-    def __init__(self, argv: list[str], out: str, epochs: int, parent=None):
+    def __init__(self, argv: list[str], out: str, epochs: int, parent=None, stage: str | None = None):
+        """``stage``: a folder made for this run only (:func:`.marks.stage_takes`), removed when it ends."""
         super().__init__(parent)
-        self.argv, self.out, self.epochs = argv, out, epochs
+        self.argv, self.out, self.epochs, self.stage = argv, out, epochs, stage
         self.epochs_done = 0
         self.cancelled = False
         self._stdout = ""
@@ -191,8 +197,14 @@ class FinetuneRun(QtCore.QObject):
         tail = [l for l in self._stderr if l.strip()]
         return f"the fine-tune stopped (exit code {self.proc.exitCode()}): {tail[-1] if tail else 'no message'}"
 
+    def _remove_stage(self) -> None:
+        if self.stage:
+            shutil.rmtree(self.stage, ignore_errors=True)  # links and copies only: the takes stay
+            self.stage = None
+
     def _finished(self, code, status) -> None:
         self._killer.stop()
+        self._remove_stage()
         self._read_stdout()
         self._read_stderr()
         self._stderr.append(self._err_part)  # a last line without a newline
@@ -218,6 +230,7 @@ class FinetuneRun(QtCore.QObject):
 
     def _error(self, err) -> None:
         if err == QtCore.QProcess.ProcessError.FailedToStart:
+            self._remove_stage()
             self.done.emit(None, f"cannot start the trainer ({self.argv[0]}): {self.proc.errorString()}")
 
 
@@ -242,7 +255,8 @@ class VoiceTrainDialog(QtWidgets.QDialog):
     model_trained = QtCore.pyqtSignal(str)  # the new model folder
 
     def __init__(self, model_dir: str, device=None, parent=None, countdown_s: int = 3,
-                 extra_finetune_args=()):
+                 extra_finetune_args=(), marked_folder: str | None = None):
+        """``marked_folder``: the detections marked in the history (default marks.marked_dir())."""
         super().__init__(parent)
         self.setWindowTitle("Train on my voice")
         self.model_dir = model_dir
@@ -250,6 +264,7 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         self.recorder = R.TakeRecorder(device, countdown_s=countdown_s, parent=self)
         self.run: FinetuneRun | None = None
         self.new_model: str | None = None
+        self.marked_folder = marked_folder
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.addTab(self._words_tab(), "1. Words")
         self.tabs.addTab(self._record_tab(), "2. Record")
@@ -518,6 +533,8 @@ class VoiceTrainDialog(QtWidgets.QDialog):
             self.tabs.setCurrentIndex(0)
             return
         self.words_error.setText("")
+        if index == 2:
+            self.marked.refresh()  # marked in the window while this dialog was open
         if index == 1:
             self._fill_words()
             self.recorder.open()
@@ -558,6 +575,9 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         form.addRow("Base data", _browse_row(self.base_edit, self, "Dataset folder to mix in"))
         form.addRow("New model name", self.name_edit)
         form.addRow("", self.out_label)
+        self.marked = MarkedTakesPanel(self.marked_folder)
+        self.marked.status.connect(lambda line: self.train_status.setText(line))
+        form.addRow("Marked", self.marked)
         form.addRow("Epochs", self.epochs_spin)
         form.addRow("", self.estimate_label)
         form.addRow(row)
@@ -596,10 +616,12 @@ class VoiceTrainDialog(QtWidgets.QDialog):
             known = command_words(self.model_dir)
         except KwsError:
             known = ()
-        short = [w for w in commands if w not in known and len(R.take_paths(self.takes_dir, w, self.speaker)) < 2]
+        marked = [label for label, _ in self.marked.takes()]
+        short = [w for w in commands if w not in known
+                 and len(R.take_paths(self.takes_dir, w, self.speaker)) + marked.count(w) < 2]
         if short:
             return f"record at least two takes of your new word(s): {', '.join(short)}"
-        if not any(R.take_paths(self.takes_dir, w, self.speaker) for w in prompt_words(commands)):
+        if not marked and not any(R.take_paths(self.takes_dir, w, self.speaker) for w in prompt_words(commands)):
             return f"no takes of yours in {self.takes_dir} yet; record some first"
         return None
 
@@ -612,9 +634,11 @@ class VoiceTrainDialog(QtWidgets.QDialog):
             return False
         self.recorder.close()  # the trainer wants both cores; the microphone is not needed now
         os.makedirs(R.models_home(), exist_ok=True)
-        argv = finetune_command(self.model_dir, self.takes_dir, self.base_edit.text().strip(), self.out_dir,
+        stage = tempfile.mkdtemp(prefix="kwsapp-takes-") if self.marked.takes() else None
+        user_data = marks.stage_takes((self.takes_dir, self.marked.folder), stage) if stage else self.takes_dir
+        argv = finetune_command(self.model_dir, user_data, self.base_edit.text().strip(), self.out_dir,
                                 self.commands(), self.epochs_spin.value(), self.extra_finetune_args)
-        self.run = FinetuneRun(argv, self.out_dir, self.epochs_spin.value(), self)
+        self.run = FinetuneRun(argv, self.out_dir, self.epochs_spin.value(), self, stage=stage)
         self.run.progress.connect(self._on_progress)
         self.run.done.connect(self._on_done)
         self.progress.setRange(0, 0)  # busy until the first epoch starts (reading audio, 'before' test)

@@ -22,8 +22,9 @@ from ..engine.smoothing import SmoothingConfig
 from ..errors import REBUILD_HINT, DeviceError, KwsError, ModelError
 from ..features import FeatureConfig
 from ..model import BUNDLED_MODEL_DIR, read_config
-from . import engine_api
+from . import engine_api, marks
 from .actionrunner import GuiActions
+from .alerts import SOUND_FILE, DetectionAlerts
 from .bridge import EngineBridge
 from .devicelist import device_entries
 from .engine_api import SourceSpec
@@ -33,8 +34,9 @@ from .levelmeter import LevelMeter
 from .modelinfo import is_bundled, model_name, model_words, source_name
 from .peak import PeakTracker
 from .readout import DetectionReadout
-from .scores import QUIET_LABELS, ScoresView
+from .scores import QUIET_LABELS, ScoresView, display_name
 from .settings import SmoothingPanel, Store
+from .sounds import SoundPlayer, wav_problem
 from .spectrogram import SpectrogramView
 from .tray import Tray
 
@@ -108,6 +110,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.history.folder = store.start_folder("csv_folder")
         self.history.saved.connect(self._on_saved_csv)
         self.history.play.connect(self.play_clip)
+        self.history.mark.connect(self.mark_detection)
         self.actions.clip_saved.connect(self.history.set_clip)
         self._player = None
         self._show_model()
@@ -130,6 +133,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.tray = Tray(self)
             self.tray.show_requested.connect(self.show_from_tray)
             self.tray.quit_requested.connect(self.quit)
+        self.sounds = SoundPlayer(self)  # each word's sound (Settings → Actions), never waited for
+        self.sounds.problem.connect(self._on_action_report)
+        self.alerts = DetectionAlerts(self.sounds, self._on_action_report, self.tray)
+        self.alerts.actions = store.actions()
         if autostart and self.model_config is not None:
             QtCore.QTimer.singleShot(0, self.start)
 
@@ -295,6 +302,7 @@ class MainWindow(QtWidgets.QMainWindow):
         words = model_words(self.model_config)
         self.setWindowTitle(f"kwsapp — model: {name}" + (f" ({', '.join(words)})" if words else " (none loaded)"))
         self.model_label.setText(f"model: {name}")
+        self.history.words = words
         self.model_label.setToolTip(f"{self.model_dir}\nwords: {', '.join(words) or '–'}")
 
     def note(self, message: str) -> None:
@@ -433,8 +441,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.store.close_to_tray = close_to_tray
         self.store.clips_folder = clips_folder
         self.actions.set_actions(actions)
-        # A program not found is kept (it may be installed later), but said now, not at the first detection.
-        problems = self.actions.missing(actions)
+        self.alerts.actions = actions
+        # A program or a sound file not found is kept (it may be there later), but said now, not
+        # at the first detection.
+        problems = self.actions.missing(actions) + [
+            f"{w}: {why}" for w, a in actions.items() if a.sound == SOUND_FILE and (why := wav_problem(a.sound_file))]
         if problems:
             self._on_action_report("actions: " + "; ".join(problems))
 
@@ -452,6 +463,28 @@ class MainWindow(QtWidgets.QMainWindow):
         self._player.play()
         self.played = path  # for tests (offscreen has no sound device to hear it on)
         self.statusBar().showMessage(f"playing {os.path.basename(path)}", 3000)
+
+    def mark_detection(self, n: int, mark: str, label: str) -> None:
+        """History row ``n`` marked right or wrong ("": cleared): its clip is kept (or no longer)
+        as a take of ``label`` for Train on my voice. A small file copied: fine on this thread."""
+        row = self.history.row(n)
+        if row is None or not row.clip:
+            return
+        take = ""
+        try:
+            if mark:
+                take = marks.keep(row.clip, label)
+            if row.take:  # marked before: the old copy goes (after the new one is safe)
+                marks.forget(row.take)
+        except KwsError as e:
+            self._on_action_report(str(e))
+            return
+        self.history.set_mark(n, mark, label, take)
+        heard = f"“{row.command}” at {row.wall_time[11:19]}"
+        message = (f"{heard} marked {mark}: kept as a take of “{display_name(label)}” for Train on my voice"
+                   if mark else f"{heard}: mark cleared, its take is no longer kept")
+        self.note(message)
+        self.statusBar().showMessage(message, 10000)
 
     def _on_action_report(self, line: str) -> None:
         self.note(line)
@@ -683,6 +716,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # Saving the clip and starting the command happen on a worker; the row gets its ▶ then.
         rate = self.model_config.features.sample_rate if self.model_config else 16000
         self.actions.fire(det, clip, self.store.clips_folder, rate, token=row.n)
+        self.alerts.heard(det.label, det.score)
         self.peak.start(det)
         self.readout.show_detection(det.label, det.score)
         if self.tray is not None:
