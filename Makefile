@@ -39,7 +39,8 @@ $(VENV)/.installed: pyproject.toml $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
-	$(BIN)/pip install -q -e '.[train,test]'
+	# setuptools: what pyproject's SPDX licence needs, for the wheel test (built without isolation)
+	$(BIN)/pip install -q -e '.[train,test]' 'setuptools>=77'
 	touch $@ $(VENV)/.installed
 
 # Rebuild the bundled model exactly as shipped (see assets/model/README.md): synthesise the extra

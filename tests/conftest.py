@@ -21,7 +21,7 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from kwsapp.envvars import CACHE_DIR, DATA_DIR, getenv  # noqa: E402
+from kwsapp.envvars import CACHE_DIR, DATA_DIR, USER_DATA, getenv  # noqa: E402
 from kwsapp.wavio import write_wav  # noqa: E402
 from trainer.dataset import COMMANDS  # noqa: E402
 
@@ -51,8 +51,10 @@ def model_dir() -> str:
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory):
-    # Tests never read or fill the user's decoded-audio cache.
+    # Tests never read or fill the user's decoded-audio cache, nor see the user's own takes,
+    # marked clips and fine-tuned models (a test that needs a data folder sets its own).
     os.environ[CACHE_DIR] = str(tmp_path_factory.mktemp("kws-cache"))
+    os.environ[USER_DATA] = str(tmp_path_factory.mktemp("kws-user-data"))
 
 
 def json_lines(stdout: str) -> list:

@@ -40,7 +40,7 @@ def test_the_wheel_holds_every_module_the_model_and_the_licence(wheel):
             assert os.path.relpath(path, ROOT) in names  # pyproject's package list is complete
     for f in ("config.json", "model.tflite", "model.keras"):
         assert f"kwsapp/assets/model/{f}" in names
-    licence = next(n for n in names if n.endswith(".dist-info/LICENSE"))
+    licence = next(n for n in names if ".dist-info/" in n and n.endswith("/LICENSE"))
     text = zipfile.ZipFile(wheel).read(licence).decode()
     assert "Apache License" in text and "Speech Commands" in text and "CC BY 4.0" in text
 
