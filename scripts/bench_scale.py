@@ -3,8 +3,10 @@
 Builds a standard-layout dataset of about --clips clips in a temporary folder from the
 shared clips, each copy perturbed (gain, time shift, a little noise, so no two files are
 equal and the decode cache cannot be shared between them), then runs `kws-train train`
-for --epochs in a child process and reports its peak resident memory (ru_maxrss), the
-decode time and the fit throughput from train_info.json. Run:
+for --epochs in a child process and reports its peak resident memory (ru_maxrss), the peaks
+of its private (anonymous) and file-backed resident memory (sampled from /proc/PID/smaps_rollup:
+the memory-mapped cache is file-backed, shared and reclaimable), the decode time and the fit
+throughput from train_info.json. Run:
 
     python scripts/bench_scale.py --data-dir ../shared/speech_commands --clips 20000
 """
@@ -61,6 +63,35 @@ def build(src: str, dest: str, clips: int, seed: int = 0) -> int:
     return n
 
 
+def _rollup(pid: int) -> dict[str, int]:
+    """kB fields of /proc/PID/smaps_rollup ({} once the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return {k.rstrip(":"): int(v) for k, v, *_ in (line.split() for line in f) if v.isdigit()}
+    except (OSError, ValueError):
+        return {}
+
+
+def _run_sampled(cmd, env, every_s: float = 0.25) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run ``cmd``; the peaks (MB) of its anonymous and file-backed resident memory."""
+    peaks = {"anon": 0, "file": 0}
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as p:
+        import threading
+
+        out: dict = {}
+        reader = threading.Thread(target=lambda: out.update(zip(("stdout", "stderr"), p.communicate())))
+        reader.start()
+        while p.poll() is None:
+            r = _rollup(p.pid)
+            if r:
+                peaks["anon"] = max(peaks["anon"], r.get("Anonymous", 0))
+                peaks["file"] = max(peaks["file"], r.get("Rss", 0) - r.get("Anonymous", 0))
+            time.sleep(every_s)
+        reader.join()
+    done = subprocess.CompletedProcess(cmd, p.returncode, out.get("stdout", ""), out.get("stderr", ""))
+    return done, {k: round(v / 1024) for k, v in peaks.items()}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default="../shared/speech_commands")
@@ -78,8 +109,8 @@ def main() -> int:
         env = dict(os.environ, KWSAPP_CACHE_DIR=os.path.join(tmp, "cache"))
         out = os.path.join(tmp, "model")
         t = time.time()
-        r = subprocess.run([sys.executable, "-m", "trainer", "train", "--data-dir", data, "--epochs", str(args.epochs),
-                            "--quiet", "--out", out], env=env, capture_output=True, text=True)
+        r, split = _run_sampled([sys.executable, "-m", "trainer", "train", "--data-dir", data, "--epochs",
+                                 str(args.epochs), "--quiet", "--out", out], env)
         wall = time.time() - t
         if r.returncode:
             print(r.stderr[-3000:], file=sys.stderr)
@@ -88,6 +119,7 @@ def main() -> int:
         info = json.load(open(os.path.join(out, "train_info.json")))["info"]
         cache = sum(os.path.getsize(os.path.join(tmp, "cache", f)) for f in os.listdir(os.path.join(tmp, "cache")))
         print(json.dumps({"clips_train": info["n_train"], "clips_val": info["n_val"], "peak_rss_mb": round(peak_mb),
+                          "peak_private_anon_mb": split["anon"], "peak_file_backed_mb": split["file"],
                           "cache_mb": round(cache / 1e6), "wall_s": round(wall), "train_time_s": info["train_time_s"],
                           "fit_time_s": info["fit_time_s"], "examples_per_s": info["train_examples_per_s"],
                           "decode_and_setup_s": round(info["train_time_s"] - info["fit_time_s"], 1)}))

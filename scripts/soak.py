@@ -21,6 +21,7 @@ error (missing model, no clips), 2 for a usage error.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -135,7 +136,8 @@ def _score_loops(dets, starts, truth, loop_s, end_s) -> list[dict]:
 
 
 def run(minutes: float, data_dir: str, model_dir: str, hop_ms: int = 100, loop_s: float = 120.0,
-        warmup_s: float | None = None, sample_s: float = 5.0, seed: int = 0, progress=None) -> SoakResult:
+        warmup_s: float | None = None, sample_s: float = 5.0, seed: int = 0, progress=None,
+        threshold: float | None = None) -> SoakResult:
     import psutil
 
     sys.path.insert(0, os.path.join(ROOT, "tests"))
@@ -143,6 +145,7 @@ def run(minutes: float, data_dir: str, model_dir: str, hop_ms: int = 100, loop_s
 
     from kwsapp.audio.sources import SourceSpec
     from kwsapp.engine.engine import Engine, EngineSettings
+    from kwsapp.engine.smoothing import for_model
 
     duration = minutes * 60.0
     warmup_s = min(120.0, duration / 4) if warmup_s is None else warmup_s
@@ -161,7 +164,9 @@ def run(minutes: float, data_dir: str, model_dir: str, hop_ms: int = 100, loop_s
 
     with tempfile.TemporaryDirectory(prefix="kws-soak-") as tmp, VirtualMic() as vm:
         path, truth = _loop_wav(data_dir, loop_s, tmp, seed)
-        engine = Engine(SourceSpec("mic", device=vm.device), model_dir, EngineSettings(hop_ms=hop_ms),
+        # threshold: None keeps the model's tuned setting (what a user runs)
+        smoothing = None if threshold is None else dataclasses.replace(for_model(model_dir), detection_threshold=threshold)
+        engine = Engine(SourceSpec("mic", device=vm.device), model_dir, EngineSettings(hop_ms=hop_ms, smoothing=smoothing),
                         on_hop=on_hop, on_detection=dets.append, on_error=errors.append)
         ring = engine.source.ring
         engine.start()
@@ -237,6 +242,7 @@ def report(res: SoakResult) -> str:
 
 def _soak(args) -> int:
     res = run(args.minutes, args.data_dir, args.model, args.hop_ms, args.loop_s, args.warmup_s, seed=args.seed,
+              threshold=args.threshold,
               progress=lambda s: print(s, file=sys.stderr, flush=True))
     print(report(res), flush=True)
     if args.json:
@@ -257,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--warmup-s", type=float, default=None,
                     help="memory growth is measured from here (default: 2 min, or a quarter of a shorter run)")
     ap.add_argument("--seed", type=int, default=0, help="stream builder seed (default: 0)")
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="detection threshold for every word (default: the model's tuned one)")
     # A development script: its default is the checkout's copy (as for the tests and the
     # screenshot), not the per-user folder the installed commands default to.
     ap.add_argument("--data-dir", default=getenv(DATA_DIR) or os.path.join(ROOT, "..", "shared", "speech_commands"),
