@@ -16,8 +16,13 @@ TEST_DEBS := pulseaudio pulseaudio-utils xvfb sox espeak-ng flite x11-apps image
 run: setup
 	$(BIN)/kwsapp
 
+# Test files in TEST_JOBS processes (pytest-xdist; a file's tests stay together, so its module
+# fixtures are built once): most tests are one-core Python (TensorFlow tracing, Qt), so two
+# processes use both cores (times in BENCHMARKS.md, "Test suite time"). TEST_JOBS=0: one process.
+TEST_JOBS ?= 2
+
 test: setup-test
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile
 
 setup: system-deps $(VENV)/.installed
 setup-test: system-deps-test $(VENV)/.installed-test
