@@ -229,3 +229,24 @@ def test_mixup_blends_features_and_labels_by_the_same_weight():
     again = batches(1)
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(out, again))  # seeded: same code, same input
     assert not np.array_equal(batches(2)[0][0], out[0][0])
+
+
+def test_evaluation_silence_gets_fixed_noise_and_clips_stay_clean(decoded):
+    """Validation silence is a fixed noise cut per example (comparable across epochs); the other
+    examples are their clip alone. Only the silence rows hold a noise cut (memory: a cut per
+    example once held three float32 copies of the whole split)."""
+    spec, dec, noise = decoded
+    val = dec["validation"]
+    silent = np.flatnonzero(val.index == 0)
+    assert len(silent) and len(silent) < len(val.index)
+
+    def features():
+        return np.concatenate([f[..., 0].numpy() for f, _ in P.make_dataset(val, CFG, 8, False, noise, seed=4)])
+
+    a, b = features(), features()
+    np.testing.assert_array_equal(a, b)  # the same code on the same input: bit-exact
+    quiet = F.compute_features(np.zeros(CFG.clip_samples, np.float32)[None], CFG).numpy()[0]
+    assert all(np.abs(a[i] - quiet).max() > 1.0 for i in silent)  # noise, not digital silence
+    clean = np.concatenate([f[..., 0].numpy() for f, _ in P.make_dataset(val, CFG, 8, False, None)])
+    speech = [i for i in range(len(val.index)) if i not in set(silent)]
+    np.testing.assert_array_equal(a[speech], clean[speech])  # same batches and kernels, no noise added
