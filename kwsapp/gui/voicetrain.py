@@ -43,6 +43,9 @@ KILL_AFTER_MS = 15000  # a fine-tune that ignores SIGTERM this long is killed (t
 # a fine-tune normally exits within a training step of SIGTERM, and remove_partials tidies up
 # after a kill.
 CLOSE_WAIT_MS = 3000
+# The whole app is ending (Ctrl+Q, Quit): it must be gone within a second, so a fine-tune gets
+# this long before it is killed; remove_partials tidies up after the kill as after a stuck one.
+QUIT_WAIT_MS = 500
 # Keras (verbose=2, as `--quiet` asks) prints "Epoch k/N" as epoch k starts (only when N > 1)
 # and one summary line with the loss as it ends.
 _EPOCH = re.compile(r"^Epoch (\d+)/(\d+)")
@@ -677,11 +680,12 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         self.model_trained.emit(self.new_model)
 
     # ---------------------------------------------------------------- closing
-    def shutdown(self) -> None:
-        """Close the microphone and cancel a running fine-tune (it removes its partial folder)."""
+    def shutdown(self, wait_ms: int = CLOSE_WAIT_MS) -> None:
+        """Close the microphone and cancel a running fine-tune (it removes its partial folder;
+        after ``wait_ms`` it is killed and what it left is removed here)."""
         self.recorder.close()
         if self.run is not None and self.run.running:
-            self.run.cancel(wait_ms=CLOSE_WAIT_MS)
+            self.run.cancel(wait_ms=wait_ms)
             remove_partials(self.run.out)
 
     def reject(self) -> None:  # Close, Escape and the window's close button

@@ -645,7 +645,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._status_timer.stop()
         self.spectrogram.stop_timer()
         if self.voice_dialog is not None:
-            self.voice_dialog.shutdown()
+            from .voicetrain import QUIT_WAIT_MS
+
+            self.voice_dialog.shutdown(QUIT_WAIT_MS)  # the app is ending: no 3 s wait for a fine-tune
         self.actions.shutdown()
         if engine is not None:
             engine.stop()
