@@ -292,6 +292,29 @@ def spec_augment(feats, seed, aug: AugmentConfig):
     return tf.where(keep, feats, fill)
 
 
+def fixed_eval_noise(index: np.ndarray, noise: np.ndarray | None, clip_samples: int, seed: int) -> np.ndarray | None:
+    """Evaluation silence without real clips: a fixed noise cut per example, fixed volume, so
+    validation numbers are comparable across epochs and runs (and the teacher scores the very
+    waveforms the VGG is evaluated on). [n, clip_samples] float32 to add, zero on real clips;
+    None when nothing is added."""
+    if noise is None or len(noise) <= clip_samples or not (index == 0).any():
+        return None
+    n = len(index)
+    rng_eval = np.random.default_rng(seed + 1)
+    starts = rng_eval.integers(0, len(noise) - clip_samples, n)
+    vols = rng_eval.uniform(0, 1, n).astype(np.float32)
+    out = np.stack([noise[s : s + clip_samples] for s in starts]) * vols[:, None]
+    out[index != 0] = 0
+    return out
+
+
+def eval_waveforms(ds: DecodedSet, noise: np.ndarray | None, clip_samples: int, seed: int) -> np.ndarray:
+    """The float waveforms [n, clip_samples] that ``make_dataset(..., training=False)`` scores."""
+    x = np.asarray(ds.audio[ds.index], np.float32) / 32768.0
+    add = fixed_eval_noise(ds.index, noise, clip_samples, seed)
+    return x if add is None else np.clip(x + add, -1.0, 1.0)
+
+
 def steps_per_epoch(ds: DecodedSet, batch_size: int) -> int:
     return max(1, len(ds.labels) // batch_size)
 
@@ -317,15 +340,7 @@ def make_dataset(ds: DecodedSet, cfg: F.FeatureConfig, batch_size: int, training
         return audio[index[idx]], labels[idx]
 
     noise_t = tf.constant(noise, tf.float32) if (training and noise is not None and len(noise)) else None
-    rng_eval = np.random.default_rng(seed + 1)
-    # Evaluation silence without real clips: a fixed noise cut per example, fixed volume,
-    # so validation numbers are comparable across epochs and runs.
-    eval_noise = None
-    if not training and noise is not None and len(noise) > cfg.clip_samples and (index == 0).any():
-        starts = rng_eval.integers(0, len(noise) - cfg.clip_samples, n_examples)
-        vols = rng_eval.uniform(0, 1, n_examples).astype(np.float32)
-        eval_noise = np.stack([noise[s : s + cfg.clip_samples] for s in starts]) * vols[:, None]
-        eval_noise[index != 0] = 0
+    eval_noise = None if training else fixed_eval_noise(index, noise, cfg.clip_samples, seed)
 
     def load(idx):
         x, y = tf.numpy_function(gather, [idx], (tf.int16, tf.int32), stateful=False)
@@ -366,3 +381,39 @@ def make_dataset(ds: DecodedSet, cfg: F.FeatureConfig, batch_size: int, training
 
         out = base.map(eval_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return out.prefetch(tf.data.AUTOTUNE)
+
+
+def make_distill_dataset(copies: np.ndarray, targets: np.ndarray, cfg: F.FeatureConfig, batch_size: int,
+                         aug: AugmentConfig | None = None, seed: int = 0, start_step: int = 0,
+                         shard: tuple[int, int] | None = None):
+    """Endless training stream of (features [B, frames, bins, 1], targets [B, labels]) over fixed
+    augmented copies (int16 [n, clip_samples], e.g. memory-mapped) and their target
+    distributions (a teacher's soft targets mixed with the hard labels: trainer/distill.py).
+
+    The waveforms are used as they are, not augmented again: the targets were computed for
+    exactly these. SpecAugment masks are still drawn afresh per batch (a regulariser on the
+    student's input, as in every other run). Shuffling, ``start_step`` and ``shard`` work as in
+    :func:`make_dataset`."""
+    tf = _tf()
+    aug = aug or AugmentConfig()
+    n = len(targets)
+    targets = np.asarray(targets, np.float32)
+
+    def gather(idx):
+        idx = np.sort(idx)  # reading a memory map in order; the batch's order does not matter
+        return copies[idx], targets[idx]
+
+    base = tf.data.Dataset.range(n).shuffle(n, seed=seed + start_step, reshuffle_each_iteration=True).repeat()
+    base = base.batch(batch_size, drop_remainder=True).enumerate(start=start_step)
+    if shard is not None:
+        base = base.shard(shard[1], shard[0])
+
+    def train_map(step, idx):
+        x, y = tf.numpy_function(gather, [idx], (tf.int16, tf.float32), stateful=False)
+        x = tf.ensure_shape(tf.cast(x, tf.float32) / 32768.0, [None, cfg.clip_samples])
+        y = tf.ensure_shape(y, [None, targets.shape[1]])
+        s = tf.random.experimental.stateless_fold_in(tf.stack([tf.cast(seed, tf.int64), step]), 11)
+        f = spec_augment(F.compute_features(x, cfg), s, aug)
+        return f[..., None], y
+
+    return base.map(train_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
