@@ -67,6 +67,13 @@ def add_train_args(p):
     p.add_argument("--init-from", default=None, metavar="MODEL_DIR",
                    help="start from this model's weights instead of random ones (same --model and features; "
                         "used to fine-tune on hard negatives; default: none)")
+    p.add_argument("--teacher-targets", default=None, metavar="FILE",
+                   help="knowledge distillation: train on the fixed augmented copies in this `kws-train teacher` "
+                        "output (its targets.npz, or the folder) towards the teacher's probabilities mixed with "
+                        "the hard labels; give the same data options the teacher was run with (default: none)")
+    p.add_argument("--distill-weight", type=float, default=0.5, metavar="W",
+                   help="with --teacher-targets: the teacher's share of each target, 0-1; the rest is the "
+                        "label-smoothed hard label (default: 0.5)")
     p.add_argument("--strategy", choices=["default", "mirrored", "multi-worker"], default="default",
                    help="tf.distribute strategy; multi-worker reads TF_CONFIG")
     p.add_argument("--cpu-devices", type=int, default=0, help=argparse.SUPPRESS)
@@ -82,6 +89,10 @@ def train_config(args, out: str):
         from kwsapp.errors import UsageError
 
         raise UsageError(f"--speed-perturb {args.speed_perturb:g}: give a value from 0 (off) to 0.5, e.g. 0.1")
+    if not 0.0 <= args.distill_weight <= 1.0:
+        from kwsapp.errors import UsageError
+
+        raise UsageError(f"--distill-weight {args.distill_weight:g}: give a share from 0 to 1, e.g. 0.5")
     return TrainConfig(
         data_dir=args.data_dir, out=out, model=args.model, features=feature_config(args),
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
@@ -90,7 +101,7 @@ def train_config(args, out: str):
         repeat_unknown=args.repeat_unknown,
         silence_share=args.silence_share, extra_data=tuple(args.extra_data or ()) or None, strict=args.strict,
         mixup=args.mixup, ema=args.ema, weight_decay=args.weight_decay,
-        init_from=args.init_from,
+        init_from=args.init_from, teacher_targets=args.teacher_targets, distill_weight=args.distill_weight,
         augment=AugmentConfig(time_shift_ms=args.time_shift_ms, speed_perturb=args.speed_perturb),
         verbose=2 if args.quiet else 1,
     )
@@ -232,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Further subcommands, each a module with add_parser(sub) that sets func.
-_PLUGINS = ("compare", "explore", "download", "synth", "negatives", "finetune", "streamtest", "falsealarms")
+_PLUGINS = ("compare", "explore", "download", "synth", "negatives", "finetune", "streamtest", "falsealarms",
+            "teacher")
 
 
 def main(argv=None) -> int:

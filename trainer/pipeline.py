@@ -292,6 +292,38 @@ def spec_augment(feats, seed, aug: AugmentConfig):
     return tf.where(keep, feats, fill)
 
 
+def fixed_eval_noise(index: np.ndarray, noise: np.ndarray | None, clip_samples: int,
+                     seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Evaluation silence without real clips: a fixed noise cut per example, fixed volume, so
+    validation numbers are comparable across epochs and runs (and the teacher scores the very
+    waveforms the VGG is evaluated on). (cuts, row): example i gets ``cuts[row[i]]`` added; row 0
+    is zeros, for real clips. None when nothing is added.
+
+    Only silence examples hold a cut: one for every example held 3 float32 copies of the split
+    (numpy, its product, the TensorFlow constant), 2.9 GB for the training set's input-norm pass
+    at 15 k examples. The draws stay one per example, so the figures are as before."""
+    if noise is None or len(noise) <= clip_samples or not (index == 0).any():
+        return None
+    n = len(index)
+    rng_eval = np.random.default_rng(seed + 1)
+    starts = rng_eval.integers(0, len(noise) - clip_samples, n)
+    vols = rng_eval.uniform(0, 1, n).astype(np.float32)
+    silent = np.flatnonzero(index == 0)
+    cuts = np.zeros((len(silent) + 1, clip_samples), np.float32)
+    for r, i in enumerate(silent, 1):
+        cuts[r] = noise[starts[i] : starts[i] + clip_samples] * vols[i]
+    row = np.zeros(n, np.int64)
+    row[silent] = np.arange(1, len(silent) + 1)
+    return cuts, row
+
+
+def eval_waveforms(ds: DecodedSet, noise: np.ndarray | None, clip_samples: int, seed: int) -> np.ndarray:
+    """The float waveforms [n, clip_samples] that ``make_dataset(..., training=False)`` scores."""
+    x = np.asarray(ds.audio[ds.index], np.float32) / 32768.0
+    add = fixed_eval_noise(ds.index, noise, clip_samples, seed)
+    return x if add is None else np.clip(x + add[0][add[1]], -1.0, 1.0)
+
+
 def steps_per_epoch(ds: DecodedSet, batch_size: int) -> int:
     return max(1, len(ds.labels) // batch_size)
 
@@ -317,23 +349,7 @@ def make_dataset(ds: DecodedSet, cfg: F.FeatureConfig, batch_size: int, training
         return audio[index[idx]], labels[idx]
 
     noise_t = tf.constant(noise, tf.float32) if (training and noise is not None and len(noise)) else None
-    rng_eval = np.random.default_rng(seed + 1)
-    # Evaluation silence without real clips: a fixed noise cut per example, fixed volume,
-    # so validation numbers are comparable across epochs and runs.
-    # Only silence examples get one, so only they are held (row 0, zeros, for the others): a
-    # noise cut for every example held 3 copies of the split as float32 (numpy, its product, the
-    # TensorFlow constant), 2.9 GB for the training set's input-norm pass at 15 k examples.
-    # The draws stay one per example, so the figures are the same as before.
-    eval_noise = noise_row = None
-    if not training and noise is not None and len(noise) > cfg.clip_samples and (index == 0).any():
-        starts = rng_eval.integers(0, len(noise) - cfg.clip_samples, n_examples)
-        vols = rng_eval.uniform(0, 1, n_examples).astype(np.float32)
-        silent = np.flatnonzero(index == 0)
-        eval_noise = np.zeros((len(silent) + 1, cfg.clip_samples), np.float32)
-        for row, i in enumerate(silent, 1):
-            eval_noise[row] = noise[starts[i] : starts[i] + cfg.clip_samples] * vols[i]
-        noise_row = np.zeros(n_examples, np.int64)
-        noise_row[silent] = np.arange(1, len(silent) + 1)
+    eval_noise = None if training else fixed_eval_noise(index, noise, cfg.clip_samples, seed)
 
     def load(idx):
         x, y = tf.numpy_function(gather, [idx], (tf.int16, tf.int32), stateful=False)
@@ -364,8 +380,7 @@ def make_dataset(ds: DecodedSet, cfg: F.FeatureConfig, batch_size: int, training
         out = base.map(train_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
         base = base.batch(batch_size)
-        en = tf.constant(eval_noise) if eval_noise is not None else None
-        en_row = tf.constant(noise_row) if noise_row is not None else None
+        en, en_row = (None, None) if eval_noise is None else (tf.constant(eval_noise[0]), tf.constant(eval_noise[1]))
 
         def eval_map(idx):
             _, x, y = load(idx)
@@ -375,3 +390,39 @@ def make_dataset(ds: DecodedSet, cfg: F.FeatureConfig, batch_size: int, training
 
         out = base.map(eval_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return out.prefetch(tf.data.AUTOTUNE)
+
+
+def make_distill_dataset(copies: np.ndarray, targets: np.ndarray, cfg: F.FeatureConfig, batch_size: int,
+                         aug: AugmentConfig | None = None, seed: int = 0, start_step: int = 0,
+                         shard: tuple[int, int] | None = None):
+    """Endless training stream of (features [B, frames, bins, 1], targets [B, labels]) over fixed
+    augmented copies (int16 [n, clip_samples], e.g. memory-mapped) and their target
+    distributions (a teacher's soft targets mixed with the hard labels: trainer/distill.py).
+
+    The waveforms are used as they are, not augmented again: the targets were computed for
+    exactly these. SpecAugment masks are still drawn afresh per batch (a regulariser on the
+    student's input, as in every other run). Shuffling, ``start_step`` and ``shard`` work as in
+    :func:`make_dataset`."""
+    tf = _tf()
+    aug = aug or AugmentConfig()
+    n = len(targets)
+    targets = np.asarray(targets, np.float32)
+
+    def gather(idx):
+        idx = np.sort(idx)  # reading a memory map in order; the batch's order does not matter
+        return copies[idx], targets[idx]
+
+    base = tf.data.Dataset.range(n).shuffle(n, seed=seed + start_step, reshuffle_each_iteration=True).repeat()
+    base = base.batch(batch_size, drop_remainder=True).enumerate(start=start_step)
+    if shard is not None:
+        base = base.shard(shard[1], shard[0])
+
+    def train_map(step, idx):
+        x, y = tf.numpy_function(gather, [idx], (tf.int16, tf.float32), stateful=False)
+        x = tf.ensure_shape(tf.cast(x, tf.float32) / 32768.0, [None, cfg.clip_samples])
+        y = tf.ensure_shape(y, [None, targets.shape[1]])
+        s = tf.random.experimental.stateless_fold_in(tf.stack([tf.cast(seed, tf.int64), step]), 11)
+        f = spec_augment(F.compute_features(x, cfg), s, aug)
+        return f[..., None], y
+
+    return base.map(train_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)

@@ -49,6 +49,10 @@ class TrainConfig:
     augment: P.AugmentConfig = field(default_factory=P.AugmentConfig)
     commands: tuple[str, ...] = D.COMMANDS
     init_from: str | None = None  # a model folder whose weights start the training (same labels/features)
+    # A `kws-train teacher` targets file: train on its fixed augmented copies towards its soft
+    # targets mixed with the hard labels (trainer/distill.py); None trains on the hard labels.
+    teacher_targets: str | None = None
+    distill_weight: float = 0.5  # the teacher's share of the target (0 = hard labels only)
     verbose: int = 1
 
 
@@ -242,7 +246,16 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
     warmup = min(int(cfg.warmup_epochs * steps), max(total - 1, 0))
     if build_model is None and cfg.init_from:
         build_model = _starting_weights(cfg)
-    loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing,
+    distill_targets = soft = None
+    if cfg.teacher_targets:
+        from . import distill
+
+        distill_targets = distill.load(cfg.teacher_targets)
+        distill.check_matches(distill_targets, tr.clips, tr.labels, labels, cfg.teacher_targets)
+        soft = distill.mixed_targets(distill_targets.labels, distill_targets.probs, cfg.distill_weight,
+                                     cfg.label_smoothing)
+    # With teacher targets the smoothing is already in the mixed target (distill.mixed_targets).
+    loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=0.0 if soft is not None else cfg.label_smoothing,
                                                    reduction=None if multi else "sum_over_batch_size")
     with strategy.scope():
         if build_model is not None:
@@ -280,6 +293,12 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
     train_ds = lambda per_batch, start, shard=None: _one_hot(  # noqa: E731
         P.make_dataset(tr, cfg.features, per_batch, True, noise, cfg.augment, cfg.seed, silence_id,
                        start_step=start, shard=shard), len(labels))
+    if soft is not None:
+        # An epoch stays one pass's worth of the training split (steps above), drawn from the
+        # pool of its fixed copies: epochs and the learning-rate schedule mean what they mean
+        # without a teacher.
+        train_ds = lambda per_batch, start, shard=None: P.make_distill_dataset(  # noqa: E731
+            distill_targets.copies, soft, cfg.features, per_batch, cfg.augment, cfg.seed, start, shard)
     val_ds = P.make_dataset(va, cfg.features, cfg.batch_size, False, noise, seed=cfg.seed)
     if strategy.num_replicas_in_sync > 1 and not multi:
         val_ds = _padded_with_weights(val_ds, len(labels), cfg.batch_size)
