@@ -158,6 +158,8 @@ def test_a_lost_worker_stops_the_chief_in_one_line_and_both_resume(data, tmp_pat
      "/job:worker/replica:0/task:0", "a worker was lost (worker 0 stopped sending heartbeats)"),
     ("failed to connect to all addresses ... from remote target /job:chief/replica:0/task:0",
      "a worker was lost (the chief unreachable)"),
+    ("Deadline Exceeded\n\nRPC: /tensorflow.CoordinationService/Heartbeat",
+     "a worker was lost (the chief stopped answering heartbeats)"),
 ])
 def test_lost_worker_message_names_the_peer_and_the_epoch(error, message):
     from trainer.distributed import lost_worker_message
