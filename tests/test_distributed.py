@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOT, make_tiny_dataset
 
-RECIPE = ("--epochs", "12", "--batch-size", "16", "--quiet")
+RECIPE = ("--batch-size", "16", "--quiet")
 
 
 def _free_ports(n):
@@ -26,8 +26,35 @@ def _free_ports(n):
     return ports
 
 
-def _train_cmd(data, out, *extra):
-    return [sys.executable, "-m", "trainer", "train", "--data-dir", data, *RECIPE, "--out", out, *extra]
+def _train_cmd(data, out, *extra, epochs=12):
+    return [sys.executable, "-m", "trainer", "train", "--data-dir", data, "--epochs", str(epochs), *RECIPE,
+            "--out", out, *extra]
+
+
+def _start_cluster(data, out, tmp_path, ports, epochs=12):
+    """A chief and a worker on this machine (two localhost ports), each with its own TMPDIR."""
+    cluster = {"chief": [f"localhost:{ports[0]}"], "worker": [f"localhost:{ports[1]}"]}
+    procs = []
+    for task in ("chief", "worker"):
+        tmp = tmp_path / f"tmp-{task}"
+        tmp.mkdir(exist_ok=True)
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": task, "index": 0}}),
+                   TMPDIR=str(tmp))
+        procs.append(subprocess.Popen(_train_cmd(data, out, "--strategy", "multi-worker", epochs=epochs), cwd=ROOT,
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return procs
+
+
+def _wait_for_backup(out, proc):
+    """The epochs the backup in ``out`` holds, once there is one (None if ``proc`` ended first)."""
+    state = os.path.join(out, "backup", "state.npz")
+    deadline = time.monotonic() + 600  # a generous bound, not a measurement
+    while not os.path.exists(state) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not os.path.exists(state):
+        return None
+    with np.load(state) as z:
+        return json.loads(str(z["state"]))["epochs_done"]
 
 
 def _info(out):
@@ -40,17 +67,8 @@ def data(tmp_path_factory):
 
 
 def test_two_local_workers_train_like_one(data, tmp_path):
-    chief_port, worker_port = _free_ports(2)
-    cluster = {"chief": [f"localhost:{chief_port}"], "worker": [f"localhost:{worker_port}"]}
     out = str(tmp_path / "model")
-    procs = []
-    for task in ("chief", "worker"):
-        tmp = tmp_path / f"tmp-{task}"
-        tmp.mkdir()
-        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": task, "index": 0}}),
-                   TMPDIR=str(tmp))
-        procs.append(subprocess.Popen(_train_cmd(data, out, "--strategy", "multi-worker"), cwd=ROOT, env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    procs = _start_cluster(data, out, tmp_path, _free_ports(2))
     results = [p.communicate(timeout=900) for p in procs]
     for p, (so, se) in zip(procs, results):
         assert p.returncode == 0, se[-3000:]
@@ -102,6 +120,54 @@ def test_killed_run_resumes_from_its_last_finished_epoch(data, tmp_path):
     assert not os.path.exists(os.path.join(out, "backup"))
     rows = open(os.path.join(out, "history.csv")).read().splitlines()
     assert len(rows) == 13 and rows[-1].startswith("11,")
+
+
+def test_a_lost_worker_stops_the_chief_in_one_line_and_both_resume(data, tmp_path):
+    out = str(tmp_path / "model")
+    ports = _free_ports(2)
+    chief, worker = _start_cluster(data, out, tmp_path, ports, epochs=3)
+    done = _wait_for_backup(out, chief)
+    worker.send_signal(signal.SIGKILL)  # the machine is gone: no goodbye to the chief
+    worker.communicate()
+    assert done == 1, chief.communicate()[1][-3000:]
+    try:  # TF's heartbeat timeout is 10 s: a generous bound, not a measurement
+        _, err = chief.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        chief.kill()
+        pytest.fail("the chief still waits for the lost worker after 300 s")
+    assert chief.returncode == 1 and "Traceback" not in err, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("kws-train: error: training stopped: a worker was lost (worker 0 "), last
+    assert last.endswith("rerun the same command on every machine to resume from epoch 2 (1 of 3 epochs were done)")
+
+    chief, worker = _start_cluster(data, out, tmp_path, ports, epochs=3)
+    results = [p.communicate(timeout=900) for p in (chief, worker)]
+    for p, (so, se) in zip((chief, worker), results):
+        assert p.returncode == 0, se[-3000:]
+    assert "1 of 3 epochs were done, training goes on from epoch 2" in results[0][1]
+    assert "the chief writes the model folder" in results[1][0]
+    info = _info(out)
+    assert info["info"]["resumed_at_epochs"] == [1] and info["info"]["strategy"] == "multi-worker"
+    assert len(info["history"]["loss"]) == 3
+    assert {"model.keras", "model.tflite", "metrics.json"} <= set(os.listdir(out))
+    assert not os.path.exists(os.path.join(out, "backup"))
+
+
+@pytest.mark.parametrize("error, message", [
+    ("Error reported from /job:worker/task:0: The following tasks are unhealthy (stopped sending heartbeats):\n"
+     "/job:worker/replica:0/task:0", "a worker was lost (worker 0 stopped sending heartbeats)"),
+    ("failed to connect to all addresses ... from remote target /job:chief/replica:0/task:0",
+     "a worker was lost (the chief unreachable)"),
+    ("Deadline Exceeded\n\nRPC: /tensorflow.CoordinationService/Heartbeat",
+     "a worker was lost (the chief stopped answering heartbeats)"),
+])
+def test_lost_worker_message_names_the_peer_and_the_epoch(error, message):
+    from trainer.distributed import lost_worker_message
+
+    line = lost_worker_message(RuntimeError(error), ("worker", 1), 4, 12)
+    assert message in line and line.endswith("to resume from epoch 5 (4 of 12 epochs were done)")
+    assert "\n" not in line
+    assert "start again" in lost_worker_message(RuntimeError(error), ("chief", 0), 0, 12)
 
 
 def test_a_backup_of_other_options_is_refused_in_one_line(data, tmp_path):

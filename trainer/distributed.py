@@ -18,11 +18,16 @@ augment every batch on every worker, then drop the others' share. Instead every 
 shuffles the clip numbers identically (same seed) and keeps every W-th per-replica batch
 before reading any audio (pipeline.make_dataset's ``shard``): in every epoch the workers see
 disjoint parts that together are one global batch per step.
+
+A lost worker: TF's coordination service (started by the strategy; the chief is its leader)
+notices a peer that stops sending heartbeats (default timeout 10 s) or refuses connections,
+and aborts the collectives; the surviving workers then stop with ``lost_worker_message``.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 
 from kwsapp.errors import KwsError
 
@@ -55,6 +60,37 @@ def is_chief(strategy) -> bool:
     if resolver.task_type == CHIEF:
         return True
     return resolver.task_type == "worker" and resolver.task_id == 0 and CHIEF not in resolver.cluster_spec().as_dict()
+
+
+def _lost_peer(error, own_task: tuple[str, int] | None) -> str:
+    """Which peer was lost and how, as far as TF's error message tells (else the error's type)."""
+    text = str(error)
+    peers = [(job, int(i)) for job, i in re.findall(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)", text)]
+    peer = next((p for p in peers if p != own_task), None)
+    if peer is None and "CoordinationService/Heartbeat" in text:
+        # A heartbeat this worker sent timed out: the coordination service runs on the chief.
+        return "the chief stopped answering heartbeats"
+    who = "" if peer is None else "the chief " if peer[0] == CHIEF else f"{peer[0]} {peer[1]} "
+    if "heartbeat" in text:
+        return who + "stopped sending heartbeats"
+    if "connect" in text.lower():
+        return who + "unreachable"
+    return who + type(error).__name__
+
+
+def lost_worker_message(error, own_task: tuple[str, int] | None, epochs_done: int, epochs: int) -> str:
+    """The one line a surviving worker stops with when the cluster lost a peer (``error``, the
+    tf.errors.OpError that aborted the collectives; ``own_task`` is this worker's (type, index)),
+    and from which epoch the rerun goes on."""
+    where = (f"resume from epoch {epochs_done + 1} ({epochs_done} of {epochs} epochs were done)" if epochs_done
+             else "start again (no epoch was finished)")
+    return (f"training stopped: a worker was lost ({_lost_peer(error, own_task)}); "
+            f"rerun the same command on every machine to {where}")
+
+
+def own_task(strategy) -> tuple[str, int] | None:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return (resolver.task_type, int(resolver.task_id)) if resolver is not None and resolver.task_type else None
 
 
 def is_multi_worker(strategy) -> bool:

@@ -20,8 +20,8 @@ from kwsapp.model import ModelConfig
 from . import backup
 from . import dataset as D
 from . import pipeline as P
-from .distributed import broadcast_from_chief, fit_custom, is_chief, is_multi_worker, mirrored_devices, \
-    multi_worker_strategy
+from .distributed import broadcast_from_chief, fit_custom, is_chief, is_multi_worker, lost_worker_message, \
+    mirrored_devices, multi_worker_strategy, own_task
 
 
 @dataclass
@@ -179,11 +179,9 @@ def _starting_weights(cfg: TrainConfig):
     return lambda labels: transfer_head(os.path.join(cfg.init_from, "model.keras"), base.labels, labels)
 
 
-def _fit(keras, tf, cfg, model, strategy, multi, train_ds, val_ds, loss_fn, steps, initial_epoch, callbacks):
+def _fit(keras, cfg, model, strategy, multi, train_ds, val_ds, loss_fn, steps, initial_epoch, callbacks):
     """Keras ``fit`` on one machine; our own training step under MultiWorkerMirroredStrategy,
     which Keras 3's ``fit`` does not support (see trainer/distributed.py)."""
-    from kwsapp.errors import KwsError
-
     with stop_between_batches(keras) as stopper:
         if multi:
             def dataset_fn(ctx):
@@ -192,13 +190,8 @@ def _fit(keras, tf, cfg, model, strategy, multi, train_ds, val_ds, loss_fn, step
                 ds = train_ds(per_replica, start, (ctx.input_pipeline_id, ctx.num_input_pipelines))
                 return _mixup(ds, cfg.mixup, cfg.seed) if cfg.mixup > 0 else ds
 
-            try:
-                fit_custom(model, strategy, dataset_fn, val_ds, loss_fn, steps, cfg.epochs, initial_epoch,
-                           callbacks + [stopper], cfg.verbose, cfg.batch_size)
-            except tf.errors.OpError as e:
-                raise KwsError(f"training stopped: another worker of the cluster failed or left ({type(e).__name__}); "
-                               f"run the same command again on every worker to resume from the last finished "
-                               f"epoch") from None
+            fit_custom(model, strategy, dataset_fn, val_ds, loss_fn, steps, cfg.epochs, initial_epoch,
+                       callbacks + [stopper], cfg.verbose, cfg.batch_size)
         else:
             ds = train_ds(cfg.batch_size, initial_epoch * steps)
             if cfg.mixup > 0:
@@ -318,7 +311,13 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
     ]
     t_fit, cpu_fit = time.time(), time.process_time()
     try:
-        _fit(keras, tf, cfg, model, strategy, multi, train_ds, val_ds, loss_fn, steps, initial_epoch, callbacks)
+        _fit(keras, cfg, model, strategy, multi, train_ds, val_ds, loss_fn, steps, initial_epoch, callbacks)
+    except tf.errors.OpError as e:
+        if not multi:
+            raise
+        # A peer lost: the collectives were aborted. The history counts the finished epochs,
+        # each of which the chief has backed up.
+        raise KwsError(lost_worker_message(e, own_task(strategy), len(history.get("loss", [])), cfg.epochs)) from None
     finally:
         if not chief:
             shutil.rmtree(out, ignore_errors=True)
