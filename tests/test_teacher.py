@@ -85,6 +85,13 @@ def test_targets_for_another_training_split_are_refused(teacher_run, data, capsy
     assert rc == 1 and "made for another training split" in err[-1]
 
 
+def test_missing_targets_file_is_one_line(data, capsys, tmp_path):
+    rc = main(["train", "--data-dir", data, "--epochs", "1", "--quiet", "--teacher-targets", str(tmp_path / "none"),
+               "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and "no such teacher-targets file" in err[-1]
+
+
 def test_mixed_targets_are_the_weighted_sum():
     labels = np.array([0, 2])
     probs = np.array([[0.1, 0.2, 0.7], [0.5, 0.25, 0.25]], np.float32)
