@@ -43,10 +43,8 @@ def test_teacher_command_writes_targets_for_every_copy(teacher_run, data, model_
     # --mix average: the targets are the mean of the head's and the VGG's probabilities.
     with np.load(os.path.join(teacher_run, distill.TARGETS_FILE)) as z:
         np.testing.assert_allclose(t.probs, (z["head_probs"] + z["vgg_probs"]) / 2, atol=1e-6)
+    # Head, VGG and average are each scored on validation (the chirps are not speech: wiring, not quality).
     assert set(report["validation"]) == {"head", "vgg", "average"}
-    # The VGG half is the model's own view of the copy: the bundled model recognises the chirps at
-    # chance at best, so this checks wiring, not quality (1/12 ~ 0.08; two folds of two heads).
-    assert 0.0 <= report["validation"]["vgg"]["accuracy"] <= 1.0
 
 
 def test_embedding_is_sixteen_by_ninety_six_and_deterministic():
