@@ -43,10 +43,8 @@ def test_teacher_command_writes_targets_for_every_copy(teacher_run, data, model_
     # --mix average: the targets are the mean of the head's and the VGG's probabilities.
     with np.load(os.path.join(teacher_run, distill.TARGETS_FILE)) as z:
         np.testing.assert_allclose(t.probs, (z["head_probs"] + z["vgg_probs"]) / 2, atol=1e-6)
+    # Head, VGG and average are each scored on validation (the chirps are not speech: wiring, not quality).
     assert set(report["validation"]) == {"head", "vgg", "average"}
-    # The VGG half is the model's own view of the copy: the bundled model recognises the chirps at
-    # chance at best, so this checks wiring, not quality (1/12 ~ 0.08; two folds of two heads).
-    assert 0.0 <= report["validation"]["vgg"]["accuracy"] <= 1.0
 
 
 def test_embedding_is_sixteen_by_ninety_six_and_deterministic():
@@ -83,6 +81,13 @@ def test_targets_for_another_training_split_are_refused(teacher_run, data, capsy
                "--teacher-targets", teacher_run, "--out", str(tmp_path / "s")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and "made for another training split" in err[-1]
+
+
+def test_missing_targets_file_is_one_line(data, capsys, tmp_path):
+    rc = main(["train", "--data-dir", data, "--epochs", "1", "--quiet", "--teacher-targets", str(tmp_path / "none"),
+               "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and "no such teacher-targets file" in err[-1]
 
 
 def test_mixed_targets_are_the_weighted_sum():
