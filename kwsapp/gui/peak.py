@@ -14,19 +14,8 @@ class PeakTracker(QtCore.QObject):
         super().__init__(parent)
         self.follower = PeakFollower(labels)
 
-    @property
-    def following(self) -> str | None:
-        return self.follower.following
-
-    @property
-    def peak(self) -> float:
-        return self.follower.peak
-
     def start(self, det) -> None:
         self.follower.start(det)
-
-    def stop(self) -> None:
-        self.follower.finish()
 
     def hop(self, smoothed, stream_time_s: float) -> None:
         """One hop's smoothed scores (the engine sends a detection after its own hop)."""
