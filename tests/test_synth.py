@@ -154,8 +154,8 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys, monkeypatch):
     for engine, packages in (("espeak-ng", "apt-get install espeak-ng"),
                              ("festival", "apt-get install festival festvox-kallpc16k festvox-kdlpc16k "
                                           "festvox-us-slt-hts"),
-                             ("pico", "apt-get install libttspico-utils (Debian non-free"),
-                             ("rhvoice", "apt-get install rhvoice rhvoice-english (Debian non-free")):
+                             ("pico", "apt-get install libttspico-utils, from the non-free section"),
+                             ("rhvoice", "apt-get install rhvoice rhvoice-english, from the non-free section")):
         assert main(["synth", "--out", str(tmp_path / "e"), "--engines", engine]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"{engine} not installed" in err[0] and packages in err[0], err

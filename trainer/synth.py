@@ -196,7 +196,7 @@ def install_hint(engines) -> str:
     hint = f"apt-get install {' '.join(APT[e] for e in engines)}"
     non_free = [e for e in engines if e in NON_FREE]
     if non_free:
-        hint += f" (Debian non-free section, for {', '.join(non_free)}: `make system-deps-voices` enables it)"
+        hint += f", from the non-free section for {' and '.join(non_free)} (`make system-deps-voices` enables it)"
     return hint
 
 
