@@ -10,8 +10,13 @@ RUN_DEBS  := libportaudio2 libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommo
              libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
              libxcb-render-util0 libxcb-image0
 TEST_DEBS := pulseaudio pulseaudio-utils xvfb sox espeak-ng flite x11-apps imagemagick
+# The extra synthetic voices of `kws-train synth --engines` (opt-in; `make model` does not use them).
+# festival's are in Debian main; pico and RHVoice are in non-free (their voice data is
+# Apache-2.0 and LGPL, fine to train a shipped model on, but packaged there).
+FESTIVAL_DEBS := festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+VOICE_DEBS    := $(FESTIVAL_DEBS) libttspico-utils rhvoice rhvoice-english
 
-.PHONY: run test setup setup-test system-deps system-deps-test model screenshot bench clean
+.PHONY: run test setup setup-test system-deps system-deps-test system-deps-voices model screenshot bench clean
 
 run: setup
 	$(BIN)/kwsapp
@@ -30,8 +35,16 @@ setup-test: system-deps-test $(VENV)/.installed-test
 system-deps:
 	@./scripts/apt-install.sh $(RUN_DEBS)
 
+# festival too (Debian main, about 29 MB): its real-clip tests are the only ones of the pitch
+# shift by sox that `synth --engines festival` runs after the engine.
 system-deps-test: system-deps
-	@./scripts/apt-install.sh $(TEST_DEBS)
+	@./scripts/apt-install.sh $(TEST_DEBS) $(FESTIVAL_DEBS)
+
+# Enables Debian's contrib and non-free sections (the Components line of the deb822 sources
+# file) only when a package is missing, then installs the extra voices.
+system-deps-voices:
+	@./scripts/enable-non-free.sh $(VOICE_DEBS)
+	@./scripts/apt-install.sh $(VOICE_DEBS)
 
 $(VENV)/bin/python:
 	$(PY) -m venv $(VENV)

@@ -8,6 +8,7 @@ import os
 import random
 import re
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -139,7 +140,7 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys, monkeypatch):
     # 1: the folder on disk is in the way; 2: an option value is wrong (a usage error).
     cases = [
         (["synth", "--out", str(occupied)], "is not empty", 1),
-        (["synth", "--out", str(tmp_path / "a"), "--engines", "festival"], "unsupported engine", 2),
+        (["synth", "--out", str(tmp_path / "a"), "--engines", "mbrola"], "unsupported engine", 2),
         (["synth", "--out", str(tmp_path / "b"), "--words", "yes 42"], "not a plain word", 2),
         (["synth", "--out", str(tmp_path / "c"), "--variants", "nosuchvariant"], "unknown espeak-ng variant", 2),
         (["synth", "--out", str(tmp_path / "d"), "--per-word", "0", "--unknown-per-word", "0"], "--per-word", 2),
@@ -149,8 +150,162 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys, monkeypatch):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and msg in err[0], (argv, err)
     monkeypatch.setenv("PATH", str(tmp_path))  # no TTS engine on the PATH
-    assert main(["synth", "--out", str(tmp_path / "e"), "--engines", "espeak-ng"]) == 1
-    assert "not installed" in capsys.readouterr().err
+    # a missing engine names the Debian packages to install (and the non-free section where needed)
+    for engine, packages in (("espeak-ng", "apt-get install espeak-ng"),
+                             ("festival", "apt-get install festival festvox-kallpc16k festvox-kdlpc16k "
+                                          "festvox-us-slt-hts"),
+                             ("pico", "apt-get install libttspico-utils, from the non-free section"),
+                             ("rhvoice", "apt-get install rhvoice rhvoice-english, from the non-free section")):
+        assert main(["synth", "--out", str(tmp_path / "e"), "--engines", engine]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{engine} not installed" in err[0] and packages in err[0], err
+
+
+# ---------------------------------------------------------------- festival, pico, RHVoice
+
+def _fake_bin(folder, name, script):
+    """An executable ``name`` in ``folder``: a Python script standing in for a TTS engine."""
+    path = folder / name
+    path.write_text(f"#!{sys.executable}\nimport sys\n{script}\n")
+    path.chmod(0o755)
+
+
+def test_default_engines_draw_the_same_speakers_as_before():
+    # `make model` must keep making the same synthetic speakers: these are the draws of the
+    # espeak-ng/flite-only version for this pool and seed.
+    pool = S.VoicePool((("espeak-ng", "en-us"), ("espeak-ng", "en-gb"), ("flite", "slt"), ("flite", "awb")),
+                       ("m1", "f2"))
+    assert [v.key for v in S.draw_voices(pool, 5, random.Random(3))] == [
+        "espeak-ng|en-gb|m1|78|197", "flite|slt||210|1.08", "espeak-ng|en-us||58|121", "flite|awb||145|0.92",
+        "espeak-ng|en-gb|f2|73|190"]
+    assert S.DEFAULT_ENGINES == ("espeak-ng", "flite")
+    v = S.Voice("espeak-ng", "en-us", "m1", 50, 160)
+    assert [s.argv for s in v.steps("yes", "o.wav", 1.4)] == [
+        ("espeak-ng", "-v", "en-us+m1", "-p", "50", "-s", "224", "-w", "o.wav", "yes")]
+    v = S.Voice("flite", "slt", "", 200, 1.1)
+    assert [s.argv for s in v.steps("yes", "o.wav")] == [
+        ("flite", "-voice", "slt", "--setf", "int_f0_target_mean=200", "--setf", "duration_stretch=1.100",
+         "-t", "yes", "-o", "o.wav")]
+
+
+def test_new_engines_commands():
+    kal, hts = S.Voice("festival", "kal", "", -2.5, 1.2), S.Voice("festival", "slt-hts", "", 1.5, 0.8)
+    tts, pitch = kal.steps("stop", "/t/a.wav", 1.5)
+    # the word on stdin, 16 kHz out, the diphone voice's own tempo control, then sox shifts the pitch
+    assert tts.stdin == "stop" and tts.out == "/t/a-raw.wav"
+    assert tts.argv == ("text2wave", "-F", "16000", "-o", "/t/a-raw.wav", "-eval", "(voice_kal_diphone)",
+                        "-eval", "(Parameter.set 'Duration_Stretch 0.800)")
+    assert pitch.argv == ("sox", "/t/a-raw.wav", "/t/a.wav", "pitch", "-250") and pitch.out == "/t/a.wav"
+    tts, pitch = hts.steps("stop", "/t/b.wav")
+    # the HTS voice ignores Duration_Stretch: its engine's speed option instead (2 = twice as fast)
+    assert tts.argv[-3:] == ("(voice_cmu_us_slt_arctic_hts)", "-eval",
+                             "(set! hts_engine_params (append hts_engine_params '((\"-r\" 1.250))))")
+    assert pitch.argv[-2:] == ("pitch", "150")
+    (pico,) = S.Voice("pico", "en-GB", "", 90, 110).steps("left", "/t/c.wav", 1.4)
+    assert pico.argv == ("pico2wave", "-l", "en-GB", "-w", "/t/c.wav",
+                         '<speed level="154"><pitch level="90">left</pitch></speed>') and pico.stdin is None
+    (rh,) = S.Voice("rhvoice", "alan", "", 115, 90).steps("go", "/t/d.wav", 1.4)
+    assert rh.argv == ("RHVoice-test", "-p", "alan", "-t", "115", "-r", "126", "-o", "/t/d.wav")
+    assert rh.stdin == "go"
+
+
+def test_new_engines_draws_stay_in_range():
+    pool = S.VoicePool((("festival", "kal"), ("festival", "slt-hts"), ("pico", "en-US"), ("rhvoice", "clb")), ())
+    voices = S.draw_voices(pool, 40, random.Random(1))
+    assert sorted({(v.engine, v.voice) for v in voices}) == sorted(pool.bases)
+    for v in voices:
+        if v.engine == "festival":
+            assert -3 <= v.pitch <= 3 and 0.85 <= v.rate <= 1.2
+        else:
+            assert 85 <= v.pitch <= 120 and 80 <= v.rate <= 125
+        assert v.variant == ""
+
+
+def test_only_shippable_voices_are_listed(tmp_path, monkeypatch, capsys):
+    voices = tmp_path / "rhvoice"
+    for name in ("alan", "bdl", "evgeniy-eng", "lyubov", "slt"):  # evgeniy-eng, lyubov: CC BY-NC-ND
+        (voices / name).mkdir(parents=True)
+    monkeypatch.setattr(S, "RHVOICE_VOICE_DIRS", (str(tmp_path / "nothing"), str(voices)))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # festival lists what it finds; rab's dictionary is non-commercial, so it is not used
+    _fake_bin(bin_dir, "festival", "sys.stdin.read(); print('(rab_diphone cmu_us_slt_arctic_hts kal_diphone)')")
+    for name in ("pico2wave", "RHVoice-test"):
+        _fake_bin(bin_dir, name, "")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert main(["synth", "--list-voices", "--engines", "rhvoice,festival,pico"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "festival\tkal", "festival\tslt-hts", "pico\ten-US", "pico\ten-GB",
+        "rhvoice\talan", "rhvoice\tbdl", "rhvoice\tslt", "used without --engines: none installed"]
+    # RHVoice installed without its English voices: one line naming the package
+    for name in ("alan", "bdl", "slt"):
+        (voices / name).rmdir()
+    assert main(["synth", "--out", str(tmp_path / "o"), "--engines", "rhvoice"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "rhvoice has none of its usable voices" in err[0] and "rhvoice-english" in err[0]
+
+
+def test_render_feeds_stdin_and_reports_an_engine_that_writes_nothing(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # a fake RHVoice-test: speaks a 0.3 s tone into -o and keeps the text it was given
+    _fake_bin(bin_dir, "RHVoice-test", f"""
+import numpy as np
+sys.path.insert(0, {os.getcwd()!r})
+from kwsapp.wavio import write_wav
+text = sys.stdin.read()
+open({str(tmp_path / 'said.txt')!r}, 'w').write(text)
+t = np.arange(4800) / 16000
+write_wav(sys.argv[sys.argv.index('-o') + 1], np.pad(0.5 * np.sin(2 * np.pi * 300 * t), 8000), 16000)""")
+    # text2wave exits 0 after a Scheme error, writing nothing
+    _fake_bin(bin_dir, "text2wave", "sys.stderr.write('SIOD ERROR: unbound variable : x')")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    work = tmp_path / "work"
+    work.mkdir()
+    clip = S.render(S.Voice("rhvoice", "bdl", "", 100, 100), "yes", -6.0, None, 0, str(work))
+    assert (tmp_path / "said.txt").read_text() == "yes"
+    assert clip.shape == (16000,) and np.abs(clip).max() == pytest.approx(10 ** (-6 / 20), rel=1e-3)
+    with pytest.raises(S.KwsError, match="text2wave failed .*SIOD ERROR"):
+        S.render(S.Voice("festival", "kal", "", 0, 1.0), "yes", -6.0, None, 0, str(work))
+    assert os.listdir(work) == []  # no file left behind
+
+
+def _word_length_and_f0(clip):
+    """Seconds from the first to the last sample above 5% of the peak; median f0 (Hz) of the
+    loud 40 ms frames by autocorrelation."""
+    on = np.flatnonzero(np.abs(clip) > 0.05 * np.abs(clip).max())
+    f0s = []
+    for i in range(on[0], on[-1] - 640, 160):
+        w = clip[i : i + 640] - clip[i : i + 640].mean()
+        if np.sqrt((w**2).mean()) < 0.1 * np.abs(clip).max():
+            continue
+        ac = np.correlate(w, w, "full")[639:]
+        lag = 40 + int(np.argmax(ac[40:267]))  # 60-400 Hz
+        if ac[lag] > 0.4 * ac[0]:
+            f0s.append(16000 / lag)
+    return (on[-1] - on[0]) / 16000, float(np.median(f0s))
+
+
+# (low pitch, slow) and (high pitch, fast) settings of each new engine's voice
+REAL = [(("festival", "kal", -3, 1.2), ("festival", "kal", 3, 0.85)),
+        (("festival", "slt-hts", -3, 1.2), ("festival", "slt-hts", 3, 0.85)),
+        (("pico", "en-US", 85, 80), ("pico", "en-US", 120, 125)),
+        (("rhvoice", "bdl", 85, 80), ("rhvoice", "bdl", 120, 125))]
+
+
+@pytest.mark.parametrize("low_slow,high_fast", REAL, ids=[f"{a[0]}-{a[1]}" for a, _ in REAL])
+def test_new_engine_speaks_a_real_clip(low_slow, high_fast, tmp_path):
+    engine, name = low_slow[:2]
+    if not shutil.which(S.BINARY[engine]) or name not in S._VOICES[engine]():
+        pytest.skip(f"{engine} voice {name} not installed (Debian: {S.install_hint([engine])})")
+    clips = [S.render(S.Voice(e, v, "", p, r), "seven", -6.0, None, 0, str(tmp_path))
+             for e, v, p, r in (low_slow, high_fast)]
+    for clip in clips:
+        assert clip.shape == (16000,) and np.abs(clip).max() == pytest.approx(10 ** (-6 / 20), rel=1e-3)
+    (slow, low), (fast, high) = map(_word_length_and_f0, clips)
+    assert 0.2 < fast and slow < 1.0
+    # the engine's rate and pitch controls reach the audio (about 1.4x apart in these settings)
+    assert slow > 1.15 * fast and high > 1.15 * low, (slow, fast, low, high)
 
 
 # ---------------------------------------------------------------- --extra-data

@@ -7,8 +7,10 @@ rule keeps each setting in one split. Clips are 16 kHz mono, one second, trimmed
 spoken word and centred, at a random level. ``voices.tsv`` maps each id to its setting.
 
 Engines: espeak-ng (its English accents times its voice variants) and flite (its four
-16 kHz voices), whichever are installed. Feed the folder to ``kws-train train
---extra-data DIR``, which adds it to the training split only.
+16 kHz voices), whichever are installed; festival, SVOX pico and RHVoice on request
+(``--engines``). Only voices whose licence allows shipping a model trained on them are
+used (RHVoice's evgeniy-eng and lyubov, CC BY-NC-ND, never). Feed the folder to
+``kws-train train --extra-data DIR``, which adds it to the training split only.
 """
 from __future__ import annotations
 
@@ -44,17 +46,44 @@ UNKNOWN_WORDS = (
 
 # flite's voices at 16 kHz ("kal" is the 8 kHz twin of kal16, "awb_time" speaks only times).
 FLITE_VOICES = {"kal16": (80, 140), "awb": (85, 150), "rms": (80, 140), "slt": (150, 240)}  # f0 range, Hz
+# festival's shippable English voices, by the short names speakers are listed under.
+FESTIVAL_VOICES = {"kal": "kal_diphone", "ked": "ked_diphone", "slt-hts": "cmu_us_slt_arctic_hts"}
+PICO_VOICES = ("en-US", "en-GB")  # libttspico-data carries both
+# RHVoice's English voices under LGPL; its evgeniy-eng and lyubov are CC BY-NC-ND and never used.
+RHVOICE_VOICES = ("alan", "bdl", "clb", "slt")
+RHVOICE_VOICE_DIRS = ("/usr/share/RHVoice/voices", "/usr/local/share/RHVoice/voices")
+
+# What each engine is run as, and the Debian packages that install it with its voices.
+BINARY = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival", "pico": "pico2wave",
+          "rhvoice": "RHVoice-test"}
+APT = {"espeak-ng": "espeak-ng", "flite": "flite",
+       "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts",
+       "pico": "libttspico-utils", "rhvoice": "rhvoice rhvoice-english"}
+NON_FREE = ("pico", "rhvoice")  # in Debian's non-free section
+
+
+@dataclass(frozen=True)
+class Step:
+    """One process of a rendering: its arguments, the file it writes and the text it reads on stdin."""
+
+    argv: tuple[str, ...]
+    out: str
+    stdin: str | None = None
 
 
 @dataclass(frozen=True)
 class Voice:
     """One synthetic speaker."""
 
-    engine: str  # "espeak-ng" or "flite"
-    voice: str  # espeak-ng language/accent or flite voice
-    variant: str  # espeak-ng variant ("" for none or for flite)
-    pitch: float  # espeak-ng: 0-99; flite: target mean f0 in Hz
-    rate: float  # espeak-ng: words per minute; flite: duration stretch (>1 is slower)
+    engine: str  # one of ENGINES
+    voice: str  # espeak-ng language/accent or the engine's voice
+    variant: str  # espeak-ng variant ("" for none or for the other engines)
+    # espeak-ng: 0-99; flite: target mean f0 in Hz; festival: semitones (sox shift);
+    # pico, rhvoice: percent of the voice's own pitch
+    pitch: float
+    # espeak-ng: words per minute; flite, festival: duration stretch (>1 is slower);
+    # pico, rhvoice: percent of the voice's own speed (>100 is faster)
+    rate: float
 
     @property
     def key(self) -> str:
@@ -64,13 +93,49 @@ class Voice:
     def speaker_id(self) -> str:
         return hashlib.sha1(self.key.encode()).hexdigest()[:8]
 
-    def command(self, text: str, out_wav: str, rate_scale: float = 1.0) -> list[str]:
-        if self.engine == "espeak-ng":
-            v = f"{self.voice}+{self.variant}" if self.variant else self.voice
-            return ["espeak-ng", "-v", v, "-p", f"{self.pitch:g}", "-s", str(int(self.rate * rate_scale)),
-                    "-w", out_wav, text]
-        return ["flite", "-voice", self.voice, "--setf", f"int_f0_target_mean={self.pitch:g}",
-                "--setf", f"duration_stretch={self.rate / rate_scale:.3f}", "-t", text, "-o", out_wav]
+    def steps(self, text: str, out_wav: str, rate_scale: float = 1.0) -> list[Step]:
+        """The processes that speak ``text`` into ``out_wav``; ``rate_scale`` > 1 speaks faster."""
+        return _STEPS[self.engine](self, text, out_wav, rate_scale)
+
+
+def _espeak_steps(v: Voice, text: str, out_wav: str, rate_scale: float) -> list[Step]:
+    name = f"{v.voice}+{v.variant}" if v.variant else v.voice
+    return [Step(("espeak-ng", "-v", name, "-p", f"{v.pitch:g}", "-s", str(int(v.rate * rate_scale)),
+                  "-w", out_wav, text), out_wav)]
+
+
+def _flite_steps(v: Voice, text: str, out_wav: str, rate_scale: float) -> list[Step]:
+    return [Step(("flite", "-voice", v.voice, "--setf", f"int_f0_target_mean={v.pitch:g}",
+                  "--setf", f"duration_stretch={v.rate / rate_scale:.3f}", "-t", text, "-o", out_wav), out_wav)]
+
+
+def _festival_steps(v: Voice, text: str, out_wav: str, rate_scale: float) -> list[Step]:
+    # Tempo is native: the diphone voices read Duration_Stretch; the HTS voice ignores it and
+    # reads hts_engine's speed "-r" instead. Pitch is not (HTS ignores its half-tone option
+    # "-fm"), so sox shifts it, the same way for all three voices.
+    stretch = v.rate / rate_scale
+    if v.voice.endswith("-hts"):
+        tempo = f"(set! hts_engine_params (append hts_engine_params '((\"-r\" {1 / stretch:.3f}))))"
+    else:
+        tempo = f"(Parameter.set 'Duration_Stretch {stretch:.3f})"
+    raw = out_wav[:-4] + "-raw.wav"
+    tts = ("text2wave", "-F", str(RATE), "-o", raw, "-eval", f"(voice_{FESTIVAL_VOICES[v.voice]})", "-eval", tempo)
+    return [Step(tts, raw, text), Step(("sox", raw, out_wav, "pitch", f"{v.pitch * 100:g}"), out_wav)]
+
+
+def _pico_steps(v: Voice, text: str, out_wav: str, rate_scale: float) -> list[Step]:
+    # pico2wave has no options for them, but its text markup sets speed and pitch
+    markup = f'<speed level="{round(v.rate * rate_scale)}"><pitch level="{v.pitch:g}">{text}</pitch></speed>'
+    return [Step(("pico2wave", "-l", v.voice, "-w", out_wav, markup), out_wav)]
+
+
+def _rhvoice_steps(v: Voice, text: str, out_wav: str, rate_scale: float) -> list[Step]:
+    return [Step(("RHVoice-test", "-p", v.voice, "-t", f"{v.pitch:g}", "-r", str(round(v.rate * rate_scale)),
+                  "-o", out_wav), out_wav, text)]
+
+
+_STEPS = {"espeak-ng": _espeak_steps, "flite": _flite_steps, "festival": _festival_steps, "pico": _pico_steps,
+          "rhvoice": _rhvoice_steps}
 
 
 # ---------------------------------------------------------------- what is installed
@@ -98,11 +163,41 @@ def flite_voices() -> list[str]:
     return [v for v in out.split(":")[-1].split() if v in FLITE_VOICES]
 
 
-ENGINES = ("espeak-ng", "flite")
+def festival_voices() -> list[str]:
+    out = subprocess.run(["festival", "--pipe"], input="(print (voice.list))", capture_output=True, text=True,
+                         check=True).stdout
+    found = set(out.strip().strip("()").split())
+    return [short for short, name in FESTIVAL_VOICES.items() if name in found]
 
 
-def available_engines() -> list[str]:
-    return [e for e in ENGINES if shutil.which(e)]
+def pico_voices() -> list[str]:
+    return list(PICO_VOICES)
+
+
+def rhvoice_voices() -> list[str]:
+    # RHVoice-test cannot list its voices (an unknown one falls back to the default voice),
+    # so look for the shippable ones where the packages put them.
+    return [v for v in RHVOICE_VOICES if any(os.path.isdir(os.path.join(d, v)) for d in RHVOICE_VOICE_DIRS)]
+
+
+ENGINES = ("espeak-ng", "flite", "festival", "pico", "rhvoice")
+# Without --engines: the two that `make model` has always used, so its synthetic speakers stay the same.
+DEFAULT_ENGINES = ("espeak-ng", "flite")
+_VOICES = {"espeak-ng": espeak_accents, "flite": flite_voices, "festival": festival_voices, "pico": pico_voices,
+           "rhvoice": rhvoice_voices}
+
+
+def available_engines(engines=DEFAULT_ENGINES) -> list[str]:
+    return [e for e in engines if shutil.which(BINARY[e])]
+
+
+def install_hint(engines) -> str:
+    """The apt-get line that installs ``engines`` with their voices."""
+    hint = f"apt-get install {' '.join(APT[e] for e in engines)}"
+    non_free = [e for e in engines if e in NON_FREE]
+    if non_free:
+        hint += f", from the non-free section for {' and '.join(non_free)} (`make system-deps-voices` enables it)"
+    return hint
 
 
 @dataclass(frozen=True)
@@ -117,17 +212,21 @@ def voice_pool(engines, variants=None) -> VoicePool:
     unsupported = [e for e in engines if e not in ENGINES]
     if unsupported:
         raise UsageError(f"unsupported engine(s) {', '.join(unsupported)}; choose from {', '.join(ENGINES)}")
-    missing = [e for e in engines if not shutil.which(e)]
+    missing = [e for e in engines if not shutil.which(BINARY[e])]
     if missing:
-        raise KwsError(f"{', '.join(missing)} not installed; install it (Debian: apt-get install {' '.join(missing)}) "
-                       f"or choose --engines from: {', '.join(available_engines()) or 'none installed'}")
+        raise KwsError(f"{', '.join(missing)} not installed; install it (Debian: {install_hint(missing)}) "
+                       f"or choose --engines from: {', '.join(available_engines(ENGINES)) or 'none installed'}")
     bases: list[tuple[str, str]] = []
     all_variants: list[str] = []
+    for engine in (e for e in ENGINES if e in engines):  # a fixed order: the same draws for the same seed
+        names = _VOICES[engine]()
+        # e.g. rhvoice without rhvoice-english (espeak-ng and flite carry their voices)
+        if not names and engine not in DEFAULT_ENGINES:
+            raise KwsError(f"{engine} has none of its usable voices installed; install them (Debian: "
+                           f"{install_hint([engine])})")
+        bases += [(engine, name) for name in names]
     if "espeak-ng" in engines:
-        bases += [("espeak-ng", a) for a in espeak_accents()]
         all_variants = espeak_variants()
-    if "flite" in engines:
-        bases += [("flite", v) for v in flite_voices()]
     if variants is not None:
         unknown = sorted(set(variants) - set(all_variants))
         if unknown:
@@ -138,8 +237,21 @@ def voice_pool(engines, variants=None) -> VoicePool:
     return VoicePool(tuple(bases), tuple(all_variants))
 
 
+def _draw(engine: str, name: str, variants: tuple[str, ...], rng: random.Random) -> Voice:
+    """One random setting of a base voice: pitch and rate within what still sounds like speech."""
+    if engine == "espeak-ng":
+        variant = rng.choice(("",) + variants)
+        return Voice(engine, name, variant, rng.randint(20, 80), rng.randint(120, 200))
+    if engine == "flite":
+        lo, hi = FLITE_VOICES[name]
+        return Voice(engine, name, "", rng.randint(lo, hi), round(rng.uniform(0.8, 1.25), 2))
+    if engine == "festival":  # +-3 semitones, the shift that still sounds like a person
+        return Voice(engine, name, "", round(rng.uniform(-3, 3), 1), round(rng.uniform(0.85, 1.2), 2))
+    return Voice(engine, name, "", rng.randint(85, 120), rng.randint(80, 125))  # pico, rhvoice: percent
+
+
 def draw_voices(pool: VoicePool, n: int, rng: random.Random) -> list[Voice]:
-    """``n`` distinct speakers: base voices in turns (each engine's voices equally often),
+    """``n`` distinct speakers: base voices in turns (each one equally often),
     each with a random variant, pitch and rate."""
     voices: dict[str, Voice] = {}
     order: list[tuple[str, str]] = []
@@ -147,13 +259,7 @@ def draw_voices(pool: VoicePool, n: int, rng: random.Random) -> list[Voice]:
         if not order:
             order = list(pool.bases)
             rng.shuffle(order)
-        engine, name = order.pop()
-        if engine == "espeak-ng":
-            variant = rng.choice(("",) + pool.variants)
-            v = Voice(engine, name, variant, rng.randint(20, 80), rng.randint(120, 200))
-        else:
-            lo, hi = FLITE_VOICES[name]
-            v = Voice(engine, name, "", rng.randint(lo, hi), round(rng.uniform(0.8, 1.25), 2))
+        v = _draw(*order.pop(), pool.variants, rng)
         voices.setdefault(v.speaker_id, v)
     return list(voices.values())
 
@@ -191,19 +297,28 @@ def render(voice: Voice, word: str, level_db: float, noise_db: float, seed: int,
     """Speak ``word``; if it runs over a second, ask once more at a faster rate."""
     for rate_scale in (1.0, 1.4):
         path = os.path.join(tmp_dir, f"{voice.speaker_id}-{word}-{rate_scale}.wav")
-        r = subprocess.run(voice.command(word, path, rate_scale), capture_output=True, text=True)
-        if r.returncode != 0 or not os.path.exists(path):
-            raise KwsError(f"{voice.engine} failed for voice {voice.key!r}: {(r.stderr or r.stdout).strip()[:200]}")
         try:
+            run_steps(voice, voice.steps(word, path, rate_scale))
             clip = trim_and_centre(load_audio(path, RATE), level_db, noise_db=noise_db,
                                    rng=np.random.default_rng(seed))
         except AudioFileError:
             clip = None
         finally:
-            os.remove(path)
+            for f in (path, path[:-4] + "-raw.wav"):  # the latter: an engine's output before sox
+                if os.path.exists(f):
+                    os.remove(f)
         if clip is not None:
             return clip
     return None
+
+
+def run_steps(voice: Voice, steps: list[Step]) -> None:
+    for step in steps:
+        r = subprocess.run(step.argv, input=step.stdin, capture_output=True, text=True)
+        # the file too: text2wave exits 0 after a Scheme error
+        if r.returncode != 0 or not os.path.exists(step.out):
+            raise KwsError(f"{step.argv[0]} failed for voice {voice.key!r}: "
+                           f"{(r.stderr or r.stdout).strip()[:200] or 'no audio written'}")
 
 
 # ---------------------------------------------------------------- the command
@@ -262,14 +377,20 @@ def _names(arg: str) -> list[str]:
     return list(dict.fromkeys(n.strip() for n in arg.split(",") if n.strip()))
 
 
+def list_voices(engines) -> int:
+    pool = voice_pool(engines)
+    for engine, name in pool.bases:
+        print(f"{engine}\t{name}")
+    if "espeak-ng" in engines:
+        print(f"espeak-ng variants ({len(pool.variants)}): {' '.join(pool.variants)}")
+    print(f"used without --engines: {', '.join(available_engines()) or 'none installed'}")
+    return 0
+
+
 def cmd_synth(args) -> int:
     engines = _words(args.engines, available_engines()) if args.engines else available_engines()
     if args.list_voices:
-        pool = voice_pool(engines)
-        for engine, name in pool.bases:
-            print(f"{engine}\t{name}")
-        print(f"espeak-ng variants ({len(pool.variants)}): {' '.join(pool.variants)}")
-        return 0
+        return list_voices(engines if args.engines else available_engines(ENGINES))
     if not args.out:
         raise UsageError("give --out DIR (the folder to write the synthetic clips to)")
     words = _words(args.words, D.COMMANDS)
@@ -303,11 +424,13 @@ def cmd_synth(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("synth", help="make synthetic speakers with offline TTS (espeak-ng, flite)",
+    p = sub.add_parser("synth", help="make synthetic speakers with offline TTS (espeak-ng, flite, festival, pico, RHVoice)",
                        description="Speak the command words and other words (for _unknown_) with every offline "
-                                   "TTS voice installed, each voice setting a speaker of its own, as one-second "
+                                   "TTS voice installed (espeak-ng and flite; festival, pico and RHVoice with "
+                                   "--engines), each voice setting a speaker of its own, as one-second "
                                    "16 kHz mono clips in the standard layout. Add them to training with "
-                                   "`kws-train train --extra-data DIR`.")
+                                   "`kws-train train --extra-data DIR`. Only voices whose licence allows "
+                                   "shipping a model trained on them are used.")
     p.add_argument("--out", help="folder to write (standard layout: <word>/<speaker>_nohash_0.wav)")
     p.add_argument("--words", default=None, help="command words to speak (default: the 10 commands)")
     p.add_argument("--unknown-words", default=None,
@@ -317,12 +440,15 @@ def add_parser(sub) -> None:
     # 62 x 3 keeps _unknown_ near the trainer's 10% of command clips once added to the real data
     p.add_argument("--unknown-per-word", type=int, default=3,
                    help="speakers per other word (default: 3; 0: no _unknown_ words)")
-    p.add_argument("--engines", default=None, help="espeak-ng and/or flite (default: every one installed)")
+    p.add_argument("--engines", default=None,
+                   help=f"comma-separated, from {', '.join(ENGINES)} (default: {' and '.join(DEFAULT_ENGINES)}, "
+                        "those installed)")
     p.add_argument("--variants", default=None,
                    help="only these espeak-ng voice variants, comma-separated, e.g. m1,m2,f1 (default: all)")
     p.add_argument("--seed", type=int, default=1, help="voices, pitches, rates and levels drawn (default: 1)")
     p.add_argument("--jobs", type=int, default=None, help="TTS processes at once (default: CPU cores)")
     p.add_argument("--force", action="store_true", help="write into a folder that is not empty")
-    p.add_argument("--list-voices", action="store_true", help="list the voices found and exit")
+    p.add_argument("--list-voices", action="store_true",
+                   help="list the voices found (of --engines, else of every engine installed) and exit")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_synth)
