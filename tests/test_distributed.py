@@ -45,6 +45,15 @@ def _start_cluster(data, out, tmp_path, ports, epochs=12):
     return procs
 
 
+def _train_here(capsys, data, out, *extra):
+    """``kws-train train`` in this process, for errors found before training starts: the
+    same main() and one-line error as the command, without starting Python and TensorFlow again."""
+    from trainer.cli import main
+
+    rc = main(_train_cmd(data, out, *extra)[3:])
+    return rc, capsys.readouterr().err
+
+
 def _wait_for_backup(out, proc):
     """The epochs the backup in ``out`` holds, once there is one (None if ``proc`` ended first)."""
     state = os.path.join(out, "backup", "state.npz")
@@ -66,7 +75,27 @@ def data(tmp_path_factory):
     return make_tiny_dataset(str(tmp_path_factory.mktemp("dist") / "data"))
 
 
-def test_two_local_workers_train_like_one(data, tmp_path):
+@pytest.fixture(scope="module")
+def resumed(data, tmp_path_factory):
+    """One-process training killed after its first backup, then rerun to the end. It is also the
+    one-process reference the two-worker run is compared with (the same command, so the same
+    recipe), which saves a second twelve-epoch training."""
+    out = str(tmp_path_factory.mktemp("resumed") / "model")
+    state = os.path.join(out, "backup", "state.npz")
+    p = subprocess.Popen(_train_cmd(data, out), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600  # a generous bound, not a measurement
+    while not os.path.exists(state) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    p.send_signal(signal.SIGKILL)  # no chance to clean up: the hardest interruption
+    p.communicate()
+    assert os.path.exists(state), "no backup after the first epoch"
+    with np.load(state) as z:
+        done = json.loads(str(z["state"]))["epochs_done"]
+    r = subprocess.run(_train_cmd(data, out), cwd=ROOT, capture_output=True, text=True, timeout=900)
+    return out, done, r
+
+
+def test_two_local_workers_train_like_one(data, resumed, tmp_path):
     out = str(tmp_path / "model")
     procs = _start_cluster(data, out, tmp_path, _free_ports(2))
     results = [p.communicate(timeout=900) for p in procs]
@@ -81,8 +110,7 @@ def test_two_local_workers_train_like_one(data, tmp_path):
     multi = _info(out)
     assert multi["info"]["replicas"] == 2 and multi["info"]["strategy"] == "multi-worker"
 
-    single_out = str(tmp_path / "single")
-    r = subprocess.run(_train_cmd(data, single_out), cwd=ROOT, capture_output=True, text=True, timeout=900)
+    single_out, _, r = resumed
     assert r.returncode == 0, r.stderr[-3000:]
     single = _info(single_out)
     assert {k: v for k, v in multi["info"]["config"].items() if k not in ("strategy", "out")} == \
@@ -97,20 +125,9 @@ def test_two_local_workers_train_like_one(data, tmp_path):
     assert multi["history"]["loss"][-1] < 0.6 * multi["history"]["loss"][0]
 
 
-def test_killed_run_resumes_from_its_last_finished_epoch(data, tmp_path):
-    out = str(tmp_path / "model")
-    state = os.path.join(out, "backup", "state.npz")
-    p = subprocess.Popen(_train_cmd(data, out), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 600  # a generous bound, not a measurement
-    while not os.path.exists(state) and p.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    p.send_signal(signal.SIGKILL)  # no chance to clean up: the hardest interruption
-    p.communicate()
-    assert os.path.exists(state), "no backup after the first epoch"
-    with np.load(state) as z:
-        done = json.loads(str(z["state"]))["epochs_done"]
+def test_killed_run_resumes_from_its_last_finished_epoch(resumed):
+    out, done, r = resumed
     assert 1 <= done < 12
-    r = subprocess.run(_train_cmd(data, out), cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"{done} of 12 epochs were done, training goes on from epoch {done + 1}" in r.stderr
     info = _info(out)
@@ -170,7 +187,7 @@ def test_lost_worker_message_names_the_peer_and_the_epoch(error, message):
     assert "start again" in lost_worker_message(RuntimeError(error), ("chief", 0), 0, 12)
 
 
-def test_a_backup_of_other_options_is_refused_in_one_line(data, tmp_path):
+def test_a_backup_of_other_options_is_refused_in_one_line(data, tmp_path, capsys):
     from trainer import backup
 
     out = str(tmp_path / "model")
@@ -185,9 +202,9 @@ def test_a_backup_of_other_options_is_refused_in_one_line(data, tmp_path):
 
     backup.save(out, Model(), {"epochs": 12, "seed": 1, "strategy": "default"}, 1, {}, [])
     assert backup.load(out, {"epochs": 12, "seed": 1, "strategy": "multi-worker"})["epochs_done"] == 1
-    r = subprocess.run(_train_cmd(data, out, "--seed", "2"), cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert "unfinished run with other options" in r.stderr and "delete" in r.stderr
+    rc, err = _train_here(capsys, data, out, "--seed", "2")
+    assert rc == 1 and "Traceback" not in err
+    assert "unfinished run with other options" in err and "delete" in err
 
 
 def test_input_shards_are_disjoint_parts_of_the_single_worker_stream(data):
@@ -236,7 +253,7 @@ def test_mirrored_picks_every_gpu_when_there_are_some(monkeypatch):
     ("{not json", "TF_CONFIG is not a cluster and task description"),
     (json.dumps({"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 0}}), "names one machine"),
 ])
-def test_bad_tf_config_is_one_line(data, tmp_path, tf_config, message):
-    r = subprocess.run(_train_cmd(data, str(tmp_path / "m"), "--strategy", "multi-worker"), cwd=ROOT,
-                       capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CONFIG=tf_config))
-    assert r.returncode == 1 and "Traceback" not in r.stderr and message in r.stderr
+def test_bad_tf_config_is_one_line(data, tmp_path, capsys, monkeypatch, tf_config, message):
+    monkeypatch.setenv("TF_CONFIG", tf_config)
+    rc, err = _train_here(capsys, data, str(tmp_path / "m"), "--strategy", "multi-worker")
+    assert rc == 1 and "Traceback" not in err and message in err
