@@ -109,7 +109,7 @@ def train_config(args, out: str):
 
 def cmd_train(args) -> int:
     from . import export
-    from .evaluate import evaluate
+    from .evaluate import evaluate_splits
     from .train import input_pipeline_throughput, split_cpu, train
 
     if args.cpu_devices:
@@ -120,12 +120,12 @@ def cmd_train(args) -> int:
     if not info["chief"]:
         print(f"worker done ({info['replicas']} replicas in the cluster): the chief writes the model folder")
         return 0
-    test = None
-    if "testing" in result["decoded"]:
-        test = evaluate(args.out, args.data_dir, split="testing")
+    splits = ("validation", "testing") if "testing" in result["decoded"] else ("validation",)
+    scores = evaluate_splits(args.out, args.data_dir, splits)
+    val, test = scores["validation"], scores.get("testing")
+    if test:
         export.plot_confusion(__import__("numpy").array(test["confusion"]), test["labels"],
                               os.path.join(args.out, "confusion_test.png"), "test split")
-    val = evaluate(args.out, args.data_dir, split="validation")
     info["input_pipeline_examples_per_s"] = round(input_pipeline_throughput(cfg), 1)
     metrics = {"validation": _summary(val), "test": _summary(test) if test else None, "training": info}
     with open(os.path.join(args.out, "metrics.json"), "w") as f:

@@ -32,7 +32,7 @@ from kwsapp.features import FeatureConfig
 
 from . import dataset as D
 from . import pipeline as P
-from .evaluate import evaluate
+from .evaluate import evaluate, evaluate_splits
 from .train import TrainConfig, train
 
 FEATURES = ("spectrogram", "logmel", "mfcc")  # the study's column order
@@ -168,8 +168,8 @@ def run_one(run: Run, s: StudySettings, model_dir: str, verbose: int) -> dict:
     t0 = time.time()
     result = train(train_config(run, s, model_dir, verbose))
     info, history = result["info"], result["history"]
-    val = evaluate(model_dir, s.data_dir, split="validation")
-    test = evaluate(model_dir, s.data_dir, split="testing")
+    scores = evaluate_splits(model_dir, s.data_dir, ("validation", "testing"))
+    val, test = scores["validation"], scores["testing"]
     infer_ms = time_inference(model_dir)
     return {
         "model": run.model, "feature": run.feature, "epochs": run.epochs, "dropout": run.dropout,

@@ -11,10 +11,16 @@ from . import pipeline as P
 
 def evaluate(model_dir: str, data_dir: str, layout: str = "auto", split: str = "testing",
              backend: str = "keras", batch_size: int = 128, seed: int = 59185) -> dict:
+    return evaluate_splits(model_dir, data_dir, (split,), layout, backend, batch_size, seed)[split]
+
+
+def evaluate_splits(model_dir: str, data_dir: str, splits, layout: str = "auto", backend: str = "keras",
+                    batch_size: int = 128, seed: int = 59185) -> dict:
+    """{split: evaluate's result} with one model load and one scan for all of them."""
     clf = Classifier(model_dir, backend=backend)
     commands = tuple(l for l in clf.labels if l not in (D.SILENCE, D.UNKNOWN))
     spec = D.scan(data_dir, commands, layout=layout, seed=seed)
-    return evaluate_spec(clf, spec, split, batch_size, seed)
+    return {split: evaluate_spec(clf, spec, split, batch_size, seed) for split in splits}
 
 
 def evaluate_spec(clf: Classifier, spec: D.DataSpec, split: str, batch_size: int = 128,
