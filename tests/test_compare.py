@@ -1,27 +1,66 @@
-"""`kws-train compare`: the study rerun on a tiny synthetic dataset (1 epoch)."""
+"""`kws-train compare`: the study rerun on a tiny synthetic dataset. The orchestration (which runs,
+in which order, what is reused, the report) runs on a stand-in for one run's training; one real
+run checks what a run records; the study models' sizes are checked by building them."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
 import pytest
 
 from conftest import make_tiny_dataset
-from trainer import compare
+from trainer import compare, models
 from trainer.cli import main
 
-# Batch 8 on 3 speakers: one small step per epoch keeps the 14 runs quick.
+# Batch 8 on 3 speakers: one small step per epoch keeps the real run quick.
 ARGS = ["--epochs", "1", "--batch-size", "8", "--curve-epochs", "2", "--dropouts", "0.4,0.6", "--quiet"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+def _stand_in(run, s, model_dir, verbose):
+    """A run's record without training (14 real tiny trainings cost over 3 minutes of the suite):
+    accuracies drawn from the run's key, so the best pair is known and differs between keys."""
+    h = hashlib.sha1(run.key.encode()).digest()
+    val, test = 0.5 + h[0] / 600, 0.5 + h[1] / 600
+    return {"model": run.model, "feature": run.feature, "epochs": run.epochs, "dropout": run.dropout,
+            "settings": s.fingerprint(), "model_revision": compare._revision(run.model),
+            "input_shape": [98, 40], "params": 1000 + h[2], "macs": 10_000 + h[3], "train_accuracy": 0.9,
+            "val_accuracy": val, "test_accuracy": test, "best_epoch": run.epochs, "n_train": 100, "n_val": 13,
+            "n_test": 13, "fit_time_s": 1.0, "train_time_s": 2.0, "wall_s": 3.0, "infer_ms": 0.5,
+            "history": {k: [0.5] * run.epochs for k in ("loss", "accuracy", "val_loss", "val_accuracy")},
+            "finished_at": f"2026-01-01T00:00:{h[4] % 60:02d}+00:00"}
+
+
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    data = make_tiny_dataset(str(tmp_path_factory.mktemp("data") / "tiny"), speakers=3)
+def data(tmp_path_factory):
+    return make_tiny_dataset(str(tmp_path_factory.mktemp("data") / "tiny"), speakers=3)
+
+
+def _recording(mp) -> list:
+    """Replace run_one by the stand-in; the returned list fills with the keys of the runs made."""
+    calls = []
+
+    def recording(run, s, model_dir, verbose):
+        calls.append(run.key)
+        return _stand_in(run, s, model_dir, verbose)
+
+    mp.setattr(compare, "run_one", recording)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def study(data, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("reports"))
-    rc = main(["compare", "--data-dir", data, "--out", out] + ARGS)
-    assert rc == 0
-    return data, out
+    with pytest.MonkeyPatch.context() as mp:
+        calls = _recording(mp)
+        assert main(["compare", "--data-dir", data, "--out", out] + ARGS) == 0
+    return data, out, calls
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    return _recording(monkeypatch)
 
 
 def _load(out):
@@ -34,24 +73,20 @@ def _settings(data):
 
 
 def test_full_report_has_every_cell_and_chart(study):
-    data, out = study
+    data, out, calls = study
     s = _settings(data)
     report = _load(out)
     results = report["results"]
-    runs = compare.main_runs(s) + compare.dropout_runs(s) + [compare.curve_run(results, s)]
-    assert len(compare.main_runs(s)) == 12  # 3 study models + vgg_small, 3 features each
-    for r in runs:
-        rec = results[r.key]
-        for k in ("train_accuracy", "val_accuracy", "test_accuracy"):
-            assert 0.0 <= rec[k] <= 1.0
-        assert rec["params"] > 0 and rec["macs"] > 0 and rec["infer_ms"] > 0 and rec["fit_time_s"] > 0
-        assert rec["n_test"] > 0 and len(rec["history"]["val_accuracy"]) == r.epochs
     curve = compare.curve_run(results, s)
-    assert curve.model in compare.STUDY_MODELS and curve.epochs == 2
-    # The study's three models keep its parameter counts despite the resized input.
-    for m, n in compare.PUBLISHED_PARAMS.items():
-        for f in compare.FEATURES:
-            assert results[f"{m}/{f}/e1/d{compare.STUDY_DROPOUT[m]:g}"]["params"] == n
+    runs = compare.main_runs(s) + [curve] + compare.dropout_runs(s)
+    assert len(compare.main_runs(s)) == 12  # 3 study models + vgg_small, 3 features each
+    # Each distinct run once: the main table, the curve, the sweep (its 0.4 is the main table's).
+    assert calls == list(dict.fromkeys(r.key for r in runs))
+    assert len(calls) == 14 and set(results) == set(calls)
+    # The curve is the study pair with the best validation accuracy, trained curve_epochs long.
+    study_pairs = [r for r in compare.main_runs(s) if r.model in compare.STUDY_MODELS]
+    best = max(study_pairs, key=lambda r: results[r.key]["val_accuracy"])
+    assert (curve.model, curve.feature, curve.epochs) == (best.model, best.feature, 2)
     md = open(os.path.join(out, "study.md")).read()
     assert compare.PENDING not in md
     assert "{" not in md and "}" not in md  # every placeholder filled in
@@ -69,8 +104,32 @@ def test_full_report_has_every_cell_and_chart(study):
             assert f.read(8) == PNG_MAGIC, name
 
 
-def test_rerun_trains_only_missing_runs(study, monkeypatch):
-    data, out = study
+def test_one_real_run_records_every_figure(data, tmp_path):
+    s = _settings(data)
+    run = compare.Run("custom_vgg", "mfcc", 2, 0.4)  # a study model on a resized input, two epochs
+    rec = compare.run_one(run, s, str(tmp_path / "m"), 0)
+    for k in ("train_accuracy", "val_accuracy", "test_accuracy"):
+        assert 0.0 <= rec[k] <= 1.0
+    assert rec["params"] == compare.PUBLISHED_PARAMS["custom_vgg"] and rec["macs"] > 0
+    assert rec["infer_ms"] > 0 and rec["fit_time_s"] > 0 and rec["wall_s"] >= rec["train_time_s"] > 0
+    assert rec["n_train"] > 0 and rec["n_val"] > 0 and rec["n_test"] > 0
+    assert len(rec["history"]["val_accuracy"]) == 2 and 1 <= rec["best_epoch"] <= 2
+    assert rec["settings"] == s.fingerprint() and rec["input_shape"] == [98, 13]
+    assert compare.is_done({"results": {run.key: rec}}, run, s)
+
+
+@pytest.mark.parametrize("model", sorted(compare.PUBLISHED_PARAMS))
+@pytest.mark.parametrize("feature", compare.FEATURES)
+def test_study_models_keep_the_published_size_on_every_feature(model, feature):
+    # The study's models resize every feature to 98x98, so their size does not depend on it.
+    from kwsapp.features import FeatureConfig
+
+    m = models.build(model, FeatureConfig(kind=feature).shape, 12, compare.STUDY_DROPOUT[model])
+    assert m.count_params() == compare.PUBLISHED_PARAMS[model]
+
+
+def test_rerun_trains_only_missing_runs(study, stand_in):
+    data, out, _ = study
     path = os.path.join(out, "study.json")
     report = _load(out)
     gone = "stacked_fc/mfcc/e1/d0.2"
@@ -78,36 +137,27 @@ def test_rerun_trains_only_missing_runs(study, monkeypatch):
     del report["results"][gone]
     with open(path, "w") as f:
         json.dump(report, f)
-    calls = []
-    real_train = compare.train
-
-    def counting(cfg):
-        calls.append((cfg.model, cfg.features.kind, cfg.epochs, cfg.dropout))
-        return real_train(cfg)
-
-    monkeypatch.setattr(compare, "train", counting)
     assert main(["compare", "--data-dir", data, "--out", out] + ARGS) == 0
-    assert calls == [("stacked_fc", "mfcc", 1, 0.2)]
+    assert stand_in == [gone]
     after = _load(out)["results"]
     assert gone in after
     assert {k: after[k]["finished_at"] for k in kept} == kept
     assert compare.PENDING not in open(os.path.join(out, "study.md")).read()
 
 
-def test_force_retrains_finished_runs(study, monkeypatch, capsys):
-    data, out = study
-
-    def refuse(cfg):
-        raise compare.KwsError(f"would train {cfg.model}")
-
-    monkeypatch.setattr(compare, "train", refuse)
-    assert main(["compare", "--data-dir", data, "--out", out, "--stages", "main"] + ARGS) == 0
-    assert main(["compare", "--data-dir", data, "--out", out, "--stages", "main", "--force"] + ARGS) == 1
-    assert "would train stacked_fc" in capsys.readouterr().err
+def test_force_retrains_finished_runs(study, stand_in, tmp_path):
+    data, out, _ = study
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "study.json").write_text(open(os.path.join(out, "study.json")).read())
+    assert main(["compare", "--data-dir", data, "--out", str(copy), "--stages", "main"] + ARGS) == 0
+    assert stand_in == []
+    assert main(["compare", "--data-dir", data, "--out", str(copy), "--stages", "main", "--force"] + ARGS) == 0
+    assert stand_in == [r.key for r in compare.main_runs(_settings(data))]
 
 
 def test_changed_settings_are_not_reused(study):
-    data, out = study
+    data, out, _ = study
     report = _load(out)
     run = compare.main_runs(_settings(data))[0]
     assert compare.is_done(report, run, _settings(data))
@@ -116,7 +166,7 @@ def test_changed_settings_are_not_reused(study):
 
 
 def test_report_only_redraws_from_json(study, tmp_path):
-    data, out = study
+    data, out, _ = study
     copy = tmp_path / "copy"
     copy.mkdir()
     (copy / "study.json").write_text(open(os.path.join(out, "study.json")).read())
@@ -149,7 +199,7 @@ def test_corrupt_results_file_is_reported(tmp_path, capsys):
 
 
 def test_results_of_an_older_network_revision_are_not_reused(study, monkeypatch):
-    data, out = study
+    data, out, _ = study
     report = _load(out)
     s = _settings(data)
     run = next(r for r in compare.main_runs(s) if r.model == "vgg_small")
