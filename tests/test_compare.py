@@ -106,11 +106,11 @@ def test_full_report_has_every_cell_and_chart(study):
 
 def test_one_real_run_records_every_figure(data, tmp_path):
     s = _settings(data)
-    run = compare.Run("custom_vgg", "mfcc", 2, 0.4)  # a study model on a resized input, two epochs
+    run = compare.Run("stacked_fc", "mfcc", 2, 0.2)  # a study model on a resized input, two epochs
     rec = compare.run_one(run, s, str(tmp_path / "m"), 0)
     for k in ("train_accuracy", "val_accuracy", "test_accuracy"):
         assert 0.0 <= rec[k] <= 1.0
-    assert rec["params"] == compare.PUBLISHED_PARAMS["custom_vgg"] and rec["macs"] > 0
+    assert rec["params"] == compare.PUBLISHED_PARAMS["stacked_fc"] and rec["macs"] > 0
     assert rec["infer_ms"] > 0 and rec["fit_time_s"] > 0 and rec["wall_s"] >= rec["train_time_s"] > 0
     assert rec["n_train"] > 0 and rec["n_val"] > 0 and rec["n_test"] > 0
     assert len(rec["history"]["val_accuracy"]) == 2 and 1 <= rec["best_epoch"] <= 2
@@ -150,10 +150,10 @@ def test_force_retrains_finished_runs(study, stand_in, tmp_path):
     copy = tmp_path / "copy"
     copy.mkdir()
     (copy / "study.json").write_text(open(os.path.join(out, "study.json")).read())
-    assert main(["compare", "--data-dir", data, "--out", str(copy), "--stages", "main"] + ARGS) == 0
+    assert main(["compare", "--data-dir", data, "--out", str(copy), "--stages", "dropout"] + ARGS) == 0
     assert stand_in == []
-    assert main(["compare", "--data-dir", data, "--out", str(copy), "--stages", "main", "--force"] + ARGS) == 0
-    assert stand_in == [r.key for r in compare.main_runs(_settings(data))]
+    assert main(["compare", "--data-dir", data, "--out", str(copy), "--stages", "dropout", "--force"] + ARGS) == 0
+    assert stand_in == [r.key for r in compare.dropout_runs(_settings(data))]
 
 
 def test_changed_settings_are_not_reused(study):
