@@ -128,3 +128,12 @@ def copy_model(model_dir: str, dest: str, **config) -> str:
     with open(path, "w") as f:
         json.dump(d, f)
     return dest
+
+
+def kws_train_here(capsys, *args) -> tuple[int, str]:
+    """``kws-train ARGS`` in the test process (its main(), exit status and stderr) without starting
+    Python and TensorFlow again: for errors the command reports before any training."""
+    from trainer.cli import main
+
+    rc = main(list(args))
+    return rc, capsys.readouterr().err

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, make_tiny_dataset
+from tests.conftest import ROOT, kws_train_here, make_tiny_dataset
 
 RECIPE = ("--batch-size", "16", "--quiet")
 
@@ -46,12 +46,9 @@ def _start_cluster(data, out, tmp_path, ports, epochs=12):
 
 
 def _train_here(capsys, data, out, *extra):
-    """``kws-train train`` in this process, for errors found before training starts: the
-    same main() and one-line error as the command, without starting Python and TensorFlow again."""
-    from trainer.cli import main
-
-    rc = main(_train_cmd(data, out, *extra)[3:])
-    return rc, capsys.readouterr().err
+    """The same command in this process, for errors found before training starts (no second
+    Python and TensorFlow start-up)."""
+    return kws_train_here(capsys, *_train_cmd(data, out, *extra)[3:])
 
 
 def _wait_for_backup(out, proc):

@@ -11,7 +11,7 @@ import pytest
 
 from kwsapp.model import Classifier, read_config
 from kwsapp.wavio import load_audio, resample, write_wav
-from tests.conftest import ROOT, json_lines, make_tiny_dataset
+from tests.conftest import ROOT, json_lines, kws_train_here, make_tiny_dataset
 
 
 def kws_train(*args, env=None):
@@ -136,13 +136,6 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
 # The error cases below run the CLI's main() in this process: the same code path as the
 # command (main() is what `kws-train` calls), without a TensorFlow start-up per case. An
 # uncaught exception would fail the test; the message is what the user would read.
-def kws_train_here(capsys, *args) -> tuple[int, str]:
-    from trainer.cli import main
-
-    rc = main(list(args))
-    return rc, capsys.readouterr().err
-
-
 def test_multi_worker_without_tf_config_is_a_clear_error(tmp_path, capsys, monkeypatch):
     data = make_tiny_dataset(str(tmp_path / "data"))
     monkeypatch.delenv("TF_CONFIG", raising=False)
