@@ -2,6 +2,7 @@
 training that starts from a model (`train --init-from`)."""
 import json
 import os
+import random
 
 import numpy as np
 import pytest
@@ -57,8 +58,6 @@ def test_windows_skip_pauses_and_get_a_random_peak_level():
 
 
 def test_synthetic_sentences_hold_no_command_word():
-    import random
-
     rng = random.Random(3)
     words = set(" ".join(N.random_sentence(rng, 16) for _ in range(300)).split())
     assert not words & {"yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
@@ -88,6 +87,26 @@ def test_negatives_cli_feeds_training_as_unknown(tmp_path, tiny_dataset):
     assert len(added) == 12 and {c.label for c in added} == {"_unknown_"}
     assert {c.split for c in added} == {"training"}
     assert main(["negatives", "--out", str(out), "--speech-list", str(speech / "train_list.txt")]) == 1  # not empty
+
+
+@pytest.mark.parametrize("engine", ["espeak-ng", "festival"])
+def test_synthetic_running_speech_is_spoken_by_the_engines(engine, tmp_path):
+    # festival runs two processes (text2wave, then sox for pitch): the sentence path must run both
+    from trainer import synth as S
+
+    if not S.available_engines([engine]):
+        pytest.skip(f"{engine} not installed (Debian: {S.install_hint([engine])}; `make setup-test` installs it)")
+    out = tmp_path / "neg"
+    assert main(["negatives", "--out", str(out), "--sentences", "2", "--windows-per-sentence", "2",
+                 "--engines", engine, "--seed", "4"]) == 0
+    files = sorted(os.listdir(out / N.FOLDER))
+    assert 2 <= len(files) <= 4  # a window of mostly pause may be skipped
+    speakers = {v.speaker_id: v.engine for v in S.draw_voices(S.voice_pool([engine]), 2, random.Random(4))}
+    assert {speakers[f.split("_nohash_")[0]] for f in files} == {engine}
+    for f in files:
+        w = load_audio(str(out / N.FOLDER / f))
+        # the drawn peak level (-24..-3 dBFS) plus the added noise floor
+        assert w.shape == (16000,) and -24.5 < 20 * np.log10(np.abs(w).max()) < -2.5
 
 
 # ---------------------------------------------------------------- false alarms

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
@@ -142,15 +141,15 @@ def random_sentence(rng: random.Random, n_words: int) -> str:
 
 def _speak(voice: S.Voice, text: str, tmp: str, tag: str) -> np.ndarray | None:
     path = os.path.join(tmp, f"{voice.speaker_id}-{tag}.wav")
-    r = subprocess.run(voice.command(text, path), capture_output=True, text=True)
-    if r.returncode != 0 or not os.path.exists(path):
-        raise KwsError(f"{voice.engine} failed for voice {voice.key!r}: {(r.stderr or r.stdout).strip()[:200]}")
     try:
+        S.run_steps(voice, voice.steps(text, path))  # the same processes as synth's words
         return load_audio(path, RATE)
     except AudioFileError:
         return None
     finally:
-        os.remove(path)
+        for f in (path, path[:-4] + "-raw.wav"):  # the latter: an engine's output before sox
+            if os.path.exists(f):
+                os.remove(f)
 
 
 def synthetic_negatives(out: str, sentences: int, windows_per_sentence: int, pool: S.VoicePool, seed: int,
@@ -210,7 +209,8 @@ def add_parser(sub) -> None:
     p.add_argument("--sentences", type=int, default=0,
                    help="synthetic sentences of random ordinary words, one synthetic speaker each (default: 0)")
     p.add_argument("--windows-per-sentence", type=int, default=2, help="windows cut from each sentence (default: 2)")
-    p.add_argument("--engines", default=None, help="TTS engines: espeak-ng and/or flite (default: every one installed)")
+    p.add_argument("--engines", default=None, help=f"TTS engines, comma-separated, from {', '.join(S.ENGINES)} "
+                        f"(default: {' and '.join(S.DEFAULT_ENGINES)}, those installed)")
     p.add_argument("--variants", default=None, help="only these espeak-ng variants, e.g. m1,f1 (default: all)")
     p.add_argument("--seed", type=int, default=1, help="offsets, levels, voices and sentences (default: 1)")
     p.add_argument("--jobs", type=int, default=None, help="TTS processes at once (default: CPU cores)")
