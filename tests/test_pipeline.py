@@ -103,6 +103,53 @@ def test_speed_perturbation_draws_its_own_factors_and_leaves_the_shifts_alone():
     assert np.all(np.abs(pos[0] - pos[1]) <= 1)  # ...and the same four with speed perturbation
 
 
+def test_reverberation_is_a_causal_decaying_tail_at_the_clips_level():
+    imp = np.zeros((8, 16000), np.float32)
+    imp[:, 4000] = 0.5
+    seed = tf.constant([2, 3], tf.int64)
+    y = P.reverberate(tf.constant(imp), seed, 1.0, 16000).numpy()
+    rms = lambda a: np.sqrt(np.mean(a ** 2, axis=-1))  # noqa: E731
+    np.testing.assert_allclose(rms(y), rms(imp), rtol=1e-4)  # the level is kept
+    assert np.abs(y[:, :4000]).max() < 1e-4  # nothing before the sound (FFT rounding only)
+    # the direct path dominates (DRR >= 0 dB) and the tail decays: more energy 0-100 ms after
+    # the impulse than 300-400 ms after it, in every room drawn
+    assert np.all(np.abs(y[:, 4000]) >= np.abs(y[:, 4001:]).max(axis=1))
+    early, late = rms(y[:, 4001:5600]), rms(y[:, 8800:10400])
+    assert np.all(early > 2 * late) and np.all(late > 0)
+    ratio = early / y[:, 4000]
+    assert ratio.std() > 0.2 * ratio.mean()  # rooms really drawn, not one fixed response
+    x = tf.constant(np.random.default_rng(0).normal(0, 0.1, (64, 16000)).astype(np.float32))
+    some = P.reverberate(x, seed, 0.3, 16000).numpy()
+    changed = np.abs(some - x.numpy()).max(axis=1) > 0
+    assert 5 <= changed.sum() <= 35  # about 30 % of 64
+    np.testing.assert_array_equal(some[~changed], x.numpy()[~changed])
+
+
+def test_band_limiting_keeps_speech_frequencies_and_cuts_the_ends():
+    t = np.arange(16000) / 16000
+    tone = lambda hz: tf.constant(np.tile(np.sin(2 * np.pi * hz * t), (16, 1)).astype(np.float32))  # noqa: E731
+    gain = lambda hz: np.sqrt(np.mean(P.band_limit(tone(hz), tf.constant([5, 6], tf.int64), 1.0, 16000).numpy()  # noqa: E731
+                                      [:, 2000:14000] ** 2, axis=1)) * np.sqrt(2)
+    np.testing.assert_allclose(gain(1000), 1.0, atol=0.02)  # 1 kHz passes every microphone drawn
+    assert gain(50).max() < 0.25  # below every high-pass corner (100-400 Hz)
+    hi = gain(6000)
+    assert hi.max() < 0.9 and hi.max() - hi.min() > 0.3  # low-pass corners 2.5-7 kHz, really drawn
+
+
+def test_room_and_microphone_draw_their_own_streams():
+    x = tf.constant(np.random.default_rng(0).normal(0, 0.1, (4, 16000)).astype(np.float32))
+    y = tf.constant([2, 3, 4, 5])
+    seed = tf.constant([4, 5], tf.int64)
+    plain = P.augment_waveforms(x, y, None, seed, CFG, P.AugmentConfig(background_frequency=0), 0).numpy()
+    for room in (dict(reverb=1.0), dict(band_limit=1.0)):
+        moved = P.augment_waveforms(x, y, None, seed, CFG, P.AugmentConfig(background_frequency=0, **room), 0)
+        assert np.abs(moved.numpy() - plain).mean() > 1e-3
+    # Bit-exact on purpose: 0 (the default) must take no other code path, as for speed_perturb.
+    off = P.augment_waveforms(x, y, None, seed, CFG, P.AugmentConfig(background_frequency=0, reverb=0.0,
+                                                                      band_limit=0.0), 0)
+    np.testing.assert_array_equal(off.numpy(), plain)
+
+
 def test_spec_augment_masks_bands_with_the_mean():
     f = tf.random.stateless_normal([4, 98, 40], [1, 1])
     m = P.spec_augment(f, tf.constant([7, 8], tf.int64), P.AugmentConfig(time_masks=1, freq_masks=1,

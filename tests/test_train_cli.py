@@ -152,6 +152,14 @@ def test_out_of_range_speed_perturbation_is_one_line(tmp_path, capsys):
     assert "--speed-perturb 0.8" in err and not os.path.exists(tmp_path / "m")
 
 
+@pytest.mark.parametrize("flag", ["--reverb", "--band-limit"])
+def test_out_of_range_room_and_microphone_shares_are_one_line(tmp_path, capsys, flag):
+    data = make_tiny_dataset(str(tmp_path / "data"))
+    rc, err = kws_train_here(capsys, "train", "--data-dir", data, flag, "1.5", "--out", str(tmp_path / "m"))
+    assert rc == 2 and "Traceback" not in err
+    assert f"{flag} 1.5" in err and not os.path.exists(tmp_path / "m")
+
+
 @pytest.mark.parametrize("case", ["missing", "empty"])
 def test_bad_data_folder_is_one_line_not_a_traceback(tmp_path, capsys, case):
     d = tmp_path / "data"

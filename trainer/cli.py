@@ -56,6 +56,12 @@ def add_train_args(p):
     p.add_argument("--speed-perturb", type=float, default=0.0, metavar="S",
                    help="play training clips at a random speed in [1-S, 1+S] (tempo and pitch together), "
                         "e.g. 0.1; 0 = off (default: 0)")
+    p.add_argument("--reverb", type=float, default=0.0, metavar="SHARE",
+                   help="share of training clips heard in a simulated room (reverberation time 0.15-0.8 s), "
+                        "e.g. 0.3; 0 = off (default: 0)")
+    p.add_argument("--band-limit", type=float, default=0.0, metavar="SHARE",
+                   help="share of training clips heard through a narrow-band microphone (high-pass 100-400 Hz, "
+                        "low-pass 2.5-7 kHz), e.g. 0.3; 0 = off (default: 0)")
     p.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
                    help="validate and keep an exponential moving average of the weights, e.g. 0.99 (default: 0, off)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (default: 0)")
@@ -89,6 +95,11 @@ def train_config(args, out: str):
         from kwsapp.errors import UsageError
 
         raise UsageError(f"--speed-perturb {args.speed_perturb:g}: give a value from 0 (off) to 0.5, e.g. 0.1")
+    for flag, share in (("--reverb", args.reverb), ("--band-limit", args.band_limit)):
+        if not 0.0 <= share <= 1.0:
+            from kwsapp.errors import UsageError
+
+            raise UsageError(f"{flag} {share:g}: give a share of the training clips from 0 (off) to 1, e.g. 0.3")
     if not 0.0 <= args.distill_weight <= 1.0:
         from kwsapp.errors import UsageError
 
@@ -102,7 +113,8 @@ def train_config(args, out: str):
         silence_share=args.silence_share, extra_data=tuple(args.extra_data or ()) or None, strict=args.strict,
         mixup=args.mixup, ema=args.ema, weight_decay=args.weight_decay,
         init_from=args.init_from, teacher_targets=args.teacher_targets, distill_weight=args.distill_weight,
-        augment=AugmentConfig(time_shift_ms=args.time_shift_ms, speed_perturb=args.speed_perturb),
+        augment=AugmentConfig(time_shift_ms=args.time_shift_ms, speed_perturb=args.speed_perturb,
+                              reverb=args.reverb, band_limit=args.band_limit),
         verbose=2 if args.quiet else 1,
     )
 

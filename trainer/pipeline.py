@@ -37,6 +37,8 @@ class AugmentConfig:
     background_frequency: float = 0.8  # share of clips with noise mixed in
     background_volume: float = 0.1  # max noise gain on speech clips
     gain_db: float = 6.0  # random gain in [-gain_db, +gain_db]
+    reverb: float = 0.0  # share of clips heard in a simulated room (reverberate); 0 = off
+    band_limit: float = 0.0  # share of clips heard through a narrow-band microphone (band_limit); 0 = off
     time_masks: int = 2
     time_mask_frames: int = 10
     freq_masks: int = 2
@@ -238,8 +240,57 @@ def change_speed(x, factors):
     return tf.where(valid, x0 + frac * (x1 - x0), 0.0)
 
 
+def _fft_length(n: int) -> int:
+    return 1 << (n - 1).bit_length()
+
+
+def _rms(x):
+    tf = _tf()
+    return tf.sqrt(tf.reduce_mean(tf.square(x), axis=1, keepdims=True) + 1e-12)
+
+
+def reverberate(x, seed, share: float, sample_rate: int, rir_s: float = 0.5):
+    """About ``share`` of the waveforms [B, N] convolved with a simulated room impulse response,
+    at their own RMS level: a direct path, then exponentially decaying noise (reverberation time
+    RT60 0.15-0.8 s, direct-to-reverberant ratio 0-12 dB; the statistical model of late
+    reverberation, enough for small rooms without a dependency on a room simulator).
+    The tail past the clip's end is cut, as a one-second window would cut it."""
+    tf = _tf()
+    b, n = tf.shape(x)[0], int(x.shape[1])
+    taps = int(rir_s * sample_rate)
+    s = tf.random.experimental.stateless_split(seed, 4)
+    rt60 = tf.random.stateless_uniform([b, 1], s[0], 0.15, 0.8)
+    drr_db = tf.random.stateless_uniform([b, 1], s[1], 0.0, 12.0)
+    t = tf.cast(tf.range(1, taps + 1), tf.float32)[None, :] / sample_rate
+    tail = tf.random.stateless_normal([b, taps], s[2]) * tf.exp(-6.9078 * t / rt60)  # -60 dB at RT60
+    tail = tail * tf.pow(10.0, -drr_db / 20.0) / _rms(tail) / tf.sqrt(float(taps))  # tail energy vs the direct 1
+    rir = tf.concat([tf.ones([b, 1]), tail], axis=1)
+    m = _fft_length(n + taps)
+    y = tf.signal.irfft(tf.signal.rfft(x, [m]) * tf.signal.rfft(rir, [m]), [m])[:, :n]
+    y = y * _rms(x) / _rms(y)
+    use = tf.random.stateless_uniform([b, 1], s[3]) < share
+    return tf.where(use, y, x)
+
+
+def band_limit(x, seed, share: float, sample_rate: int):
+    """About ``share`` of the waveforms [B, N] through a narrow-band microphone: a zero-phase
+    high-pass at 100-400 Hz (2nd order) and low-pass at 2.5-7 kHz (4th order), Butterworth
+    magnitudes, as laptop, phone and headset microphones cut speech."""
+    tf = _tf()
+    b, n = tf.shape(x)[0], int(x.shape[1])
+    s = tf.random.experimental.stateless_split(seed, 3)
+    lo = tf.random.stateless_uniform([b, 1], s[0], 100.0, 400.0)
+    hi = tf.random.stateless_uniform([b, 1], s[1], 2500.0, 7000.0)
+    m = _fft_length(n)
+    f = tf.maximum(tf.linspace(0.0, sample_rate / 2, m // 2 + 1)[None, :], 1.0)
+    gain = 1.0 / tf.sqrt((1.0 + (lo / f) ** 4) * (1.0 + (f / hi) ** 8))
+    y = tf.signal.irfft(tf.signal.rfft(x, [m]) * tf.cast(gain, tf.complex64), [m])[:, :n]
+    use = tf.random.stateless_uniform([b, 1], s[2]) < share
+    return tf.where(use, y, x)
+
+
 def augment_waveforms(x, labels, noise, seed, cfg: F.FeatureConfig, aug: AugmentConfig, silence_id: int):
-    """Batch of float waveforms [B, N] -> augmented [B, N] (speed, shift, gain, noise)."""
+    """Batch of float waveforms [B, N] -> augmented [B, N] (speed, shift, room, gain, noise, microphone)."""
     tf = _tf()
     b = tf.shape(x)[0]
     n = cfg.clip_samples
@@ -256,6 +307,9 @@ def augment_waveforms(x, labels, noise, seed, cfg: F.FeatureConfig, aug: Augment
         src = tf.range(n)[None, :] - shift
         valid = tf.logical_and(src >= 0, src < n)
         x = tf.where(valid, tf.gather(x, tf.clip_by_value(src, 0, n - 1), batch_dims=1), 0.0)
+    # The room and the microphone draw from streams of their own (fold_in), like speed.
+    if aug.reverb > 0:
+        x = reverberate(x, tf.random.experimental.stateless_fold_in(seed, 8), aug.reverb, cfg.sample_rate)
     if aug.gain_db > 0:
         db = tf.random.stateless_uniform([b, 1], seeds[1], -aug.gain_db, aug.gain_db)
         x = x * tf.pow(10.0, db / 20.0)
@@ -268,6 +322,8 @@ def augment_waveforms(x, labels, noise, seed, cfg: F.FeatureConfig, aug: Augment
         # As in the TF example: silence gets noise at any volume up to full scale.
         vol = tf.where(is_silence[:, None], tf.random.stateless_uniform([b, 1], seeds[5]), vol)
         x = x + seg * vol
+    if aug.band_limit > 0:  # after the noise: the microphone hears the room's noise too
+        x = band_limit(x, tf.random.experimental.stateless_fold_in(seed, 9), aug.band_limit, cfg.sample_rate)
     return tf.clip_by_value(x, -1.0, 1.0)
 
 
