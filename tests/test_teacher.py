@@ -68,6 +68,8 @@ def test_missing_extra_says_what_to_install(monkeypatch, capsys, tmp_path, data)
 @pytest.mark.parametrize("args, says", [
     (["--copies", "0"], "--copies"),
     ([], "--mix average needs --vgg"),
+    (["--mix", "head", "--reverb", "2"], "--reverb 2"),
+    (["--mix", "head", "--band-limit", "-1"], "--band-limit -1"),
 ])
 def test_bad_teacher_options_are_one_line_usage_errors(args, says, capsys, tmp_path, data):
     rc = main(["teacher", "--data-dir", data, "--out", str(tmp_path / "t"), *args])

@@ -158,6 +158,11 @@ def test_out_of_range_room_and_microphone_shares_are_one_line(tmp_path, capsys, 
     rc, err = kws_train_here(capsys, "train", "--data-dir", data, flag, "1.5", "--out", str(tmp_path / "m"))
     assert rc == 2 and "Traceback" not in err
     assert f"{flag} 1.5" in err and not os.path.exists(tmp_path / "m")
+    # with fixed teacher copies the option would silently do nothing: refused, pointing at the teacher
+    rc, err = kws_train_here(capsys, "train", "--data-dir", data, flag, "0.3", "--teacher-targets",
+                             str(tmp_path / "t"), "--out", str(tmp_path / "m"))
+    assert rc == 2 and "kws-train teacher" in err and "Traceback" not in err
+    assert not os.path.exists(tmp_path / "m")
 
 
 @pytest.mark.parametrize("case", ["missing", "empty"])

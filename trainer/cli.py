@@ -100,6 +100,11 @@ def train_config(args, out: str):
             from kwsapp.errors import UsageError
 
             raise UsageError(f"{flag} {share:g}: give a share of the training clips from 0 (off) to 1, e.g. 0.3")
+        if share and args.teacher_targets:  # the copies are fixed: the option would do nothing
+            from kwsapp.errors import UsageError
+
+            raise UsageError(f"{flag} acts on the waveforms, which --teacher-targets fixes: give it to "
+                             "`kws-train teacher` when making the targets instead")
     if not 0.0 <= args.distill_weight <= 1.0:
         from kwsapp.errors import UsageError
 

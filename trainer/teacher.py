@@ -191,7 +191,8 @@ def make_targets(args, cfg: TeacherConfig) -> dict:
     tr, va = decoded["training"], decoded["validation"]
     n = len(tr.labels)
     os.makedirs(args.out, exist_ok=True)
-    aug = P.AugmentConfig(time_shift_ms=args.time_shift_ms, speed_perturb=args.speed_perturb)
+    aug = P.AugmentConfig(time_shift_ms=args.time_shift_ms, speed_perturb=args.speed_perturb,
+                          reverb=args.reverb, band_limit=args.band_limit)
     times = {}
 
     t = time.time()
@@ -258,6 +259,9 @@ def make_targets(args, cfg: TeacherConfig) -> dict:
 def cmd_teacher(args) -> int:
     if args.copies < 1 or args.folds < 1 or args.head_epochs < 1:
         raise UsageError("--copies, --folds and --head-epochs must each be at least 1")
+    for flag, share in (("--reverb", args.reverb), ("--band-limit", args.band_limit)):
+        if not 0.0 <= share <= 1.0:
+            raise UsageError(f"{flag} {share:g}: give a share of the copies from 0 (off) to 1, e.g. 0.3")
     if args.mix == "average" and not args.vgg:
         raise UsageError("--mix average needs --vgg MODEL_DIR (the VGG the head is averaged with), or use --mix head")
     if args.vgg and not os.path.isfile(os.path.join(args.vgg, "config.json")):
@@ -310,6 +314,11 @@ def add_parser(sub) -> None:
     p.add_argument("--time-shift-ms", type=float, default=100.0, help="shift of the copies, up to +/- this (default: 100)")
     p.add_argument("--speed-perturb", type=float, default=0.0, metavar="S",
                    help="speed of the copies in [1-S, 1+S] (default: 0, off)")
+    p.add_argument("--reverb", type=float, default=0.0, metavar="SHARE",
+                   help="share of the copies heard in a simulated room, as for kws-train train (default: 0, off)")
+    p.add_argument("--band-limit", type=float, default=0.0, metavar="SHARE",
+                   help="share of the copies heard through a narrow-band microphone, as for kws-train train "
+                        "(default: 0, off)")
     p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (default: every core)")
     p.add_argument("--force", action="store_true", help="overwrite teacher targets already in --out")
     p.set_defaults(func=cmd_teacher)
