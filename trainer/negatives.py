@@ -140,16 +140,10 @@ def random_sentence(rng: random.Random, n_words: int) -> str:
 
 
 def _speak(voice: S.Voice, text: str, tmp: str, tag: str) -> np.ndarray | None:
-    path = os.path.join(tmp, f"{voice.speaker_id}-{tag}.wav")
     try:
-        S.run_steps(voice, voice.steps(text, path))  # the same processes as synth's words
-        return load_audio(path, RATE)
+        return S.speak(voice, text, os.path.join(tmp, f"{voice.speaker_id}-{tag}.wav"))
     except AudioFileError:
         return None
-    finally:
-        for f in (path, path[:-4] + "-raw.wav"):  # the latter: an engine's output before sox
-            if os.path.exists(f):
-                os.remove(f)
 
 
 def synthetic_negatives(out: str, sentences: int, windows_per_sentence: int, pool: S.VoicePool, seed: int,

@@ -298,18 +298,26 @@ def render(voice: Voice, word: str, level_db: float, noise_db: float, seed: int,
     for rate_scale in (1.0, 1.4):
         path = os.path.join(tmp_dir, f"{voice.speaker_id}-{word}-{rate_scale}.wav")
         try:
-            run_steps(voice, voice.steps(word, path, rate_scale))
-            clip = trim_and_centre(load_audio(path, RATE), level_db, noise_db=noise_db,
+            clip = trim_and_centre(speak(voice, word, path, rate_scale), level_db, noise_db=noise_db,
                                    rng=np.random.default_rng(seed))
         except AudioFileError:
             clip = None
-        finally:
-            for f in (path, path[:-4] + "-raw.wav"):  # the latter: an engine's output before sox
-                if os.path.exists(f):
-                    os.remove(f)
         if clip is not None:
             return clip
     return None
+
+
+def speak(voice: Voice, text: str, out_wav: str, rate_scale: float = 1.0) -> np.ndarray:
+    """``text`` spoken by ``voice`` as 16 kHz audio; every file its steps wrote is removed again
+    (e.g. festival's output before sox). AudioFileError if the engine's WAV is unreadable."""
+    steps = voice.steps(text, out_wav, rate_scale)
+    try:
+        run_steps(voice, steps)
+        return load_audio(out_wav, RATE)
+    finally:
+        for step in steps:
+            if os.path.exists(step.out):
+                os.remove(step.out)
 
 
 def run_steps(voice: Voice, steps: list[Step]) -> None:
