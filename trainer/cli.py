@@ -88,26 +88,22 @@ def add_train_args(p):
 
 
 def train_config(args, out: str):
-    from .pipeline import AugmentConfig
+    from kwsapp.errors import UsageError
+
+    from .pipeline import AugmentConfig, check_room_shares
     from .train import TrainConfig
 
     if not 0.0 <= args.speed_perturb <= 0.5:
-        from kwsapp.errors import UsageError
-
         raise UsageError(f"--speed-perturb {args.speed_perturb:g}: give a value from 0 (off) to 0.5, e.g. 0.1")
-    for flag, share in (("--reverb", args.reverb), ("--band-limit", args.band_limit)):
-        if not 0.0 <= share <= 1.0:
-            from kwsapp.errors import UsageError
-
-            raise UsageError(f"{flag} {share:g}: give a share of the training clips from 0 (off) to 1, e.g. 0.3")
-        if share and args.teacher_targets:  # the copies are fixed: the option would do nothing
-            from kwsapp.errors import UsageError
-
-            raise UsageError(f"{flag} acts on the waveforms, which --teacher-targets fixes: give it to "
-                             "`kws-train teacher` when making the targets instead")
+    augment = AugmentConfig(time_shift_ms=args.time_shift_ms, speed_perturb=args.speed_perturb,
+                            reverb=args.reverb, band_limit=args.band_limit)
+    check_room_shares(augment)
+    if args.teacher_targets:  # its copies are fixed: a waveform option would do nothing
+        for flag, share in (("--reverb", args.reverb), ("--band-limit", args.band_limit)):
+            if share:
+                raise UsageError(f"{flag} acts on the waveforms, which --teacher-targets fixes: give it to "
+                                 "`kws-train teacher` when making the targets instead")
     if not 0.0 <= args.distill_weight <= 1.0:
-        from kwsapp.errors import UsageError
-
         raise UsageError(f"--distill-weight {args.distill_weight:g}: give a share from 0 to 1, e.g. 0.5")
     return TrainConfig(
         data_dir=args.data_dir, out=out, model=args.model, features=feature_config(args),
@@ -118,8 +114,7 @@ def train_config(args, out: str):
         silence_share=args.silence_share, extra_data=tuple(args.extra_data or ()) or None, strict=args.strict,
         mixup=args.mixup, ema=args.ema, weight_decay=args.weight_decay,
         init_from=args.init_from, teacher_targets=args.teacher_targets, distill_weight=args.distill_weight,
-        augment=AugmentConfig(time_shift_ms=args.time_shift_ms, speed_perturb=args.speed_perturb,
-                              reverb=args.reverb, band_limit=args.band_limit),
+        augment=augment,
         verbose=2 if args.quiet else 1,
     )
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from kwsapp import envvars
 from kwsapp import features as F
-from kwsapp.errors import AudioFileError, KwsError
+from kwsapp.errors import AudioFileError, KwsError, UsageError
 from kwsapp.vocabulary import CACHE_MAX_MB, CACHE_MAX_MB_ENV, cache_dir  # noqa: F401  (shared names)
 from kwsapp.wavio import load_audio
 
@@ -238,6 +238,13 @@ def change_speed(x, factors):
     x1 = tf.gather(x, tf.clip_by_value(i0 + 1, 0, last), batch_dims=1)
     valid = tf.logical_and(pos >= 0.0, pos <= tf.cast(last, tf.float32))
     return tf.where(valid, x0 + frac * (x1 - x0), 0.0)
+
+
+def check_room_shares(aug: AugmentConfig) -> None:
+    """A one-line error for a --reverb or --band-limit share outside 0-1 (train's and teacher's)."""
+    for flag, share in (("--reverb", aug.reverb), ("--band-limit", aug.band_limit)):
+        if not 0.0 <= share <= 1.0:
+            raise UsageError(f"{flag} {share:g}: give a share of the clips from 0 (off) to 1, e.g. 0.3")
 
 
 def _fft_length(n: int) -> int:

@@ -191,8 +191,7 @@ def make_targets(args, cfg: TeacherConfig) -> dict:
     tr, va = decoded["training"], decoded["validation"]
     n = len(tr.labels)
     os.makedirs(args.out, exist_ok=True)
-    aug = P.AugmentConfig(time_shift_ms=args.time_shift_ms, speed_perturb=args.speed_perturb,
-                          reverb=args.reverb, band_limit=args.band_limit)
+    aug = augment_config(args)
     times = {}
 
     t = time.time()
@@ -256,12 +255,16 @@ def make_targets(args, cfg: TeacherConfig) -> dict:
     return report
 
 
+def augment_config(args) -> P.AugmentConfig:
+    """How the fixed copies are augmented: train's waveform options."""
+    return P.AugmentConfig(time_shift_ms=args.time_shift_ms, speed_perturb=args.speed_perturb,
+                           reverb=args.reverb, band_limit=args.band_limit)
+
+
 def cmd_teacher(args) -> int:
     if args.copies < 1 or args.folds < 1 or args.head_epochs < 1:
         raise UsageError("--copies, --folds and --head-epochs must each be at least 1")
-    for flag, share in (("--reverb", args.reverb), ("--band-limit", args.band_limit)):
-        if not 0.0 <= share <= 1.0:
-            raise UsageError(f"{flag} {share:g}: give a share of the copies from 0 (off) to 1, e.g. 0.3")
+    P.check_room_shares(augment_config(args))
     if args.mix == "average" and not args.vgg:
         raise UsageError("--mix average needs --vgg MODEL_DIR (the VGG the head is averaged with), or use --mix head")
     if args.vgg and not os.path.isfile(os.path.join(args.vgg, "config.json")):
