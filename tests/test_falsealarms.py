@@ -89,6 +89,39 @@ def test_negatives_cli_feeds_training_as_unknown(tmp_path, tiny_dataset):
     assert main(["negatives", "--out", str(out), "--speech-list", str(speech / "train_list.txt")]) == 1  # not empty
 
 
+def _peak_hz(w):
+    spectrum = np.abs(np.fft.rfft(w * np.hanning(len(w))))
+    return float(np.argmax(spectrum)) * 16000 / len(w)
+
+
+def test_speeds_make_faster_higher_and_slower_lower_pseudo_speakers(tmp_path):
+    _speech_folder(tmp_path, {"7/a.wav": tone(1000, 4)})
+    (tmp_path / "train_list.txt").write_text("7/a.wav\n")
+    out = tmp_path / "neg"
+    os.makedirs(out / N.FOLDER)
+    n = N.real_negatives(str(tmp_path / "train_list.txt"), str(out), 1.0, 0, speeds=(1.0, 0.8, 1.25))
+    files = sorted(os.listdir(out / N.FOLDER))
+    assert n == len(files) == 4 + 5 + 3  # one per second of each version: 4 s, 5 s and 3.2 s long
+    by_speaker = {}
+    for f in files:
+        by_speaker.setdefault(f.split("_nohash_")[0], []).append(load_audio(str(out / N.FOLDER / f)))
+    assert len(by_speaker) == 3  # each speed is its own pseudo-speaker
+    # as recorded keeps the speaker key it had before speeds existed (make model's negatives unchanged)
+    assert N._speaker_id("speech|7") in by_speaker
+    pitches = sorted(np.median([_peak_hz(w) for w in ws]) for ws in by_speaker.values())
+    np.testing.assert_allclose(pitches, [800, 1000, 1250], atol=8)  # a 1 Hz FFT bin, plus window leakage
+
+
+def test_speeds_out_of_range_are_refused_in_one_line(tmp_path, capsys):
+    _speech_folder(tmp_path, {"7/a.wav": tone(300, 2)})
+    (tmp_path / "train_list.txt").write_text("7/a.wav\n")
+    assert main(["negatives", "--out", str(tmp_path / "n"), "--speech-list", str(tmp_path / "train_list.txt"),
+                 "--speeds", "1,3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--speeds '1,3'" in err and "between 0.5 and 2" in err and "\n" not in err
+    assert not (tmp_path / "n").exists()
+
+
 @pytest.mark.parametrize("engine", ["espeak-ng", "festival"])
 def test_synthetic_running_speech_is_spoken_by_the_engines(engine, tmp_path):
     # festival runs two processes (text2wave, then sox for pitch): the sentence path must run both

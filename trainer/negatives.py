@@ -5,7 +5,9 @@ Two sources, both written in the standard layout under ``<out>/speech/`` (a non-
 
 * real running speech: windows cut at random offsets from the files of a list such as
   ``continuous_speech/train_list.txt``. Files that the sibling ``eval_list.txt`` names are refused,
-  because that list measures false alarms per hour and must stay unseen;
+  because that list measures false alarms per hour and must stay unseen. ``--speeds`` also cuts
+  them from sped-up and slowed-down copies (tempo and pitch together, as Kaldi's speed
+  perturbation), new pseudo-speakers from the few real ones;
 * synthetic running speech: random sequences of ordinary words (near-misses such as "going",
   "upon", "lift" included, commands and their homophones never) spoken by the offline TTS voices
   of ``kws-train synth``, windows cut the same way.
@@ -24,9 +26,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from kwsapp.errors import AudioFileError, KwsError, UsageError
-from kwsapp.wavio import load_audio, write_wav
+from kwsapp.wavio import load_audio, resample, write_wav
 
 from . import dataset as D
+from . import streamtest as ST
 from . import synth as S
 
 RATE = 16000
@@ -117,8 +120,18 @@ def read_speech_list(list_path: str) -> list[str]:
     return [os.path.join(folder, n) for n in names]
 
 
-def real_negatives(list_path: str, out: str, per_second: float, seed: int) -> int:
-    """Windows from real running speech: about ``per_second`` windows per second of audio."""
+SPEED_RANGE = (0.5, 2.0)
+
+
+def change_speed(x: np.ndarray, factor: float) -> np.ndarray:
+    """``x`` played ``factor`` times as fast: shorter, and higher by the same ratio (read at
+    ``factor`` times the rate, then band-limited back to it)."""
+    return x if factor == 1.0 else resample(x, round(RATE * factor), RATE)
+
+
+def real_negatives(list_path: str, out: str, per_second: float, seed: int, speeds=(1.0,)) -> int:
+    """Windows from real running speech: about ``per_second`` windows per second of audio, from
+    each of its ``speeds`` (1.0: as recorded)."""
     rng = np.random.default_rng(seed)
     written = 0
     for path in read_speech_list(list_path):
@@ -127,11 +140,15 @@ def real_negatives(list_path: str, out: str, per_second: float, seed: int) -> in
         except AudioFileError as e:
             print(f"skipped {path}: {e}")
             continue
-        speaker = _speaker_id("speech|" + os.path.relpath(path, os.path.dirname(list_path)).split(os.sep)[0])
+        who = "speech|" + os.path.relpath(path, os.path.dirname(list_path)).split(os.sep)[0]
         name = os.path.splitext(os.path.basename(path))[0]
-        for k, w in enumerate(cut_windows(x, max(1, round(len(x) / RATE * per_second)), rng)):
-            write_wav(os.path.join(out, FOLDER, f"{speaker}_nohash_{name}-{k}.wav"), w, RATE)
-            written += 1
+        for f in speeds:
+            # 1.0 keeps the key (and so the file names) that windows had before speeds existed
+            speaker = _speaker_id(who if f == 1.0 else f"{who}|speed {f:g}")
+            y = change_speed(x, f)
+            for k, w in enumerate(cut_windows(y, max(1, round(len(y) / RATE * per_second)), rng)):
+                write_wav(os.path.join(out, FOLDER, f"{speaker}_nohash_{name}-{k}.wav"), w, RATE)
+                written += 1
     return written
 
 
@@ -175,10 +192,11 @@ def cmd_negatives(args) -> int:
         raise KwsError("nothing to do: give --speech-list FILE and/or --sentences N")
     if args.per_second <= 0 or args.windows_per_sentence < 1 or args.sentences < 0:
         raise UsageError("--per-second must be above 0, --windows-per-sentence at least 1, --sentences 0 or more")
+    speeds = tuple(dict.fromkeys(ST._values(args.speeds, "--speeds", *SPEED_RANGE, "1,0.9,1.1"))) if args.speeds else (1.0,)
     if os.path.isdir(args.out) and os.listdir(args.out) and not args.force:
         raise KwsError(f"{args.out} is not empty; choose an empty --out or pass --force to add to it")
     os.makedirs(os.path.join(args.out, FOLDER), exist_ok=True)
-    real = real_negatives(args.speech_list, args.out, args.per_second, args.seed) if args.speech_list else 0
+    real = real_negatives(args.speech_list, args.out, args.per_second, args.seed, speeds) if args.speech_list else 0
     synth, voices = 0, []
     if args.sentences:
         engines = S._words(args.engines, S.available_engines()) if args.engines else S.available_engines()
@@ -200,6 +218,9 @@ def add_parser(sub) -> None:
                         "(never the eval list; default: none)")
     p.add_argument("--per-second", type=float, default=1.5,
                    help="windows per second of real speech, overlapping at random offsets (default: 1.5)")
+    p.add_argument("--speeds", default=None, metavar="F1,F2,...",
+                   help="cut the real speech at these speeds instead of as recorded only, e.g. 1,0.9,1.1 "
+                        f"(tempo and pitch together; {SPEED_RANGE[0]:g}-{SPEED_RANGE[1]:g}; default: 1)")
     p.add_argument("--sentences", type=int, default=0,
                    help="synthetic sentences of random ordinary words, one synthetic speaker each (default: 0)")
     p.add_argument("--windows-per-sentence", type=int, default=2, help="windows cut from each sentence (default: 2)")
