@@ -119,6 +119,8 @@ def test_speeds_out_of_range_are_refused_in_one_line(tmp_path, capsys):
                  "--speeds", "1,3"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--speeds '1,3'" in err and "between 0.5 and 2" in err and "\n" not in err
+    assert main(["negatives", "--out", str(tmp_path / "n"), "--sentences", "2", "--speeds", "0.9"]) == 2
+    assert "give --speech-list too" in capsys.readouterr().err
     assert not (tmp_path / "n").exists()
 
 

@@ -192,7 +192,10 @@ def cmd_negatives(args) -> int:
         raise KwsError("nothing to do: give --speech-list FILE and/or --sentences N")
     if args.per_second <= 0 or args.windows_per_sentence < 1 or args.sentences < 0:
         raise UsageError("--per-second must be above 0, --windows-per-sentence at least 1, --sentences 0 or more")
-    speeds = tuple(dict.fromkeys(ST._values(args.speeds, "--speeds", *SPEED_RANGE, "1,0.9,1.1"))) if args.speeds else (1.0,)
+    if args.speeds and not args.speech_list:
+        raise UsageError("--speeds changes the speed of the --speech-list recordings; give --speech-list too")
+    speeds = (tuple(dict.fromkeys(ST._values(args.speeds, "--speeds", *SPEED_RANGE, "1,0.9,1.1")))
+              if args.speeds else (1.0,))
     if os.path.isdir(args.out) and os.listdir(args.out) and not args.force:
         raise KwsError(f"{args.out} is not empty; choose an empty --out or pass --force to add to it")
     os.makedirs(os.path.join(args.out, FOLDER), exist_ok=True)
