@@ -146,9 +146,29 @@ def test_synthetic_running_speech_is_spoken_by_the_engines(engine, tmp_path):
 
 # ---------------------------------------------------------------- false alarms
 
+@pytest.mark.parametrize("k, lower, upper", [(0, 0.0, 3.689), (2, 0.2422, 7.2247), (10, 4.7954, 18.3904)])
+def test_poisson_interval_matches_the_tabulated_exact_limits(k, lower, upper):
+    lo, hi = FA.poisson_interval(k)  # Garwood's exact 95 % limits, as tabulated
+    assert lo == pytest.approx(lower, abs=1e-3) and hi == pytest.approx(upper, abs=1e-3)
+
+
+@pytest.mark.parametrize("k", [1, 5, 50, 300])
+def test_poisson_interval_leaves_two_and_a_half_percent_in_each_tail(k):
+    import math
+
+    def cdf(n, mean):  # computed apart from the code under test: plain sum with math.lgamma
+        return sum(math.exp(i * math.log(mean) - mean - math.lgamma(i + 1)) for i in range(n + 1))
+
+    lo, hi = FA.poisson_interval(k)
+    assert 1 - cdf(k - 1, lo) == pytest.approx(0.025, abs=1e-6)  # k or more events under the lower mean
+    assert cdf(k, hi) == pytest.approx(0.025, abs=1e-6)  # k or fewer under the upper mean
+
+
 def test_rates_and_the_setting_rule():
     fa = FA.false_alarms([("on", 10.0), ("yes", 20.0), ("on", 30.0)], hours=0.5)
     assert fa["false_alarms"] == 3 and fa["per_hour"] == pytest.approx(6.0)
+    lo, hi = FA.poisson_interval(3)
+    assert fa["per_hour_95"] == pytest.approx([lo / 0.5, hi / 0.5]) and lo < 3 < hi
     assert list(fa["per_word"].items()) == [("on", 2), ("yes", 1)]
     rows = [dict(threshold=0.5, average_window_ms=400, per_hour=30.0, correct_pct=95, wrong_pct=1, false_positive_pct=0),
             dict(threshold=0.6, average_window_ms=400, per_hour=8.0, correct_pct=90, wrong_pct=1, false_positive_pct=0),
@@ -211,6 +231,8 @@ def test_falsealarms_cli_counts_detections_on_speech_and_tunes(tmp_path, data_di
     assert r["speech_hours"] == pytest.approx(len(clips) * 2.0 / 3600, rel=0.01)
     assert r["false_alarms"] >= 4 and set(r["per_word"]) <= {"yes", "stop", "right"}
     assert r["per_hour"] == pytest.approx(r["false_alarms"] / r["speech_hours"])
+    lo, hi = r["per_hour_95"]
+    assert lo < r["per_hour"] < hi
     by = {(row["average_window_ms"], row["threshold"]): row for row in r["sweep"]}
     assert len(by) == 6
     assert by[400, 0.3]["false_alarms"] >= by[400, 0.99]["false_alarms"]

@@ -50,10 +50,40 @@ def speech_audio(list_path: str) -> tuple[np.ndarray, int]:
     return np.concatenate(parts), len(names)
 
 
+def _poisson_cdf(k: int, mean: float) -> float:
+    """P(X <= k) for a Poisson count of this mean (summed in log space: no overflow for large k)."""
+    if mean <= 0:
+        return 1.0
+    i = np.arange(k + 1)
+    logs = i * np.log(mean) - mean - np.cumsum(np.log(np.maximum(i, 1)))
+    return float(np.exp(logs).sum())
+
+
+def poisson_interval(k: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Garwood) interval for the mean of a Poisson count ``k``: the means under which ``k``
+    or more, and ``k`` or fewer, events each have probability (1 - confidence) / 2. A few false
+    alarms pin the rate down only loosely: 2 events give 0.24-7.2."""
+    tail = (1.0 - confidence) / 2.0
+
+    def solve(f):  # f rises with the mean; bisection, to well below the figures printed
+        lo, hi = 0.0, 10.0 + 10.0 * k
+        for _ in range(100):
+            mid = (lo + hi) / 2.0
+            lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+        return (lo + hi) / 2.0
+
+    lower = 0.0 if k == 0 else solve(lambda m: (1.0 - _poisson_cdf(k - 1, m)) - tail)
+    upper = solve(lambda m: tail - _poisson_cdf(k, m))
+    return lower, upper
+
+
 def false_alarms(detections, hours: float) -> dict:
-    """detections: [(label, time_s)] on speech without commands -> counts and rates."""
+    """detections: [(label, time_s)] on speech without commands -> counts and rates, with the
+    rate's 95 % interval (events are few: the interval is the honest figure)."""
     per_word = Counter(label for label, _ in detections)
+    lo, hi = poisson_interval(len(detections))
     return {"false_alarms": len(detections), "per_hour": len(detections) / hours,
+            "per_hour_95": [lo / hours, hi / hours],
             "per_word": dict(sorted(per_word.items(), key=lambda kv: (-kv[1], kv[0]))),
             "times_s": [round(t, 2) for _, t in detections]}
 
@@ -66,7 +96,7 @@ def det_rows(labels, base, speech_hops, hours, stream_runs, settings, tolerance_
         cfg = dataclasses.replace(base, average_window_ms=window, detection_threshold=th)
         fa = false_alarms(ST.replay(labels, cfg, speech_hops), hours)
         row = {"average_window_ms": window, "threshold": th, "false_alarms": fa["false_alarms"],
-               "per_hour": fa["per_hour"], "per_word": fa["per_word"]}
+               "per_hour": fa["per_hour"], "per_hour_95": fa["per_hour_95"], "per_word": fa["per_word"]}
         if stream_runs:
             t = ST.total([ST.score(ST.replay(labels, cfg, hops), truth, tolerance_s) for hops, truth in stream_runs])
             row.update(correct_pct=t["correct_pct"], wrong_pct=t["wrong_pct"],
@@ -195,7 +225,8 @@ def run(args) -> int:
     r = {"model": args.model, "speech_list": list_path, "speech_files": n_files, "speech_hours": hours,
          "smoothing": base.to_dict(), **at}
     say(f"at threshold {base.detection_threshold:g}, window {base.average_window_ms:g} ms: "
-        f"{at['false_alarms']} false alarms in {hours * 60:.1f} min = {at['per_hour']:.1f} per hour"
+        f"{at['false_alarms']} false alarms in {hours * 60:.1f} min = {at['per_hour']:.1f} per hour "
+        f"(95 % interval {at['per_hour_95'][0]:.1f}-{at['per_hour_95'][1]:.1f})"
         + (f" ({', '.join(f'{w} {n}' for w, n in at['per_word'].items())})" if at["per_word"] else ""))
     # The sweep is of one threshold for every word (the model's per-word values set aside).
     plain = dataclasses.replace(base, word_thresholds=())
