@@ -64,7 +64,7 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
 	touch $@ $(VENV)/.installed
 
 # Rebuild the bundled model with the recipe it was shipped with (see assets/model/README.md; the
-# shipped weights were trained by older code, so a rebuild is a fresh draw of that recipe): synthesise the extra
+# shipped base was trained on another CPU, so a rebuild is a fresh draw of that recipe): synthesise the extra
 # "human-like" TTS speakers (espeak-ng and flite; byte-identical for the same seed and voice versions)
 # and the hard negatives (windows of running speech without the commands: the continuous-speech
 # train list and synthetic sentences), train the base model on the real clips plus the speakers,
