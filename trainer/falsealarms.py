@@ -225,8 +225,8 @@ def run(args) -> int:
     r = {"model": args.model, "speech_list": list_path, "speech_files": n_files, "speech_hours": hours,
          "smoothing": base.to_dict(), **at}
     say(f"at threshold {base.detection_threshold:g}, window {base.average_window_ms:g} ms: "
-        f"{at['false_alarms']} false alarms in {hours * 60:.1f} min = {at['per_hour']:.1f} per hour "
-        f"(95 % interval {at['per_hour_95'][0]:.1f}-{at['per_hour_95'][1]:.1f})"
+        f"{at['false_alarms']} false alarms in {hours * 60:.1f} min = {at['per_hour']:.1f} per hour, "
+        f"95 % interval {at['per_hour_95'][0]:.1f}-{at['per_hour_95'][1]:.1f}"
         + (f" ({', '.join(f'{w} {n}' for w, n in at['per_word'].items())})" if at["per_word"] else ""))
     # The sweep is of one threshold for every word (the model's per-word values set aside).
     plain = dataclasses.replace(base, word_thresholds=())
