@@ -16,7 +16,7 @@ TEST_DEBS := pulseaudio pulseaudio-utils xvfb sox espeak-ng flite x11-apps image
 FESTIVAL_DEBS := festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
 VOICE_DEBS    := $(FESTIVAL_DEBS) libttspico-utils rhvoice rhvoice-english
 
-.PHONY: run test setup setup-test system-deps system-deps-test system-deps-voices model screenshot bench clean
+.PHONY: run test setup setup-test system-deps system-deps-test system-deps-voices model verifier screenshot bench clean
 
 run: setup
 	$(BIN)/kwsapp
@@ -79,17 +79,32 @@ BASE       := build/base-model
 # The fine-tune is trained and tuned here, then its files are copied over assets/model; the
 # hand-written assets/model/README.md (the whole recipe) stays, its figures are the shipped draw's.
 TUNED      := build/model
+SYNTH_CMD  = $(BIN)/kws-train synth --variants m1,m2,m3,m4,m5,m6,m7,m8,f1,f2,f3,f4,f5 --per-word 60 --unknown-per-word 3 --seed 3 --out $(SYNTH)
+NEG_CMD    = $(BIN)/kws-train negatives --speech-list $(SPEECH)/train_list.txt --sentences 600 --seed 5 --out $(NEG)
 MODEL_FILES := config.json model.keras model.tflite metrics.json train_info.json training_curves.png confusion_test.png
 SWEEP      := 0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9
 model: setup
 	@./scripts/apt-install.sh espeak-ng flite
 	rm -rf $(SYNTH) $(NEG) $(BASE) $(TUNED)
-	$(BIN)/kws-train synth --variants m1,m2,m3,m4,m5,m6,m7,m8,f1,f2,f3,f4,f5 --per-word 60 --unknown-per-word 3 --seed 3 --out $(SYNTH)
-	$(BIN)/kws-train negatives --speech-list $(SPEECH)/train_list.txt --sentences 600 --seed 5 --out $(NEG)
+	$(SYNTH_CMD)
+	$(NEG_CMD)
 	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel --epochs 150 --unknown-share 0.25 --time-shift-ms 150 --extra-data $(SYNTH) --seed $(BASE_SEED) --quiet --out $(BASE)
 	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel --init-from $(BASE) --epochs 40 --lr 1e-3 --warmup-epochs 1 --unknown-share 0.25 --time-shift-ms 150 --extra-data $(SYNTH) --extra-data $(NEG) --seed $(MODEL_SEED) --quiet --out $(TUNED)
 	$(BIN)/kws-train falsealarms --model $(TUNED) --data-dir $(DATA) --speech-list $(SPEECH)/eval_list.txt --split validation --seed 10 --streams 4 --sweep $(SWEEP) --sweep-window 300,400,500,750 --save-smoothing
 	cd $(TUNED) && cp $(MODEL_FILES) $(CURDIR)/assets/model/
+
+# Rebuild the optional second-stage check (assets/verifier, `kwsapp --verifier`; see its README):
+# speech_embedding heads trained by `kws-train teacher --mix head` on the training data of `make
+# model` (its synthetic speakers and negatives, made here if build/ lacks them), averaged into
+# one LiteRT model. About 20-30 minutes on 2 cores (embedding 16,000 clips), so not part of `make model`.
+VERIFIER_TEACHER := build/verifier-teacher
+verifier: setup
+	$(BIN)/pip install -q -e '.[train,teacher]'
+	@./scripts/apt-install.sh espeak-ng flite
+	test -d $(SYNTH) || $(SYNTH_CMD)
+	test -d $(NEG) || $(NEG_CMD)
+	$(BIN)/kws-train teacher --out $(VERIFIER_TEACHER) --data-dir $(DATA) --mix head --seed 11 --unknown-share 0.25 --time-shift-ms 150 --extra-data $(SYNTH) --extra-data $(NEG) --copies 3 --force
+	$(BIN)/kws-train verifier --teacher $(VERIFIER_TEACHER) --out assets/verifier
 
 # Retake the README screenshot (the real app under Xvfb playing real test clips).
 screenshot: setup-test

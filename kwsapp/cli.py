@@ -1,6 +1,6 @@
 """``kwsapp``: the desktop app (no subcommand) and its headless tools.
 
-  kwsapp [--input FILE.wav | --device NAME_OR_INDEX] [--model DIR]   open the window
+  kwsapp [--input FILE.wav | --device NAME_OR_INDEX] [--model DIR] [--verifier [DIR]]   open the window
   kwsapp listen ...    print detected commands (microphone or WAV file)
   kwsapp devices       list audio input devices
   kwsapp bench         measure feature, model and hop times on this machine
@@ -14,6 +14,7 @@ import sys
 
 from . import __version__
 from .cli_util import RawDescriptionHelpFormatter, parser_class, run_main
+from .listen import add_verifier_arg
 from .model import BUNDLED_MODEL_DIR
 
 
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_source_args(ap)
     add_model_arg(ap)
+    add_verifier_arg(ap)
     ap.set_defaults(func=_lazy("kwsapp.gui.app", "run"))
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=parser_class)
 

@@ -67,6 +67,17 @@ def add_smoothing_args(p) -> None:
                    help=f"results needed in the window before deciding (default: {d.minimum_count})")
 
 
+def add_verifier_arg(p) -> None:
+    from .verifier import BUNDLED_VERIFIER_DIR
+
+    p.add_argument("--verifier", nargs="?", const=BUNDLED_VERIFIER_DIR, default=None, metavar="DIR",
+                   help="confirm each detection with a second model before reporting it (Google's "
+                        "speech_embedding and a small head: about half the false alarms on running speech, "
+                        "about 50 ms per detection; see docs/usage.md). DIR: a `kws-train verifier` folder "
+                        "(given without DIR: the bundled assets/verifier). Needs pip install 'kwsapp[verify]' "
+                        "(default: off)")
+
+
 def smoothing_from_args(args) -> SmoothingConfig:
     """The smoothing options given; the model's own tuned threshold and window where
     --threshold and --average-window-ms are not."""
@@ -267,7 +278,8 @@ def cmd_listen(args) -> int:
         raise UsageError("--raw applies only to --input - (raw 16-bit 16 kHz mono samples on standard input)")
     if args.raw and args.realtime:
         raise UsageError("--raw input is read as fast as possible; leave out --realtime")
-    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
+    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend,
+                              verifier=args.verifier)
     # A WAV stream (stdin, a FIFO) or --realtime goes to the live engine: a stream is read as it
     # arrives, with the ring's back-pressure. Raw samples are read whole (FileSource reads WAV only).
     live = len(inputs) == 1 and (args.realtime or (is_stream(inputs[0]) and not args.raw))
@@ -521,6 +533,7 @@ def add_parser(sub, add_source_args, add_model_arg) -> None:
                    help="if the microphone goes away while listening, try the system's default input "
                         "up to N times (1, 2, then 4 s apart) before giving up; 0: give up at once "
                         "(default: 3)")
+    add_verifier_arg(p)
     add_smoothing_args(p)
     p.set_defaults(func=cmd_listen)
 

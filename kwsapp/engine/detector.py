@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,9 @@ class EngineSettings:
     # the Detector that loads the model.
     smoothing: SmoothingConfig | None = None
     backend: str = "auto"
+    # A verifier folder (kwsapp/verifier.py): every detection is confirmed by a second model
+    # first; None: the VGG alone.
+    verifier: str | None = None
 
     def __post_init__(self):
         if not 20 <= self.hop_ms <= 1000 or self.hop_ms % 10:
@@ -46,7 +50,7 @@ class EngineSettings:
 
     def to_dict(self) -> dict:
         return {"hop_ms": self.hop_ms, "smoothing": None if self.smoothing is None else self.smoothing.to_dict(),
-                "backend": self.backend}
+                "backend": self.backend, "verifier": self.verifier}
 
     @classmethod
     def from_dict(cls, d: dict) -> "EngineSettings":
@@ -61,9 +65,11 @@ class Detection:
     stream_time_s: float
     label: str
     score: float
+    verified: float | None = None  # the verifier's probability of the label, when one confirmed it
 
     def to_json(self) -> dict:
-        return {"time_s": round(self.stream_time_s, 3), "label": self.label, "score": round(self.score, 4)}
+        return {"time_s": round(self.stream_time_s, 3), "label": self.label, "score": round(self.score, 4)} | (
+            {} if self.verified is None else {"verified": round(self.verified, 4)})
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class Detector:
         self.recognizer = Recognizer(model_dir, settings.backend)  # reads config.json, the only time
         self.settings = settings = self._resolved(settings)
         self._smoother = Smoother(self.recognizer.labels, settings.smoothing)
+        self.verifier = self._load_verifier(settings.verifier)
         self.reset()
         log.info("model %s loaded: %s on %s; smoothing %s", model_dir, self.recognizer.backend,
                  self.recognizer.device, settings.smoothing.to_dict())
@@ -136,10 +143,25 @@ class Detector:
             return settings
         return dataclasses.replace(settings, smoothing=tuned(self.recognizer.config))
 
+    def _load_verifier(self, folder: str | None):
+        if folder is None:
+            return None
+        from ..errors import ModelError
+        from ..verifier import Verifier
+
+        v = Verifier(folder)
+        if tuple(v.labels) != tuple(self.labels):
+            raise ModelError(f"{folder}: the verifier's labels ({','.join(v.labels)}) are not the model's "
+                             f"({','.join(self.labels)}); build one for this model with `kws-train verifier`")
+        log.info("verifier %s loaded: gate %g", folder, v.gate)
+        return v
+
     def update_settings(self, settings: EngineSettings) -> None:
         """Applied from the next hop (a new backend reloads the model now); the smoothing history
         and the audio seen are kept."""
         settings = self._resolved(settings)
+        if settings.verifier != self.settings.verifier:
+            self.verifier = self._load_verifier(settings.verifier)
         if settings.backend != self.settings.backend:
             self.recognizer = Recognizer(self.model_dir, settings.backend)
         self._smoother.set_config(settings.smoothing)
@@ -148,6 +170,7 @@ class Detector:
     def reset(self) -> None:
         """Start a new stream: time 0, zeros before it, no smoothing history."""
         self._smoother.reset()
+        self._recent = deque()  # (time_ms, window, scores) the verifier may be asked about
         self._buf = np.zeros(self.window_samples, np.float32)  # audio from sample _buf_start on
         self._buf_start = -self.window_samples
         self._next_end = self.hop_samples
@@ -164,11 +187,34 @@ class Detector:
         sm = self._smoother.update(scores, t_ms)
         new_frames = min(len(log_mel), max(1, hop // rec.feature_config.hop_samples))
         det = Detection(t_ms / 1000.0, sm.label, sm.score) if sm.is_new else None
+        if self.verifier is not None:
+            det = self._verified(det, window, scores, t_ms)
         return HopResult(
             stream_time_s=t_ms / 1000.0, scores=scores, smoothed=sm.smoothed,
             columns=log_mel[-new_frames:], level_db=level_db(window[-hop:]),
             model_ms=rec.last_model_ms, hop_ms=(time.perf_counter() - t0) * 1000,
             feature_ms=rec.last_feature_ms, detection=det)
+
+    def _verified(self, det: Detection | None, window, scores, t_ms: float) -> Detection | None:
+        """``det`` if the verifier confirms it on the window where its word scored highest within
+        the averaging window, else None. A rejected detection still starts the smoother's
+        suppression (what was measured, BENCHMARKS.md)."""
+        from ..verifier import best_hop
+
+        span = self.settings.smoothing.average_window_ms
+        self._recent.append((t_ms, np.array(window, np.float32), scores))
+        while self._recent[0][0] < t_ms - span - 2 * self.settings.hop_ms:
+            self._recent.popleft()
+        if det is None:
+            return None
+        recent = list(self._recent)
+        j = best_hop([r[0] for r in recent], [r[2] for r in recent], self.labels.index(det.label), t_ms, span)
+        ok, p = self.verifier.confirms(recent[j][1], det.label)
+        if not ok:
+            log.info("%.2f s: %s (%.2f) not confirmed by the verifier (%.2f < %g)", det.stream_time_s,
+                     det.label, det.score, p, self.verifier.gate)
+            return None
+        return dataclasses.replace(det, verified=p)
 
     def hops(self, samples: np.ndarray):
         """Like :meth:`process`, one hop at a time (settings changed in between apply to the next)."""

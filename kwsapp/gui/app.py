@@ -71,7 +71,8 @@ def run(args, fast_exit: bool = True) -> int:
 
     from .window import MainWindow
 
-    win = MainWindow(store, spec=spec, model_dir=_model_from_args(args, store))
+    win = MainWindow(store, spec=spec, model_dir=_model_from_args(args, store),
+                     verifier=getattr(args, "verifier", None))
     win.show()
 
     # Ctrl-C in the terminal or a SIGTERM quits the normal way (clean shutdown).

@@ -33,7 +33,7 @@ def model_smoothing(model_dir: str):
     return for_model(model_dir)
 
 
-def make_engine(spec, model_dir: str, smoothing, bridge):
+def make_engine(spec, model_dir: str, smoothing, bridge, verifier: str | None = None):
     """Build (and load the model for) an engine on a new source for ``spec``; not started yet.
     Each detection is preceded by its audio (``bridge.on_clip``), for the window's saved clips."""
     from ..engine.engine import Engine, EngineSettings
@@ -50,14 +50,14 @@ def make_engine(spec, model_dir: str, smoothing, bridge):
         bridge.on_detection(det)
 
     # context_s: the ring keeps a whole clip before each window (more than the 0.5 s needed).
-    engine = Engine(spec, model_dir, EngineSettings(smoothing=smoothing), slack_s=SLACK_SECONDS,
+    engine = Engine(spec, model_dir, EngineSettings(smoothing=smoothing, verifier=verifier), slack_s=SLACK_SECONDS,
                     on_hop=bridge.on_hop, on_detection=on_detection, on_error=bridge.on_error,
                     on_finished=bridge.on_finished, context_s=CLIP_S)
     built.append(engine)
     return engine
 
 
-def engine_settings(smoothing):
+def engine_settings(smoothing, verifier: str | None = None):
     from ..engine.engine import EngineSettings
 
-    return EngineSettings(smoothing=smoothing)
+    return EngineSettings(smoothing=smoothing, verifier=verifier)

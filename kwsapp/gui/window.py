@@ -76,10 +76,11 @@ class ProblemBanner(QtWidgets.QFrame):
 
 class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, store: Store, spec: SourceSpec | None = None, model_dir: str | None = None,
-                 autostart: bool = True):
+                 autostart: bool = True, verifier: str | None = None):
         super().__init__()
         self.store = store
         self.model_dir = model_dir or store.model_dir or BUNDLED_MODEL_DIR
+        self.verifier = verifier  # a verifier folder (kwsapp --verifier) or None: the VGG alone
         self.spec = spec or SourceSpec("mic", device=store.device)
         # The user's own smoothing once they set any; until then the model's tuned threshold.
         self.smoothing = (store.smoothing(engine_api.smoothing_class()) if store.has_smoothing()
@@ -417,7 +418,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_threshold()
         engine = self.engine
         if engine is not None:
-            engine.update_settings(engine_api.engine_settings(cfg))
+            engine.update_settings(engine_api.engine_settings(cfg, self.verifier))
 
     def _threshold_changed(self, value: float) -> None:
         if hasattr(self.smoothing, "detection_threshold"):
@@ -618,7 +619,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if spec is None or session != self._session:
                 return
             try:
-                engine = engine_api.make_engine(spec, self.model_dir, self.smoothing, bridge)
+                engine = engine_api.make_engine(spec, self.model_dir, self.smoothing, bridge, self.verifier)
                 engine.start()
             except Exception as e:
                 if not isinstance(e, KwsError):  # never let a surprise kill the thread silently
