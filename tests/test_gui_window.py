@@ -147,6 +147,31 @@ def test_menu_bar_holds_every_action_with_its_shortcut(window):
     w.settings_panel.reject()
 
 
+def test_window_with_a_verifier_says_so_and_gives_it_to_its_engine(qtbot, store, model_dir, tmp_path, monkeypatch):
+    from kwsapp.errors import KwsError
+    from kwsapp.gui import engine_api
+    from kwsapp.gui.window import MainWindow
+    from kwsapp.verifier import BUNDLED_VERIFIER_DIR
+    from kwsapp.wavio import write_wav
+
+    asked = []
+
+    def make_engine(*args):  # records what the window asks for; no engine is needed here
+        asked.append(args)
+        raise KwsError("no engine in this test")
+
+    monkeypatch.setattr(engine_api, "make_engine", make_engine)
+    w = MainWindow(store, model_dir=model_dir, autostart=False, verifier=BUNDLED_VERIFIER_DIR)
+    qtbot.addWidget(w)
+    assert "model: bundled + check" in w.windowTitle() and BUNDLED_VERIFIER_DIR in w.model_label.toolTip()
+    wav = str(tmp_path / "s.wav")
+    write_wav(wav, np.zeros(16000, np.float32))
+    w.start(SourceSpec("file", path=wav))
+    qtbot.waitUntil(lambda: bool(asked), timeout=5000)
+    assert asked[0][-1] == BUNDLED_VERIFIER_DIR  # the engine is built with the check
+    w.close()
+
+
 def test_active_model_shown_in_title_status_bar_and_about(window, tmp_path, model_dir):
     from conftest import copy_model
 

@@ -299,12 +299,13 @@ class MainWindow(QtWidgets.QMainWindow):
     # ---------------------------------------------------------------- model
     def _show_model(self) -> None:
         """The active model in the title and the status bar: after a fine-tune, the user sees it is in use."""
-        name = model_name(self.model_dir)
+        name = model_name(self.model_dir) + (" + check" if self.verifier else "")
         words = model_words(self.model_config)
         self.setWindowTitle(f"kwsapp — model: {name}" + (f" ({', '.join(words)})" if words else " (none loaded)"))
         self.model_label.setText(f"model: {name}")
         self.history.words = words
-        self.model_label.setToolTip(f"{self.model_dir}\nwords: {', '.join(words) or '–'}")
+        self.model_label.setToolTip(f"{self.model_dir}\nwords: {', '.join(words) or '–'}" + (
+            f"\nsecond-stage check (--verifier): {self.verifier}" if self.verifier else ""))
 
     def note(self, message: str) -> None:
         """One line in this session's message log (Help → About), and in the app's log."""
