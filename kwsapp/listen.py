@@ -67,10 +67,13 @@ def add_smoothing_args(p) -> None:
                    help=f"results needed in the window before deciding (default: {d.minimum_count})")
 
 
-def add_verifier_arg(p) -> None:
+def add_verifier_arg(p, under_kwsapp: bool = False) -> None:
+    """``under_kwsapp``: a subcommand of ``kwsapp``, which has its own --verifier: a value given
+    before the subcommand then stays (the subcommand's default does not replace it)."""
     from .verifier import BUNDLED_VERIFIER_DIR
 
-    p.add_argument("--verifier", nargs="?", const=BUNDLED_VERIFIER_DIR, default=None, metavar="DIR",
+    p.add_argument("--verifier", nargs="?", const=BUNDLED_VERIFIER_DIR,
+                   default=argparse.SUPPRESS if under_kwsapp else None, metavar="DIR",
                    help="confirm each detection with a second model before reporting it (Google's "
                         "speech_embedding and a small head): fewer false alarms and wrong words, a few more "
                         "missed commands, about 60 ms per detection (see docs/usage.md). DIR: a `kws-train "
@@ -280,7 +283,7 @@ def cmd_listen(args) -> int:
     if args.raw and args.realtime:
         raise UsageError("--raw input is read as fast as possible; leave out --realtime")
     settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend,
-                              verifier=args.verifier)
+                              verifier=getattr(args, "verifier", None))
     # A WAV stream (stdin, a FIFO) or --realtime goes to the live engine: a stream is read as it
     # arrives, with the ring's back-pressure. Raw samples are read whole (FileSource reads WAV only).
     live = len(inputs) == 1 and (args.realtime or (is_stream(inputs[0]) and not args.raw))
@@ -534,7 +537,7 @@ def add_parser(sub, add_source_args, add_model_arg) -> None:
                    help="if the microphone goes away while listening, try the system's default input "
                         "up to N times (1, 2, then 4 s apart) before giving up; 0: give up at once "
                         "(default: 3)")
-    add_verifier_arg(p)
+    add_verifier_arg(p, under_kwsapp=True)
     add_smoothing_args(p)
     p.set_defaults(func=cmd_listen)
 

@@ -121,20 +121,20 @@ def reexport_hint(model_dir: str) -> str:
     return f"re-export it with `kws-train export --model {model_dir}` (needs the train extra: {TRAIN_EXTRA_HINT})"
 
 
-def load_tflite(path: str, threads: int = 1):
-    """A LiteRT interpreter for ``path``, or a one-line ModelError."""
+def load_tflite(path: str, threads: int = 1, hint: str = REBUILD_HINT):
+    """A LiteRT interpreter for ``path``, or a one-line ModelError ending in ``hint``."""
     from ai_edge_litert.interpreter import Interpreter
 
     from .cli_util import parked_stderr
 
     if not os.path.exists(path):
-        raise ModelError(f"{path} is missing; {REBUILD_HINT}")
+        raise ModelError(f"{path} is missing; {hint}")
     try:
         with parked_stderr():  # LiteRT announces its XNNPACK delegate on stderr
             interp = Interpreter(model_path=path, num_threads=threads)
             interp.allocate_tensors()
     except (ValueError, RuntimeError) as e:
-        raise ModelError(f"{path} is corrupt ({str(e).splitlines()[0]}); {REBUILD_HINT}") from None
+        raise ModelError(f"{path} is corrupt ({str(e).splitlines()[0]}); {hint}") from None
     return interp
 
 

@@ -28,6 +28,7 @@ EMBEDDING_DIM = 96
 # windows at the edges see the word's onset and end with context the model was trained with.
 PAD_SAMPLES = 8000
 CLIP_EMBEDDINGS = 16  # embeddings of one padded 1 s clip
+REBUILD_HINT = "rebuild it with `kws-train verifier` or `make verifier` (see assets/verifier/README.md)"
 
 
 def onnx_sessions(threads: int = 0, hint: str = INSTALL_HINT):
@@ -100,16 +101,18 @@ class VerifierConfig:
 
 
 def read_verifier_config(folder: str) -> VerifierConfig:
+    if not os.path.isdir(folder):
+        raise ModelError(f"{folder}: no such folder; --verifier takes a folder made by `kws-train verifier` "
+                         "(or nothing, for the bundled one)")
     path = os.path.join(folder, CONFIG_FILE)
-    hint = f"rebuild it with `kws-train verifier` or `make verifier` (see assets/verifier/README.md)"
     try:
         with open(path) as f:
             d = json.load(f)
         return VerifierConfig(**(d | {"labels": tuple(d["labels"])}))
     except FileNotFoundError:
-        raise ModelError(f"{path} is missing: not a verifier folder; {hint}") from None
-    except (ValueError, TypeError, KeyError) as e:
-        raise ModelError(f"{path} is unreadable ({e}); {hint}") from None
+        raise ModelError(f"{path} is missing: not a verifier folder; {REBUILD_HINT}") from None
+    except (ValueError, TypeError, KeyError, OSError) as e:
+        raise ModelError(f"{path} is unreadable ({e}); {REBUILD_HINT}") from None
 
 
 class Verifier:
@@ -125,12 +128,12 @@ class Verifier:
         if not 0.0 <= self.gate <= 1.0:
             raise KwsError(f"the verifier's gate must be between 0 and 1 (got {self.gate})")
         self._sessions = onnx_sessions(threads)
-        self._head = load_tflite(os.path.join(folder, HEAD_FILE), threads)
+        self._head = load_tflite(os.path.join(folder, HEAD_FILE), threads, REBUILD_HINT)
         self._in = self._head.get_input_details()[0]
         self._out = self._head.get_output_details()[0]
         if self._out["shape"][-1] != len(self.config.labels):
             raise ModelError(f"{folder}: {HEAD_FILE} gives {self._out['shape'][-1]} scores for "
-                             f"{len(self.config.labels)} labels; rebuild it with `kws-train verifier`")
+                             f"{len(self.config.labels)} labels; {REBUILD_HINT}")
         self.checks = 0
         self.rejected = 0
 

@@ -4,6 +4,7 @@ TensorFlow or on the clock."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 from types import SimpleNamespace
 
@@ -169,6 +170,11 @@ def test_window_with_a_verifier_says_so_and_gives_it_to_its_engine(qtbot, store,
     w.start(SourceSpec("file", path=wav))
     qtbot.waitUntil(lambda: bool(asked), timeout=5000)
     assert asked[0][-1] == BUNDLED_VERIFIER_DIR  # the engine is built with the check
+    updated = []
+    w.engine = SimpleNamespace(update_settings=updated.append, stop=lambda: None)
+    w.set_smoothing(dataclasses.replace(w.smoothing, detection_threshold=0.7))  # the user moves the threshold
+    assert updated[-1].verifier == BUNDLED_VERIFIER_DIR and updated[-1].smoothing.detection_threshold == 0.7
+    w.engine = None
     w.close()
 
 

@@ -152,6 +152,12 @@ def test_kws_train_verifier_exports_the_mean_of_the_heads(tmp_path, capsys):
     want = np.mean([h(x, training=False).numpy() for h in heads], axis=0)
     np.testing.assert_allclose(got, want, atol=1e-5)  # float32 kernels of two runtimes
     assert np.abs(heads[0](x).numpy() - heads[1](x).numpy()).max() > 1e-3  # two different heads: a real mean
+    # Targets that name other labels than the heads score: refused, the checked folder left as it was.
+    distill.save(str(teacher), np.zeros(2, np.int64), np.full((2, 3), 1 / 3, np.float32), labels[:3], "fp")
+    before = open(os.path.join(out, "head.tflite"), "rb").read()
+    assert main(["verifier", "--teacher", str(teacher), "--out", out]) == 1
+    assert "the heads give 4 scores, its targets name 3 labels" in capsys.readouterr().err
+    assert open(os.path.join(out, "head.tflite"), "rb").read() == before
 
 
 @pytest.mark.parametrize("args, code, says", [
@@ -164,3 +170,83 @@ def test_bad_verifier_builds_are_one_line(args, code, says, tmp_path, capsys):
     rc = main(["verifier", "--teacher", str(tmp_path), "--out", str(tmp_path / "v"), *args])
     err = capsys.readouterr().err.strip()
     assert rc == code and len(err.splitlines()) == 1 and says in err
+
+
+class RecordingVerifier:
+    """Stands in for a Verifier: remembers which window it was asked about, answers ``p``."""
+
+    def __init__(self, labels, p=0.9, gate=0.5):
+        self.labels, self.p, self.gate, self.asked = tuple(labels), p, gate, []
+
+    def confirms(self, window, label):
+        self.asked.append((float(window[0]), label))
+        return self.p >= self.gate, self.p
+
+
+def test_the_check_hears_the_best_window_even_one_whole_window_old(model_dir):
+    """The Detector keeps every window the smoother averaged, the oldest included."""
+    from kwsapp.engine.detector import Detection
+    from kwsapp.engine.smoothing import SmoothingConfig
+
+    det = Detector(model_dir, EngineSettings(smoothing=SmoothingConfig(average_window_ms=300.0)))
+    det.verifier = fake = RecordingVerifier(det.labels)
+    yes = det.labels.index("yes")
+    best = {0.0: 0.2, 100.0: 0.3, 200.0: 0.95, 300.0: 0.5, 400.0: 0.4, 500.0: 0.6}  # 200 ms: 300 before 500
+    for t, p in best.items():
+        scores = np.full(len(det.labels), 0.01, np.float32)
+        scores[yes] = p
+        window = np.full(16000, t, np.float32)  # each window tells which hop it was
+        proposed = Detection(t / 1000.0, "yes", 0.7) if t == 500.0 else None
+        got = det._verified(proposed, window, scores, t)
+    assert fake.asked == [(200.0, "yes")] and got.verified == 0.9
+    fake.p = 0.1  # below the gate: the detection is dropped
+    assert det._verified(Detection(0.6, "yes", 0.7), np.full(16000, 600.0, np.float32), scores, 600.0) is None
+    det.reset()
+    assert len(det._recent) == 0
+
+
+def test_the_check_can_be_switched_on_and_off_mid_stream(stream, model_dir):
+    audio, _ = stream
+    det = Detector(model_dir)
+    assert det.verifier is None
+    det.update_settings(EngineSettings(verifier=BUNDLED_VERIFIER_DIR))
+    assert det.verifier is not None and all(d.verified is not None for d in det.run_offline(audio[: 16000 * 20]))
+    det.update_settings(EngineSettings())
+    assert det.verifier is None and all(d.verified is None for d in det.run_offline(audio[: 16000 * 20]))
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda d: os.path.join(d, "verifier.json"), "no such folder"),  # a file, not a folder
+    (lambda d: os.path.join(d, "nowhere"), "no such folder"),
+    (lambda d: (open(os.path.join(d, "head.tflite"), "wb").write(b"not a model"), d)[1], "head.tflite is corrupt"),
+    (lambda d: (os.remove(os.path.join(d, "head.tflite")), d)[1], "head.tflite is missing"),
+    (lambda d: (open(os.path.join(d, CONFIG_FILE), "w").write("{"), d)[1], "verifier.json is unreadable"),
+])
+def test_a_bad_verifier_folder_is_one_line_naming_the_fix(make, says, tmp_path, capsys):
+    from kwsapp.cli import main
+    from kwsapp.wavio import write_wav
+
+    folder = make(changed_copy(tmp_path, "bad"))
+    path = str(tmp_path / "s.wav")
+    write_wav(path, np.zeros(16000, np.float32))
+    rc = main(["listen", "--input", path, "--verifier", folder])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and len(err.splitlines()) == 1 and says in err
+    assert "make model" not in err and "verifier" in err.split(says, 1)[1]  # the verifier's fix, not the model's
+
+
+def test_a_verifier_given_before_listen_is_kept():
+    from kwsapp.cli import build_parser
+
+    assert build_parser().parse_args(["--verifier", "/some/dir", "listen"]).verifier == "/some/dir"
+    assert getattr(build_parser().parse_args(["listen"]), "verifier", None) is None
+
+
+@pytest.mark.parametrize("cmd", ["falsealarms", "streamtest"])
+def test_tuning_the_models_setting_with_the_check_on_is_refused(cmd, capsys, data_dir):
+    from trainer.cli import main
+
+    rc = main([cmd, "--data-dir", data_dir, "--split", "validation", "--sweep", "0.5,0.6", "--save-smoothing",
+               "--verifier"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "--save-smoothing" in err

@@ -194,6 +194,9 @@ def run(args) -> int:
     if args.save_smoothing and (args.split != "validation" or not args.streams):
         raise UsageError("--save-smoothing needs --split validation and --streams 1 or more "
                        "(tune on validation streams and the eval speech, report on testing)")
+    if args.save_smoothing and args.verifier:
+        raise UsageError("--save-smoothing writes the model's own setting, which applies without the check too: "
+                         "tune without --verifier, or measure with --verifier and set --threshold by hand")
     if args.det and not args.streams:
         raise UsageError("--det needs command streams for the miss rate; give --streams 1 or more")
     list_path = args.speech_list or default_speech_list(args.data_dir)

@@ -278,6 +278,9 @@ def _run(args, emit) -> int:
     if args.sweep_window and not thresholds:
         thresholds = [settings.smoothing.detection_threshold]
     sweep = [(w, th) for w in windows for th in thresholds]
+    if args.save_smoothing and args.verifier:
+        raise UsageError("--save-smoothing writes the model's own setting, which applies without the check too: "
+                         "tune without --verifier")
     if args.save_smoothing and (not sweep or args.split != "validation"):
         raise UsageError("--save-smoothing needs --sweep or --sweep-window, and --split validation (tune on validation, report on testing)")
     detector = Detector(args.model, settings)

@@ -54,10 +54,11 @@ def write_tflite(model, path: str, seed: int = 0) -> float:
         saved = os.path.join(tmpdir, "saved")
         tf.saved_model.save(holder, saved, signatures={"serving_default": fn.get_concrete_function()})
         data = tf.lite.TFLiteConverter.from_saved_model(saved).convert()
-    with open(path, "wb") as f:
+    tmp = path + ".tmp"  # the checked file replaces the old one, never an unchecked one
+    with open(tmp, "wb") as f:
         f.write(data)
     with parked_stderr():
-        interp = Interpreter(model_path=path, num_threads=1)
+        interp = Interpreter(model_path=tmp, num_threads=1)
         interp.allocate_tensors()
     i, o = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
     rng = np.random.default_rng(seed)
@@ -69,8 +70,10 @@ def write_tflite(model, path: str, seed: int = 0) -> float:
         interp.invoke()
         worst = max(worst, float(np.abs(interp.get_tensor(o) - model(x, training=False).numpy()).max()))
     if worst > SCORE_TOLERANCE:
+        os.remove(tmp)
         raise KwsError(f"{path}: the exported head differs from Keras's by {worst:.2g} in probability "
                        f"(more than {SCORE_TOLERANCE:g}); not written")
+    os.replace(tmp, path)
     return worst
 
 
@@ -93,8 +96,12 @@ def cmd_verifier(args) -> int:
     if not heads:
         raise KwsError(f"{args.teacher}: no head*.keras; give the folder of a `kws-train teacher` run")
     labels = target_labels(args.teacher)
+    head = averaged_heads(heads)
+    if head.output_shape[-1] != len(labels):
+        raise KwsError(f"{args.teacher}: the heads give {head.output_shape[-1]} scores, its targets name "
+                       f"{len(labels)} labels; run `kws-train teacher` again")
     os.makedirs(args.out, exist_ok=True)
-    worst = write_tflite(averaged_heads(heads), os.path.join(args.out, HEAD_FILE))
+    worst = write_tflite(head, os.path.join(args.out, HEAD_FILE))
     VerifierConfig(labels=labels, gate=args.gate, made_from=os.path.normpath(args.teacher)).save(args.out)
     for name in ("teacher.json",):  # what the heads scored on validation, for the record
         if os.path.isfile(os.path.join(args.teacher, name)):

@@ -153,6 +153,11 @@ class Detector:
         if tuple(v.labels) != tuple(self.labels):
             raise ModelError(f"{folder}: the verifier's labels ({','.join(v.labels)}) are not the model's "
                              f"({','.join(self.labels)}); build one for this model with `kws-train verifier`")
+        c = v.config
+        if (c.sample_rate, c.clip_samples) != (self.sample_rate, self.window_samples):
+            raise ModelError(f"{folder}: the verifier hears {c.clip_samples} samples at {c.sample_rate} Hz, the model "
+                             f"{self.window_samples} at {self.sample_rate} Hz; build one for this model with "
+                             "`kws-train verifier`")
         log.info("verifier %s loaded: gate %g", folder, v.gate)
         return v
 

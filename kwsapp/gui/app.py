@@ -61,6 +61,11 @@ def run(args, fast_exit: bool = True) -> int:
 
     store = Store(open_settings(os.environ.get(SETTINGS_ENV)))
     spec = _spec_from_args(args, store)  # a bad --input fails here, before any window
+    verifier = getattr(args, "verifier", None)
+    if verifier is not None:  # and a bad --verifier folder (or `kwsapp --verifier listen`)
+        from ..verifier import read_verifier_config
+
+        read_verifier_config(verifier)
     check_display()
 
     from PyQt6 import QtCore, QtWidgets
@@ -72,7 +77,7 @@ def run(args, fast_exit: bool = True) -> int:
     from .window import MainWindow
 
     win = MainWindow(store, spec=spec, model_dir=_model_from_args(args, store),
-                     verifier=getattr(args, "verifier", None))
+                     verifier=verifier)
     win.show()
 
     # Ctrl-C in the terminal or a SIGTERM quits the normal way (clean shutdown).
