@@ -117,6 +117,8 @@ def format_detection(det, as_json: bool, record: dict | None = None, file: str |
     if as_json:
         return json.dumps(record if record is not None else det.to_json())
     line = f"{det.stream_time_s:8.2f} s  {det.label:<6} {det.score:.2f}"
+    if det.verified is not None:
+        line += f"  (checked {det.verified:.2f})"
     return f"{file}  {line}" if file is not None else line
 
 

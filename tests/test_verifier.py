@@ -110,6 +110,9 @@ def test_listen_reports_the_verifiers_probability(tmp_path, stream, capsys):
     assert main(["listen", "--input", path, "--json", "--verifier"]) == 0
     lines = json_lines(capsys.readouterr().out)
     assert lines and all(0.5 <= r["verified"] <= 1.0 for r in lines)
+    assert main(["listen", "--input", path, "--verifier"]) == 0  # the text lines say it too
+    text = capsys.readouterr().out.splitlines()
+    assert len(text) == len(lines) and all(f"(checked {r['verified']:.2f})" in t for r, t in zip(lines, text))
 
 
 def test_listen_with_a_folder_that_is_no_verifier_is_one_line(tmp_path, capsys):
