@@ -96,7 +96,7 @@ model: setup
 # Rebuild the optional second-stage check (assets/verifier, `kwsapp --verifier`; see its README):
 # speech_embedding heads trained by `kws-train teacher --mix head` on the training data of `make
 # model` (its synthetic speakers and negatives, made here if build/ lacks them), averaged into
-# one LiteRT model. About 20-30 minutes on 2 cores (embedding 16,000 clips), so not part of `make model`.
+# one LiteRT model. About 30 minutes of CPU time (embedding 16,000 clips), so not part of `make model`.
 VERIFIER_TEACHER := build/verifier-teacher
 verifier: setup
 	$(BIN)/pip install -q -e '.[train,teacher]'
