@@ -119,14 +119,12 @@ class Verifier:
     """The second-stage check of one stream: ``check(window, label)`` -> the head's probability of
     ``label`` for a 1 s window (float32 in [-1, 1]); ``confirms`` compares it with the gate."""
 
-    def __init__(self, folder: str = BUNDLED_VERIFIER_DIR, threads: int = 1, gate: float | None = None):
+    def __init__(self, folder: str = BUNDLED_VERIFIER_DIR, threads: int = 1):
         from .model import load_tflite
 
         self.folder = folder
         self.config = read_verifier_config(folder)
-        self.gate = self.config.gate if gate is None else gate
-        if not 0.0 <= self.gate <= 1.0:
-            raise KwsError(f"the verifier's gate must be between 0 and 1 (got {self.gate})")
+        self.gate = self.config.gate
         self._sessions = onnx_sessions(threads)
         self._head = load_tflite(os.path.join(folder, HEAD_FILE), threads, REBUILD_HINT)
         self._in = self._head.get_input_details()[0]

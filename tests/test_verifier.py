@@ -3,6 +3,7 @@ detection stands only if speech_embedding + a head agree. Needs the verify extra
 `make test` through the teacher extra, which has the same two packages)."""
 import json
 import os
+import pathlib
 import shutil
 import sys
 
@@ -224,6 +225,7 @@ def test_the_check_can_be_switched_on_and_off_mid_stream(stream, model_dir):
     (lambda d: (open(os.path.join(d, "head.tflite"), "wb").write(b"not a model"), d)[1], "head.tflite is corrupt"),
     (lambda d: (os.remove(os.path.join(d, "head.tflite")), d)[1], "head.tflite is missing"),
     (lambda d: (open(os.path.join(d, CONFIG_FILE), "w").write("{"), d)[1], "verifier.json is unreadable"),
+    (lambda d: changed_copy(pathlib.Path(d).parent, "gate2", gate=2.0), "gate must be between 0 and 1"),
 ])
 def test_a_bad_verifier_folder_is_one_line_naming_the_fix(make, says, tmp_path, capsys):
     from kwsapp.cli import main
