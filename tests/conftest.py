@@ -26,6 +26,19 @@ from kwsapp.wavio import write_wav  # noqa: E402
 from trainer.dataset import COMMANDS  # noqa: E402
 
 
+# The files that take longest (a minute or more each on 2 cores: BENCHMARKS.md, "Test suite time"),
+# longest first. `make test` hands whole files to two processes in collection order; started last,
+# one of these would leave the other process idle at the end. (Not the soak: it measures real-time
+# listening and must not run beside the distributed tests' four TensorFlow processes.)
+LONGEST_FIRST = ("test_distributed.py", "test_train_cli.py", "test_teacher.py", "test_finetune.py",
+                 "test_compare.py", "test_voicetrain.py", "test_bundled_model.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(os.path.basename(str(item.fspath)), len(rank)))  # stable: order within a file kept
+
+
 def pytest_addoption(parser):
     parser.addoption("--data-dir", default=None,
                      help="Speech Commands folder (default: $KWSAPP_DATA_DIR or ../shared/speech_commands)")
