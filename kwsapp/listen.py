@@ -78,8 +78,7 @@ def add_verifier_arg(p, under_kwsapp: bool = False) -> None:
                         "speech_embedding and a small head): fewer false alarms and wrong words, a few more "
                         "missed commands, about 60 ms per detection (see docs/usage.md). DIR: a `kws-train "
                         "verifier` folder (given without DIR: the bundled assets/verifier). Needs pip install "
-                        "'kwsapp[verify]' "
-                        "(default: off)")
+                        "'kwsapp[verify]' (default: off)")
 
 
 def smoothing_from_args(args) -> SmoothingConfig:

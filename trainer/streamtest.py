@@ -167,7 +167,7 @@ class Recorded(list):
     verifier, the check that replays its answers (:class:`VerifierReplay`); ``detections``: what the
     detector itself reported."""
     check = None
-    detections: list = []
+    detections: tuple = ()  # replaced by record(); never a list shared by every instance
 
 
 def record(detector, audio) -> Recorded:
