@@ -4,11 +4,14 @@ Per window (after warm-up): the model call for each runtime (tflite: features an
 one LiteRT call; keras, when TensorFlow is installed: its feature part too), and the whole hop
 (window to smoothed scores) — median and p99. Then the real-time factor of ``listen --input``
 (a WAV decoded and processed as fast as possible) and the CPU used while listening live at
-real-time speed (share of one core, all threads).
+real-time speed (share of one core, all threads). With --verifier, also the second-stage check's
+time per proposed detection, and how many hops it holds the worker up at this hop.
 """
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -53,8 +56,33 @@ def _cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _verifier_time(folder: str, wins, hop_ms: int, checks: int, labels) -> dict:
+    """The check's cost per proposed detection (it runs on the worker thread, between hops)."""
+    from .errors import KwsError
+
+    try:
+        from .verifier import Verifier
+
+        v = Verifier(folder)
+    except KwsError as e:  # e.g. the verify extra not installed
+        return {"error": str(e).splitlines()[0]}
+    label = next(w for w in v.labels if w in labels and not w.startswith("_"))
+    ms = []
+    for i in range(checks + 2):  # the first two warm the ONNX sessions up
+        t = time.perf_counter()
+        v.check(wins[i % len(wins)], label)
+        if i >= 2:
+            ms.append(1000.0 * (time.perf_counter() - t))
+    s = _stats(ms)
+    # A detection's hop takes its own work plus the check: hops late behind it, caught up from
+    # the ring's slack afterwards.
+    s["hops_spanned"] = math.ceil(s["median_ms"] / hop_ms)
+    return s
+
+
 def measure(model_dir: str, windows: int = 500, warmup: int = 50, hop_ms: int = 100,
-            rtf_seconds: float = 60.0, cpu_seconds: float = 20.0, progress=None) -> dict:
+            rtf_seconds: float = 60.0, cpu_seconds: float = 20.0, progress=None,
+            verifier: str | None = None, checks: int = 30) -> dict:
     from .audio.filesource import load_stream_audio
     from .audio.sources import SourceSpec
     from .engine.detector import Detector, EngineSettings
@@ -63,6 +91,7 @@ def measure(model_dir: str, windows: int = 500, warmup: int = 50, hop_ms: int = 
     from .wavio import write_wav
 
     say = progress or (lambda msg: None)
+    warmup = min(warmup, windows)  # a short run (tests) needs no more warm-up than it times
     settings = EngineSettings(hop_ms=hop_ms)
     detector = Detector(model_dir, settings)
     hop = detector.hop_samples
@@ -112,6 +141,11 @@ def measure(model_dir: str, windows: int = 500, warmup: int = 50, hop_ms: int = 
             live.stop()
             cpu = round(100.0 * (c1 - c0) / (w1 - w0), 1)
 
+    check = None
+    if verifier is not None:
+        say("verifier check per detection")
+        check = _verifier_time(verifier, wins, hop_ms, checks, detector.labels)
+
     return {
         "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "device": detector.device,
                     "python": platform.python_version()},
@@ -123,13 +157,14 @@ def measure(model_dir: str, windows: int = 500, warmup: int = 50, hop_ms: int = 
         "listen_input": {"audio_s": rtf_seconds, "wall_s": round(rtf_wall, 3),
                          "real_time_factor": round(rtf_wall / rtf_seconds, 4)},
         "live_cpu_pct_of_one_core": cpu,
+        "verifier_check": check,
     }
 
 
 def cmd_bench(args) -> int:
     progress = None if args.json else (lambda m: print(f"measuring {m} ...", file=sys.stderr, flush=True))
     r = measure(args.model, windows=args.windows, hop_ms=args.hop_ms, rtf_seconds=args.rtf_seconds,
-                cpu_seconds=args.cpu_seconds, progress=progress)
+                cpu_seconds=args.cpu_seconds, progress=progress, verifier=getattr(args, "verifier", None), checks=args.checks)
     if args.json:
         print(json.dumps(r))
         return 0
@@ -151,11 +186,18 @@ def cmd_bench(args) -> int:
           f"(real-time factor {li['real_time_factor']:.4f}, {1 / li['real_time_factor']:.0f}x faster than real time)")
     if r["live_cpu_pct_of_one_core"] is not None:
         print(f"live listening at {r['hop_ms']} ms hop: {r['live_cpu_pct_of_one_core']:.1f}% of one core")
+    v = r["verifier_check"]
+    if v is not None and "error" in v:
+        print(f"verifier check: unavailable: {v['error']}")
+    elif v is not None:
+        print(f"verifier check, per proposed detection ({v['n']} checks): median {v['median_ms']:.1f} ms, "
+              f"p99 {v['p99_ms']:.1f} ms; holds the worker up for {v['hops_spanned']} hop(s) at {r['hop_ms']} ms")
     return 0
 
 
 def add_parser(sub, add_source_args, add_model_arg) -> None:
-    from .listen import _hop_ms
+    from .listen import _hop_ms, _positive
+    from .verifier import BUNDLED_VERIFIER_DIR
 
     p = sub.add_parser("bench", help="measure feature, model and hop times on this machine",
                        description=__doc__.split("\n\n", 1)[1])
@@ -167,4 +209,10 @@ def add_parser(sub, add_source_args, add_model_arg) -> None:
                    help="length of the WAV for the listen --input real-time factor (default: 60)")
     p.add_argument("--cpu-seconds", type=float, default=20.0,
                    help="how long to measure live CPU use; 0 skips it (default: 20)")
+    # SUPPRESS: `kwsapp --verifier DIR bench` keeps the DIR given before the subcommand.
+    p.add_argument("--verifier", nargs="?", const=BUNDLED_VERIFIER_DIR, default=argparse.SUPPRESS, metavar="DIR",
+                   help="also time the second-stage check of this `kws-train verifier` folder per proposed "
+                        "detection (given without DIR: the bundled one; needs pip install 'kwsapp[verify]')")
+    p.add_argument("--checks", type=_positive(int), default=30,
+                   help="timed verifier checks, with --verifier (default: 30)")
     p.set_defaults(func=cmd_bench)

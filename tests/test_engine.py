@@ -321,12 +321,15 @@ def test_settings_validate_and_round_trip():
 
 def test_bench_reports_every_figure(capsys, model_dir):
     import json
+    import math
 
     from kwsapp.cli import main
 
     assert main(["bench", "--json", "--model", model_dir, "--windows", "40", "--rtf-seconds", "5",
-                 "--cpu-seconds", "1"]) == 0
+                 "--cpu-seconds", "1", "--verifier", "--checks", "3"]) == 0
     r = json.loads(capsys.readouterr().out)
+    v = r["verifier_check"]  # the second-stage check, per proposed detection, against the 100 ms hop
+    assert v["n"] == 3 and 0 < v["median_ms"] <= v["p99_ms"] and v["hops_spanned"] == math.ceil(v["median_ms"] / 100)
     assert r["model_time"]["tflite"]["n"] == r["hop"]["n"] == 40
     for s in (r["model_time"]["tflite"], r["model_time"]["keras"], r["model_time"]["keras"]["features"], r["hop"]):
         assert 0 < s["median_ms"] <= s["p99_ms"]

@@ -102,6 +102,16 @@ def test_missing_extra_says_what_to_install(monkeypatch):
         onnx_sessions(1)
 
 
+def test_bench_without_the_extra_says_what_is_missing(monkeypatch, capsys, model_dir):
+    # (With the extra, test_engine.py's bench test times the check.)
+    from kwsapp import bench
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as without the verify extra
+    wins = [np.zeros(16000, np.float32)]
+    v = bench._verifier_time(BUNDLED_VERIFIER_DIR, wins, 100, 3, ("yes", "no"))
+    assert "kwsapp[verify]" in v["error"] and len(v["error"].splitlines()) == 1
+
+
 def test_listen_reports_the_verifiers_probability(tmp_path, stream, capsys):
     from kwsapp.cli import main
     from kwsapp.wavio import write_wav
