@@ -148,3 +148,25 @@ def test_sounds_and_notifications_persist_and_restore_defaults_resets_them(qtbot
         assert all(a.sound == "off" for a in w2.alerts.actions.values())
     finally:
         w2.quit()
+
+
+def test_the_play_button_plays_each_words_chosen_sound_and_names_a_bad_file(window, played, tmp_path):
+    from kwsapp.gui.chime import chime_path
+
+    mine = str(tmp_path / "ding.wav")
+    write_wav(mine, np.zeros(1600, np.float32))
+    window.open_settings()
+    tab = window.settings_panel.actions_tab
+    assert not tab.plays["yes"].isEnabled()  # "no sound": nothing to play
+    tab.sounds["yes"].set_sound("chime")
+    tab.sounds["go"].set_sound("file", mine)
+    assert tab.plays["yes"].isEnabled() and tab.plays["go"].isEnabled()
+    tab.plays["yes"].click()
+    tab.plays["go"].click()
+    assert played == [chime_path(), mine]
+    os.remove(mine)
+    tab.plays["go"].click()
+    assert played == [chime_path(), mine] and tab.error.text() == f"go: sound file {mine} not found"
+    tab.sounds["go"].set_sound("off", mine)
+    assert not tab.plays["go"].isEnabled()
+    window.settings_panel.reject()

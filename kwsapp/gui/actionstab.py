@@ -1,5 +1,5 @@
-"""Settings → Actions: per word a command (on/off), a sound, a notification and a sensitivity
-slider; the clips folder and close-to-tray.
+"""Settings → Actions: per word a command (on/off), a sound (with a button that plays it), a
+notification and a sensitivity slider; the clips folder and close-to-tray.
 
 The commands are what ``kwsapp listen --actions`` takes, typed as one line and split the way
 kwsapp/actions.py splits ``--exec`` (quotes honoured, no shell unless written). The sliders
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from PyQt6 import QtWidgets
+from PyQt6 import QtCore, QtWidgets
 
 from ..actions import parse_command
 from ..errors import KwsError
-from .alerts import SOUND_OFF, SOUNDS
+from .alerts import SOUND_OFF, SOUNDS, sound_for
 from .sensitivity import SensitivitySlider
 from .soundchooser import SoundChooser
 
@@ -38,6 +38,10 @@ class WordAction:
 
 
 class ActionsTab(QtWidgets.QWidget):
+    # (file, what it is): a word's sound to play now, from its play button; the window plays it
+    # as it would on a detection, so what is heard here is what a detection will sound like.
+    preview = QtCore.pyqtSignal(str, str)
+
     def __init__(self, words, smoothing, tuned, actions: dict, close_to_tray: bool,
                  tray_available: bool, clips_folder: str = "", parent=None):
         """``smoothing``: the settings in use; ``tuned``: the model's (the marks and the defaults)."""
@@ -45,7 +49,7 @@ class ActionsTab(QtWidgets.QWidget):
         self.words = list(words)
         self._tuned = tuned
         self.checks, self.commands, self.sliders, self.values = {}, {}, {}, {}
-        self.sounds, self.notifies = {}, {}
+        self.sounds, self.notifies, self.plays = {}, {}, {}
         grid = QtWidgets.QGridLayout()
         for c, title in enumerate(("word", "run", "command (no shell unless you write one: sh -c '…')",
                                    "sound", "notify", "sensitivity")):
@@ -59,6 +63,15 @@ class ActionsTab(QtWidgets.QWidget):
                             "and KWSAPP_WALL_TIME in its environment.")
             slider = self.sliders[word] = SensitivitySlider(tuned.threshold_for(word))
             sound = self.sounds[word] = SoundChooser(word)
+            play = self.plays[word] = QtWidgets.QToolButton()
+            play.setText("▶")
+            play.setToolTip(f"Play the sound chosen for “{word}”")
+            play.clicked.connect(lambda _=False, w=word: self._play(w))
+            sound.changed.connect(lambda s=sound, b=play: b.setEnabled(s.sound()[0] != SOUND_OFF))
+            play.setEnabled(sound.sound()[0] != SOUND_OFF)
+            sound_cell = QtWidgets.QHBoxLayout()
+            sound_cell.addWidget(sound, 1)
+            sound_cell.addWidget(play)
             notify = self.notifies[word] = QtWidgets.QCheckBox()
             notify.setToolTip(f"A desktop notification when “{word}” is heard")
             if not tray_available:  # notifications go through the tray icon: say why there are none
@@ -70,7 +83,7 @@ class ActionsTab(QtWidgets.QWidget):
             grid.addWidget(QtWidgets.QLabel(word), r, 0)
             grid.addWidget(check, r, 1)
             grid.addWidget(edit, r, 2)
-            grid.addWidget(sound, r, 3)
+            grid.addLayout(sound_cell, r, 3)
             grid.addWidget(notify, r, 4)
             grid.addWidget(slider, r, 5)
             grid.addWidget(value, r, 6)
@@ -116,6 +129,21 @@ class ActionsTab(QtWidgets.QWidget):
         self.load(self._tuned, {})
         self.tray_check.setChecked(False)
         self.clips_edit.clear()
+
+    def _play(self, word: str) -> None:
+        from .sounds import wav_problem
+
+        kind, file = self.sounds[word].sound()
+        try:
+            path = sound_for(WordAction(sound=kind, sound_file=file))
+        except OSError as e:  # the chime's cache folder is not writable
+            self.error.setText(f"the chime cannot be written: {e.strerror or e}")
+            return
+        why = wav_problem(path) if path else None
+        if why:  # said here, where the file is chosen (the window's status bar is behind the dialog)
+            self.error.setText(f"{word}: {why}")
+        elif path:
+            self.preview.emit(path, f"the sound for '{word}'")
 
     def _choose_clips_folder(self) -> None:
         d = QtWidgets.QFileDialog.getExistingDirectory(self, "Save detection clips in", self.clips_edit.text())

@@ -2,13 +2,14 @@
 
 A combo box: the chosen file is an entry of its own (named, its path in the tooltip), and the
 last entry opens a file dialog. A file stays remembered while another choice is made, so
-switching to the chime and back does not mean looking for it again.
+switching to the chime and back does not mean looking for it again. ``changed`` fires whenever
+the choice may have changed (the Actions tab's play button follows it).
 """
 from __future__ import annotations
 
 import os
 
-from PyQt6 import QtWidgets
+from PyQt6 import QtCore, QtWidgets
 
 from .alerts import SOUND_CHIME, SOUND_FILE, SOUND_OFF
 
@@ -16,6 +17,8 @@ _CHOOSE = "choose"
 
 
 class SoundChooser(QtWidgets.QComboBox):
+    changed = QtCore.pyqtSignal()
+
     def __init__(self, word: str, parent=None):
         super().__init__(parent)
         self.word = word
@@ -39,6 +42,7 @@ class SoundChooser(QtWidgets.QComboBox):
         self.addItem("choose a WAV file…", _CHOOSE)
         self.setCurrentIndex(max(0, self.findData(self._kind)))
         self.blockSignals(False)
+        self.changed.emit()
 
     def set_sound(self, kind: str, path: str = "") -> None:
         """``kind`` off/chime/file; ``path`` the file (kept whatever the kind)."""
@@ -54,6 +58,7 @@ class SoundChooser(QtWidgets.QComboBox):
         kind = self.itemData(index)
         if kind != _CHOOSE:
             self._kind = kind
+            self.changed.emit()
             return
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
             self, f"A sound for “{self.word}”", os.path.dirname(self._file) or os.path.expanduser("~"),

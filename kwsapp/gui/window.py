@@ -432,6 +432,7 @@ class MainWindow(QtWidgets.QMainWindow):
         tab = ActionsTab(model_words(self.model_config), self.smoothing, tuned, self.store.actions(),
                          self.store.close_to_tray, QtWidgets.QSystemTrayIcon.isSystemTrayAvailable(),
                          self.store.clips_folder)
+        tab.preview.connect(self.sounds.play)
         panel = SmoothingPanel(self.smoothing, self, defaults=tuned, actions_tab=tab)
         panel.applied.connect(self.set_smoothing)
         panel.actions_applied.connect(self.set_actions)
