@@ -123,8 +123,9 @@ def read_speech_list(list_path: str) -> list[str]:
 SPEED_RANGE = (0.5, 2.0)
 
 
-def change_speed(x: np.ndarray, factor: float) -> np.ndarray:
-    """``x`` played ``factor`` times as fast: shorter, and higher by the same ratio (read at
+def at_speed(x: np.ndarray, factor: float) -> np.ndarray:
+    """A whole recording played ``factor`` times as fast (soxr; unlike ``pipeline.change_speed``,
+    which stretches training batches in TF): shorter, and higher by the same ratio (read at
     ``factor`` times the rate, then band-limited back to it)."""
     return x if factor == 1.0 else resample(x, round(RATE * factor), RATE)
 
@@ -145,7 +146,7 @@ def real_negatives(list_path: str, out: str, per_second: float, seed: int, speed
         for f in speeds:
             # 1.0 keeps the key (and so the file names) that windows had before speeds existed
             speaker = _speaker_id(who if f == 1.0 else f"{who}|speed {f:g}")
-            y = change_speed(x, f)
+            y = at_speed(x, f)
             for k, w in enumerate(cut_windows(y, max(1, round(len(y) / RATE * per_second)), rng)):
                 write_wav(os.path.join(out, FOLDER, f"{speaker}_nohash_{name}-{k}.wav"), w, RATE)
                 written += 1
