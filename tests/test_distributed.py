@@ -254,3 +254,16 @@ def test_bad_tf_config_is_one_line(data, tmp_path, capsys, monkeypatch, tf_confi
     monkeypatch.setenv("TF_CONFIG", tf_config)
     rc, err = _train_here(capsys, data, str(tmp_path / "m"), "--strategy", "multi-worker")
     assert rc == 1 and "Traceback" not in err and message in err
+
+
+def test_a_worker_removes_the_folders_of_killed_workers_only(tmp_path):
+    from trainer.distributed import remove_stale_worker_dirs
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its process id now names no process
+    for name in (f"kws-worker-{gone.pid}-abc", f"kws-worker-{os.getpid()}-def", "kws-worker-xyz", "other"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.keras").write_text("x")
+    assert remove_stale_worker_dirs(str(tmp_path)) == [f"kws-worker-{gone.pid}-abc"]
+    # a live worker's folder, one without a process id and anything else stay
+    assert sorted(os.listdir(tmp_path)) == sorted([f"kws-worker-{os.getpid()}-def", "kws-worker-xyz", "other"])

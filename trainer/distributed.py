@@ -28,10 +28,43 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 
 from kwsapp.errors import KwsError
 
 CHIEF = "chief"
+WORKER_DIR_PREFIX = "kws-worker-"
+
+
+def worker_dir() -> str:
+    """A new temporary folder for a non-chief worker's files, named with its process id. A worker
+    killed outright cannot remove its folder; the next worker on the machine removes those whose
+    process is gone."""
+    remove_stale_worker_dirs(tempfile.gettempdir())
+    return tempfile.mkdtemp(prefix=f"{WORKER_DIR_PREFIX}{os.getpid()}-")
+
+
+def remove_stale_worker_dirs(folder: str) -> list[str]:
+    """Remove the worker folders in ``folder`` whose process no longer runs; returns their names.
+    A folder of a live process (or of an unknown one: no process id in its name) is left."""
+    removed = []
+    for name in sorted(os.listdir(folder)):
+        m = re.fullmatch(re.escape(WORKER_DIR_PREFIX) + r"(\d+)-[^/]+", name)
+        if m and not _running(int(m.group(1))) and os.path.isdir(os.path.join(folder, name)):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def multi_worker_strategy():

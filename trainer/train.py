@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,7 +19,7 @@ from kwsapp.model import ModelConfig
 from . import backup
 from . import dataset as D
 from . import pipeline as P
-from .distributed import broadcast_from_chief, fit_custom, is_chief, is_multi_worker, lost_worker_message, \
+from .distributed import broadcast_from_chief, fit_custom, is_chief, is_multi_worker, lost_worker_message, worker_dir, \
     mirrored_devices, multi_worker_strategy, own_task
 
 
@@ -232,7 +231,7 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
     config = _jsonable(asdict(cfg))
     # Only the chief writes the model folder and the backup; another worker trains into a
     # temporary folder it removes (the same code path, nothing of it kept).
-    out = cfg.out if chief else tempfile.mkdtemp(prefix="kws-worker-")
+    out = cfg.out if chief else worker_dir()
     state = backup.load(cfg.out, config) if chief else None
     steps = P.steps_per_epoch(tr, cfg.batch_size)
     total = steps * cfg.epochs
