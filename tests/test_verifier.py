@@ -108,7 +108,7 @@ def test_bench_without_the_extra_says_what_is_missing(monkeypatch, capsys, model
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as without the verify extra
     wins = [np.zeros(16000, np.float32)]
-    v = bench._verifier_time(BUNDLED_VERIFIER_DIR, wins, 100, 3, ("yes", "no"))
+    v = bench._verifier_time(BUNDLED_VERIFIER_DIR, wins, 100, 3)
     assert "kwsapp[verify]" in v["error"] and len(v["error"].splitlines()) == 1
 
 
