@@ -138,3 +138,30 @@ def test_distillation_moves_the_student_towards_the_targets(data, model_dir, tmp
     # judged); the bounds leave a factor of 3 or more each side.
     assert got[0.0] < 0.05, got
     assert got[1.0] > 0.1, got
+
+
+def test_room_and_microphone_options_reach_the_fixed_copies(data, model_dir, tmp_path):
+    """--reverb and --band-limit (checked elsewhere for their range) change the copies the teacher
+    and the student hear; without them the same seed gives the same copies."""
+    import argparse
+
+    from kwsapp.model import read_config
+    from trainer.train import TrainConfig, prepare_data
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    T.add_parser(sub)
+    features = read_config(model_dir).features
+    spec, decoded, noise, _ = prepare_data(TrainConfig(data_dir=data, out=str(tmp_path / "m"), features=features))
+    tr, silence = decoded["training"], spec.labels.index("_silence_")
+
+    def copies(*options, name):
+        args = sub.choices["teacher"].parse_args(["--out", str(tmp_path / name), *options])
+        return np.array(T.fixed_copies(tr, noise, features, T.augment_config(args), silence, 1, 0,
+                                       str(tmp_path / f"{name}.npy")))
+
+    dry, again = copies(name="dry"), copies(name="again")
+    room = copies("--reverb", "1", "--band-limit", "1", name="room")
+    np.testing.assert_array_equal(dry, again)
+    speech = tr.labels != silence
+    changed = np.abs(room[speech].astype(np.int32) - dry[speech]).max(axis=1) > 100
+    assert changed.all(), f"{(~changed).sum()} of {speech.sum()} copies unchanged by --reverb 1 --band-limit 1"
