@@ -173,7 +173,10 @@ def test_actions_file_runs_per_word_commands_and_names_each_bad_entry(capsys, ye
     rc, stdout, err = run_listen(capsys, "--input", path, "--json", "--actions", str(toml))
     assert rc == 0, err
     assert len(stdout.splitlines()) == len(truth)  # every word still reported
-    lines = err.strip().splitlines()
+    # One line per bad entry. (A "skipped: the previous one is still running" line may follow: the
+    # file plays faster than real time, so the second "yes" can come while the first one's command
+    # is still starting on a busy machine; that policy has its own tests.)
+    lines = [line for line in err.strip().splitlines() if f"{toml}:" in line]
     assert len(lines) == 4, err
     assert f"{toml}: [action] is not a known table" in err
     assert f"{toml}: [actions] no: must be a list of strings" in err
