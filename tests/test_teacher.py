@@ -143,14 +143,12 @@ def test_distillation_moves_the_student_towards_the_targets(data, model_dir, tmp
 def test_room_and_microphone_options_reach_the_fixed_copies(data, model_dir, tmp_path):
     """--reverb and --band-limit (checked elsewhere for their range) change the copies the teacher
     and the student hear; without them the same seed gives the same copies."""
-    import argparse
     import dataclasses
 
     from kwsapp.model import read_config
+    from trainer.cli import build_parser
     from trainer.train import TrainConfig, prepare_data
 
-    sub = argparse.ArgumentParser().add_subparsers()
-    T.add_parser(sub)
     features = read_config(model_dir).features
     spec, decoded, noise, _ = prepare_data(TrainConfig(data_dir=data, out=str(tmp_path / "m"), features=features))
     tr, silence = decoded["training"], spec.labels.index("_silence_")
@@ -159,7 +157,7 @@ def test_room_and_microphone_options_reach_the_fixed_copies(data, model_dir, tmp
     tr = dataclasses.replace(tr, labels=tr.labels[keep], index=tr.index[keep], clips=[tr.clips[i] for i in keep])
 
     def copies(*options, name):
-        args = sub.choices["teacher"].parse_args(["--out", str(tmp_path / name), *options])
+        args = build_parser().parse_args(["teacher", "--out", str(tmp_path / name), *options])
         return np.array(T.fixed_copies(tr, noise, features, T.augment_config(args), silence, 1, 0,
                                        str(tmp_path / f"{name}.npy")))
 
