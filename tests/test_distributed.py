@@ -31,7 +31,7 @@ def _train_cmd(data, out, *extra, epochs=12):
             "--out", out, *extra]
 
 
-def _start_cluster(data, out, tmp_path, ports, epochs=12):
+def _start_cluster(data, out, tmp_path, ports):
     """A chief and a worker on this machine (two localhost ports), each with its own TMPDIR."""
     cluster = {"chief": [f"localhost:{ports[0]}"], "worker": [f"localhost:{ports[1]}"]}
     procs = []
@@ -40,7 +40,7 @@ def _start_cluster(data, out, tmp_path, ports, epochs=12):
         tmp.mkdir(exist_ok=True)
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": task, "index": 0}}),
                    TMPDIR=str(tmp))
-        procs.append(subprocess.Popen(_train_cmd(data, out, "--strategy", "multi-worker", epochs=epochs), cwd=ROOT,
+        procs.append(subprocess.Popen(_train_cmd(data, out, "--strategy", "multi-worker"), cwd=ROOT,
                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     return procs
 
@@ -92,20 +92,54 @@ def resumed(data, tmp_path_factory):
     return out, done, r
 
 
-def test_two_local_workers_train_like_one(data, resumed, tmp_path):
+@pytest.fixture(scope="module")
+def cluster(data, tmp_path_factory):
+    """A chief and a worker training twelve epochs; the worker is killed after the first, which
+    stops the chief; then both are started again and finish. One run serves the lost-worker
+    message, the resume and the comparison with one process (a second cluster would cost a minute)."""
+    tmp_path = tmp_path_factory.mktemp("cluster")
     out = str(tmp_path / "model")
-    procs = _start_cluster(data, out, tmp_path, _free_ports(2))
+    ports = _free_ports(2)
+    chief, worker = _start_cluster(data, out, tmp_path, ports)
+    done = _wait_for_backup(out, chief)
+    worker.send_signal(signal.SIGKILL)  # the machine is gone: no goodbye to the chief
+    worker.communicate()
+    try:  # TF's heartbeat timeout is 10 s: a generous bound, not a measurement
+        _, lost_err = chief.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        chief.kill()
+        lost_err = "the chief still waited for the lost worker after 300 s"
+    procs = _start_cluster(data, out, tmp_path, ports)
     results = [p.communicate(timeout=900) for p in procs]
-    for p, (so, se) in zip(procs, results):
-        assert p.returncode == 0, se[-3000:]
-    assert "saved " + out in results[0][0]
-    assert "the chief writes the model folder" in results[1][0]
-    # The worker trained in a temporary folder and removed it; the chief left no backup.
-    assert os.listdir(tmp_path / "tmp-worker") == []
+    return dict(tmp_path=tmp_path, out=out, done=done, lost_code=chief.returncode, lost_err=lost_err,
+                codes=[p.returncode for p in procs], results=results)
+
+
+def test_a_lost_worker_stops_the_chief_in_one_line(cluster):
+    assert cluster["done"] == 1, cluster["lost_err"][-3000:]
+    err = cluster["lost_err"]
+    assert cluster["lost_code"] == 1 and "Traceback" not in err, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("kws-train: error: training stopped: a worker was lost (worker 0 "), last
+    assert last.endswith("rerun the same command on every machine to resume from epoch 2 (1 of 12 epochs were done)")
+
+
+def test_both_workers_resume_and_train_like_one_process(cluster, resumed):
+    (chief_out, chief_err), (worker_out, worker_err) = cluster["results"]
+    assert cluster["codes"] == [0, 0], (chief_err[-3000:], worker_err[-3000:])
+    out, tmp_path = cluster["out"], cluster["tmp_path"]
+    assert "1 of 12 epochs were done, training goes on from epoch 2" in chief_err
+    assert "saved " + out in chief_out
+    assert "the chief writes the model folder" in worker_out
+    # The worker trained in a temporary folder and removed it, and the killed worker's folder went
+    # too (TensorFlow's own autograph files of the killed process stay); the chief left no backup.
+    assert [n for n in os.listdir(tmp_path / "tmp-worker") if n.startswith("kws-worker-")] == []
     assert sorted(os.listdir(tmp_path)) == ["model", "tmp-chief", "tmp-worker"]
     assert not os.path.exists(os.path.join(out, "backup"))
+    assert {"model.keras", "model.tflite", "metrics.json"} <= set(os.listdir(out))
     multi = _info(out)
     assert multi["info"]["replicas"] == 2 and multi["info"]["strategy"] == "multi-worker"
+    assert multi["info"]["resumed_at_epochs"] == [1]
 
     single_out, _, r = resumed
     assert r.returncode == 0, r.stderr[-3000:]
@@ -134,37 +168,6 @@ def test_killed_run_resumes_from_its_last_finished_epoch(resumed):
     assert not os.path.exists(os.path.join(out, "backup"))
     rows = open(os.path.join(out, "history.csv")).read().splitlines()
     assert len(rows) == 13 and rows[-1].startswith("11,")
-
-
-def test_a_lost_worker_stops_the_chief_in_one_line_and_both_resume(data, tmp_path):
-    out = str(tmp_path / "model")
-    ports = _free_ports(2)
-    chief, worker = _start_cluster(data, out, tmp_path, ports, epochs=3)
-    done = _wait_for_backup(out, chief)
-    worker.send_signal(signal.SIGKILL)  # the machine is gone: no goodbye to the chief
-    worker.communicate()
-    assert done == 1, chief.communicate()[1][-3000:]
-    try:  # TF's heartbeat timeout is 10 s: a generous bound, not a measurement
-        _, err = chief.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        chief.kill()
-        pytest.fail("the chief still waits for the lost worker after 300 s")
-    assert chief.returncode == 1 and "Traceback" not in err, err[-3000:]
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("kws-train: error: training stopped: a worker was lost (worker 0 "), last
-    assert last.endswith("rerun the same command on every machine to resume from epoch 2 (1 of 3 epochs were done)")
-
-    chief, worker = _start_cluster(data, out, tmp_path, ports, epochs=3)
-    results = [p.communicate(timeout=900) for p in (chief, worker)]
-    for p, (so, se) in zip((chief, worker), results):
-        assert p.returncode == 0, se[-3000:]
-    assert "1 of 3 epochs were done, training goes on from epoch 2" in results[0][1]
-    assert "the chief writes the model folder" in results[1][0]
-    info = _info(out)
-    assert info["info"]["resumed_at_epochs"] == [1] and info["info"]["strategy"] == "multi-worker"
-    assert len(info["history"]["loss"]) == 3
-    assert {"model.keras", "model.tflite", "metrics.json"} <= set(os.listdir(out))
-    assert not os.path.exists(os.path.join(out, "backup"))
 
 
 @pytest.mark.parametrize("error, message", [
