@@ -673,7 +673,8 @@ def test_listen_survives_the_sound_server_restarting(data_dir, tmp_path):
 
 
 # ---------------------------------------------------------------- evaluate on a dataset with broken clips
-def test_evaluate_skips_and_counts_broken_clips_leaving_the_model(capsys, tmp_path, tiny_dataset, model_dir):
+def test_evaluate_skips_and_counts_broken_clips_leaving_the_model(capsys, tmp_path, tiny_dataset, model_dir,
+                                                                  monkeypatch):
     from trainer.cli import main as kws_train
 
     with open(os.path.join(tiny_dataset, "testing_list.txt")) as f:
@@ -687,3 +688,11 @@ def test_evaluate_skips_and_counts_broken_clips_leaving_the_model(capsys, tmp_pa
     assert rc == 0 and "Traceback" not in err, err
     assert "skipped 1 unreadable clip(s)" in out and png.exists()
     assert digest(model_dir) == before
+    # without --confusion nothing is written, in the current folder or anywhere else it could be
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    rc = kws_train(["evaluate", "--model", model_dir, "--data-dir", tiny_dataset])
+    out, _ = capsys.readouterr()
+    assert rc == 0 and "accuracy" in out and "confusion matrix" not in out
+    assert os.listdir(cwd) == [] and digest(model_dir) == before

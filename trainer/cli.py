@@ -167,12 +167,14 @@ def _evaluate(args, emit) -> int:
     split = {"test": "testing", "val": "validation", "validation": "validation", "train": "training"}.get(
         args.split, args.split)
     r = evaluate(args.model, args.data_dir, layout=args.layout, split=split)
-    # Into the current folder, not the model folder: evaluating must never modify a model.
-    out_png = args.confusion or f"confusion_{args.split}.png"
-    try:
-        export.plot_confusion(__import__("numpy").array(r["confusion"]), r["labels"], out_png, f"{split} split")
-    except OSError:  # a read-only model folder should not stop the report
-        out_png = None
+    # Only where asked: a report should not leave files in the current folder (often a checkout).
+    out_png = args.confusion
+    if out_png:
+        try:
+            export.plot_confusion(__import__("numpy").array(r["confusion"]), r["labels"], out_png, f"{split} split")
+        except OSError as e:  # an unwritable path should not lose the report
+            print(f"confusion matrix not written: cannot write {out_png} ({e.strerror}); choose another --confusion")
+            out_png = None
     print(f"accuracy {r['accuracy']:.4f} on {r['n']} clips ({r['layout']} layout, {split} split)")
     for label, acc in r["per_class"].items():
         if acc is not None:
@@ -236,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["test", "validation", "val", "train"],
                    help="split to score (default: test; the test-set layout is all test)")
     p.add_argument("--confusion", default=None,
-                   help="confusion-matrix PNG to write (default: confusion_<split>.png in the current folder)")
+                   help="also write the confusion matrix as this PNG (default: none; never into the model folder "
+                        "unless you name a path there)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout; the human report goes to stderr")
     p.set_defaults(func=cmd_evaluate)
 
