@@ -232,6 +232,7 @@ def add_parser(sub) -> None:
                         f"(default: {' and '.join(S.DEFAULT_ENGINES)}, those installed)")
     p.add_argument("--variants", default=None, help="only these espeak-ng variants, e.g. m1,f1 (default: all)")
     p.add_argument("--seed", type=int, default=1, help="offsets, levels, voices and sentences (default: 1)")
-    p.add_argument("--jobs", type=int, default=None, help="TTS processes at once (default: CPU cores)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="TTS processes at once (threads for piper and kokoro; default: CPU cores)")
     p.add_argument("--force", action="store_true", help="write into a folder that is not empty")
     p.set_defaults(func=cmd_negatives)

