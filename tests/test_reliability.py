@@ -696,3 +696,10 @@ def test_evaluate_skips_and_counts_broken_clips_leaving_the_model(capsys, tmp_pa
     out, _ = capsys.readouterr()
     assert rc == 0 and "accuracy" in out and "confusion matrix" not in out
     assert os.listdir(cwd) == [] and digest(model_dir) == before
+    # a PNG path that cannot be written is one line, after the report
+    for bad in (str(tmp_path / "no" / "such" / "c.png"), "c.txt"):
+        rc = kws_train(["evaluate", "--model", model_dir, "--data-dir", tiny_dataset, "--confusion", bad])
+        out, err = capsys.readouterr()
+        assert rc == 0 and "Traceback" not in err and "accuracy" in out, err
+        assert f"confusion matrix not written: cannot write {bad} (" in out
+    assert os.listdir(cwd) == []

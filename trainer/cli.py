@@ -172,8 +172,10 @@ def _evaluate(args, emit) -> int:
     if out_png:
         try:
             export.plot_confusion(__import__("numpy").array(r["confusion"]), r["labels"], out_png, f"{split} split")
-        except OSError as e:  # an unwritable path should not lose the report
-            print(f"confusion matrix not written: cannot write {out_png} ({e.strerror}); choose another --confusion")
+        except (OSError, ValueError) as e:  # an unwritable path or unknown image type must not lose the report
+            why = (e.strerror if isinstance(e, OSError) else None) or str(e).split("\n")[0]
+            print(f"confusion matrix not written: cannot write {out_png} ({why}); choose another --confusion, "
+                  "e.g. confusion.png")
             out_png = None
     print(f"accuracy {r['accuracy']:.4f} on {r['n']} clips ({r['layout']} layout, {split} split)")
     for label, acc in r["per_class"].items():
