@@ -178,6 +178,15 @@ def _starting_weights(cfg: TrainConfig):
     return lambda labels: transfer_head(os.path.join(cfg.init_from, "model.keras"), base.labels, labels)
 
 
+def _build_metrics(model, shape, n_labels) -> None:
+    """Create the accuracy metric's variables now, on one silent example. Keras (without a
+    distribution strategy) creates them inside the first traced training step, and a variable
+    created there makes tf.function trace the whole step a second time (2 s to 10 s a fit)."""
+    x = np.zeros((1, *shape, 1), np.float32)
+    model.compute_metrics(x, np.eye(n_labels, dtype=np.float32)[:1], model(x, training=False))
+    model.reset_metrics()
+
+
 def _fit(keras, cfg, model, strategy, multi, train_ds, val_ds, loss_fn, steps, initial_epoch, callbacks):
     """Keras ``fit`` on one machine; our own training step under MultiWorkerMirroredStrategy,
     which Keras 3's ``fit`` does not support (see trainer/distributed.py)."""
@@ -271,6 +280,8 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
             metrics=["accuracy"],
         )
         model.optimizer.build(model.trainable_variables)
+        if not multi:  # its own training step (distributed.fit_custom) reads no compiled metric
+            _build_metrics(model, cfg.features.shape, len(labels))
         if state is not None:
             backup.restore(model, state)
         if multi:
