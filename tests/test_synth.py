@@ -430,7 +430,10 @@ def test_neural_running_speech_for_negatives(tmp_path):
     assert rc == 0, stdout.getvalue()
     windows = os.listdir(tmp_path / "speech")
     assert len(windows) == 4  # two windows from each of two sentences, each by its own speaker
-    assert len({D.speaker_of(n) for n in windows}) == 2
+    speakers = {D.speaker_of(n) for n in windows}
+    assert len(speakers) == 2
+    voices = _voices(str(tmp_path))  # and voices.tsv says who they are
+    assert set(voices) == speakers and {v["engine"] for v in voices.values()} == {"piper"}
 
 
 def test_missing_neural_packages_name_the_extra(tmp_path, monkeypatch, capsys):

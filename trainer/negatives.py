@@ -13,7 +13,8 @@ Two sources, both written in the standard layout under ``<out>/speech/`` (a non-
   of ``kws-train synth``, windows cut the same way.
 
 Windows that are mostly pause are skipped (the ``_silence_`` class covers those); each window is
-scaled to a random peak level like the synthetic clips.
+scaled to a random peak level like the synthetic clips. ``<out>/voices.tsv`` lists the synthetic
+speakers, as ``synth`` does.
 """
 from __future__ import annotations
 
@@ -207,6 +208,7 @@ def cmd_negatives(args) -> int:
         pool = S.voice_pool(engines, S._names(args.variants) if args.variants else None)
         synth, voices = synthetic_negatives(args.out, args.sentences, args.windows_per_sentence, pool, args.seed,
                                             args.jobs)
+        S.write_voices(args.out, voices)  # which engine made which windows, as synth's folders say
     print(f"wrote {real} windows of real running speech and {synth} of synthetic running speech "
           f"({len(voices)} synthetic speakers) to {os.path.join(args.out, FOLDER)}")
     print(f"use it with: kws-train train --extra-data {args.out} ...")

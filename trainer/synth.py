@@ -411,11 +411,16 @@ def synthesise(out: str, words, unknown_words, per_word: int, unknown_per_word: 
                 progress(i, len(tasks))
     used = {v.speaker_id for v, w in tasks}
     speakers = [v for v in speakers if v.speaker_id in used]
+    write_voices(out, speakers)
+    return SynthResult(written, failed, speakers)
+
+
+def write_voices(out: str, speakers) -> None:
+    """``voices.tsv``: every synthetic speaker id of a folder with its voice setting."""
     with open(os.path.join(out, "voices.tsv"), "w") as f:
         f.write("speaker\tengine\tvoice\tvariant\tpitch\trate\n")
         for v in speakers:
             f.write(f"{v.speaker_id}\t{v.engine}\t{v.voice}\t{v.variant}\t{v.pitch:g}\t{v.rate:g}\n")
-    return SynthResult(written, failed, speakers)
 
 
 def check_sayable(engines, words) -> None:
