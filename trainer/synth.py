@@ -8,9 +8,10 @@ spoken word and centred, at a random level. ``voices.tsv`` maps each id to its s
 
 Engines: espeak-ng (its English accents times its voice variants) and flite (its four
 16 kHz voices), whichever are installed; festival, SVOX pico, RHVoice and the neural Piper and
-Kokoro voices (``neural_tts``) on request (``--engines``). Only voices whose licence allows shipping a model trained on them are
-used (RHVoice's evgeniy-eng and lyubov, CC BY-NC-ND, never). Feed the folder to
-``kws-train train --extra-data DIR``, which adds it to the training split only.
+Kokoro voices (``neural_tts``) on request (``--engines``). Only voices whose licence allows
+shipping a model trained on them are used (RHVoice's evgeniy-eng and lyubov, CC BY-NC-ND,
+never), with one open question: Piper's joe, whose lineage is unsettled (docs/training.md).
+Feed the folder to ``kws-train train --extra-data DIR``, which adds it to the training split only.
 """
 from __future__ import annotations
 
@@ -501,10 +502,12 @@ def add_parser(sub) -> None:
                                      "RHVoice, Piper, Kokoro)",
                        description="Speak the command words and other words (for _unknown_) with every offline "
                                    "TTS voice installed (espeak-ng and flite; festival, pico, RHVoice and "
-                                   "the neural Piper and Kokoro with --engines), each voice setting a speaker of its own, as one-second "
-                                   "16 kHz mono clips in the standard layout. Add them to training with "
-                                   "`kws-train train --extra-data DIR`. Only voices whose licence allows "
-                                   "shipping a model trained on them are used.")
+                                   "the neural Piper and Kokoro with --engines), each voice setting a speaker of "
+                                   "its own, as one-second 16 kHz mono clips in the standard layout. Add them to "
+                                   "training with `kws-train train --extra-data DIR`. Only voices whose licence "
+                                   "allows shipping a model trained on them are used; Piper's joe is the open "
+                                   "question (fine-tuned from a voice whose data is, as far as we know, non-commercial): use it for "
+                                   "experiments, Kokoro for a model you ship.")
     p.add_argument("--out", help="folder to write (standard layout: <word>/<speaker>_nohash_0.wav)")
     p.add_argument("--words", default=None, help="command words to speak (default: the 10 commands)")
     p.add_argument("--unknown-words", default=None,
