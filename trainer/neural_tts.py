@@ -75,18 +75,21 @@ def _load_lexicon() -> dict[str, str]:
     return {**lexicon, **EXTRA_LEXICON}
 
 
+def _pronunciation(word: str) -> str | None:
+    lexicon = _once("lexicon", _load_lexicon)
+    return lexicon.get(word) or lexicon.get(word.lower()) or lexicon.get(word.capitalize())
+
+
 def missing_words(words) -> list[str]:
     """The words Kokoro cannot say (no pronunciation in the lexicon)."""
-    lexicon = _once("lexicon", _load_lexicon)
-    return [w for w in words if not any(k in lexicon for k in (w, w.lower(), w.capitalize()))]
+    return [w for w in words if _pronunciation(w) is None]
 
 
 def phonemes(text: str) -> str:
     """misaki phonemes of plain English words, separated by spaces."""
-    lexicon = _once("lexicon", _load_lexicon)
     out = []
     for word in re.findall(r"[A-Za-z']+", text):
-        p = lexicon.get(word) or lexicon.get(word.lower()) or lexicon.get(word.capitalize())
+        p = _pronunciation(word)
         if p is None:
             raise KwsError(f"kokoro: no pronunciation for {word!r} in misaki's lexicon; leave the word out")
         out.append(p)
