@@ -78,6 +78,21 @@ def _parsers(parser, name):
                 yield from _parsers(sub, f"{name} {sub_name}")
 
 
+@pytest.mark.parametrize("command", ["evaluate", "streamtest", "falsealarms"])
+def test_every_split_option_takes_the_same_names(command):
+    # evaluate once said "test", streamtest and falsealarms "testing": both now work everywhere.
+    from trainer.cli import build_parser
+
+    parse = build_parser().parse_args
+    for given, meant in (("test", "testing"), ("testing", "testing"), ("val", "validation"),
+                         ("validation", "validation")):
+        assert parse([command, "--split", given]).split == meant, (command, given)
+    assert parse([command]).split == "testing"
+    with pytest.raises(SystemExit) as e:
+        parse([command, "--split", "tests"])
+    assert e.value.code == 2
+
+
 def _all_parsers():
     from kwsapp.cli import build_parser as kwsapp_parser
     from trainer.cli import build_parser as train_parser

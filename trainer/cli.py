@@ -164,8 +164,7 @@ def _evaluate(args, emit) -> int:
     from .evaluate import evaluate
     from .pipeline import describe_skipped
 
-    split = {"test": "testing", "val": "validation", "validation": "validation", "train": "training"}.get(
-        args.split, args.split)
+    split = args.split
     r = evaluate(args.model, args.data_dir, layout=args.layout, split=split)
     # Only where asked: a report should not leave files in the current folder (often a checkout).
     out_png = args.confusion
@@ -237,8 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(p)
     p.add_argument("--layout", choices=["auto", "standard", "test-set"], default="auto",
                    help="dataset layout: standard (word folders and split lists) or test-set (_silence_, _unknown_ and command folders, all test); auto tells them apart")
-    p.add_argument("--split", default="test", choices=["test", "validation", "val", "train"],
-                   help="split to score (default: test; the test-set layout is all test)")
+    p.add_argument("--split", default="testing", choices=D.SPLITS, type=D.split_name,
+                   help="split to score, or test, val, train (default: testing; the test-set layout is all test)")
     p.add_argument("--confusion", default=None,
                    help="also write the confusion matrix as this PNG (default: none; never into the model folder "
                         "unless you name a path there)")

@@ -31,6 +31,14 @@ from kwsapp.vocabulary import (  # noqa: F401  (re-exported: the trainer's modul
     user_data_dir)
 
 SPLITS = ("training", "validation", "testing")
+_SHORT_SPLITS = {"test": "testing", "val": "validation", "train": "training"}
+
+
+def split_name(name: str) -> str:
+    """A ``--split`` value: a split's name or its short form (test, val, train), so every
+    subcommand takes the same spellings."""
+    return _SHORT_SPLITS.get(name, name)
+
 DATA_DIR_HELP = f"Speech Commands folder (default: ${DATA_DIR_ENV}, else the per-user folder `kws-train download` fills)"
 
 _MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # the TF example's constant, kept so splits match it

@@ -306,8 +306,8 @@ def add_parser(sub) -> None:
                    help="false positives on the streams a saved setting may have, %% (default: 1)")
     p.add_argument("--streams", type=int, default=3,
                    help="command streams for the miss rate, seeds SEED, SEED+1, ... (default: 3; 0: none)")
-    p.add_argument("--split", choices=["testing", "validation"], default="testing",
-                   help="clips for the command streams (default: testing)")
+    p.add_argument("--split", choices=["testing", "validation"], default="testing", type=D.split_name,
+                   help="clips for the command streams, or test, val (default: testing)")
     p.add_argument("--seed", type=int, default=0, help="first stream seed (default: 0)")
     p.add_argument("--duration", type=float, default=600.0, help="seconds per stream (default: 600)")
     ST.add_detector_args(p)

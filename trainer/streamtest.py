@@ -349,8 +349,8 @@ def add_parser(sub) -> None:
                        description=__doc__.split("\n\n", 1)[1])
     p.add_argument("--model", default=BUNDLED_MODEL_DIR, help="model folder (default: the bundled assets/model)")
     p.add_argument("--data-dir", default=D.default_data_dir(), help=D.DATA_DIR_HELP)
-    p.add_argument("--split", choices=["testing", "validation"], default="testing",
-                   help="clips to draw from (tune smoothing on validation, report testing)")
+    p.add_argument("--split", choices=["testing", "validation"], default="testing", type=D.split_name,
+                   help="clips to draw from, or test, val (tune smoothing on validation, report testing)")
     p.add_argument("--duration", type=float, default=600.0, help="stream length in seconds (default: 600)")
     p.add_argument("--seed", type=int, default=0, help="stream seed (default: 0)")
     p.add_argument("--streams", type=int, default=1,
