@@ -319,6 +319,54 @@ def test_quit_ends_the_process_without_interpreter_teardown(qtbot, tmp_path, mon
     other.close()
 
 
+def test_collection_runs_only_in_the_gui_thread_while_the_window_is_open(qtbot, store, model_dir):
+    # A collection started by the audio or engine thread would delete Qt objects of collected
+    # cycles from that thread while the GUI thread paints (a segfault seen in the suite).
+    import gc
+    import threading
+    import weakref
+
+    from kwsapp.gui import gcguard
+    from kwsapp.gui.window import MainWindow
+
+    in_gui_thread = []
+
+    def seen(phase, info):
+        if phase == "start":
+            in_gui_thread.append(threading.current_thread() is threading.main_thread())
+
+    gc.callbacks.append(seen)
+    try:
+        w = MainWindow(store, model_dir=model_dir, autostart=False)
+        qtbot.addWidget(w)
+        assert gcguard.active() and not gc.isenabled()
+
+        def allocate():  # what a worker does all the time; far past a generation-0 threshold
+            for _ in range(20000):
+                a = []
+                a.append(a)
+
+        t = threading.Thread(target=allocate)
+        t.start()
+        t.join()
+        assert in_gui_thread == []  # nothing collected from that thread
+
+        class Cycle:
+            pass
+
+        c = Cycle()
+        c.me = c
+        gone = weakref.ref(c)
+        del c
+        qtbot.waitUntil(lambda: gone() is None, timeout=5000)  # the GUI thread's timer collects
+        assert in_gui_thread and all(in_gui_thread)
+        w.close()
+        assert not gcguard.active() and gc.isenabled()  # closed: automatic again
+    finally:
+        gc.callbacks.remove(seen)
+        gc.enable()
+
+
 # ---------------------------------------------------------------- small things
 def test_save_csv_confirms_and_dialogs_start_in_the_last_or_home_folder(window, tmp_path, monkeypatch):
     w = window

@@ -8,6 +8,7 @@ the user has asked for something else meanwhile, in which case it stops what it 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import re
@@ -22,7 +23,7 @@ from ..engine.smoothing import SmoothingConfig
 from ..errors import REBUILD_HINT, DeviceError, KwsError, ModelError
 from ..features import FeatureConfig
 from ..model import BUNDLED_MODEL_DIR, read_config
-from . import engine_api, marks
+from . import engine_api, gcguard, marks
 from .actionrunner import GuiActions
 from .alerts import SOUND_FILE, DetectionAlerts
 from .bridge import EngineBridge
@@ -78,6 +79,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, store: Store, spec: SourceSpec | None = None, model_dir: str | None = None,
                  autostart: bool = True, verifier: str | None = None):
         super().__init__()
+        # Before any thread of ours starts (see gcguard); released when closed for real, or
+        # when destroyed without a close.
+        self._gc_key = id(self)
+        gcguard.hold(self._gc_key)
+        self.destroyed.connect(functools.partial(gcguard.release, self._gc_key))
         self.store = store
         self.model_dir = model_dir or store.model_dir or BUNDLED_MODEL_DIR
         self.verifier = verifier  # a verifier folder (kwsapp --verifier) or None: the VGG alone
@@ -688,6 +694,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # Back to Qt's default (a hide to the tray turned it off): closing for real ends the app.
         QtWidgets.QApplication.setQuitOnLastWindowClosed(True)
         self.shutdown()
+        gcguard.release(self._gc_key)  # our threads have stopped
         super().closeEvent(ev)
 
     # ---------------------------------------------------------------- engine events (GUI thread)
