@@ -10,7 +10,8 @@ RUN_DEBS  := libportaudio2 libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommo
              libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
              libxcb-render-util0 libxcb-image0
 TEST_DEBS := pulseaudio pulseaudio-utils xvfb sox espeak-ng flite x11-apps imagemagick
-# The extra synthetic voices of `kws-train synth --engines` (opt-in; `make model` does not use them).
+# The extra synthetic voices of `kws-train synth --engines` (opt-in; `make model` does not use them;
+# `make test` installs them so that their real-clip tests run instead of skipping).
 # festival's are in Debian main; pico and RHVoice are in non-free (their voice data is
 # Apache-2.0 and LGPL, fine to train a shipped model on, but packaged there).
 FESTIVAL_DEBS := festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
@@ -30,7 +31,7 @@ test: setup-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile
 
 setup: system-deps $(VENV)/.installed
-setup-test: system-deps-test $(VENV)/.installed-test
+setup-test: system-deps-test system-deps-voices $(VENV)/.installed-test
 
 system-deps:
 	@./scripts/apt-install.sh $(RUN_DEBS)

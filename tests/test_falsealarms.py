@@ -130,7 +130,7 @@ def test_synthetic_running_speech_is_spoken_by_the_engines(engine, tmp_path):
     from trainer import synth as S
 
     if not S.available_engines([engine]):
-        pytest.skip(f"{engine} not installed (Debian: {S.install_hint([engine])}; `make setup-test` installs it)")
+        pytest.fail(f"{engine} not installed (Debian: {S.install_hint([engine])}; `make setup-test` installs it)")
     out = tmp_path / "neg"
     assert main(["negatives", "--out", str(out), "--sentences", "2", "--windows-per-sentence", "2",
                  "--engines", engine, "--seed", "4"]) == 0

@@ -301,7 +301,7 @@ REAL = [(("festival", "kal", -3, 1.2), ("festival", "kal", 3, 0.85)),
 def test_new_engine_speaks_a_real_clip(low_slow, high_fast, tmp_path):
     engine, name = low_slow[:2]
     if not shutil.which(S.BINARY[engine]) or name not in S._VOICES[engine]():
-        pytest.skip(f"{engine} voice {name} not installed (Debian: {S.install_hint([engine])})")
+        pytest.fail(f"{engine} voice {name} not installed (Debian: {S.install_hint([engine])}; `make setup-test` installs it)")
     clips = [S.render(S.Voice(e, v, "", p, r), "seven", -6.0, None, 0, str(tmp_path))
              for e, v, p, r in (low_slow, high_fast)]
     for clip in clips:
