@@ -32,9 +32,10 @@ def getenv(name: str, default: str | None = None, env=None) -> str | None:
     return default
 
 
-def user_data_dir(env=None) -> str:
+def data_home(env=None) -> str:
     """kwsapp's own per-user data folder: ``$KWSAPP_DATA``, else ``$XDG_DATA_HOME/kwsapp``
-    (``~/.local/share/kwsapp``); the same rule as kwsapp.gui.recorder.data_home."""
+    (``~/.local/share/kwsapp``). It holds ``my_voice/`` (takes), ``marked/``, ``models/`` and the
+    dataset `kws-train download` fetches."""
     env = os.environ if env is None else env
     if env.get(USER_DATA):
         return os.path.abspath(os.path.expanduser(env[USER_DATA]))

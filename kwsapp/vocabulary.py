@@ -38,10 +38,7 @@ DATA_ENV = envvars.USER_DATA
 SETTINGS_ENV = "KWSAPP_SETTINGS"  # a settings file instead of the user's (QSettings) store
 
 
-def data_home(env=None) -> str:
-    """kwsapp's own data folder: ``$KWSAPP_DATA``, else ``$XDG_DATA_HOME/kwsapp``
-    (``~/.local/share/kwsapp``). It holds ``my_voice/`` (takes), ``models/`` and the dataset."""
-    return envvars.user_data_dir(env)
+data_home = envvars.data_home
 
 
 # ---- the Speech Commands folder
@@ -50,7 +47,7 @@ DATA_DIR_ENV = envvars.DATA_DIR
 DEFAULT_DATA_DIR = os.path.join("..", "shared", "speech_commands")
 
 
-def user_data_dir() -> str:
+def downloaded_dataset_dir() -> str:
     """Where `kws-train download` puts the dataset by default: a per-user folder, so the
     default works from any working folder, not only from the development checkout."""
     return os.path.join(data_home(), "speech_commands")
@@ -59,7 +56,7 @@ def user_data_dir() -> str:
 def default_data_dir() -> str:
     """--data-dir's default: ``$KWSAPP_DATA_DIR`` (or the deprecated ``$KWS_DATA_DIR``), else
     the per-user folder `kws-train download` fills."""
-    return envvars.getenv(DATA_DIR_ENV) or user_data_dir()
+    return envvars.getenv(DATA_DIR_ENV) or downloaded_dataset_dir()
 
 
 # ---- the trainer's decoded-audio cache

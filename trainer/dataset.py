@@ -27,8 +27,7 @@ from kwsapp.errors import KwsError
 
 # The shared names (labels, the data folder and its variable) live in kwsapp.vocabulary.
 from kwsapp.vocabulary import (  # noqa: F401  (re-exported: the trainer's modules use them as D.*)
-    BACKGROUND, COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, LABELS, SILENCE, UNKNOWN, default_data_dir, labels_for,
-    user_data_dir)
+    BACKGROUND, COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, LABELS, SILENCE, UNKNOWN, default_data_dir, labels_for)
 
 SPLITS = ("training", "validation", "testing")
 _SHORT_SPLITS = {"test": "testing", "val": "validation", "train": "training"}
