@@ -88,6 +88,25 @@ def tone(freq, seconds=1.0, rate=16000, level=0.3):
 CHIRP_WORDS = COMMANDS + ("bed", "cat", "lights")
 
 
+def kept_model_val_loss(data_dir: str, out: str) -> float:
+    """The validation loss of the model kept in ``out`` (trained on ``data_dir`` with the default
+    features, seed and label smoothing), computed as training logs it."""
+    import keras
+
+    from trainer import pipeline as P
+    from trainer.train import TrainConfig, prepare_data
+
+    cfg = TrainConfig(data_dir=data_dir, out=out)
+    spec, decoded, noise, _ = prepare_data(cfg)
+    model = keras.models.load_model(os.path.join(out, "model.keras"), compile=False)
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+    total, n = 0.0, 0
+    for f, y in P.make_dataset(decoded["validation"], cfg.features, 16, False, noise, seed=cfg.seed):
+        total += float(loss(keras.ops.one_hot(y, len(spec.labels)), model(f, training=False))) * len(y)
+        n += len(y)
+    return total / n
+
+
 def make_tiny_dataset(root, words=COMMANDS + ("bed", "cat"), speakers=6, per_speaker=1, seed=0,
                       lists=True) -> str:
     """A standard-layout folder of synthetic 'words' (a distinct chirp per word), speakers

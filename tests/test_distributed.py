@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, kws_train_here, make_tiny_dataset
+from tests.conftest import ROOT, kept_model_val_loss, kws_train_here, make_tiny_dataset
 from trainer.distributed import WORKER_DIR_PREFIX
 
 # --ema too: the averaged weights must be validated, kept and resumed under the multi-worker
@@ -134,24 +134,6 @@ def test_a_lost_worker_stops_the_chief_in_one_line(cluster):
     assert last.endswith("rerun the same command on every machine to resume from epoch 2 (1 of 12 epochs were done)")
 
 
-def _val_loss(data, out):
-    """The validation loss of ``out``'s kept model, computed as training logs it."""
-    import keras
-
-    from trainer import pipeline as P
-    from trainer.train import TrainConfig, prepare_data
-
-    cfg = TrainConfig(data_dir=data, out=out)
-    spec, decoded, noise, _ = prepare_data(cfg)
-    model = keras.models.load_model(os.path.join(out, "model.keras"), compile=False)
-    loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
-    total, n = 0.0, 0
-    for f, y in P.make_dataset(decoded["validation"], cfg.features, 16, False, noise, seed=cfg.seed):
-        total += float(loss(keras.ops.one_hot(y, len(spec.labels)), model(f, training=False))) * len(y)
-        n += len(y)
-    return total / n
-
-
 def test_both_workers_resume_and_train_like_one_process(cluster, data, resumed):
     (chief_out, chief_err), (worker_out, worker_err) = cluster["results"]
     assert cluster["codes"] == [0, 0], (chief_err[-3000:], worker_err[-3000:])
@@ -186,7 +168,7 @@ def test_both_workers_resume_and_train_like_one_process(cluster, data, resumed):
     assert multi["history"]["loss"][-1] < 0.6 * multi["history"]["loss"][0]
     # The kept checkpoint holds the averaged weights whose validation loss was logged.
     assert multi["info"]["config"]["ema"] == 0.9
-    assert _val_loss(data, out) == pytest.approx(multi["history"]["val_loss"][multi["info"]["best_epoch"] - 1], rel=1e-3)
+    assert kept_model_val_loss(data, out) == pytest.approx(multi["history"]["val_loss"][multi["info"]["best_epoch"] - 1], rel=1e-3)
 
 
 def test_killed_run_resumes_from_its_last_finished_epoch(resumed):

@@ -11,7 +11,7 @@ import pytest
 
 from kwsapp.model import Classifier, read_config
 from kwsapp.wavio import load_audio, resample, write_wav
-from tests.conftest import ROOT, json_lines, kws_train_here, make_tiny_dataset
+from tests.conftest import ROOT, json_lines, kept_model_val_loss, kws_train_here, make_tiny_dataset
 
 
 def kws_train(*args, env=None):
@@ -206,27 +206,14 @@ def test_odd_sample_rate_clips_are_resampled_and_used(trained):
 def test_ema_keeps_the_averaged_weights_it_validated(tmp_path):
     """With --ema the checkpoint must hold the weights whose validation loss was logged
     (the EMA swap has to happen before ModelCheckpoint), and mixup + weight decay run."""
-    import keras
-
-    from trainer import dataset as D
-    from trainer import pipeline as P
-    from trainer.train import TrainConfig, prepare_data, train
+    from trainer.train import TrainConfig, train
 
     data = make_tiny_dataset(str(tmp_path / "data"))
     cfg = TrainConfig(data_dir=data, out=str(tmp_path / "m"), epochs=3, batch_size=16, ema=0.9,
                       mixup=0.3, weight_decay=1e-3, verbose=0)
     res = train(cfg)
     hist, info = res["history"], res["info"]
-    spec, decoded, noise, _ = prepare_data(cfg)
-    val = P.make_dataset(decoded["validation"], cfg.features, 16, False, noise, seed=cfg.seed)
-    model = keras.models.load_model(os.path.join(cfg.out, "model.keras"), compile=False)
-    loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
-    total, n = 0.0, 0
-    for f, y in val:
-        p = model(f, training=False)
-        total += float(loss(keras.ops.one_hot(y, len(spec.labels)), p)) * len(y)
-        n += len(y)
-    assert total / n == pytest.approx(hist["val_loss"][info["best_epoch"] - 1], rel=1e-3)
+    assert kept_model_val_loss(data, cfg.out) == pytest.approx(hist["val_loss"][info["best_epoch"] - 1], rel=1e-3)
     assert info["config"]["ema"] == 0.9 and info["config"]["mixup"] == 0.3
 
 
