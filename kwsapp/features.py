@@ -7,7 +7,10 @@ the app needs no TensorFlow (``--backend keras`` calls these functions directly)
 :class:`FeatureConfig`, which is saved beside every model (``config.json``).
 
 The maths follows the original study (``tf.signal``; 30 ms Hann window, 10 ms hop,
-80-7600 Hz mel filters, ``log(x + 1e-6)``).
+80-7600 Hz mel filters, ``log(x + 1e-6)``). ``level_norm="window"`` makes the features independent
+of the input's level: each window's log-mel is taken relative to the window's own level (the log of
+its mean mel magnitude), but a window quieter than ``norm_floor`` is not raised further, so a quiet
+room stays quiet (docs/features.md says why this and not PCEN).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 KINDS = ("spectrogram", "logmel", "mfcc")
+LEVEL_NORMS = ("none", "window")
 
 
 @dataclass(frozen=True)
@@ -33,10 +37,19 @@ class FeatureConfig:
     num_mel_bins: int = 40
     num_mfcc: int = 13
     log_offset: float = 1e-6
+    level_norm: str = "none"  # "window": log-mel relative to the window's level (see window_level)
+    # The lowest window level that is normalised (natural log of the mean mel magnitude, 1.15 per
+    # 10 dB; -6.0 is white noise at about -89 dBFS, or a Speech Commands word about 48 dB below its
+    # recorded level): quieter windows keep their (low) level.
+    norm_floor: float = -6.0
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown feature kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+        if self.level_norm not in LEVEL_NORMS:
+            raise ValueError(f"unknown level_norm {self.level_norm!r}; choose one of {', '.join(LEVEL_NORMS)}")
+        if self.level_norm != "none" and self.kind == "spectrogram":
+            raise ValueError("level_norm works on log-mel features (logmel, mfcc), not spectrogram")
         if self.window_samples > self.fft_length:
             raise ValueError("window_samples must not exceed fft_length")
         if not 0 <= self.lower_hz < self.upper_hz <= self.sample_rate / 2:
@@ -146,10 +159,27 @@ def log_mel_spectrogram(waveforms, cfg: FeatureConfig):
     return tf.math.log(mel + cfg.log_offset)
 
 
+def window_level(log_mel, cfg: FeatureConfig):
+    """[..., frames, bins] log-mel -> [...]: the window's level, the log of its mean mel
+    magnitude. A gain g on the audio adds log(g) to it, as to every log-mel value."""
+    tf = _tf()
+    return tf.math.log(tf.reduce_mean(tf.exp(log_mel), axis=[-2, -1]))
+
+
+def normalize_level(log_mel, cfg: FeatureConfig):
+    """Log-mel relative to its window's level, floored at ``cfg.norm_floor`` (no-op for "none")."""
+    if cfg.level_norm == "none":
+        return log_mel
+    tf = _tf()
+    ref = tf.maximum(window_level(log_mel, cfg), cfg.norm_floor)
+    return log_mel - ref[..., None, None]
+
+
 def features_from_log_mel(log_mel, cfg: FeatureConfig):
     """Model features from a log-mel spectrogram (so the app computes log-mel once for
     both the display and the model)."""
     tf = _tf()
+    log_mel = normalize_level(log_mel, cfg)
     if cfg.kind == "logmel":
         return log_mel
     if cfg.kind == "mfcc":

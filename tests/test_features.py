@@ -106,3 +106,45 @@ def test_mfcc_matrix_is_tf_signals_mfcc(signal):
     log_mel = F.log_mel_spectrogram(signal, cfg)
     want = tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., : cfg.num_mfcc].numpy()
     np.testing.assert_allclose(F.compute_features(signal, cfg).numpy(), want, atol=1e-4 * np.abs(want).max())
+
+
+def _speech_like(seed=0):
+    rng = np.random.default_rng(seed)
+    x = tone(440.0, level=0.2) * np.hanning(16000).astype(np.float32) + tone(1800.0, level=0.05)
+    return (x + rng.normal(0, 3e-3, 16000)).astype(np.float32)  # over a room's noise
+
+
+@pytest.mark.parametrize("kind", ["logmel", "mfcc"])
+def test_window_level_norm_makes_features_independent_of_the_input_level(kind):
+    cfg = F.FeatureConfig(kind=kind, level_norm="window")
+    x = _speech_like()
+    near = F.compute_features(x, cfg).numpy()
+    for db in (-30.0, -10.0, 6.0):
+        far = F.compute_features(x * 10 ** (db / 20), cfg).numpy()
+        # Exact but for log(x + 1e-6): the offset is 1e-3 of the quietest mel bands at -30 dB.
+        np.testing.assert_allclose(far, near, atol=0.05)
+    plain = F.compute_features(x * 10 ** (-30 / 20), F.FeatureConfig(kind=kind)).numpy()
+    assert np.abs(plain - F.compute_features(x, F.FeatureConfig(kind=kind)).numpy()).mean() > 1.0
+
+
+def test_a_window_quieter_than_the_floor_is_not_raised():
+    cfg = F.FeatureConfig(level_norm="window")
+    hiss = np.random.default_rng(2).normal(0, 10 ** (-100 / 20), 16000).astype(np.float32)
+    level = float(F.window_level(F.log_mel_spectrogram(hiss, cfg), cfg))
+    assert level < cfg.norm_floor
+    raw = F.log_mel_spectrogram(hiss, cfg).numpy()
+    np.testing.assert_allclose(F.compute_features(hiss, cfg).numpy(), raw - cfg.norm_floor, atol=1e-5)
+    # ... while a speech window is taken relative to its own level, which sits near 0 after it.
+    x = _speech_like()
+    feats = F.compute_features(x, cfg).numpy()
+    assert abs(float(np.log(np.mean(np.exp(feats))))) < 1e-3
+
+
+def test_level_norm_is_refused_on_a_plain_spectrogram_and_absent_means_none():
+    with pytest.raises(ValueError, match="level_norm"):
+        F.FeatureConfig(kind="spectrogram", level_norm="window")
+    with pytest.raises(ValueError, match="unknown level_norm"):
+        F.FeatureConfig(level_norm="pcen")
+    old = F.FeatureConfig().to_dict()
+    del old["level_norm"], old["norm_floor"]  # a config.json written before the option
+    assert F.FeatureConfig.from_dict(old).level_norm == "none"

@@ -1,4 +1,5 @@
 """Decoding and the augmenting tf.data pipeline."""
+import dataclasses
 import os
 import time
 
@@ -297,3 +298,21 @@ def test_evaluation_silence_gets_fixed_noise_and_clips_stay_clean(decoded):
     clean = np.concatenate([f[..., 0].numpy() for f, _ in P.make_dataset(val, CFG, 8, False, None)])
     speech = [i for i in range(len(val.index)) if i not in set(silent)]
     np.testing.assert_array_equal(a[speech], clean[speech])  # same batches and kernels, no noise added
+
+
+def test_level_augmentation_scales_the_whole_mix_noise_included():
+    # Speech and noise together: the talker's distance, not the signal-to-noise ratio.
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal(0, 0.02, (3, 16000)).astype(np.float32))
+    noise = tf.constant(rng.normal(0, 0.05, 48000).astype(np.float32))
+    y = tf.constant([2, 3, 0])  # one silence clip: its noise is scaled too
+    seed = tf.constant([7, 8], tf.int64)
+    base = P.AugmentConfig(background_frequency=1.0)
+    plain = P.augment_waveforms(x, y, noise, seed, CFG, base, 0).numpy()
+    quiet = P.augment_waveforms(x, y, noise, seed, CFG, dataclasses.replace(base, level_low_db=-20.0,
+                                                                              level_high_db=-20.0), 0).numpy()
+    np.testing.assert_allclose(quiet, 0.1 * np.clip(plain, -1, 1), atol=1e-6)
+    drawn = P.augment_waveforms(x, y, noise, seed, CFG, dataclasses.replace(base, level_low_db=-40.0,
+                                                                              level_high_db=20.0), 0).numpy()
+    ratios = [20 * np.log10(np.sqrt(np.mean(d ** 2) / np.mean(p ** 2))) for d, p in zip(drawn, plain)]
+    assert all(-40.01 <= r <= 20.01 for r in ratios) and np.ptp(ratios) > 1.0  # each clip its own level

@@ -9,7 +9,7 @@ import os
 import sys
 
 from kwsapp.cli_util import parser_class, run_main, stdout_only_json
-from kwsapp.features import KINDS, FeatureConfig
+from kwsapp.features import KINDS, LEVEL_NORMS, FeatureConfig
 
 from . import dataset as D
 
@@ -22,10 +22,32 @@ def add_feature_args(p):
     p.add_argument("--feature", choices=KINDS, default="logmel", help="input feature (default: logmel)")
     p.add_argument("--mel-bins", type=int, default=40, help="mel filters (default: 40)")
     p.add_argument("--mfccs", type=int, default=13, help="MFCCs kept for --feature mfcc (default: 13)")
+    p.add_argument("--level-norm", choices=LEVEL_NORMS, default="none",
+                   help="window: features relative to each window's level, so a quiet or distant talker "
+                        "looks like a near one (not for --feature spectrogram; default: none)")
 
 
 def feature_config(args) -> FeatureConfig:
-    return FeatureConfig(kind=args.feature, num_mel_bins=args.mel_bins, num_mfcc=args.mfccs)
+    from kwsapp.errors import UsageError
+
+    try:
+        return FeatureConfig(kind=args.feature, num_mel_bins=args.mel_bins, num_mfcc=args.mfccs,
+                             level_norm=getattr(args, "level_norm", "none"))
+    except ValueError as e:
+        raise UsageError(f"{e}; change --feature or --level-norm") from None
+
+
+def level_range(text: str) -> tuple[float, float]:
+    """``--level-db LOW,HIGH`` -> (low, high) in dB, or a one-line error."""
+    from kwsapp.errors import UsageError
+
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        low = high = float("nan")
+    if not -60.0 <= low <= high <= 20.0:
+        raise UsageError(f"--level-db {text!r}: give LOW,HIGH in dB with -60 <= LOW <= HIGH <= 20, e.g. --level-db=-40,20")
+    return low, high
 
 
 # The names of trainer.models.BUILDERS, spelled out so that building the parser does not
@@ -62,6 +84,10 @@ def add_train_args(p):
     p.add_argument("--band-limit", type=float, default=0.0, metavar="SHARE",
                    help="share of training clips heard through a narrow-band microphone (high-pass 100-400 Hz, "
                         "low-pass 2.5-7 kHz), e.g. 0.3; 0 = off (default: 0)")
+    p.add_argument("--level-db", default="0,0", metavar="LOW,HIGH",
+                   help="play each training clip, noise included, at a random level LOW..HIGH dB from its own "
+                        "(a near or a distant talker at the same signal-to-noise ratio), e.g. --level-db=-40,20 "
+                        "(default: 0,0, off)")
     p.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
                    help="validate and keep an exponential moving average of the weights, e.g. 0.99 (default: 0, off)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (default: 0)")
@@ -95,8 +121,9 @@ def train_config(args, out: str):
 
     if not 0.0 <= args.speed_perturb <= 0.5:
         raise UsageError(f"--speed-perturb {args.speed_perturb:g}: give a value from 0 (off) to 0.5, e.g. 0.1")
+    low, high = level_range(args.level_db)
     augment = AugmentConfig(time_shift_ms=args.time_shift_ms, speed_perturb=args.speed_perturb,
-                            reverb=args.reverb, band_limit=args.band_limit)
+                            reverb=args.reverb, band_limit=args.band_limit, level_low_db=low, level_high_db=high)
     check_room_shares(augment)
     if args.teacher_targets:  # its copies are fixed: a waveform option would do nothing
         for flag, share in (("--reverb", args.reverb), ("--band-limit", args.band_limit)):
@@ -259,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Further subcommands, each a module with add_parser(sub) that sets func.
-_PLUGINS = ("compare", "explore", "download", "synth", "negatives", "finetune", "streamtest", "falsealarms",
+_PLUGINS = ("compare", "explore", "download", "synth", "negatives", "finetune", "streamtest", "falsealarms", "robustness",
             "teacher", "verifier")
 
 

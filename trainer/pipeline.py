@@ -39,6 +39,8 @@ class AugmentConfig:
     gain_db: float = 6.0  # random gain in [-gain_db, +gain_db]
     reverb: float = 0.0  # share of clips heard in a simulated room (reverberate); 0 = off
     band_limit: float = 0.0  # share of clips heard through a narrow-band microphone (band_limit); 0 = off
+    level_low_db: float = 0.0  # the whole mix (speech and noise) played LOW..HIGH dB from its level
+    level_high_db: float = 0.0
     time_masks: int = 2
     time_mask_frames: int = 10
     freq_masks: int = 2
@@ -331,6 +333,12 @@ def augment_waveforms(x, labels, noise, seed, cfg: F.FeatureConfig, aug: Augment
         x = x + seg * vol
     if aug.band_limit > 0:  # after the noise: the microphone hears the room's noise too
         x = band_limit(x, tf.random.experimental.stateless_fold_in(seed, 9), aug.band_limit, cfg.sample_rate)
+    if aug.level_high_db > aug.level_low_db or aug.level_low_db != 0:
+        # Last, on the whole mix: the talker's distance (or the input gain) changes the level the
+        # microphone hears, not the signal-to-noise ratio. Its own stream, like the room.
+        s = tf.random.experimental.stateless_fold_in(seed, 10)
+        db = tf.random.stateless_uniform([b, 1], s, aug.level_low_db, aug.level_high_db)
+        x = x * tf.pow(10.0, db / 20.0)
     return tf.clip_by_value(x, -1.0, 1.0)
 
 

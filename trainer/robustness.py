@@ -1,0 +1,238 @@
+"""``kws-train robustness``: recall and false alarms per hour when the talker is quieter, louder
+or in a room.
+
+The same command streams (``streamtest``'s) and the same running speech (``falsealarms``'),
+changed only by a condition: a level (the whole mix scaled: a person nearer or farther, the same
+signal-to-noise ratio) or a simulated room (an image-source shoebox room from pyroomacoustics,
+independent of the trainer's statistical reverberation, at the stream's own level). A quiet room
+(low background noise alone, no speech) gives false alarms per hour where silence must stay silent.
+Every condition is scored at the model's own setting, by the TF example's rule.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from kwsapp.errors import KwsError, UsageError
+
+from . import dataset as D
+from . import falsealarms as FA
+from . import streamtest as ST
+
+RATE = 16000
+
+
+@dataclass(frozen=True)
+class Room:
+    name: str
+    dims: tuple[float, float, float]  # metres
+    rt60_s: float
+    talker_m: float  # distance from the microphone
+
+
+# Three rooms nobody trained in: the trainer's --reverb draws statistical tails, these are
+# image-source rooms with walls, first reflections and a talker at a distance.
+ROOMS = (
+    Room("office", (4.0, 3.5, 2.7), 0.35, 1.0),
+    Room("living room", (6.0, 5.0, 2.8), 0.6, 2.5),
+    Room("hall", (12.0, 9.0, 4.0), 1.0, 4.0),
+)
+DEFAULT_LEVELS = "-30,-20,-10,0,6"
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    gain_db: float = 0.0
+    room: Room | None = None
+
+
+def conditions(levels: list[float], rooms: list[Room], room_gain_db: float = -15.0) -> list[Condition]:
+    """Each level, each room at 0 dB, and the second room at ``room_gain_db`` (across a room)."""
+    out = [Condition(f"{g:+g} dB" if g else "as recorded", gain_db=g) for g in levels]
+    out += [Condition(r.name, room=r) for r in rooms]
+    if len(rooms) > 1 and room_gain_db:
+        out.append(Condition(f"{rooms[1].name} {room_gain_db:+g} dB", gain_db=room_gain_db, room=rooms[1]))
+    return out
+
+
+def room_impulse_response(room: Room, rate: int = RATE) -> np.ndarray:
+    """The shoebox room's impulse response from a talker ``talker_m`` from the microphone."""
+    try:
+        import pyroomacoustics as pra
+    except ImportError:
+        raise KwsError("simulated rooms need pyroomacoustics: pip install '.[train]'") from None
+    absorption, max_order = pra.inverse_sabine(room.rt60_s, list(room.dims))
+    shoebox = pra.ShoeBox(list(room.dims), fs=rate, materials=pra.Material(absorption), max_order=max_order)
+    mic = np.array([room.dims[0] * 0.3, room.dims[1] * 0.4, 1.0])
+    src = mic + np.array([room.talker_m, 0.0, 0.6])  # a standing talker, the microphone on a desk
+    shoebox.add_source(src.tolist())
+    shoebox.add_microphone(mic.tolist())
+    shoebox.compute_rir()
+    return np.asarray(shoebox.rir[0][0], np.float64)
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)) + 1e-20))
+
+
+def apply(cond: Condition, audio: np.ndarray, rir: np.ndarray | None = None) -> np.ndarray:
+    """``audio`` heard in ``cond``: through its room (level kept), then scaled; clipped to [-1, 1]."""
+    y = np.asarray(audio, np.float64)
+    if cond.room is not None:
+        from scipy.signal import fftconvolve
+
+        h = room_impulse_response(cond.room) if rir is None else rir
+        wet = fftconvolve(y, h)[: len(y)]
+        y = wet * (_rms(y) / _rms(wet))
+    return np.clip(y * 10.0 ** (cond.gain_db / 20.0), -1.0, 1.0).astype(np.float32)
+
+
+def quiet_room(data_dir: str, seconds: float, level_dbfs: float = -60.0, seed: int = 0) -> np.ndarray:
+    """A quiet room: the dataset's background noise at ``level_dbfs`` RMS over a microphone's own hiss
+    20 dB below it, no speech."""
+    ds = D.scan(data_dir)
+    from kwsapp.wavio import load_audio
+
+    noise = [load_audio(p, RATE) for p in ds.background_files]
+    noise = np.concatenate([x for x in noise if len(x)]) if noise else np.zeros(0, np.float32)
+    n = int(seconds * RATE)
+    rng = np.random.default_rng(seed)
+    bed = np.resize(noise, n).astype(np.float64) if len(noise) else np.zeros(n)
+    bed *= 10.0 ** (level_dbfs / 20.0) / _rms(bed) if _rms(bed) > 1e-9 else 0.0
+    hiss = rng.normal(0.0, 10.0 ** ((level_dbfs - 20.0) / 20.0), n)
+    return np.clip(bed + hiss, -1.0, 1.0).astype(np.float32)
+
+
+def measure(detector, cond: Condition, streams, speech: np.ndarray | None, tolerance_s: float) -> dict:
+    """One row: the streams' scores and the speech's false alarms per hour under ``cond``."""
+    rir = room_impulse_response(cond.room) if cond.room else None
+    results = []
+    for audio, truth in streams:
+        hops = ST.record(detector, apply(cond, audio, rir))
+        results.append(ST.score([(d.label, d.stream_time_s) for d in hops.detections], truth, tolerance_s))
+    t = ST.total(results)
+    row = {"condition": cond.name, "gain_db": cond.gain_db, "room": cond.room.name if cond.room else None,
+           "correct_pct": t["correct_pct"], "wrong_pct": t["wrong_pct"], "false_positive_pct": t["false_positive_pct"],
+           "commands": t["commands"]}
+    if speech is not None:
+        hops = ST.record(detector, apply(cond, speech, rir))
+        fa = FA.false_alarms([(d.label, d.stream_time_s) for d in hops.detections], len(speech) / RATE / 3600.0)
+        row.update(false_alarms=fa["false_alarms"], per_hour=fa["per_hour"], per_hour_95=fa["per_hour_95"])
+    return row
+
+
+def table(rows: list[dict], quiet: dict | None) -> str:
+    """The rows as a Markdown table (what BENCHMARKS keeps)."""
+    out = ["| condition | commands found | wrong | false positives | false alarms / h, running speech |",
+           "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        fa = f"{r['per_hour']:.1f}" if "per_hour" in r else "–"
+        out.append(f"| {r['condition']} | {r['correct_pct']:.1f} % | {r['wrong_pct']:.1f} % | "
+                   f"{r['false_positive_pct']:.1f} % | {fa} |")
+    if quiet is not None:
+        out.append(f"| quiet room, no speech ({quiet['level_dbfs']:g} dBFS) | – | – | – | {quiet['per_hour']:.1f} |")
+    return "\n".join(out)
+
+
+def plot(rows: list[dict], path: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.0, 3.8), dpi=110)
+    names = [r["condition"] for r in rows]
+    ax.bar(range(len(rows)), [r["correct_pct"] for r in rows], color="#1f77b4")
+    for i, r in enumerate(rows):
+        label = f"{r['correct_pct']:.0f}%" + (f"\n{r['per_hour']:.0f} FA/h" if "per_hour" in r else "")
+        ax.annotate(label, (i, r["correct_pct"]), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
+    ax.set_xticks(range(len(rows)), names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 110)
+    ax.set_ylabel("commands found, %")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run(args) -> int:
+    from kwsapp.engine.detector import Detector, EngineSettings
+    from kwsapp.listen import smoothing_from_args
+
+    def say(text):
+        print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    if args.streams < 1:
+        raise UsageError("--streams must be at least 1")
+    levels = ST._values(args.levels, "--levels", -60.0, 20.0, DEFAULT_LEVELS)
+    rooms = [] if args.no_rooms else list(ROOMS)
+    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
+    detector = Detector(args.model, settings)
+    streams = [ST.make_stream(args.data_dir, args.split, ST.StreamSpec(duration_s=args.duration, seed=args.seed + k))
+               for k in range(args.streams)]
+    speech = None
+    if not args.no_speech:
+        list_path = args.speech_list or FA.default_speech_list(args.data_dir)
+        speech, n_files = FA.speech_audio(list_path)
+        say(f"running speech: {n_files} files, {len(speech) / RATE / 60:.1f} min ({list_path})")
+    tolerance_s = args.tolerance_ms / 1000.0
+    rows = []
+    for cond in conditions(levels, rooms):
+        rows.append(measure(detector, cond, streams, speech, tolerance_s))
+        r = rows[-1]
+        say(f"{cond.name:>22}: {r['correct_pct']:5.1f}% found, {r['wrong_pct']:4.1f}% wrong, "
+            f"{r['false_positive_pct']:4.1f}% false positives"
+            + (f", {r['per_hour']:.1f} false alarms/h" if "per_hour" in r else ""))
+    quiet_audio = quiet_room(args.data_dir, args.quiet_s, args.quiet_dbfs, seed=args.seed)
+    hops = ST.record(detector, quiet_audio)
+    quiet = dict(FA.false_alarms([(d.label, d.stream_time_s) for d in hops.detections], args.quiet_s / 3600.0),
+                 level_dbfs=args.quiet_dbfs, seconds=args.quiet_s)
+    say(f"quiet room ({args.quiet_dbfs:g} dBFS, {args.quiet_s / 60:g} min): {quiet['false_alarms']} false alarms "
+        f"= {quiet['per_hour']:.1f} per hour")
+    report = {"model": args.model, "split": args.split, "streams": args.streams, "duration_s": args.duration,
+              "seed": args.seed, "smoothing": settings.smoothing.to_dict(), "rows": rows, "quiet_room": quiet,
+              "table": table(rows, quiet)}
+    say("")
+    say(report["table"])
+    if args.plot:
+        name = os.path.basename(os.path.abspath(args.model))
+        plot(rows, args.plot, f"{name}: {args.streams} x {args.duration:g} s {args.split} streams, "
+                              f"threshold {settings.smoothing.detection_threshold:g}")
+        say(f"wrote {args.plot}")
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
+def add_parser(sub) -> None:
+    from kwsapp.model import BUNDLED_MODEL_DIR
+
+    p = sub.add_parser("robustness", help="recall and false alarms per hour at other levels and in simulated rooms",
+                       description=__doc__.split("\n\n", 1)[1].replace("``", ""))
+    p.add_argument("--model", default=BUNDLED_MODEL_DIR, help="model folder (default: the bundled assets/model)")
+    p.add_argument("--data-dir", default=D.default_data_dir(), help=D.DATA_DIR_HELP + " for the command streams")
+    p.add_argument("--split", choices=["testing", "validation"], default="validation", type=D.split_name,
+                   help="clips for the command streams (default: validation: choose models on it)")
+    p.add_argument("--streams", type=int, default=4, help="command streams, seeds SEED, SEED+1, ... (default: 4)")
+    p.add_argument("--seed", type=int, default=10, help="first stream seed (default: 10, as make model tunes)")
+    p.add_argument("--duration", type=float, default=600.0, help="seconds per stream (default: 600)")
+    p.add_argument("--levels", default=DEFAULT_LEVELS, metavar="DB1,DB2,...",
+                   help=f"levels to play the streams and speech at, dB from their own, e.g. --levels=-30,0 "
+                        f"(default: {DEFAULT_LEVELS})")
+    p.add_argument("--no-rooms", action="store_true", help="levels only, no simulated rooms")
+    p.add_argument("--speech-list", default=None, metavar="FILE",
+                   help="running speech for false alarms per hour (default: continuous_speech/eval_list.txt "
+                        "beside the data folder)")
+    p.add_argument("--no-speech", action="store_true", help="no false alarms on running speech (faster)")
+    p.add_argument("--quiet-s", type=float, default=1800.0, help="seconds of quiet room (default: 1800)")
+    p.add_argument("--quiet-dbfs", type=float, default=-60.0, help="the quiet room's noise level (default: -60)")
+    ST.add_detector_args(p)
+    p.add_argument("--plot", default=None, metavar="PNG", help="draw commands found per condition into this PNG")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object (stdout holds only it)")
+    p.set_defaults(func=run)
