@@ -1,4 +1,4 @@
-"""Old runtime against new, side by side in one run (BENCHMARKS.md, "A lean runtime").
+"""Old runtime against new, side by side in one run (BENCHMARKS.md, "Lean runtime"; docs/experiments/lean-runtime.md).
 
     python scripts/bench_runtime.py --old-ref REV --old-python OLD/bin/python --new-venv NEW
 

@@ -26,7 +26,7 @@ from kwsapp.wavio import write_wav  # noqa: E402
 from trainer.dataset import COMMANDS  # noqa: E402
 
 
-# The files that take longest (a minute or more each on 2 cores: BENCHMARKS.md, "Test suite time"),
+# The files that take longest (a minute or more each on 2 cores: docs/experiments/test-suite-time.md),
 # longest first. `make test` hands whole files to two processes in collection order; started last,
 # one of these would leave the other process idle at the end. (Not the soak: it measures real-time
 # listening and must not run beside the distributed tests' four TensorFlow processes.)

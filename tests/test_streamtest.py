@@ -69,7 +69,7 @@ def test_scoring_follows_the_tf_rule():
 
 def test_the_tool_end_to_end(capsys, data_dir, model_dir, tmp_path):
     out_wav = tmp_path / "stream.wav"
-    # BENCHMARKS.md's test stream "seed 1" (10 minutes, 142 commands): 87.3 % / 0.0 % / 0.0 % at the
+    # The test stream "seed 1" of docs/experiments/streaming-engine.md (10 minutes, 142 commands): 87.3 % / 0.0 % / 0.0 % at the
     # shipped threshold 0.6, which trades some command recall for few false alarms on running speech.
     rc = main(["streamtest", "--data-dir", data_dir, "--model", model_dir, "--seed", "1",
                "--out-wav", str(out_wav), "--json"])

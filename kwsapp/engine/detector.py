@@ -203,7 +203,7 @@ class Detector:
     def _verified(self, det: Detection | None, window, scores, t_ms: float) -> Detection | None:
         """``det`` if the verifier confirms it on the window where its word scored highest within
         the averaging window, else None. A rejected detection still starts the smoother's
-        suppression (what was measured, BENCHMARKS.md)."""
+        suppression (what was measured, docs/experiments/verifier.md)."""
         from ..verifier import best_hop
 
         span = self.settings.smoothing.average_window_ms

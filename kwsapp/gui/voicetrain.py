@@ -54,7 +54,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Below this many held-out takes one take moves the before/after figure by more than 5 points:
 # the report says the test means little.
 MIN_HELD_OUT = 20
-# The time estimate: BENCHMARKS.md (fine-tuning) measured about 30 s of start-up, reading and
+# The time estimate: docs/experiments/finetune-voice.md measured about 30 s of start-up, reading and
 # testing and 20-30 s per epoch on the shared 2-core machine with the shared base data.
 START_S, EPOCH_S = 30, 25
 
