@@ -21,7 +21,7 @@ import shutil
 import sys
 import threading
 
-from .errors import KwsError
+from .core.errors import KwsError
 
 
 def now() -> _dt.datetime:
@@ -199,7 +199,7 @@ class ClipSaver:
 
     def save(self, audio, wall: _dt.datetime, label: str, score: float) -> str | None:
         """The clip's path, or None after a one-line message when it could not be written."""
-        from .wavio import write_wav
+        from .core.wavio import write_wav
 
         name = clip_name(wall, label, score)
         path = os.path.join(self.folder, name)

@@ -58,10 +58,10 @@ def _cpu_seconds() -> float:
 
 def _verifier_time(folder: str, wins, hop_ms: int, checks: int) -> dict:
     """The check's cost per proposed detection (it runs on the worker thread, between hops)."""
-    from .errors import KwsError
+    from .core.errors import KwsError
 
     try:
-        from .verifier import Verifier
+        from .core.verifier import Verifier
 
         v = Verifier(folder)
     except KwsError as e:  # e.g. the verify extra not installed
@@ -85,10 +85,10 @@ def measure(model_dir: str, windows: int = 500, warmup: int = 50, hop_ms: int = 
             verifier: str | None = None, checks: int = 30) -> dict:
     from .audio.filesource import load_stream_audio
     from .audio.sources import SourceSpec
-    from .engine.detector import Detector, EngineSettings
-    from .engine.engine import Engine
-    from .errors import KwsError
-    from .wavio import write_wav
+    from .core.detector import Detector, EngineSettings
+    from .engine import Engine
+    from .core.errors import KwsError
+    from .core.wavio import write_wav
 
     say = progress or (lambda msg: None)
     warmup = min(warmup, windows)  # a short run (tests) needs no more warm-up than it times
@@ -198,7 +198,7 @@ def cmd_bench(args) -> int:
 
 def add_parser(sub, add_source_args, add_model_arg) -> None:
     from .listen import _hop_ms, _positive
-    from .verifier import BUNDLED_VERIFIER_DIR
+    from .core.verifier import BUNDLED_VERIFIER_DIR
 
     p = sub.add_parser("bench", help="measure feature, model and hop times on this machine",
                        description=__doc__.split("\n\n", 1)[1])

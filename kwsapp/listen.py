@@ -11,9 +11,9 @@ import sys
 import threading
 import time
 
-from .engine.peak import PeakFollower
-from .engine.smoothing import SmoothingConfig, parse_thresholds
-from .errors import DeviceError, KwsError, UsageError
+from .core.peak import PeakFollower
+from .core.smoothing import SmoothingConfig, parse_thresholds
+from .core.errors import DeviceError, KwsError, UsageError
 
 RETRY_DELAYS_S = (1.0, 2.0, 4.0)  # waits before the 1st, 2nd, 3rd (and later) reconnect tries
 RETRY_RESET_S = 30.0  # a reconnected input that ran this long earns a fresh set of tries
@@ -70,7 +70,7 @@ def add_smoothing_args(p) -> None:
 def add_verifier_arg(p, under_kwsapp: bool = False) -> None:
     """``under_kwsapp``: a subcommand of ``kwsapp``, which has its own --verifier: a value given
     before the subcommand then stays (the subcommand's default does not replace it)."""
-    from .verifier import BUNDLED_VERIFIER_DIR
+    from .core.verifier import BUNDLED_VERIFIER_DIR
 
     p.add_argument("--verifier", nargs="?", const=BUNDLED_VERIFIER_DIR,
                    default=argparse.SUPPRESS if under_kwsapp else None, metavar="DIR",
@@ -84,13 +84,13 @@ def add_verifier_arg(p, under_kwsapp: bool = False) -> None:
 def smoothing_from_args(args) -> SmoothingConfig:
     """The smoothing options given; the model's own tuned threshold and window where
     --threshold and --average-window-ms are not."""
-    from .engine.smoothing import for_model
+    from .core.smoothing import for_model
 
     cfg = for_model(args.model, SmoothingConfig(suppression_ms=args.suppression_ms,
                                                 minimum_count=args.minimum_count))
     if args.threshold is not None:
         default, words = args.threshold
-        from .model import read_config
+        from .core.model import read_config
 
         unknown = sorted({w for w, _ in words} - set(read_config(args.model).labels)) if words else []
         if unknown:
@@ -104,7 +104,7 @@ def smoothing_from_args(args) -> SmoothingConfig:
     if getattr(args, "words", None):
         # The others become like _unknown_: never reported, and (unlike a filter on the output)
         # they start no suppression time that would hide a wanted word said right after them.
-        from .model import read_config
+        from .core.model import read_config
 
         others = [w for w in read_config(args.model).labels if w not in args.words]
         cfg = dataclasses.replace(cfg, ignore_labels=tuple(dict.fromkeys([*cfg.ignore_labels, *others])))
@@ -183,7 +183,7 @@ class _Outputs:
             self.actions.fire(det, record["wall_time"], extra)
 
     def over(self, det) -> None:
-        """The word is over (kwsapp/engine/peak.py): its line, and --log's, with the peak score."""
+        """The word is over (kwsapp/core/peak.py): its line, and --log's, with the peak score."""
         record, file = self._waiting.popleft()
         record = det.to_json() | record
         print(format_detection(det, self.as_json, record, file if self.several_files else None), flush=True)
@@ -271,8 +271,8 @@ def _sigterm_as_ctrl_c():
 def cmd_listen(args) -> int:
     from .audio.decode import STDIN, expand_inputs, is_stream, load_input
     from .audio.sources import SourceSpec
-    from .engine.detector import Detector, EngineSettings
-    from .model import read_config
+    from .core.detector import Detector, EngineSettings
+    from .core.model import read_config
 
     labels = read_config(args.model).labels
     args.words = parse_words(args.words, labels)
@@ -345,7 +345,7 @@ def _over(outputs, det) -> None:
 
 def _listen_live(detector, spec, outputs, args, file: str | None) -> int:
     from .audio.sources import SourceSpec
-    from .engine.engine import Engine
+    from .engine import Engine
 
     health = _Health()
     events: queue.Queue = queue.Queue()

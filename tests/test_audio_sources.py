@@ -9,7 +9,7 @@ import pytest
 from kwsapp.audio import devices as dev
 from kwsapp.audio.filesource import FileSource
 from kwsapp.audio.ringbuffer import RingBuffer
-from kwsapp.errors import AudioFileError, DeviceError
+from kwsapp.core.errors import AudioFileError, DeviceError
 
 
 def write_wav(path, x, rate, fmt="int16"):

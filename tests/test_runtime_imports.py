@@ -60,7 +60,7 @@ def test_kwsapp_never_imports_the_trainer():
 
 WINDOW_PROBE = """
 import os, sys
-from kwsapp.engine import engine as E
+from kwsapp import engine as E
 real = E.Engine._emit
 def first_hop(self, hop):  # the window is up and its engine has scored a window
     print("TF" if "tensorflow" in sys.modules else "no TF", flush=True)

@@ -28,8 +28,8 @@ from typing import Callable
 
 import numpy as np
 
-from kwsapp.errors import AudioFileError, KwsError, UsageError
-from kwsapp.wavio import load_audio, write_wav
+from kwsapp.core.errors import AudioFileError, KwsError, UsageError
+from kwsapp.core.wavio import load_audio, write_wav
 
 from . import dataset as D
 from . import neural_tts as N

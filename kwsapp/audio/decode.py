@@ -1,7 +1,7 @@
-"""Any audio input -> mono float32 at the model's rate: WAV through kwsapp.wavio (it reads pipes
+"""Any audio input -> mono float32 at the model's rate: WAV through kwsapp.core.wavio (it reads pipes
 and WAVs of unknown length, and names the wrong header field), FLAC/OGG/MP3 and the other
 formats libsndfile knows through soundfile, and raw 16-bit little-endian mono PCM (``--raw``).
-The checks of kwsapp.wavio (check_format, check_samples) sit on top of every reader.
+The checks of kwsapp.core.wavio (check_format, check_samples) sit on top of every reader.
 """
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import os
 
 import numpy as np
 
-from ..errors import AudioFileError
-from ..wavio import _FLOAT, WavFormat, check_format, check_samples, read_wav, resample, to_mono
+from ..core.errors import AudioFileError
+from ..core.wavio import _FLOAT, WavFormat, check_format, check_samples, read_wav, resample, to_mono
 
 STDIN = "-"
 RAW_RATE = 16000  # --raw is the model's own format: 16-bit mono at 16 kHz (arecord -f S16_LE -r 16000)

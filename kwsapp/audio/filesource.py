@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from ..errors import AudioFileError
-from ..wavio import WavReader, read_wav, resample, to_mono
+from ..core.errors import AudioFileError
+from ..core.wavio import WavReader, read_wav, resample, to_mono
 from .ringbuffer import RingBuffer
 
 _BLOCK_S = 0.01

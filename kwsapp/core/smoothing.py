@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import KwsError
+from .model import read_config
+
 
 def checked_fields(cls, d: dict, what: str) -> dict:
     """``d`` unchanged if every key is a field of dataclass ``cls``; else a ValueError
@@ -90,9 +93,6 @@ def tuned(model_config, base: SmoothingConfig | None = None) -> SmoothingConfig:
 def for_model(model_dir: str, base: SmoothingConfig | None = None) -> SmoothingConfig:
     """:func:`tuned` for the model in ``model_dir`` (its config.json), before it is loaded.
     A missing or broken model changes nothing here: loading it reports that properly."""
-    from ..errors import KwsError
-    from ..model import read_config
-
     try:
         config = read_config(model_dir)
     except KwsError:
