@@ -184,6 +184,9 @@ def clip_name(wall: _dt.datetime, label: str, score: float) -> str:
     return f"{stamp}_{safe}_{score:.2f}.wav"
 
 
+CLIP_S = 1.5  # a saved clip: the 1 s window that fired and 0.5 s before it (the word's onset)
+
+
 class ClipSaver:
     """Writes the audio of each detection to ``folder`` (created if missing)."""
 

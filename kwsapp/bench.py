@@ -197,7 +197,7 @@ def cmd_bench(args) -> int:
 
 
 def add_parser(sub, add_source_args, add_model_arg) -> None:
-    from .listen import _hop_ms, _positive
+    from .cli_options import hop_ms_arg, positive_arg
     from .core.verifier import BUNDLED_VERIFIER_DIR
 
     p = sub.add_parser("bench", help="measure feature, model and hop times on this machine",
@@ -205,7 +205,7 @@ def add_parser(sub, add_source_args, add_model_arg) -> None:
     add_model_arg(p)
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--windows", type=int, default=500, help="timed windows per measurement (default: 500)")
-    p.add_argument("--hop-ms", type=_hop_ms, default=100, help="engine hop (default: 100)")
+    p.add_argument("--hop-ms", type=hop_ms_arg, default=100, help="engine hop (default: 100)")
     p.add_argument("--rtf-seconds", type=float, default=60.0,
                    help="length of the WAV for the listen --input real-time factor (default: 60)")
     p.add_argument("--cpu-seconds", type=float, default=20.0,
@@ -214,6 +214,6 @@ def add_parser(sub, add_source_args, add_model_arg) -> None:
     p.add_argument("--verifier", nargs="?", const=BUNDLED_VERIFIER_DIR, default=argparse.SUPPRESS, metavar="DIR",
                    help="also time the second-stage check of this `kws-train verifier` folder per proposed "
                         "detection (given without DIR: the bundled one; needs pip install 'kwsapp[verify]')")
-    p.add_argument("--checks", type=_positive(int), default=30,
+    p.add_argument("--checks", type=positive_arg(int), default=30,
                    help="timed verifier checks, with --verifier (default: 30)")
     p.set_defaults(func=cmd_bench)

@@ -14,7 +14,7 @@ import sys
 
 from . import __version__
 from .cli_util import RawDescriptionHelpFormatter, parser_class, run_main
-from .listen import add_verifier_arg
+from .cli_options import add_verifier_arg
 from .core.model import BUNDLED_MODEL_DIR
 
 

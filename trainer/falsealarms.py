@@ -180,7 +180,7 @@ def plot_det(curves, path: str, title: str) -> None:
 
 def run(args) -> int:
     from kwsapp.core.detector import Detector, EngineSettings
-    from kwsapp.listen import smoothing_from_args
+    from kwsapp.cli_options import smoothing_from_args
     from kwsapp.core.model import save_smoothing
 
     def say(text):  # with --json, stdout carries only the JSON

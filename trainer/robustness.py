@@ -163,7 +163,7 @@ def plot(rows: list[dict], path: str, title: str) -> None:
 
 def run(args) -> int:
     from kwsapp.core.detector import Detector, EngineSettings
-    from kwsapp.listen import smoothing_from_args
+    from kwsapp.cli_options import smoothing_from_args
 
     def say(text):
         print(text, file=sys.stderr if args.json else sys.stdout, flush=True)

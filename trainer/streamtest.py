@@ -265,7 +265,7 @@ def run(args) -> int:
 
 def _run(args, emit) -> int:
     from kwsapp.core.detector import Detector, EngineSettings
-    from kwsapp.listen import smoothing_from_args
+    from kwsapp.cli_options import smoothing_from_args
     from kwsapp.core.model import save_smoothing
 
     if args.streams < 1:
@@ -331,7 +331,7 @@ def _run(args, emit) -> int:
 
 def add_detector_args(p) -> None:
     """How detections are made and matched: shared by streamtest and falsealarms."""
-    from kwsapp.listen import add_smoothing_args, add_verifier_arg
+    from kwsapp.cli_options import add_smoothing_args, add_verifier_arg
 
     p.add_argument("--tolerance-ms", type=float, default=1500.0,
                    help="max distance between a detection and its clip's start (default: 1500)")

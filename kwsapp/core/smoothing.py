@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import KwsError
+from .errors import KwsError, UsageError
 from .model import read_config
 
 
@@ -98,6 +98,31 @@ def for_model(model_dir: str, base: SmoothingConfig | None = None) -> SmoothingC
     except KwsError:
         return base or SmoothingConfig()
     return tuned(config, base)
+
+
+def chosen(model_dir: str, base: SmoothingConfig, threshold=None, average_window_ms: float | None = None,
+           words=None) -> SmoothingConfig:
+    """:func:`for_model` with the user's choices on top: ``threshold`` as :func:`parse_thresholds`
+    returns it (one number replaces the model's per-word values too), ``average_window_ms``, and
+    ``words``, the only words to report. A word the model does not know is a UsageError."""
+    cfg = for_model(model_dir, base)
+    if threshold is not None:
+        default, pairs = threshold
+        unknown = sorted({w for w, _ in pairs} - set(read_config(model_dir).labels)) if pairs else []
+        if unknown:
+            raise UsageError(f"--threshold names {', '.join(unknown)}, not a word of the model {model_dir}")
+        if default is not None:
+            cfg = dataclasses.replace(cfg, detection_threshold=default, word_thresholds=())
+        if pairs:
+            cfg = dataclasses.replace(cfg, word_thresholds=dict(cfg.word_thresholds) | dict(pairs))
+    if average_window_ms is not None:
+        cfg = dataclasses.replace(cfg, average_window_ms=average_window_ms)
+    if words:
+        # The others become like _unknown_: never reported, and (unlike a filter on the output)
+        # they start no suppression time that would hide a wanted word said right after them.
+        others = [w for w in read_config(model_dir).labels if w not in words]
+        cfg = dataclasses.replace(cfg, ignore_labels=tuple(dict.fromkeys([*cfg.ignore_labels, *others])))
+    return cfg
 
 
 TIME_TOLERANCE_MS = 1e-3

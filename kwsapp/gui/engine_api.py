@@ -37,7 +37,7 @@ def make_engine(spec, model_dir: str, smoothing, bridge, verifier: str | None = 
     """Build (and load the model for) an engine on a new source for ``spec``; not started yet.
     Each detection is preceded by its audio (``bridge.on_clip``), for the window's saved clips."""
     from ..engine import Engine, EngineSettings
-    from ..listen import CLIP_S
+    from ..actions import CLIP_S
 
     built = []
 
