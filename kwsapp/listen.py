@@ -5,15 +5,14 @@ import collections
 import dataclasses
 import json
 import queue
-import signal
 import sys
-import threading
 import time
 
 from .actions import CLIP_S
 from .cli_options import add_smoothing_args, add_verifier_arg, hop_ms_arg, positive_arg, smoothing_from_args
 from .core.errors import DeviceError, KwsError, UsageError
 from .core.peak import PeakFollower
+from .core.sigterm import sigterm_as_ctrl_c
 from .core.smoothing import SmoothingConfig
 
 RETRY_DELAYS_S = (1.0, 2.0, 4.0)  # waits before the 1st, 2nd, 3rd (and later) reconnect tries
@@ -163,19 +162,6 @@ class _Health:
                 f"{dropped} dropped hop(s) (recognition fell behind); the machine is too busy")
 
 
-def _sigterm_as_ctrl_c():
-    """A SIGTERM (service manager, `kill`) ends a live listen the way Ctrl-C does: the engine
-    and the stream are stopped, not cut off. Returns the previous handler (None when this
-    is not the main thread, where handlers cannot be set)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    return signal.signal(signal.SIGTERM, interrupt)
-
-
 def cmd_listen(args) -> int:
     from .audio.decode import STDIN, expand_inputs, is_stream, load_input
     from .audio.sources import SourceSpec
@@ -287,19 +273,17 @@ def _listen_live(detector, spec, outputs, args, file: str | None) -> int:
     context_s = max(0.0, CLIP_S - detector.window_samples / detector.sample_rate) if outputs.clips else 0.0
     engine = Engine(spec, detector, on_hop=on_hop, on_detection=on_detection, on_error=events.put,
                     context_s=context_s)
-    previous = _sigterm_as_ctrl_c()
-    try:
-        _listen_with_retries(engine, events, show, health, args, lambda: engine.open(SourceSpec("mic")))
-    except KeyboardInterrupt:
-        pass  # Ctrl-C (or SIGTERM) is how a live listen ends: stopped cleanly, exit 0
-    finally:
-        engine.stop()
-        _drain(events, show)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        health.source_ended(engine.source)
-        if health.summary():
-            print(health.summary(), file=sys.stderr)
+    with sigterm_as_ctrl_c():
+        try:
+            _listen_with_retries(engine, events, show, health, args, lambda: engine.open(SourceSpec("mic")))
+        except KeyboardInterrupt:
+            pass  # Ctrl-C (or SIGTERM) is how a live listen ends: stopped cleanly, exit 0
+        finally:
+            engine.stop()
+            _drain(events, show)
+            health.source_ended(engine.source)
+            if health.summary():
+                print(health.summary(), file=sys.stderr)
     return 0
 
 
