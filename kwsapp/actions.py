@@ -22,6 +22,7 @@ import sys
 import threading
 
 from .core.errors import KwsError
+from .core.wavio import write_wav
 
 
 def now() -> _dt.datetime:
@@ -202,8 +203,6 @@ class ClipSaver:
 
     def save(self, audio, wall: _dt.datetime, label: str, score: float) -> str | None:
         """The clip's path, or None after a one-line message when it could not be written."""
-        from .core.wavio import write_wav
-
         name = clip_name(wall, label, score)
         path = os.path.join(self.folder, name)
         n = 1

@@ -21,6 +21,15 @@ import time
 
 import numpy as np
 
+from .audio.filesource import load_stream_audio
+from .audio.sources import SourceSpec
+from .cli_options import hop_ms_arg, positive_arg
+from .core.detector import Detector, EngineSettings
+from .core.errors import KwsError
+from .core.verifier import BUNDLED_VERIFIER_DIR, Verifier
+from .core.wavio import write_wav
+from .engine import Engine
+
 
 def _cpu_name() -> str:
     try:
@@ -58,11 +67,7 @@ def _cpu_seconds() -> float:
 
 def _verifier_time(folder: str, wins, hop_ms: int, checks: int) -> dict:
     """The check's cost per proposed detection (it runs on the worker thread, between hops)."""
-    from .core.errors import KwsError
-
     try:
-        from .core.verifier import Verifier
-
         v = Verifier(folder)
     except KwsError as e:  # e.g. the verify extra not installed
         return {"error": str(e).splitlines()[0]}
@@ -83,13 +88,6 @@ def _verifier_time(folder: str, wins, hop_ms: int, checks: int) -> dict:
 def measure(model_dir: str, windows: int = 500, warmup: int = 50, hop_ms: int = 100,
             rtf_seconds: float = 60.0, cpu_seconds: float = 20.0, progress=None,
             verifier: str | None = None, checks: int = 30) -> dict:
-    from .audio.filesource import load_stream_audio
-    from .audio.sources import SourceSpec
-    from .core.detector import Detector, EngineSettings
-    from .engine import Engine
-    from .core.errors import KwsError
-    from .core.wavio import write_wav
-
     say = progress or (lambda msg: None)
     warmup = min(warmup, windows)  # a short run (tests) needs no more warm-up than it times
     settings = EngineSettings(hop_ms=hop_ms)
@@ -197,9 +195,6 @@ def cmd_bench(args) -> int:
 
 
 def add_parser(sub, add_source_args, add_model_arg) -> None:
-    from .cli_options import hop_ms_arg, positive_arg
-    from .core.verifier import BUNDLED_VERIFIER_DIR
-
     p = sub.add_parser("bench", help="measure feature, model and hop times on this machine",
                        description=__doc__.split("\n\n", 1)[1])
     add_model_arg(p)

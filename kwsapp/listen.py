@@ -8,12 +8,20 @@ import queue
 import sys
 import time
 
-from .actions import CLIP_S
+from .actions import (CLIP_S, ActionRunner, ClipSaver, DetectionLog, load_actions, missing_program, now,
+                      parse_command, wall_time_text)
+from .audio import devices
+from .audio.decode import STDIN, expand_inputs, is_stream, load_input
+from .audio.devices import list_input_devices
+from .audio.sources import SourceSpec
 from .cli_options import add_smoothing_args, add_verifier_arg, hop_ms_arg, positive_arg, smoothing_from_args
+from .core.detector import Detector, EngineSettings
 from .core.errors import DeviceError, KwsError, UsageError
+from .core.model import read_config
 from .core.peak import PeakFollower
 from .core.sigterm import sigterm_as_ctrl_c
 from .core.smoothing import SmoothingConfig
+from .engine import Engine
 
 RETRY_DELAYS_S = (1.0, 2.0, 4.0)  # waits before the 1st, 2nd, 3rd (and later) reconnect tries
 RETRY_RESET_S = 30.0  # a reconnected input that ran this long earns a fresh set of tries
@@ -49,9 +57,6 @@ class _Outputs:
     action. A failing action or clip is one line on stderr; the next detection is handled as usual."""
 
     def __init__(self, args, labels, sample_rate: int, several_files: bool):
-        from .actions import (ActionRunner, ClipSaver, DetectionLog, load_actions, missing_program,
-                              parse_command)
-
         self.as_json = args.json
         self.several_files = several_files
         commands, problems = (load_actions(args.actions, args.words or labels) if args.actions else ({}, []))
@@ -75,8 +80,6 @@ class _Outputs:
     def crossed(self, det, clip=None, file: str | None = None) -> None:
         """At the hop that crossed the threshold: the clip is saved and the action starts at once
         (KWSAPP_SCORE is that hop's score); the line waits for :meth:`over`."""
-        from .actions import now, wall_time_text
-
         wall = now()
         record = {"wall_time": wall_time_text(wall)}
         if file is not None:
@@ -163,11 +166,6 @@ class _Health:
 
 
 def cmd_listen(args) -> int:
-    from .audio.decode import STDIN, expand_inputs, is_stream, load_input
-    from .audio.sources import SourceSpec
-    from .core.detector import Detector, EngineSettings
-    from .core.model import read_config
-
     labels = read_config(args.model).labels
     args.words = parse_words(args.words, labels)
     inputs = expand_inputs(args.input) if args.input else []
@@ -202,8 +200,6 @@ def cmd_listen(args) -> int:
 def _listen_to_files(detector, inputs, audio, outputs, clip_n: int, raw: bool) -> int:
     """Each input as its own stream, as fast as possible; a bad one of several is one line on
     stderr and the next is read (exit status 1 at the end)."""
-    from .audio.decode import load_input
-
     failed = 0
     for name in inputs:
         if audio is None:
@@ -238,9 +234,6 @@ def _over(outputs, det) -> None:
 
 
 def _listen_live(detector, spec, outputs, args, file: str | None) -> int:
-    from .audio.sources import SourceSpec
-    from .engine import Engine
-
     health = _Health()
     events: queue.Queue = queue.Queue()
     peaks = PeakFollower(detector.labels)  # used on the engine's worker while it runs
@@ -306,8 +299,6 @@ def _listen_with_retries(engine, events, show, health, args, default_source) -> 
         print(f"kwsapp listen: {lost}; trying the default input in {delay:g} s "
               f"(try {tries} of {args.retries})", file=sys.stderr)
         time.sleep(delay)
-        from .audio import devices
-
         try:
             devices.refresh()
             health.source_ended(engine.source)
@@ -357,8 +348,6 @@ def _drain(events, show) -> None:
 
 
 def cmd_devices(args) -> int:
-    from .audio.devices import list_input_devices
-
     devices = list_input_devices()
     if args.json:
         print(json.dumps([d.__dict__ for d in devices]))
@@ -375,7 +364,8 @@ def cmd_devices(args) -> int:
 
 
 def add_parser(sub, add_source_args, add_model_arg) -> None:
-    # Heavy imports (LiteRT, PortAudio) happen inside the commands, so --help stays fast.
+    # LiteRT and PortAudio load when a command first needs them (kwsapp.core.model, kwsapp.audio.devices),
+    # so --help stays fast although this module imports the whole runtime.
     p = sub.add_parser(
         "listen", help="print detected commands from a microphone or a WAV file",
         description="Print one line per detected command (never _silence_/_unknown_) as it happens: "

@@ -144,8 +144,9 @@ def run(minutes: float, data_dir: str, model_dir: str, hop_ms: int = 100, loop_s
     from pulse import VirtualMic
 
     from kwsapp.audio.sources import SourceSpec
-    from kwsapp.engine import Engine, EngineSettings
+    from kwsapp.core.detector import EngineSettings
     from kwsapp.core.smoothing import for_model
+    from kwsapp.engine import Engine
 
     duration = minutes * 60.0
     warmup_s = min(120.0, duration / 4) if warmup_s is None else warmup_s
