@@ -7,6 +7,7 @@
 - the command-line entry modules are libraries to nobody.
 
 Parsed with ``ast``, so a wrong arrow fails here without importing anything.
+``python tests/test_layers.py`` lists every import (F: inside a function) to see the arrows.
 """
 from __future__ import annotations
 
@@ -127,3 +128,12 @@ def test_a_planted_wrong_import_is_caught(module, source, offender):
 ])
 def test_right_arrows_pass(module, source):
     assert wrong_arrows(module, imported_names(source, module)) == []
+
+
+if __name__ == "__main__":
+    for module, path in _modules():
+        tree = ast.parse(path.read_text())
+        inner = {n.lineno for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))}
+        for line, name in imported_names(path.read_text(), module, path.name == "__init__.py"):
+            print(f"{module}\t{line}\t{'F' if line in inner else 'M'}\t{name}")

@@ -124,7 +124,7 @@ def reexport_hint(model_dir: str) -> str:
 
 def load_tflite(path: str, threads: int = 1, hint: str = REBUILD_HINT):
     """A LiteRT interpreter for ``path``, or a one-line ModelError ending in ``hint``."""
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter  # at first use: `kwsapp --help` and `devices` start fast
 
     if not os.path.exists(path):
         raise ModelError(f"{path} is missing; {hint}")
@@ -197,7 +197,7 @@ class Classifier:
 
     def _load_keras(self, path):
         tf = require_tensorflow("the keras backend")
-        import keras
+        import keras  # the optional train extra, loaded only for this backend
 
         self.device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
         if not os.path.exists(path):
