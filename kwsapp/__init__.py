@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 def __getattr__(name):
     # `from kwsapp import Detector` (the Python API) without loading the runtime for `kwsapp --version`.
     if name in ("Detector", "EngineSettings"):
-        from .engine import detector
+        from .core import detector
 
         return getattr(detector, name)
     raise AttributeError(f"module 'kwsapp' has no attribute {name!r}")

@@ -21,7 +21,8 @@ import shutil
 import sys
 import threading
 
-from .errors import KwsError
+from .core.errors import KwsError
+from .core.wavio import write_wav
 
 
 def now() -> _dt.datetime:
@@ -184,6 +185,9 @@ def clip_name(wall: _dt.datetime, label: str, score: float) -> str:
     return f"{stamp}_{safe}_{score:.2f}.wav"
 
 
+CLIP_S = 1.5  # a saved clip: the 1 s window that fired and 0.5 s before it (the word's onset)
+
+
 class ClipSaver:
     """Writes the audio of each detection to ``folder`` (created if missing)."""
 
@@ -199,8 +203,6 @@ class ClipSaver:
 
     def save(self, audio, wall: _dt.datetime, label: str, score: float) -> str | None:
         """The clip's path, or None after a one-line message when it could not be written."""
-        from .wavio import write_wav
-
         name = clip_name(wall, label, score)
         path = os.path.join(self.folder, name)
         n = 1

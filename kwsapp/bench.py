@@ -21,6 +21,15 @@ import time
 
 import numpy as np
 
+from .audio.filesource import load_stream_audio
+from .audio.sources import SourceSpec
+from .cli_options import hop_ms_arg, positive_arg
+from .core.detector import Detector, EngineSettings
+from .core.errors import KwsError
+from .core.verifier import BUNDLED_VERIFIER_DIR, Verifier
+from .core.wavio import write_wav
+from .engine import Engine
+
 
 def _cpu_name() -> str:
     try:
@@ -58,11 +67,7 @@ def _cpu_seconds() -> float:
 
 def _verifier_time(folder: str, wins, hop_ms: int, checks: int) -> dict:
     """The check's cost per proposed detection (it runs on the worker thread, between hops)."""
-    from .errors import KwsError
-
     try:
-        from .verifier import Verifier
-
         v = Verifier(folder)
     except KwsError as e:  # e.g. the verify extra not installed
         return {"error": str(e).splitlines()[0]}
@@ -83,13 +88,6 @@ def _verifier_time(folder: str, wins, hop_ms: int, checks: int) -> dict:
 def measure(model_dir: str, windows: int = 500, warmup: int = 50, hop_ms: int = 100,
             rtf_seconds: float = 60.0, cpu_seconds: float = 20.0, progress=None,
             verifier: str | None = None, checks: int = 30) -> dict:
-    from .audio.filesource import load_stream_audio
-    from .audio.sources import SourceSpec
-    from .engine.detector import Detector, EngineSettings
-    from .engine.engine import Engine
-    from .errors import KwsError
-    from .wavio import write_wav
-
     say = progress or (lambda msg: None)
     warmup = min(warmup, windows)  # a short run (tests) needs no more warm-up than it times
     settings = EngineSettings(hop_ms=hop_ms)
@@ -197,15 +195,12 @@ def cmd_bench(args) -> int:
 
 
 def add_parser(sub, add_source_args, add_model_arg) -> None:
-    from .listen import _hop_ms, _positive
-    from .verifier import BUNDLED_VERIFIER_DIR
-
     p = sub.add_parser("bench", help="measure feature, model and hop times on this machine",
                        description=__doc__.split("\n\n", 1)[1])
     add_model_arg(p)
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--windows", type=int, default=500, help="timed windows per measurement (default: 500)")
-    p.add_argument("--hop-ms", type=_hop_ms, default=100, help="engine hop (default: 100)")
+    p.add_argument("--hop-ms", type=hop_ms_arg, default=100, help="engine hop (default: 100)")
     p.add_argument("--rtf-seconds", type=float, default=60.0,
                    help="length of the WAV for the listen --input real-time factor (default: 60)")
     p.add_argument("--cpu-seconds", type=float, default=20.0,
@@ -214,6 +209,6 @@ def add_parser(sub, add_source_args, add_model_arg) -> None:
     p.add_argument("--verifier", nargs="?", const=BUNDLED_VERIFIER_DIR, default=argparse.SUPPRESS, metavar="DIR",
                    help="also time the second-stage check of this `kws-train verifier` folder per proposed "
                         "detection (given without DIR: the bundled one; needs pip install 'kwsapp[verify]')")
-    p.add_argument("--checks", type=_positive(int), default=30,
+    p.add_argument("--checks", type=positive_arg(int), default=30,
                    help="timed verifier checks, with --verifier (default: 30)")
     p.set_defaults(func=cmd_bench)

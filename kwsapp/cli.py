@@ -14,8 +14,8 @@ import sys
 
 from . import __version__
 from .cli_util import RawDescriptionHelpFormatter, parser_class, run_main
-from .listen import add_verifier_arg
-from .model import BUNDLED_MODEL_DIR
+from .cli_options import add_verifier_arg
+from .core.model import BUNDLED_MODEL_DIR
 
 
 def _lazy(module: str, func: str):

@@ -1,114 +1,30 @@
 """``kwsapp listen`` (print detected commands) and ``kwsapp devices`` (list inputs)."""
 from __future__ import annotations
 
-import argparse
 import collections
 import dataclasses
 import json
 import queue
-import signal
 import sys
-import threading
 import time
 
-from .engine.peak import PeakFollower
-from .engine.smoothing import SmoothingConfig, parse_thresholds
-from .errors import DeviceError, KwsError, UsageError
+from .actions import (CLIP_S, ActionRunner, ClipSaver, DetectionLog, load_actions, missing_program, now,
+                      parse_command, wall_time_text)
+from .audio import devices
+from .audio.decode import STDIN, expand_inputs, is_stream, load_input
+from .audio.devices import list_input_devices
+from .audio.sources import SourceSpec
+from .cli_options import add_smoothing_args, add_verifier_arg, hop_ms_arg, positive_arg, smoothing_from_args
+from .core.detector import Detector, EngineSettings
+from .core.errors import DeviceError, KwsError, UsageError
+from .core.model import read_config
+from .core.peak import PeakFollower
+from .core.sigterm import sigterm_as_ctrl_c
+from .core.smoothing import SmoothingConfig
+from .engine import Engine
 
 RETRY_DELAYS_S = (1.0, 2.0, 4.0)  # waits before the 1st, 2nd, 3rd (and later) reconnect tries
 RETRY_RESET_S = 30.0  # a reconnected input that ran this long earns a fresh set of tries
-
-
-def _thresholds(text: str):
-    try:
-        return parse_thresholds(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _hop_ms(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of milliseconds") from None
-    if not 20 <= v <= 1000 or v % 10:
-        raise argparse.ArgumentTypeError(f"{v} ms: use a multiple of 10 between 20 and 1000")
-    return v
-
-
-def _positive(kind, minimum=None):
-    low = (1 if kind is int else 0) if minimum is None else minimum
-
-    def parse(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if v < low:
-            raise argparse.ArgumentTypeError(f"{text} must not be {f'below {low}' if low else 'negative'}")
-        return v
-
-    return parse
-
-
-def add_smoothing_args(p) -> None:
-    d = SmoothingConfig()
-    g = p.add_argument_group("smoothing (how window scores become detections)")
-    g.add_argument("--threshold", type=_thresholds, default=None, metavar="T | WORD=T,...",
-                   help="averaged score a command needs: one number for every word, WORD=T pairs for "
-                        "some (yes=0.7,go=0.5), or both (0.6,yes=0.7) (default: the thresholds tuned for "
-                        f"the model, from its config.json; {d.detection_threshold} for a model without them)")
-    g.add_argument("--average-window-ms", type=_positive(float), default=None,
-                   help="scores are averaged over this long (default: the window tuned for the model, "
-                        f"from its config.json; {d.average_window_ms:g} for a model without one)")
-    g.add_argument("--suppression-ms", type=_positive(float), default=d.suppression_ms,
-                   help=f"no new detection this soon after one (default: {d.suppression_ms:g})")
-    g.add_argument("--minimum-count", type=_positive(int), default=d.minimum_count,
-                   help=f"results needed in the window before deciding (default: {d.minimum_count})")
-
-
-def add_verifier_arg(p, under_kwsapp: bool = False) -> None:
-    """``under_kwsapp``: a subcommand of ``kwsapp``, which has its own --verifier: a value given
-    before the subcommand then stays (the subcommand's default does not replace it)."""
-    from .verifier import BUNDLED_VERIFIER_DIR
-
-    p.add_argument("--verifier", nargs="?", const=BUNDLED_VERIFIER_DIR,
-                   default=argparse.SUPPRESS if under_kwsapp else None, metavar="DIR",
-                   help="confirm each detection with a second model before reporting it (Google's "
-                        "speech_embedding and a small head): fewer false alarms and wrong words, a few more "
-                        "missed commands, about 60 ms per detection (see docs/usage.md). DIR: a `kws-train "
-                        "verifier` folder (given without DIR: the bundled assets/verifier). Needs pip install "
-                        "'kwsapp[verify]' (default: off)")
-
-
-def smoothing_from_args(args) -> SmoothingConfig:
-    """The smoothing options given; the model's own tuned threshold and window where
-    --threshold and --average-window-ms are not."""
-    from .engine.smoothing import for_model
-
-    cfg = for_model(args.model, SmoothingConfig(suppression_ms=args.suppression_ms,
-                                                minimum_count=args.minimum_count))
-    if args.threshold is not None:
-        default, words = args.threshold
-        from .model import read_config
-
-        unknown = sorted({w for w, _ in words} - set(read_config(args.model).labels)) if words else []
-        if unknown:
-            raise UsageError(f"--threshold names {', '.join(unknown)}, not a word of the model {args.model}")
-        if default is not None:  # one number for every word replaces the model's per-word values too
-            cfg = dataclasses.replace(cfg, detection_threshold=default, word_thresholds=())
-        if words:
-            cfg = dataclasses.replace(cfg, word_thresholds=dict(cfg.word_thresholds) | dict(words))
-    if args.average_window_ms is not None:
-        cfg = dataclasses.replace(cfg, average_window_ms=args.average_window_ms)
-    if getattr(args, "words", None):
-        # The others become like _unknown_: never reported, and (unlike a filter on the output)
-        # they start no suppression time that would hide a wanted word said right after them.
-        from .model import read_config
-
-        others = [w for w in read_config(args.model).labels if w not in args.words]
-        cfg = dataclasses.replace(cfg, ignore_labels=tuple(dict.fromkeys([*cfg.ignore_labels, *others])))
-    return cfg
 
 
 def format_detection(det, as_json: bool, record: dict | None = None, file: str | None = None) -> str:
@@ -121,7 +37,6 @@ def format_detection(det, as_json: bool, record: dict | None = None, file: str |
     return f"{file}  {line}" if file is not None else line
 
 
-CLIP_S = 1.5  # a saved clip: the 1 s window that fired and 0.5 s before it (the word's onset)
 ACTIONS_WAIT_S = 3.0  # at the end, running actions get this long to finish (and report a failure)
 
 
@@ -142,9 +57,6 @@ class _Outputs:
     action. A failing action or clip is one line on stderr; the next detection is handled as usual."""
 
     def __init__(self, args, labels, sample_rate: int, several_files: bool):
-        from .actions import (ActionRunner, ClipSaver, DetectionLog, load_actions, missing_program,
-                              parse_command)
-
         self.as_json = args.json
         self.several_files = several_files
         commands, problems = (load_actions(args.actions, args.words or labels) if args.actions else ({}, []))
@@ -168,8 +80,6 @@ class _Outputs:
     def crossed(self, det, clip=None, file: str | None = None) -> None:
         """At the hop that crossed the threshold: the clip is saved and the action starts at once
         (KWSAPP_SCORE is that hop's score); the line waits for :meth:`over`."""
-        from .actions import now, wall_time_text
-
         wall = now()
         record = {"wall_time": wall_time_text(wall)}
         if file is not None:
@@ -183,7 +93,7 @@ class _Outputs:
             self.actions.fire(det, record["wall_time"], extra)
 
     def over(self, det) -> None:
-        """The word is over (kwsapp/engine/peak.py): its line, and --log's, with the peak score."""
+        """The word is over (kwsapp/core/peak.py): its line, and --log's, with the peak score."""
         record, file = self._waiting.popleft()
         record = det.to_json() | record
         print(format_detection(det, self.as_json, record, file if self.several_files else None), flush=True)
@@ -255,25 +165,7 @@ class _Health:
                 f"{dropped} dropped hop(s) (recognition fell behind); the machine is too busy")
 
 
-def _sigterm_as_ctrl_c():
-    """A SIGTERM (service manager, `kill`) ends a live listen the way Ctrl-C does: the engine
-    and the stream are stopped, not cut off. Returns the previous handler (None when this
-    is not the main thread, where handlers cannot be set)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    return signal.signal(signal.SIGTERM, interrupt)
-
-
 def cmd_listen(args) -> int:
-    from .audio.decode import STDIN, expand_inputs, is_stream, load_input
-    from .audio.sources import SourceSpec
-    from .engine.detector import Detector, EngineSettings
-    from .model import read_config
-
     labels = read_config(args.model).labels
     args.words = parse_words(args.words, labels)
     inputs = expand_inputs(args.input) if args.input else []
@@ -308,8 +200,6 @@ def cmd_listen(args) -> int:
 def _listen_to_files(detector, inputs, audio, outputs, clip_n: int, raw: bool) -> int:
     """Each input as its own stream, as fast as possible; a bad one of several is one line on
     stderr and the next is read (exit status 1 at the end)."""
-    from .audio.decode import load_input
-
     failed = 0
     for name in inputs:
         if audio is None:
@@ -344,9 +234,6 @@ def _over(outputs, det) -> None:
 
 
 def _listen_live(detector, spec, outputs, args, file: str | None) -> int:
-    from .audio.sources import SourceSpec
-    from .engine.engine import Engine
-
     health = _Health()
     events: queue.Queue = queue.Queue()
     peaks = PeakFollower(detector.labels)  # used on the engine's worker while it runs
@@ -379,19 +266,17 @@ def _listen_live(detector, spec, outputs, args, file: str | None) -> int:
     context_s = max(0.0, CLIP_S - detector.window_samples / detector.sample_rate) if outputs.clips else 0.0
     engine = Engine(spec, detector, on_hop=on_hop, on_detection=on_detection, on_error=events.put,
                     context_s=context_s)
-    previous = _sigterm_as_ctrl_c()
-    try:
-        _listen_with_retries(engine, events, show, health, args, lambda: engine.open(SourceSpec("mic")))
-    except KeyboardInterrupt:
-        pass  # Ctrl-C (or SIGTERM) is how a live listen ends: stopped cleanly, exit 0
-    finally:
-        engine.stop()
-        _drain(events, show)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        health.source_ended(engine.source)
-        if health.summary():
-            print(health.summary(), file=sys.stderr)
+    with sigterm_as_ctrl_c():
+        try:
+            _listen_with_retries(engine, events, show, health, args, lambda: engine.open(SourceSpec("mic")))
+        except KeyboardInterrupt:
+            pass  # Ctrl-C (or SIGTERM) is how a live listen ends: stopped cleanly, exit 0
+        finally:
+            engine.stop()
+            _drain(events, show)
+            health.source_ended(engine.source)
+            if health.summary():
+                print(health.summary(), file=sys.stderr)
     return 0
 
 
@@ -414,8 +299,6 @@ def _listen_with_retries(engine, events, show, health, args, default_source) -> 
         print(f"kwsapp listen: {lost}; trying the default input in {delay:g} s "
               f"(try {tries} of {args.retries})", file=sys.stderr)
         time.sleep(delay)
-        from .audio import devices
-
         try:
             devices.refresh()
             health.source_ended(engine.source)
@@ -465,8 +348,6 @@ def _drain(events, show) -> None:
 
 
 def cmd_devices(args) -> int:
-    from .audio.devices import list_input_devices
-
     devices = list_input_devices()
     if args.json:
         print(json.dumps([d.__dict__ for d in devices]))
@@ -483,7 +364,8 @@ def cmd_devices(args) -> int:
 
 
 def add_parser(sub, add_source_args, add_model_arg) -> None:
-    # Heavy imports (LiteRT, PortAudio) happen inside the commands, so --help stays fast.
+    # LiteRT and PortAudio load when a command first needs them (kwsapp.core.model, kwsapp.audio.devices),
+    # so --help stays fast although this module imports the whole runtime.
     p = sub.add_parser(
         "listen", help="print detected commands from a microphone or a WAV file",
         description="Print one line per detected command (never _silence_/_unknown_) as it happens: "
@@ -529,12 +411,12 @@ def add_parser(sub, add_source_args, add_model_arg) -> None:
     a.add_argument("--save-clips", metavar="DIR",
                    help=f"save the {CLIP_S:g} s of audio that ends at each detection (the window that fired and "
                         "what came before) as DIR/<wall time>_<label>_<score>.wav, with the score that fired it")
-    p.add_argument("--hop-ms", type=_hop_ms, default=100,
+    p.add_argument("--hop-ms", type=hop_ms_arg, default=100,
                    help="how often a 1 s window is scored, 20-1000 ms in steps of 10 (default: 100)")
     p.add_argument("--backend", choices=["auto", "tflite", "keras"], default="auto",
                    help="model runtime: tflite (LiteRT on the CPU) or keras (TensorFlow, on a GPU when it "
                         "sees one; needs the train extra) (default: auto = tflite)")
-    p.add_argument("--retries", type=_positive(int, minimum=0), default=3, metavar="N",
+    p.add_argument("--retries", type=positive_arg(int, minimum=0), default=3, metavar="N",
                    help="if the microphone goes away while listening, try the system's default input "
                         "up to N times (1, 2, then 4 s apart) before giving up; 0: give up at once "
                         "(default: 3)")

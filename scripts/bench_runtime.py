@@ -35,10 +35,10 @@ STREAM_RUNNER = r"""
 import json, sys, numpy as np
 audio = np.load(sys.argv[1])
 try:
-    from kwsapp.engine.detector import Detector
+    from kwsapp.core.detector import Detector
     run = Detector(sys.argv[3]).run_offline
 except ImportError:  # the old runtime: the engine ran offline itself
-    from kwsapp.engine.engine import Engine
+    from kwsapp.engine import Engine
     eng = Engine(None, sys.argv[3])
     def run(audio, on_hop):
         eng.on_hop = on_hop
@@ -73,8 +73,8 @@ def per_window_interleaved(old_tflite: str, new_tflite: str, windows: int = 2000
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    from kwsapp import features as F
-    from kwsapp.model import read_config
+    from kwsapp.core import features as F
+    from kwsapp.core.model import read_config
 
     cfg = read_config(os.path.join(ROOT, "assets", "model")).features
     front = tf.function(lambda w: F.log_mel_spectrogram(w, cfg), input_signature=[tf.TensorSpec([cfg.clip_samples], tf.float32)])
@@ -116,7 +116,7 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=600.0)
     args = ap.parse_args()
 
-    from kwsapp.wavio import load_audio, write_wav
+    from kwsapp.core.wavio import load_audio, write_wav
     from trainer.streamtest import StreamSpec, make_stream, pick_clips
 
     out = {}
@@ -158,7 +158,7 @@ def main() -> int:
                 python = args.old_python if name == "old" else os.path.join(args.new_venv, "bin", "python")
                 model = model or "-"
                 if model == "-":
-                    model = subprocess.run([python, "-c", "from kwsapp.model import BUNDLED_MODEL_DIR as d; print(d)"],
+                    model = subprocess.run([python, "-c", "from kwsapp.core.model import BUNDLED_MODEL_DIR as d; print(d)"],
                                            env=env, cwd=work, capture_output=True, text=True, check=True).stdout.strip()
                 npy = os.path.join(tmp, f"{name}{seed}_scores.npy")
                 r = subprocess.run([python, "-c", STREAM_RUNNER, wav, npy, model], env=env, cwd=work,

@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from kwsapp.wavio import load_audio, write_wav  # noqa: E402
+from kwsapp.core.wavio import load_audio, write_wav  # noqa: E402
 
 
 def build(src: str, dest: str, clips: int, seed: int = 0) -> int:

@@ -82,7 +82,7 @@ class SoakResult:
 def _loop_wav(data_dir: str, loop_s: float, folder: str, seed: int):
     from trainer.streamtest import StreamSpec, make_stream
 
-    from kwsapp.wavio import write_wav
+    from kwsapp.core.wavio import write_wav
 
     audio, truth = make_stream(data_dir, "testing", StreamSpec(duration_s=loop_s, seed=seed))
     path = os.path.join(folder, "soak-loop.wav")
@@ -144,8 +144,9 @@ def run(minutes: float, data_dir: str, model_dir: str, hop_ms: int = 100, loop_s
     from pulse import VirtualMic
 
     from kwsapp.audio.sources import SourceSpec
-    from kwsapp.engine.engine import Engine, EngineSettings
-    from kwsapp.engine.smoothing import for_model
+    from kwsapp.core.detector import EngineSettings
+    from kwsapp.core.smoothing import for_model
+    from kwsapp.engine import Engine
 
     duration = minutes * 60.0
     warmup_s = min(120.0, duration / 4) if warmup_s is None else warmup_s
@@ -252,8 +253,8 @@ def _soak(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kwsapp.envvars import DATA_DIR, getenv
-    from kwsapp.model import BUNDLED_MODEL_DIR
+    from kwsapp.core.envvars import DATA_DIR, getenv
+    from kwsapp.core.model import BUNDLED_MODEL_DIR
 
     ap = argparse.ArgumentParser(prog="python scripts/soak.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -21,8 +21,8 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from kwsapp.envvars import CACHE_DIR, DATA_DIR, USER_DATA, getenv  # noqa: E402
-from kwsapp.wavio import write_wav  # noqa: E402
+from kwsapp.core.envvars import CACHE_DIR, DATA_DIR, USER_DATA, getenv  # noqa: E402
+from kwsapp.core.wavio import write_wav  # noqa: E402
 from trainer.dataset import COMMANDS  # noqa: E402
 
 

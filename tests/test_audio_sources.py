@@ -1,5 +1,6 @@
 """FileSource (any WAV format, real time or as fast as possible), resampling to 16 kHz,
 device selection."""
+import os
 import struct
 import time
 
@@ -7,9 +8,10 @@ import numpy as np
 import pytest
 
 from kwsapp.audio import devices as dev
+from kwsapp.audio.decode import is_stream
 from kwsapp.audio.filesource import FileSource
 from kwsapp.audio.ringbuffer import RingBuffer
-from kwsapp.errors import AudioFileError, DeviceError
+from kwsapp.core.errors import AudioFileError, DeviceError
 
 
 def write_wav(path, x, rate, fmt="int16"):
@@ -215,3 +217,15 @@ def test_open_source_reads_a_file_at_once_and_makes_its_ring(tmp_path):
     assert mic.ring.capacity == DEFAULT_RING_SECONDS * 16000
     with pytest.raises(ValueError):
         SourceSpec("file")  # a file needs a path
+
+
+def test_streams_are_stdin_fifos_and_devices_not_files_or_folders(tmp_path):
+    wav = tmp_path / "a.wav"
+    wav.write_bytes(b"RIFF")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.wav"
+    link.symlink_to(wav)
+    assert [is_stream(str(p)) for p in (wav, link, tmp_path, tmp_path / "missing")] == [False] * 4
+    assert is_stream(str(fifo)) and is_stream("/dev/null") and is_stream("-")
+    assert not is_stream("a\0b")  # an impossible path: the reader names it

@@ -14,7 +14,7 @@ import pytest
 from kwsapp.audio.filesource import FileSource
 from kwsapp.audio.ringbuffer import RingBuffer
 from kwsapp.cli import main
-from kwsapp.wavio import resample
+from kwsapp.core.wavio import resample
 from trainer.streamtest import pick_clips, sequence_stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -149,7 +149,7 @@ def test_listen_on_a_fifo_waits_for_the_writer_and_plays_the_stream(capsys, tmp_
 def test_an_endless_stream_is_read_in_blocks_as_it_is_played(tmp_path, yes_audio, model_dir):
     """An unknown-length WAV through a FIFO: the reader takes only what the engine has room
     for, so the writer is held back by the pipe (memory stays bounded however long it runs)."""
-    from kwsapp.engine.engine import Engine
+    from kwsapp.engine import Engine
 
     fifo = tmp_path / "endless.fifo"
     os.mkfifo(fifo)
@@ -193,8 +193,8 @@ def test_endless_zeros_are_refused_without_reading_them(path):
     """/dev/zero, or zeros piped into stdin, in a child whose memory is capped: refused
     after the first 12 bytes instead of read until memory runs out."""
     code = ("import resource, sys\n"
-            "from kwsapp.wavio import read_wav\n"
-            "from kwsapp.errors import AudioFileError\n"
+            "from kwsapp.core.wavio import read_wav\n"
+            "from kwsapp.core.errors import AudioFileError\n"
             "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
             "try:\n"
             "    read_wav(sys.argv[1])\n"

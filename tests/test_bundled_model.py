@@ -2,7 +2,7 @@
 import json
 import os
 
-from kwsapp.model import read_config
+from kwsapp.core.model import read_config
 from trainer.dataset import LABELS
 from trainer.evaluate import evaluate
 

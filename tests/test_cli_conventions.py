@@ -8,7 +8,7 @@ import pytest
 
 from kwsapp.cli import main as kwsapp_main
 from kwsapp.cli_util import run_main
-from kwsapp.errors import AudioFileError, KwsError, UsageError
+from kwsapp.core.errors import AudioFileError, KwsError, UsageError
 
 
 def _one_command(exc):
@@ -51,7 +51,7 @@ def test_argparse_usage_errors_exit_2_on_both_programs(capsys):
 
 
 def test_missing_model_is_a_runtime_error(capsys, tmp_path):
-    from kwsapp.wavio import write_wav
+    from kwsapp.core.wavio import write_wav
 
     good = tmp_path / "good.wav"
     write_wav(good, __import__("numpy").zeros(16000, "float32"))
@@ -122,7 +122,7 @@ def test_every_option_has_help_showing_its_default_and_no_markup():
 @pytest.fixture
 def clean_env(monkeypatch):
     """No KWSAPP_/KWS_ data or cache variables, and the deprecation notes not yet given."""
-    from kwsapp import envvars
+    from kwsapp.core import envvars
 
     for new, old in envvars.DEPRECATED.items():
         monkeypatch.delenv(new, raising=False)

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from kwsapp.cli_util import parked_stderr
+from kwsapp.core.tfquiet import parked_stderr
 
 
 def test_parked_stderr_hides_output_and_replays_it_on_failure(capfd):

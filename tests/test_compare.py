@@ -122,7 +122,7 @@ def test_one_real_run_records_every_figure(data, tmp_path):
 @pytest.mark.parametrize("feature", compare.FEATURES)
 def test_study_models_keep_the_published_size_on_every_feature(model, feature):
     # The study's models resize every feature to 98x98, so their size does not depend on it.
-    from kwsapp.features import FeatureConfig
+    from kwsapp.core.features import FeatureConfig
 
     m = models.build(model, FeatureConfig(kind=feature).shape, 12, compare.STUDY_DROPOUT[model])
     assert m.count_params() == compare.PUBLISHED_PARAMS[model]

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from kwsapp.errors import KwsError
+from kwsapp.core.errors import KwsError
 from trainer import dataset as D
 from tests.conftest import make_tiny_dataset
 

@@ -223,7 +223,7 @@ def test_a_backup_of_other_options_is_refused_in_one_line(data, tmp_path, capsys
 
 
 def test_input_shards_are_disjoint_parts_of_the_single_worker_stream(data):
-    from kwsapp.features import FeatureConfig
+    from kwsapp.core.features import FeatureConfig
     from trainer import dataset, pipeline
 
     cfg = FeatureConfig()

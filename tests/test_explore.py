@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import make_tiny_dataset, tone
-from kwsapp import features as F
-from kwsapp.wavio import write_wav
+from kwsapp.core import features as F
+from kwsapp.core.wavio import write_wav
 from trainer import explore as E
 from trainer.cli import main
 from trainer.dataset import COMMANDS

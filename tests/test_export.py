@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from kwsapp.errors import KwsError
-from kwsapp.features import FeatureConfig
+from kwsapp.core.errors import KwsError
+from kwsapp.core.features import FeatureConfig
 from trainer import export, models
 
 

@@ -7,9 +7,9 @@ import random
 import numpy as np
 import pytest
 
-from kwsapp.errors import KwsError
-from kwsapp.model import read_config
-from kwsapp.wavio import load_audio, write_wav
+from kwsapp.core.errors import KwsError
+from kwsapp.core.model import read_config
+from kwsapp.core.wavio import load_audio, write_wav
 from trainer import falsealarms as FA
 from trainer import negatives as N
 from trainer.cli import main
@@ -195,7 +195,7 @@ def _hops(segments, labels):
 
 
 def test_word_thresholds_are_raised_only_where_the_streams_lose_nothing():
-    from kwsapp.engine.smoothing import SmoothingConfig
+    from kwsapp.core.smoothing import SmoothingConfig
 
     labels = ["_silence_", "_unknown_", "yes", "no"]
     quiet = (2.0, {})

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from kwsapp import features as F
+from kwsapp.core import features as F
 from tests.conftest import tone
 
 

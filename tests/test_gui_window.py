@@ -46,7 +46,7 @@ def hop(w, t: float, **scores) -> SimpleNamespace:
 
 
 def detection(t: float, label: str, score: float):
-    from kwsapp.engine.detector import Detection
+    from kwsapp.core.detector import Detection
 
     return Detection(t, label, score)  # what the engine sends
 
@@ -149,11 +149,11 @@ def test_menu_bar_holds_every_action_with_its_shortcut(window):
 
 
 def test_window_with_a_verifier_says_so_and_gives_it_to_its_engine(qtbot, store, model_dir, tmp_path, monkeypatch):
-    from kwsapp.errors import KwsError
+    from kwsapp.core.errors import KwsError
     from kwsapp.gui import engine_api
     from kwsapp.gui.window import MainWindow
-    from kwsapp.verifier import BUNDLED_VERIFIER_DIR
-    from kwsapp.wavio import write_wav
+    from kwsapp.core.verifier import BUNDLED_VERIFIER_DIR
+    from kwsapp.core.wavio import write_wav
 
     asked = []
 
@@ -219,7 +219,7 @@ def test_empty_model_folder_keeps_the_running_model_and_says_so(window, tmp_path
 def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window, tmp_path, model_dir):
     import shutil
 
-    from kwsapp.errors import ModelError
+    from kwsapp.core.errors import ModelError
 
     w = window
     requests = []
@@ -241,7 +241,7 @@ def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window,
 
 # ---------------------------------------------------------------- settings
 def test_settings_panel_explains_fields_and_says_restore_needs_apply(qtbot):
-    from kwsapp.engine.smoothing import SmoothingConfig
+    from kwsapp.core.smoothing import SmoothingConfig
     from kwsapp.gui.settings import SmoothingPanel
 
     panel = SmoothingPanel(SmoothingConfig(detection_threshold=0.8), defaults=SmoothingConfig())
@@ -310,7 +310,7 @@ def test_quit_ends_the_process_without_interpreter_teardown(qtbot, tmp_path, mon
     other.setWindowTitle("another window")
     QtCore.QTimer.singleShot(0, press_ctrl_q)
     wav = tmp_path / "x.wav"
-    from kwsapp.wavio import write_wav
+    from kwsapp.core.wavio import write_wav
 
     write_wav(str(wav), np.zeros(16000, np.float32))
     code = app.run(SimpleNamespace(input=str(wav), device=None, model=str(tmp_path / "no-model")))

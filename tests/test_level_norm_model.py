@@ -5,9 +5,9 @@ import sys
 import numpy as np
 import pytest
 
-from kwsapp.engine.recognizer import Recognizer
-from kwsapp.model import read_config
-from kwsapp.wavio import load_audio
+from kwsapp.core.recognizer import Recognizer
+from kwsapp.core.model import read_config
+from kwsapp.core.wavio import load_audio
 from tests.conftest import ROOT, make_tiny_dataset
 
 

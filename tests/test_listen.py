@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from kwsapp.cli import main
-from kwsapp.wavio import write_wav
+from kwsapp.core.wavio import write_wav
 from trainer.streamtest import pick_clips, score, sequence_stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -143,8 +143,8 @@ def test_json_score_is_the_peak_of_the_smoothed_score_over_the_word(capsys, stre
     """The crossing score follows the threshold; the reported one is the highest smoothed score
     of that label from the crossing until another label tops (or 1 s), as the window shows."""
     from kwsapp.audio.decode import load_input
-    from kwsapp.engine.detector import Detector
-    from kwsapp.engine.peak import MAX_FOLLOW_S
+    from kwsapp.core.detector import Detector
+    from kwsapp.core.peak import MAX_FOLLOW_S
 
     path, _ = stream_file
     rc, out, _ = run_listen(capsys, "--input", path, "--json", "--model", model_dir)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from kwsapp.cli import main
-from kwsapp.engine.detector import Detector
-from kwsapp.wavio import read_wav, write_wav
+from kwsapp.core.detector import Detector
+from kwsapp.core.wavio import read_wav, write_wav
 from trainer.streamtest import pick_clips, sequence_stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -70,8 +70,8 @@ def sure_settings(model_dir):
     """SURE for code that builds its own Detector or Engine."""
     import dataclasses
 
-    from kwsapp.engine.detector import EngineSettings
-    from kwsapp.engine.smoothing import for_model
+    from kwsapp.core.detector import EngineSettings
+    from kwsapp.core.smoothing import for_model
 
     return EngineSettings(smoothing=dataclasses.replace(for_model(model_dir), detection_threshold=0.4))
 
@@ -79,7 +79,7 @@ def crossing_scores(path, model_dir) -> dict[str, float]:
     """Stream time ('%.3f') -> the smoothed score on the hop that crossed the threshold: what an
     action and a clip's name get (the printed line waits for the word's peak)."""
     from kwsapp.audio.decode import load_input
-    from kwsapp.engine.detector import Detector
+    from kwsapp.core.detector import Detector
 
     dets = Detector(model_dir, sure_settings(model_dir)).run_offline(load_input(path)[0])
     return {f"{d.stream_time_s:.3f}": d.score for d in dets}
@@ -234,7 +234,7 @@ def test_live_clips_come_whole_from_the_ring_of_a_fast_file(yes_no_stream, model
     it, the writer has already overwritten part of it (the control case)."""
     from kwsapp.audio.filesource import load_stream_audio
     from kwsapp.audio.sources import SourceSpec
-    from kwsapp.engine.engine import Engine
+    from kwsapp.engine import Engine
 
     path, truth = yes_no_stream
     audio = load_stream_audio(path)[0]

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from kwsapp.cli import main
-from kwsapp.wavio import write_wav
+from kwsapp.core.wavio import write_wav
 from trainer.streamtest import pick_clips, sequence_stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

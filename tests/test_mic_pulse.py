@@ -13,9 +13,9 @@ import pytest
 from kwsapp.audio.mic import MicSource
 from kwsapp.audio.ringbuffer import RingBuffer
 from kwsapp.cli import main
-from kwsapp.engine.engine import Engine
-from kwsapp.errors import DeviceError
-from kwsapp.wavio import write_wav
+from kwsapp.engine import Engine
+from kwsapp.core.errors import DeviceError
+from kwsapp.core.wavio import write_wav
 from pulse import VirtualMic, virtual_mic  # noqa: F401
 from trainer.streamtest import pick_clips, sequence_stream
 

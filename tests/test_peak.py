@@ -1,11 +1,11 @@
-"""kwsapp/engine/peak.py: a detection's figure is the peak of its smoothed score, and its word
+"""kwsapp/core/peak.py: a detection's figure is the peak of its smoothed score, and its word
 is over when another label takes the top, the next detection comes or MAX_FOLLOW_S passes."""
 from __future__ import annotations
 
 import numpy as np
 
-from kwsapp.engine.detector import Detection
-from kwsapp.engine.peak import PeakFollower
+from kwsapp.core.detector import Detection
+from kwsapp.core.peak import PeakFollower
 
 LABELS = ("_silence_", "_unknown_", "yes", "no")
 

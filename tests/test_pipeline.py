@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kwsapp import features as F
-from kwsapp.errors import KwsError
-from kwsapp.wavio import load_audio
+from kwsapp.core import features as F
+from kwsapp.core.errors import KwsError
+from kwsapp.core.wavio import load_audio
 from trainer import dataset as D
 from trainer import pipeline as P
 
@@ -232,7 +232,7 @@ def test_old_decode_caches_are_pruned_least_recently_used_first(tiny_dataset, tm
 
 def test_app_side_features_equal_training_features(data_dir, model_dir):
     """What the model saw in training is exactly what the streaming engine feeds it."""
-    from kwsapp.engine.recognizer import Recognizer
+    from kwsapp.core.recognizer import Recognizer
 
     rec = Recognizer(model_dir)
     cfg = rec.feature_config

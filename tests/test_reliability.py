@@ -29,9 +29,9 @@ from kwsapp.audio.filesource import FileSource, load_stream_audio
 from kwsapp.audio.mic import MicSource
 from kwsapp.audio.ringbuffer import RingBuffer
 from kwsapp.cli import main
-from kwsapp.engine.engine import Engine
-from kwsapp.errors import DeviceError
-from kwsapp.wavio import resample, write_wav
+from kwsapp.engine import Engine
+from kwsapp.core.errors import DeviceError
+from kwsapp.core.wavio import resample, write_wav
 from tests.test_wavio import _wav_bytes
 from trainer.streamtest import pick_clips, sequence_stream
 
@@ -132,7 +132,7 @@ def _bad_wavs(tmp_path) -> dict:
 @pytest.mark.parametrize("case", ["empty", "not-wav", "truncated-header", "truncated-data", "zero-length",
                                   "nan", "inf", "directory", "unreadable", "missing"])
 def test_listen_bad_file_is_one_line_naming_file_and_problem(capsys, tmp_path, monkeypatch, case):
-    from kwsapp import wavio
+    from kwsapp.core import wavio
 
     p = tmp_path / f"{case}.wav"
     if case == "directory":
@@ -544,7 +544,7 @@ SLOW = 0.4  # seconds per model call: longer than a hop, so a stop nearly always
 
 
 def _slow_scores(monkeypatch=None):
-    from kwsapp.engine.recognizer import Recognizer
+    from kwsapp.core.recognizer import Recognizer
 
     real = Recognizer.__call__
     inside = threading.Event()
@@ -580,7 +580,7 @@ def test_listen_stops_cleanly_on_signal_mid_inference(capsys, monkeypatch, tmp_p
     separate process under Ctrl-C: tests/test_listen.py; the window: test_reliability_gui.)"""
     path = tmp_path / "long.wav"
     write_wav(path, 0.01 * np.random.default_rng(0).standard_normal(16000 * 60).astype(np.float32))
-    from kwsapp.engine.recognizer import Recognizer
+    from kwsapp.core.recognizer import Recognizer
 
     real, inside, sent = Recognizer.__call__, threading.Event(), []
 

@@ -122,7 +122,7 @@ def test_pick_smoothing_keeps_errors_within_bounds():
 
 def test_model_smoothing_is_the_default_and_save_smoothing_writes_it(capsys, data_dir, model_dir, tmp_path):
     from conftest import copy_model
-    from kwsapp.model import read_config
+    from kwsapp.core.model import read_config
     from trainer.streamtest import pick_smoothing
 
     def last():

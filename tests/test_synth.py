@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import make_tiny_dataset, tone
-from kwsapp.errors import KwsError
-from kwsapp.wavio import read_wav
+from kwsapp.core.errors import KwsError
+from kwsapp.core.wavio import read_wav
 from trainer import dataset as D
 from trainer import neural_tts as N
 from trainer import synth as S
@@ -256,7 +256,7 @@ def test_render_feeds_stdin_and_reports_an_engine_that_writes_nothing(tmp_path, 
     _fake_bin(bin_dir, "RHVoice-test", f"""
 import numpy as np
 sys.path.insert(0, {os.getcwd()!r})
-from kwsapp.wavio import write_wav
+from kwsapp.core.wavio import write_wav
 text = sys.stdin.read()
 open({str(tmp_path / 'said.txt')!r}, 'w').write(text)
 t = np.arange(4800) / 16000

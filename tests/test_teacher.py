@@ -104,7 +104,7 @@ def test_mixed_targets_are_the_weighted_sum():
 
 def _contradicting_targets(data, model_dir, folder):
     """Targets that name the next label (mod 12) of every copy: the opposite of its hard label."""
-    from kwsapp.model import read_config
+    from kwsapp.core.model import read_config
     from trainer.train import TrainConfig, prepare_data
 
     features = read_config(model_dir).features
@@ -145,7 +145,7 @@ def test_room_and_microphone_options_reach_the_fixed_copies(data, model_dir, tmp
     and the student hear; without them the same seed gives the same copies."""
     import dataclasses
 
-    from kwsapp.model import read_config
+    from kwsapp.core.model import read_config
     from trainer.cli import build_parser
     from trainer.train import TrainConfig, prepare_data
 

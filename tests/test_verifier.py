@@ -1,4 +1,4 @@
-"""The optional second-stage check (kwsapp/verifier.py, `kws-train verifier`, --verifier): a
+"""The optional second-stage check (kwsapp/core/verifier.py, `kws-train verifier`, --verifier): a
 detection stands only if speech_embedding + a head agree. Needs the verify extra (installed by
 `make test` through the teacher extra, which has the same two packages)."""
 import json
@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from kwsapp.engine.detector import Detector, EngineSettings
-from kwsapp.errors import KwsError, ModelError
-from kwsapp.verifier import BUNDLED_VERIFIER_DIR, CONFIG_FILE, Verifier, best_hop, onnx_sessions
+from kwsapp.core.detector import Detector, EngineSettings
+from kwsapp.core.errors import KwsError, ModelError
+from kwsapp.core.verifier import BUNDLED_VERIFIER_DIR, CONFIG_FILE, Verifier, best_hop, onnx_sessions
 from tests.conftest import json_lines
 from trainer import streamtest as ST
 
@@ -48,7 +48,7 @@ def test_best_hop_is_the_words_highest_score_within_the_averaging_window():
 
 
 def test_bundled_verifier_gives_probabilities_of_the_models_labels(model_dir):
-    from kwsapp.model import read_config
+    from kwsapp.core.model import read_config
 
     v = Verifier()
     assert v.labels == read_config(model_dir).labels and 0 < v.gate < 1
@@ -114,7 +114,7 @@ def test_bench_without_the_extra_says_what_is_missing(monkeypatch, capsys, model
 
 def test_listen_reports_the_verifiers_probability(tmp_path, stream, capsys):
     from kwsapp.cli import main
-    from kwsapp.wavio import write_wav
+    from kwsapp.core.wavio import write_wav
 
     path = str(tmp_path / "s.wav")
     write_wav(path, stream[0][: 16000 * 20])
@@ -128,7 +128,7 @@ def test_listen_reports_the_verifiers_probability(tmp_path, stream, capsys):
 
 def test_listen_with_a_folder_that_is_no_verifier_is_one_line(tmp_path, capsys):
     from kwsapp.cli import main
-    from kwsapp.wavio import write_wav
+    from kwsapp.core.wavio import write_wav
 
     path = str(tmp_path / "s.wav")
     write_wav(path, np.zeros(16000, np.float32))
@@ -156,7 +156,7 @@ def test_kws_train_verifier_exports_the_mean_of_the_heads(tmp_path, capsys):
     with open(os.path.join(out, CONFIG_FILE)) as f:
         cfg = json.load(f)
     assert tuple(cfg["labels"]) == labels and cfg["gate"] == 0.4
-    from kwsapp.model import load_tflite
+    from kwsapp.core.model import load_tflite
 
     interp = load_tflite(os.path.join(out, "head.tflite"))
     x = (0.3 * np.random.default_rng(3).standard_normal((1, 16, 96))).astype(np.float32)
@@ -199,8 +199,8 @@ class RecordingVerifier:
 
 def test_the_check_hears_the_best_window_even_one_whole_window_old(model_dir):
     """The Detector keeps every window the smoother averaged, the oldest included."""
-    from kwsapp.engine.detector import Detection
-    from kwsapp.engine.smoothing import SmoothingConfig
+    from kwsapp.core.detector import Detection
+    from kwsapp.core.smoothing import SmoothingConfig
 
     det = Detector(model_dir, EngineSettings(smoothing=SmoothingConfig(average_window_ms=300.0)))
     det.verifier = fake = RecordingVerifier(det.labels)
@@ -239,7 +239,7 @@ def test_the_check_can_be_switched_on_and_off_mid_stream(stream, model_dir):
 ])
 def test_a_bad_verifier_folder_is_one_line_naming_the_fix(make, says, tmp_path, capsys):
     from kwsapp.cli import main
-    from kwsapp.wavio import write_wav
+    from kwsapp.core.wavio import write_wav
 
     folder = make(changed_copy(tmp_path, "bad"))
     path = str(tmp_path / "s.wav")

@@ -5,8 +5,8 @@ import struct
 import numpy as np
 import pytest
 
-from kwsapp.errors import AudioFileError
-from kwsapp.wavio import load_audio, read_wav, resample, write_wav
+from kwsapp.core.errors import AudioFileError
+from kwsapp.core.wavio import load_audio, read_wav, resample, write_wav
 from tests.conftest import tone
 
 

@@ -18,7 +18,7 @@ import shutil
 
 import numpy as np
 
-from kwsapp.errors import KwsError
+from kwsapp.core.errors import KwsError
 
 NAME = "backup"
 FILE = "state.npz"

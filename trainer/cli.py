@@ -9,7 +9,7 @@ import os
 import sys
 
 from kwsapp.cli_util import parser_class, run_main, stdout_only_json
-from kwsapp.features import KINDS, LEVEL_NORMS, FeatureConfig
+from kwsapp.core.features import KINDS, LEVEL_NORMS, FeatureConfig
 
 from . import dataset as D
 
@@ -28,7 +28,7 @@ def add_feature_args(p):
 
 
 def feature_config(args) -> FeatureConfig:
-    from kwsapp.errors import UsageError
+    from kwsapp.core.errors import UsageError
 
     try:
         return FeatureConfig(kind=args.feature, num_mel_bins=args.mel_bins, num_mfcc=args.mfccs,
@@ -39,7 +39,7 @@ def feature_config(args) -> FeatureConfig:
 
 def level_range(text: str) -> tuple[float, float]:
     """``--level-db LOW,HIGH`` -> (low, high) in dB, or a one-line error."""
-    from kwsapp.errors import UsageError
+    from kwsapp.core.errors import UsageError
 
     try:
         low, high = (float(v) for v in text.split(","))
@@ -114,7 +114,7 @@ def add_train_args(p):
 
 
 def train_config(args, out: str):
-    from kwsapp.errors import UsageError
+    from kwsapp.core.errors import UsageError
 
     from .pipeline import AugmentConfig, check_room_shares
     from .train import TrainConfig
@@ -221,15 +221,15 @@ def cmd_export(args) -> int:
     checked against TensorFlow on real clips first."""
     import keras
 
-    from kwsapp.model import read_config
-    from kwsapp.wavio import load_audio
+    from kwsapp.core.model import read_config
+    from kwsapp.core.wavio import load_audio
 
     from . import export
     from .streamtest import pick_clips
 
     cfg = read_config(args.model)
     if not os.path.isdir(args.data_dir):
-        from kwsapp.errors import KwsError
+        from kwsapp.core.errors import KwsError
 
         raise KwsError(f"{args.data_dir}: no such data folder (the export is checked on real clips); "
                        "run `kws-train download` to fetch it, or pass --data-dir")

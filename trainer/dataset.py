@@ -23,10 +23,10 @@ import stat
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kwsapp.errors import KwsError
+from kwsapp.core.errors import KwsError
 
-# The shared names (labels, the data folder and its variable) live in kwsapp.vocabulary.
-from kwsapp.vocabulary import (  # noqa: F401  (re-exported: the trainer's modules use them as D.*)
+# The shared names (labels, the data folder and its variable) live in kwsapp.core.vocabulary.
+from kwsapp.core.vocabulary import (  # noqa: F401  (re-exported: the trainer's modules use them as D.*)
     BACKGROUND, COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, LABELS, SILENCE, UNKNOWN, default_data_dir, labels_for)
 
 SPLITS = ("training", "validation", "testing")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kwsapp.errors import KwsError
+from kwsapp.core.errors import KwsError
 
 TARGETS_FILE = "targets.npz"
 COPIES_FILE = "copies.npy"

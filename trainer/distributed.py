@@ -31,7 +31,7 @@ import re
 import shutil
 import tempfile
 
-from kwsapp.errors import KwsError
+from kwsapp.core.errors import KwsError
 
 CHIEF = "chief"
 WORKER_DIR_PREFIX = "kws-worker-"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kwsapp.model import Classifier
+from kwsapp.core.model import Classifier
 
 from . import dataset as D
 from . import pipeline as P
@@ -31,7 +31,7 @@ def evaluate_spec(clf: Classifier, spec: D.DataSpec, split: str, batch_size: int
     cfg = clf.config.features
     decoded = P.decode(spec, cfg)
     if split not in decoded:
-        from kwsapp.errors import KwsError
+        from kwsapp.core.errors import KwsError
 
         raise KwsError(f"{spec.data_dir}: no readable clips in the {split} split")
     ds = decoded[split]

@@ -22,13 +22,14 @@ import signal
 from dataclasses import replace
 
 from kwsapp.cli_util import stdout_only_json
-from kwsapp.errors import KwsError, UsageError
-from kwsapp.model import BUNDLED_MODEL_DIR, Classifier, read_config, save_smoothing
-from kwsapp.vocabulary import parse_commands
+from kwsapp.core.errors import KwsError, UsageError
+from kwsapp.core.model import BUNDLED_MODEL_DIR, Classifier, read_config, save_smoothing
+from kwsapp.core.sigterm import interrupt_on_signal
+from kwsapp.core.vocabulary import parse_commands
 
 from . import dataset as D
 
-parse_labels = parse_commands  # the app's dialog parses the same text (kwsapp.vocabulary)
+parse_labels = parse_commands  # the app's dialog parses the same text (kwsapp.core.vocabulary)
 
 
 def user_clips(user_dir: str, commands) -> list[D.Clip]:
@@ -86,10 +87,6 @@ def transfer_head(base_model_path: str, old_labels, new_labels):
     return model
 
 
-def _terminate_as_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def finetune(args) -> dict:
     from .evaluate import evaluate_spec
     from .train import TrainConfig, train
@@ -117,7 +114,7 @@ def finetune(args) -> dict:
     if held:
         before = evaluate_spec(Classifier(src, backend="keras"), held_spec, "testing")
     tmp = f"{out}.partial-{os.getpid()}"
-    old_handler = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    old_handler = signal.signal(signal.SIGTERM, interrupt_on_signal)
     try:
         cfg = TrainConfig(data_dir=args.data_dir, out=tmp, model=base_cfg.architecture,
                           features=base_cfg.features, epochs=args.epochs, batch_size=args.batch_size,

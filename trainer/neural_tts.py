@@ -18,7 +18,7 @@ import threading
 
 import numpy as np
 
-from kwsapp.errors import KwsError
+from kwsapp.core.errors import KwsError
 
 KOKORO_STYLES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
 PIPER_VOICES = ("joe",)

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kwsapp import envvars
-from kwsapp import features as F
-from kwsapp.errors import AudioFileError, KwsError, UsageError
-from kwsapp.vocabulary import CACHE_MAX_MB, CACHE_MAX_MB_ENV, cache_dir  # noqa: F401  (shared names)
-from kwsapp.wavio import load_audio
+from kwsapp.core import envvars
+from kwsapp.core import features as F
+from kwsapp.core.centring import cut_around
+from kwsapp.core.errors import AudioFileError, KwsError, UsageError
+from kwsapp.core.vocabulary import CACHE_MAX_MB, CACHE_MAX_MB_ENV, cache_dir  # noqa: F401  (shared names)
+from kwsapp.core.wavio import load_audio
 
 from .dataset import SILENCE, Clip, DataSpec
 
@@ -124,8 +125,7 @@ def _decode_one(path, cfg: F.FeatureConfig):
     if len(x) > n:
         # Longer clips: keep the loudest second, where the word most likely is.
         energy = np.convolve(x * x, np.ones(1600), mode="valid")[::160]
-        start = min(int(np.argmax(energy)) * 160 + 800 - n // 2, len(x) - n)
-        x = x[max(start, 0) : max(start, 0) + n]
+        x = cut_around(x, int(np.argmax(energy)) * 160 + 800, n)  # the middle of the loudest 100 ms
     out = np.zeros(n, np.int16)
     # Scale by 32768 so 16-bit clips round-trip exactly (load_audio divides by 32768).
     out[: len(x)] = np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kwsapp.errors import KwsError, UsageError
+from kwsapp.core.errors import KwsError, UsageError
 
 from . import dataset as D
 from . import falsealarms as FA
@@ -96,7 +96,7 @@ def quiet_room(data_dir: str, seconds: float, level_dbfs: float = -60.0, seed: i
     """A quiet room: the dataset's background noise at ``level_dbfs`` RMS over a microphone's own hiss
     20 dB below it, no speech."""
     ds = D.scan(data_dir)
-    from kwsapp.wavio import load_audio
+    from kwsapp.core.wavio import load_audio
 
     noise = [load_audio(p, RATE) for p in ds.background_files]
     noise = np.concatenate([x for x in noise if len(x)]) if noise else np.zeros(0, np.float32)
@@ -162,8 +162,8 @@ def plot(rows: list[dict], path: str, title: str) -> None:
 
 
 def run(args) -> int:
-    from kwsapp.engine.detector import Detector, EngineSettings
-    from kwsapp.listen import smoothing_from_args
+    from kwsapp.core.detector import Detector, EngineSettings
+    from kwsapp.cli_options import smoothing_from_args
 
     def say(text):
         print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
@@ -211,7 +211,7 @@ def run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from kwsapp.model import BUNDLED_MODEL_DIR
+    from kwsapp.core.model import BUNDLED_MODEL_DIR
 
     p = sub.add_parser("robustness", help="recall and false alarms per hour at other levels and in simulated rooms",
                        description=__doc__.split("\n\n", 1)[1].replace("``", ""))

@@ -28,8 +28,9 @@ from typing import Callable
 
 import numpy as np
 
-from kwsapp.errors import AudioFileError, KwsError, UsageError
-from kwsapp.wavio import load_audio, write_wav
+from kwsapp.core.centring import place_in_middle
+from kwsapp.core.errors import AudioFileError, KwsError, UsageError
+from kwsapp.core.wavio import load_audio, write_wav
 
 from . import dataset as D
 from . import neural_tts as N
@@ -322,10 +323,8 @@ def trim_and_centre(x: np.ndarray, level_db: float, floor_db: float = 40.0, fram
     word = x[start:end]
     if len(word) > CLIP:
         return None
-    out = np.zeros(CLIP, np.float32)
-    offset = (CLIP - len(word)) // 2
     fade = np.minimum(1.0, np.minimum(np.arange(len(word)), np.arange(len(word))[::-1]) / 80.0)  # 5 ms: no clicks
-    out[offset : offset + len(word)] = word * fade * (10 ** (level_db / 20) / np.abs(word).max())
+    out = place_in_middle(word * fade * (10 ** (level_db / 20) / np.abs(word).max()), CLIP)
     if noise_db is not None:
         out += (10 ** (noise_db / 20) * (rng or np.random.default_rng()).standard_normal(CLIP)).astype(np.float32)
     return out

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from kwsapp.features import FeatureConfig
-from kwsapp.model import ModelConfig
+from kwsapp.core.features import FeatureConfig
+from kwsapp.core.model import ModelConfig
 
 from . import backup
 from . import dataset as D
@@ -166,8 +166,8 @@ def _starting_weights(cfg: TrainConfig):
     """``build_model`` for ``cfg.init_from``: that model, refused in one line unless its
     architecture and features are the ones asked for (the weights would not fit or would
     see other inputs). Its input normalisation is kept, not re-fitted."""
-    from kwsapp.errors import KwsError
-    from kwsapp.model import read_config
+    from kwsapp.core.errors import KwsError
+    from kwsapp.core.model import read_config
 
     from .finetune import transfer_head
 
@@ -214,7 +214,7 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
     import keras
     import tensorflow as tf
 
-    from kwsapp.errors import KwsError
+    from kwsapp.core.errors import KwsError
 
     from . import export, models
 
@@ -222,7 +222,7 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
     t0 = time.time()
     spec, decoded, noise, n_extra = prepare_data(cfg, spec)
     if "training" not in decoded or "validation" not in decoded:
-        from kwsapp.errors import KwsError
+        from kwsapp.core.errors import KwsError
 
         raise KwsError(f"{cfg.data_dir}: need clips in both the training and validation splits")
     labels = spec.labels

@@ -1,16 +1,17 @@
-"""Any audio input -> mono float32 at the model's rate: WAV through kwsapp.wavio (it reads pipes
+"""Any audio input -> mono float32 at the model's rate: WAV through kwsapp.core.wavio (it reads pipes
 and WAVs of unknown length, and names the wrong header field), FLAC/OGG/MP3 and the other
 formats libsndfile knows through soundfile, and raw 16-bit little-endian mono PCM (``--raw``).
-The checks of kwsapp.wavio (check_format, check_samples) sit on top of every reader.
+The checks of kwsapp.core.wavio (check_format, check_samples) sit on top of every reader.
 """
 from __future__ import annotations
 
 import os
+import stat
 
 import numpy as np
 
-from ..errors import AudioFileError
-from ..wavio import _FLOAT, WavFormat, check_format, check_samples, read_wav, resample, to_mono
+from ..core.errors import AudioFileError
+from ..core.wavio import _FLOAT, WavFormat, check_format, check_samples, read_wav, resample, to_mono
 
 STDIN = "-"
 RAW_RATE = 16000  # --raw is the model's own format: 16-bit mono at 16 kHz (arecord -f S16_LE -r 16000)
@@ -18,15 +19,17 @@ RAW_RATE = 16000  # --raw is the model's own format: 16-bit mono at 16 kHz (arec
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
 
 
-def is_stream(path: str) -> bool:
-    """Standard input, a FIFO or a device: audio that arrives over time, so it goes to the live
-    engine (with back-pressure) rather than being decoded whole first."""
+def is_stream(path) -> bool:
+    """Standard input ("-"), a FIFO or a device: any path that exists and is neither a regular
+    file nor a folder. Its audio arrives over time, so it is read as it comes (the live engine,
+    with back-pressure; FileSource block by block) rather than decoded whole first."""
     if path == STDIN:
         return True
     try:
-        return not (os.path.isfile(path) or os.path.isdir(path)) and os.path.exists(path)
-    except OSError:
-        return False
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False  # the reader names the problem
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _is_wav(path: str) -> bool:

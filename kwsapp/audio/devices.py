@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import DeviceError
+from ..core.errors import DeviceError
 
 _LIST_HINT = "run `kwsapp devices` to list them"
 

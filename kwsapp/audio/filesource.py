@@ -11,15 +11,14 @@ first, so a broken one is refused before anything is played.
 """
 from __future__ import annotations
 
-import os
-import stat
 import threading
 import time
 
 import numpy as np
 
-from ..errors import AudioFileError
-from ..wavio import WavReader, read_wav, resample, to_mono
+from ..core.errors import AudioFileError
+from ..core.wavio import WavReader, read_wav, resample, to_mono
+from .decode import is_stream, load_input  # WAV, and FLAC/OGG/MP3 through soundfile
 from .ringbuffer import RingBuffer
 
 _BLOCK_S = 0.01
@@ -28,18 +27,7 @@ _BLOCK_S = 0.01
 def load_stream_audio(path, sample_rate: int = 16000) -> tuple[np.ndarray, int]:
     """Any supported audio file (rate, channels, sample format) -> (mono float32 at
     ``sample_rate``, the file's own rate). Raises AudioFileError for a bad file."""
-    from .decode import load_input  # WAV, and FLAC/OGG/MP3 through soundfile
-
     return load_input(path, sample_rate)
-
-
-def is_stream(path) -> bool:
-    """True for a path that exists and is neither a regular file nor a folder."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False  # read_wav names the problem
-    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 class FileSource:

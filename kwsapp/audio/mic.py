@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ..errors import DeviceError
+from ..core.errors import DeviceError
 from .devices import resolve_device, sounddevice
 from .ringbuffer import RingBuffer
 

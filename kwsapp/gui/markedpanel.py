@@ -7,7 +7,7 @@ import os
 
 from PyQt6 import QtCore, QtWidgets
 
-from ..errors import KwsError
+from ..core.errors import KwsError
 from . import marks
 from . import recorder as R
 from .scores import display_name

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from ..model import BUNDLED_MODEL_DIR
+from ..core.model import BUNDLED_MODEL_DIR
 from .scores import QUIET_LABELS
 
 

@@ -25,9 +25,9 @@ import tempfile
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from ..errors import TRAIN_EXTRA_HINT, KwsError
-from ..model import read_config
-from ..vocabulary import COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, SILENCE, UNKNOWN, parse_commands
+from ..core.errors import TRAIN_EXTRA_HINT, KwsError
+from ..core.model import read_config
+from ..core.vocabulary import COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, SILENCE, UNKNOWN, parse_commands
 from . import marks
 from . import recorder as R
 from .markedpanel import MarkedTakesPanel

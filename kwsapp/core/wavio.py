@@ -230,7 +230,7 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     """Band-limited resampling (libsoxr, 'high quality') of a whole mono signal."""
     if rate_in == rate_out:
         return x.astype(np.float32, copy=False)
-    import soxr
+    import soxr  # only when a rate differs: most inputs are 16 kHz already
 
     return soxr.resample(x.astype(np.float32, copy=False), rate_in, rate_out, quality="HQ").astype(np.float32)
 

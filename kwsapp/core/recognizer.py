@@ -1,7 +1,7 @@
 """One window of 16 kHz audio -> (log-mel columns for the display, label scores).
 
 Runtimes: ``tflite`` runs model.tflite's audio signature with LiteRT (XNNPACK): raw audio in,
-scores and log-mel out, one call. Its front end is the shared pipeline (:mod:`kwsapp.features`,
+scores and log-mel out, one call. Its front end is the shared pipeline (:mod:`kwsapp.core.features`,
 tf.signal) exported into the file by the trainer and checked there against TensorFlow, so the app
 needs neither TensorFlow nor a second implementation of the features. ``keras`` runs the same
 pipeline and the Keras model in TensorFlow (a GPU when TensorFlow sees one; needs the train extra).
@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from .. import features as F
-from ..errors import REBUILD_HINT, ModelError
-from ..model import AUDIO_SIGNATURE, FEATURES_SIGNATURE, Classifier, check_shapes, load_tflite, read_config, \
+from . import features as F
+from .errors import REBUILD_HINT, ModelError
+from .model import AUDIO_SIGNATURE, FEATURES_SIGNATURE, Classifier, check_shapes, load_tflite, read_config, \
     reexport_hint
 
 BACKENDS = ("auto", "tflite", "keras")

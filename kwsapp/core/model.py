@@ -19,11 +19,12 @@ import numpy as np
 
 from .errors import REBUILD_HINT, TRAIN_EXTRA_HINT, ModelError
 from .features import FeatureConfig
+from .tfquiet import parked_stderr, require_tensorflow
 
 FORMAT_VERSION = 1
 AUDIO_SIGNATURE = "audio"
 FEATURES_SIGNATURE = "features"
-_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # kwsapp/, not kwsapp/core/
 
 
 def bundled_dir(name: str) -> str:
@@ -123,9 +124,7 @@ def reexport_hint(model_dir: str) -> str:
 
 def load_tflite(path: str, threads: int = 1, hint: str = REBUILD_HINT):
     """A LiteRT interpreter for ``path``, or a one-line ModelError ending in ``hint``."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    from .cli_util import parked_stderr
+    from ai_edge_litert.interpreter import Interpreter  # at first use: `kwsapp --help` and `devices` start fast
 
     if not os.path.exists(path):
         raise ModelError(f"{path} is missing; {hint}")
@@ -154,7 +153,7 @@ def check_shapes(model_dir: str, config: ModelConfig, in_shape: tuple, out_n: in
 
 class Classifier:
     """Runs a model folder's network on feature batches (the trainer's evaluation; the app runs
-    raw audio through :class:`kwsapp.engine.recognizer.Recognizer`).
+    raw audio through :class:`kwsapp.core.recognizer.Recognizer`).
 
     ``backend``: ``tflite`` (LiteRT with XNNPACK, model.tflite's features signature), ``keras``
     (a ``tf.function`` with a fixed input signature, which runs on the GPU when TensorFlow sees
@@ -197,10 +196,8 @@ class Classifier:
         check_shapes(self.model_dir, self.config, tuple(int(v) for v in inp["shape"][1:]), int(out["shape"][-1]))
 
     def _load_keras(self, path):
-        from .cli_util import require_tensorflow
-
         tf = require_tensorflow("the keras backend")
-        import keras
+        import keras  # the optional train extra, loaded only for this backend
 
         self.device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
         if not os.path.exists(path):

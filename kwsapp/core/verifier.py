@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .errors import KwsError, ModelError
-from .model import bundled_dir
+from .model import bundled_dir, load_tflite
+from .smoothing import TIME_TOLERANCE_MS
 
 BUNDLED_VERIFIER_DIR = bundled_dir("verifier")
 CONFIG_FILE = "verifier.json"
@@ -74,8 +75,6 @@ def embed(audio: np.ndarray, sessions, batch: int = 32, seed: int = 0) -> np.nda
 def best_hop(times_ms, scores, label_index: int, t_ms: float, window_ms: float) -> int:
     """Index of the hop whose window the check hears for a detection at ``t_ms``: the one with the
     word's highest score among the hops the smoother averaged (``window_ms`` back from ``t_ms``)."""
-    from .engine.smoothing import TIME_TOLERANCE_MS
-
     times_ms = np.asarray(times_ms, np.float64)
     sel = np.flatnonzero((times_ms >= t_ms - window_ms - TIME_TOLERANCE_MS) & (times_ms <= t_ms + TIME_TOLERANCE_MS))
     if not len(sel):
@@ -120,8 +119,6 @@ class Verifier:
     ``label`` for a 1 s window (float32 in [-1, 1]); ``confirms`` compares it with the gate."""
 
     def __init__(self, folder: str = BUNDLED_VERIFIER_DIR, threads: int = 1):
-        from .model import load_tflite
-
         self.folder = folder
         self.config = read_verifier_config(folder)
         self.gate = self.config.gate

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import KwsError, UsageError
+from .model import read_config
+
 
 def checked_fields(cls, d: dict, what: str) -> dict:
     """``d`` unchanged if every key is a field of dataclass ``cls``; else a ValueError
@@ -90,14 +93,36 @@ def tuned(model_config, base: SmoothingConfig | None = None) -> SmoothingConfig:
 def for_model(model_dir: str, base: SmoothingConfig | None = None) -> SmoothingConfig:
     """:func:`tuned` for the model in ``model_dir`` (its config.json), before it is loaded.
     A missing or broken model changes nothing here: loading it reports that properly."""
-    from ..errors import KwsError
-    from ..model import read_config
-
     try:
         config = read_config(model_dir)
     except KwsError:
         return base or SmoothingConfig()
     return tuned(config, base)
+
+
+def chosen(model_dir: str, base: SmoothingConfig, threshold=None, average_window_ms: float | None = None,
+           words=None) -> SmoothingConfig:
+    """:func:`for_model` with the user's choices on top: ``threshold`` as :func:`parse_thresholds`
+    returns it (one number replaces the model's per-word values too), ``average_window_ms``, and
+    ``words``, the only words to report. A word the model does not know is a UsageError."""
+    cfg = for_model(model_dir, base)
+    if threshold is not None:
+        default, pairs = threshold
+        unknown = sorted({w for w, _ in pairs} - set(read_config(model_dir).labels)) if pairs else []
+        if unknown:
+            raise UsageError(f"--threshold names {', '.join(unknown)}, not a word of the model {model_dir}")
+        if default is not None:
+            cfg = dataclasses.replace(cfg, detection_threshold=default, word_thresholds=())
+        if pairs:
+            cfg = dataclasses.replace(cfg, word_thresholds=dict(cfg.word_thresholds) | dict(pairs))
+    if average_window_ms is not None:
+        cfg = dataclasses.replace(cfg, average_window_ms=average_window_ms)
+    if words:
+        # The others become like _unknown_: never reported, and (unlike a filter on the output)
+        # they start no suppression time that would hide a wanted word said right after them.
+        others = [w for w in read_config(model_dir).labels if w not in words]
+        cfg = dataclasses.replace(cfg, ignore_labels=tuple(dict.fromkeys([*cfg.ignore_labels, *others])))
+    return cfg
 
 
 TIME_TOLERANCE_MS = 1e-3

@@ -16,9 +16,9 @@ import threading
 
 import numpy as np
 
-from ..errors import KwsError
-from ..audio.sources import SourceSpec, open_source
-from .detector import Detection, Detector, EngineSettings, HopResult, level_db  # noqa: F401  (their home was here)
+from .audio.sources import SourceSpec, open_source
+from .core.detector import Detection, Detector, EngineSettings, HopResult
+from .core.errors import KwsError
 
 
 log = logging.getLogger(__name__)
