@@ -605,14 +605,14 @@ def cmd_compare(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from .cli import _add_data_dir
+    from .options import add_data_dir
 
     p = sub.add_parser(
         "compare", help="rerun the original study (3 models x 3 features, plus vgg_small) beside its figures",
         description="Train the original study's models on its three features with this trainer, beside the "
                     "study's published accuracies; then accuracy versus epochs for the best pair and a "
                     "dropout sweep of the custom VGG. Resumable: finished runs are kept in OUT/study.json.")
-    _add_data_dir(p)
+    add_data_dir(p)
     p.add_argument("--out", default="reports", help="folder for study.md, study.json and charts (default: reports)")
     p.add_argument("--epochs", type=int, default=4, help="epochs per pair (the study: 4)")
     p.add_argument("--batch-size", type=int, default=64, help="batch size (the study: 64)")

@@ -165,12 +165,12 @@ def cmd_finetune(args) -> int:
 
 
 def add_parser(sub):
-    from .cli import _add_data_dir
+    from .options import add_data_dir
 
     p = sub.add_parser("finetune", help="fine-tune a model on your own recordings (and new words)")
     p.add_argument("--model", default=BUNDLED_MODEL_DIR, help="model to start from (default: the bundled one)")
     p.add_argument("--user-data", required=True, help="your takes, standard layout (<word>/<id>_nohash_<n>.wav)")
-    _add_data_dir(p)
+    add_data_dir(p)
     p.add_argument("--out", required=True, help="new model folder (never the source or the bundled model)")
     p.add_argument("--labels", default=None,
                    help="the command words in order, comma-separated (default: the model's); "

@@ -246,7 +246,7 @@ def cmd_teacher(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from .cli import _add_data_dir
+    from .options import add_data_dir
 
     p = sub.add_parser("teacher", help="soft targets from a pretrained speech embedding (+ a VGG) for distillation",
                        description="Make fixed augmented copies of every training example (negatives from "
@@ -256,7 +256,7 @@ def add_parser(sub) -> None:
                                    "(pip install '.[teacher]'). Prints the head's, the VGG's and their "
                                    "average's validation accuracy.")
     p.add_argument("--out", required=True, help="folder to write (copies.npy, targets.npz, teacher.json, heads)")
-    _add_data_dir(p)
+    add_data_dir(p)
     p.add_argument("--vgg", default=None, metavar="MODEL_DIR",
                    help="the VGG paired with the head (e.g. the model a distillation run starts from); its "
                         "feature settings are used (default: none, then --mix head is required)")

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from kwsapp.errors import KwsError, UsageError
 from kwsapp.features import FeatureConfig
 from kwsapp.model import ModelConfig
 
@@ -23,7 +24,13 @@ from .distributed import broadcast_from_chief, fit_custom, is_chief, is_multi_wo
     mirrored_devices, multi_worker_strategy, own_task
 
 
-@dataclass
+# The names of trainer.models.BUILDERS, spelled out so that checking a config or building the
+# parser does not import Keras (that takes seconds; tests keep the two in step).
+MODEL_NAMES = ("vgg_small", "stacked_fc", "simple_cnn", "custom_vgg")
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     data_dir: str
     out: str
@@ -53,6 +60,42 @@ class TrainConfig:
     teacher_targets: str | None = None
     distill_weight: float = 0.5  # the teacher's share of the target (0 = hard labels only)
     verbose: int = 1
+
+    def __post_init__(self):
+        # Each message names the `kws-train train` option: the CLI's errors are these.
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise UsageError(message)
+
+        need(self.model in MODEL_NAMES, f"--model {self.model}: give one of {', '.join(MODEL_NAMES)}")
+        need(self.strategy in STRATEGIES, f"--strategy {self.strategy}: give one of {', '.join(STRATEGIES)}")
+        need(self.epochs >= 1, f"--epochs {self.epochs}: give at least 1, e.g. 40")
+        need(self.batch_size >= 1, f"--batch-size {self.batch_size}: give at least 1, e.g. 64")
+        need(self.learning_rate > 0, f"--lr {self.learning_rate:g}: give a positive learning rate, e.g. 3e-3")
+        need(self.warmup_epochs >= 0, f"--warmup-epochs {self.warmup_epochs:g}: give 0 (none) or more, e.g. 2")
+        need(0.0 <= self.label_smoothing <= 1.0,
+             f"--label-smoothing {self.label_smoothing:g}: give a value from 0 (off) to 1, e.g. 0.1")
+        need(self.dropout is None or 0.0 <= self.dropout < 1.0,
+             f"--dropout {self.dropout}: give a rate from 0 to below 1, e.g. 0.2, or leave it out")
+        need(self.unknown_share >= 0, f"--unknown-share {self.unknown_share:g}: give 0 or more, e.g. 0.1")
+        need(self.silence_share >= 0, f"--silence-share {self.silence_share:g}: give 0 or more, e.g. 0.1")
+        need(0.0 <= self.ema < 1.0, f"--ema {self.ema:g}: give a momentum from 0 (off) to below 1, e.g. 0.99")
+        need(self.weight_decay >= 0, f"--weight-decay {self.weight_decay:g}: give 0 (off) or more, e.g. 1e-4")
+        need(self.mixup >= 0, f"--mixup {self.mixup:g}: give 0 (off) or more, e.g. 0.2")
+        aug = self.augment
+        need(aug.time_shift_ms >= 0, f"--time-shift-ms {aug.time_shift_ms:g}: give 0 (off) or more, e.g. 100")
+        need(0.0 <= aug.speed_perturb <= 0.5,
+             f"--speed-perturb {aug.speed_perturb:g}: give a value from 0 (off) to 0.5, e.g. 0.1")
+        need(-60.0 <= aug.level_low_db <= aug.level_high_db <= 20.0,
+             f"--level-db {aug.level_low_db:g},{aug.level_high_db:g}: give LOW,HIGH in dB with "
+             "-60 <= LOW <= HIGH <= 20, e.g. --level-db=-40,20")
+        P.check_room_shares(aug)
+        if self.teacher_targets:  # its copies are fixed: a waveform option would do nothing
+            for flag, share in (("--reverb", aug.reverb), ("--band-limit", aug.band_limit)):
+                need(not share, f"{flag} acts on the waveforms, which --teacher-targets fixes: give it to "
+                                "`kws-train teacher` when making the targets instead")
+        need(0.0 <= self.distill_weight <= 1.0,
+             f"--distill-weight {self.distill_weight:g}: give a share from 0 to 1, e.g. 0.5")
 
 
 def make_strategy(name: str):
@@ -166,7 +209,6 @@ def _starting_weights(cfg: TrainConfig):
     """``build_model`` for ``cfg.init_from``: that model, refused in one line unless its
     architecture and features are the ones asked for (the weights would not fit or would
     see other inputs). Its input normalisation is kept, not re-fitted."""
-    from kwsapp.errors import KwsError
     from kwsapp.model import read_config
 
     from .finetune import transfer_head
@@ -214,16 +256,12 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
     import keras
     import tensorflow as tf
 
-    from kwsapp.errors import KwsError
-
     from . import export, models
 
     keras.utils.set_random_seed(cfg.seed)
     t0 = time.time()
     spec, decoded, noise, n_extra = prepare_data(cfg, spec)
     if "training" not in decoded or "validation" not in decoded:
-        from kwsapp.errors import KwsError
-
         raise KwsError(f"{cfg.data_dir}: need clips in both the training and validation splits")
     labels = spec.labels
     silence_id = labels.index(D.SILENCE)
