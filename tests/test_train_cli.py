@@ -212,7 +212,7 @@ def test_ema_keeps_the_averaged_weights_it_validated(tmp_path):
     cfg = TrainConfig(data_dir=data, out=str(tmp_path / "m"), epochs=3, batch_size=16, ema=0.9,
                       mixup=0.3, weight_decay=1e-3, verbose=0)
     res = train(cfg)
-    hist, info = res["history"], res["info"]
+    hist, info = res.history, res.info
     assert kept_model_val_loss(data, cfg.out) == pytest.approx(hist["val_loss"][info["best_epoch"] - 1], rel=1e-3)
     assert info["config"]["ema"] == 0.9 and info["config"]["mixup"] == 0.3
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import json
+import logging
 import os
 import sys
 
@@ -15,38 +15,21 @@ from .options import add_data_dir, add_train_args, train_config
 
 
 def cmd_train(args) -> int:
-    from . import export
-    from .evaluate import evaluate_splits
-    from .train import input_pipeline_throughput, split_cpu, train
+    from .train import score, split_cpu, train
 
     if args.cpu_devices:
         split_cpu(args.cpu_devices)
     cfg = train_config(args, args.out)
     result = train(cfg)
-    info = result["info"]
-    if not info["chief"]:
-        print(f"worker done ({info['replicas']} replicas in the cluster): the chief writes the model folder")
+    if not result.chief:
+        print(f"worker done ({result.replicas} replicas in the cluster): the chief writes the model folder")
         return 0
-    splits = ("validation", "testing") if "testing" in result["decoded"] else ("validation",)
-    scores = evaluate_splits(args.out, args.data_dir, splits)
-    val, test = scores["validation"], scores.get("testing")
-    if test:
-        export.plot_confusion(__import__("numpy").array(test["confusion"]), test["labels"],
-                              os.path.join(args.out, "confusion_test.png"), "test split")
-    info["input_pipeline_examples_per_s"] = round(input_pipeline_throughput(cfg), 1)
-    metrics = {"validation": _summary(val), "test": _summary(test) if test else None, "training": info}
-    with open(os.path.join(args.out, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
-    export.write_model_readme(args.out, sys.argv, metrics)
+    metrics = score(cfg, result, sys.argv)
+    val, test, info = metrics["validation"], metrics["test"], metrics["training"]
     acc = f"test accuracy {test['accuracy']:.4f} (n={test['n']})" if test else "no test split"
     print(f"saved {args.out}: best validation accuracy {val['accuracy']:.4f}, {acc}, "
           f"{info['params']:,} params, {info['macs'] / 1e6:.1f} M multiply-adds, {info['train_time_s']:.0f} s")
     return 0
-
-
-def _summary(r: dict) -> dict:
-    keys = ("accuracy", "n", "per_class", "support", "split", "layout", "skipped_clips")
-    return {k: r[k] for k in keys}
 
 
 def cmd_evaluate(args) -> int:
@@ -92,7 +75,7 @@ def cmd_export(args) -> int:
     from kwsapp.model import read_config
     from kwsapp.wavio import load_audio
 
-    from . import export
+    from . import export, modelfolder
     from .streamtest import pick_clips
 
     cfg = read_config(args.model)
@@ -102,9 +85,9 @@ def cmd_export(args) -> int:
         raise KwsError(f"{args.data_dir}: no such data folder (the export is checked on real clips); "
                        "run `kws-train download` to fetch it, or pass --data-dir")
     clips = [load_audio(p, cfg.features.sample_rate) for _, p in pick_clips(args.data_dir, "testing")]
-    model = keras.models.load_model(os.path.join(args.model, "model.keras"), compile=False)
-    path = os.path.join(args.model, "model.tflite")
-    worst = export.write_tflite(model, cfg.features, path, clips)
+    model = keras.models.load_model(os.path.join(args.model, modelfolder.KERAS), compile=False)
+    path = os.path.join(args.model, modelfolder.TFLITE)
+    worst = modelfolder.write_tflite(args.model, model, cfg.features, clips)
     print(f"wrote {path}: on {worst['clips']} windows ({len(clips)} real clips) it matches TensorFlow within "
           f"{worst['log_mel']:.1g} in log-mel and {worst['scores']:.1g} in scores "
           f"(allowed {export.LOG_MEL_TOLERANCE:g} and {export.SCORE_TOLERANCE:g})")
@@ -158,7 +141,32 @@ _PLUGINS = ("compare", "explore", "download", "synth", "negatives", "finetune", 
             "teacher", "verifier")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """The trainer's log lines on whatever sys.stderr is when each is written (tests and
+    --json swap the streams), bare as the lines they replaced; stdout stays the commands' own."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("trainer")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    logger.setLevel(logging.INFO)
+
+
 def main(argv=None) -> int:
+    _log_to_stderr()
     return run_main(build_parser, argv, prog="kws-train")
 
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import datetime
 import inspect
 import json
+import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -34,6 +34,8 @@ from . import dataset as D
 from . import pipeline as P
 from .evaluate import evaluate, evaluate_splits
 from .train import TrainConfig, train
+
+log = logging.getLogger(__name__)
 
 FEATURES = ("spectrogram", "logmel", "mfcc")  # the study's column order
 FEATURE_TITLES = {"spectrogram": "Spectrograms", "logmel": "Mel-Spectrograms", "mfcc": "MFCC"}
@@ -167,7 +169,7 @@ def time_inference(model_dir: str, runs: int = 30, budget_s: float = 3.0) -> flo
 def run_one(run: Run, s: StudySettings, model_dir: str, verbose: int) -> dict:
     t0 = time.time()
     result = train(train_config(run, s, model_dir, verbose))
-    info, history = result["info"], result["history"]
+    info, history = result.info, result.history
     scores = evaluate_splits(model_dir, s.data_dir, ("validation", "testing"))
     val, test = scores["validation"], scores["testing"]
     infer_ms = time_inference(model_dir)
@@ -520,7 +522,7 @@ def reference_entry(data_dir: str) -> dict | None:
         cfg = read_config(BUNDLED_MODEL_DIR)
         r = evaluate(BUNDLED_MODEL_DIR, data_dir, split="testing")
     except KwsError as e:
-        print(f"note: bundled model not evaluated: {e}", file=sys.stderr)
+        log.warning("note: bundled model not evaluated: %s", e)
         return None
     import keras
 

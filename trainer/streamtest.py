@@ -266,7 +266,7 @@ def run(args) -> int:
 def _run(args, emit) -> int:
     from kwsapp.engine.detector import Detector, EngineSettings
     from kwsapp.listen import smoothing_from_args
-    from kwsapp.model import save_smoothing
+    from .modelfolder import save_smoothing
 
     if args.streams < 1:
         raise UsageError("--streams must be at least 1")
