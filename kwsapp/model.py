@@ -140,7 +140,7 @@ def check_shapes(model_dir: str, config: ModelConfig, in_shape: tuple, out_n: in
 
 class Classifier:
     """Runs a model folder's network on feature batches (the trainer's evaluation; the app runs
-    raw audio through :class:`kwsapp.engine.recognizer.Recognizer`).
+    raw audio through :class:`kwsapp.core.recognizer.Recognizer`).
 
     ``backend``: ``tflite`` (LiteRT with XNNPACK, model.tflite's features signature), ``keras``
     (a ``tf.function`` with a fixed input signature, which runs on the GPU when TensorFlow sees

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from kwsapp.model import ModelConfig, read_config
+from kwsapp.core.model import ModelConfig, read_config
 from trainer import modelfolder
 
 

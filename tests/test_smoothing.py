@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from kwsapp.engine.smoothing import SmoothingConfig, Smoother
+from kwsapp.core.smoothing import SmoothingConfig, Smoother
 
 LABELS = ("_silence_", "_unknown_", "yes", "no")
 
@@ -121,9 +121,9 @@ def test_config_round_trips_and_validates():
 
 def test_a_model_can_carry_its_tuned_threshold_and_window(tmp_path, model_dir):
     from conftest import copy_model
-    from kwsapp.engine.smoothing import for_model
-    from kwsapp.errors import ModelError
-    from kwsapp.model import read_config
+    from kwsapp.core.smoothing import for_model
+    from kwsapp.core.errors import ModelError
+    from kwsapp.core.model import read_config
 
     tuned = copy_model(model_dir, str(tmp_path / "tuned"), detection_threshold=0.62, average_window_ms=None)
     assert read_config(tuned).detection_threshold == 0.62
@@ -145,7 +145,7 @@ def test_a_model_can_carry_its_tuned_threshold_and_window(tmp_path, model_dir):
 
 
 def test_a_word_threshold_replaces_the_common_one_for_that_word_only():
-    from kwsapp.engine.smoothing import parse_thresholds
+    from kwsapp.core.smoothing import parse_thresholds
 
     cfg = SmoothingConfig(average_window_ms=300, suppression_ms=0, minimum_count=3, detection_threshold=0.5,
                           word_thresholds={"yes": 0.8})
@@ -162,8 +162,8 @@ def test_a_word_threshold_replaces_the_common_one_for_that_word_only():
 def test_model_config_carries_word_thresholds(tmp_path):
     import json
 
-    from kwsapp.engine.smoothing import tuned
-    from kwsapp.model import ModelConfig, read_config
+    from kwsapp.core.smoothing import tuned
+    from kwsapp.core.model import ModelConfig, read_config
 
     from trainer.modelfolder import write_config
 

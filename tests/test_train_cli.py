@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from kwsapp.model import Classifier, read_config
-from kwsapp.wavio import load_audio, resample, write_wav
+from kwsapp.core.model import Classifier, read_config
+from kwsapp.core.wavio import load_audio, resample, write_wav
 from tests.conftest import ROOT, json_lines, kept_model_val_loss, kws_train_here, make_tiny_dataset
 
 
@@ -191,7 +191,7 @@ def test_corrupt_clips_are_skipped_and_counted_or_stop_with_strict(trained, tmp_
 
 
 def test_odd_sample_rate_clips_are_resampled_and_used(trained):
-    from kwsapp.features import FeatureConfig
+    from kwsapp.core.features import FeatureConfig
     from trainer import dataset, pipeline
 
     data, _, _ = trained
@@ -279,7 +279,7 @@ def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
 ])
 def test_a_bad_train_config_is_refused_in_one_line_naming_the_option(change, flag):
     """Every caller of the library gets the CLI's checks, not only `kws-train train`."""
-    from kwsapp.errors import UsageError
+    from kwsapp.core.errors import UsageError
     from trainer.train import TrainConfig
 
     with pytest.raises(UsageError) as e:
@@ -290,7 +290,7 @@ def test_a_bad_train_config_is_refused_in_one_line_naming_the_option(change, fla
 def test_train_config_is_frozen_and_checks_the_augmentation():
     import dataclasses
 
-    from kwsapp.errors import UsageError
+    from kwsapp.core.errors import UsageError
     from trainer.pipeline import AugmentConfig
     from trainer.train import TrainConfig
 

@@ -72,15 +72,15 @@ def cmd_export(args) -> int:
     checked against TensorFlow on real clips first."""
     import keras
 
-    from kwsapp.model import read_config
-    from kwsapp.wavio import load_audio
+    from kwsapp.core.model import read_config
+    from kwsapp.core.wavio import load_audio
 
     from . import export, modelfolder
     from .streamtest import pick_clips
 
     cfg = read_config(args.model)
     if not os.path.isdir(args.data_dir):
-        from kwsapp.errors import KwsError
+        from kwsapp.core.errors import KwsError
 
         raise KwsError(f"{args.data_dir}: no such data folder (the export is checked on real clips); "
                        "run `kws-train download` to fetch it, or pass --data-dir")

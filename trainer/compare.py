@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kwsapp.errors import KwsError, UsageError
-from kwsapp.features import FeatureConfig
+from kwsapp.core.errors import KwsError, UsageError
+from kwsapp.core.features import FeatureConfig
 
 from . import dataset as D
 from . import pipeline as P
@@ -151,7 +151,7 @@ def train_config(run: Run, s: StudySettings, out: str, verbose: int) -> TrainCon
 
 def time_inference(model_dir: str, runs: int = 30, budget_s: float = 3.0) -> float:
     """Median milliseconds for one window, batch 1, as the app runs it (TFLite, 1 thread)."""
-    from kwsapp.model import Classifier
+    from kwsapp.core.model import Classifier
 
     clf = Classifier(model_dir, backend="tflite")
     x = np.random.default_rng(0).standard_normal((1, *clf.config.features.shape)).astype(np.float32)
@@ -514,7 +514,7 @@ def stage_runs(stage: str, data: dict, s: StudySettings) -> list[Run]:
 
 def reference_entry(data_dir: str) -> dict | None:
     """The bundled model on the same test clips (cheap: it is small)."""
-    from kwsapp.model import BUNDLED_MODEL_DIR, read_config
+    from kwsapp.core.model import BUNDLED_MODEL_DIR, read_config
 
     if not os.path.exists(os.path.join(BUNDLED_MODEL_DIR, "config.json")):
         return None

@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from kwsapp.errors import KwsError
+from kwsapp.core.errors import KwsError
 
 from . import dataset as D
 

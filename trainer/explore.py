@@ -3,7 +3,7 @@
 The first notebook of the original study, as a command: clips per label and per raw word,
 speakers per split, clip lengths (how many are shorter than one second), the background
 noise files, and one example per command drawn as waveform, spectrogram, log-mel and MFCC
-with the model's own feature code (:mod:`kwsapp.features`), so the pictures show exactly
+with the model's own feature code (:mod:`kwsapp.core.features`), so the pictures show exactly
 what the network is fed.
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kwsapp import features as F
-from kwsapp.errors import AudioFileError, KwsError
-from kwsapp.wavio import load_audio, read_wav
+from kwsapp.core import features as F
+from kwsapp.core.errors import AudioFileError, KwsError
+from kwsapp.core.wavio import load_audio, read_wav
 
 from . import dataset as D
 
@@ -307,7 +307,7 @@ def write_report(inv: Inventory, out: str, cfg: F.FeatureConfig) -> dict:
     else:
         md += ["No `_background_noise_/` folder (the canonical test-set layout has none).", ""]
     md += ["## One example per command", "",
-           "Waveform, magnitude spectrogram, log-mel and MFCC computed by `kwsapp.features` (the code the model "
+           "Waveform, magnitude spectrogram, log-mel and MFCC computed by `kwsapp.core.features` (the code the model "
            f"trains and runs on): {cfg.window_samples / cfg.sample_rate * 1000:.0f} ms Hann window, "
            f"{cfg.hop_samples / cfg.sample_rate * 1000:.0f} ms hop, {cfg.fft_length}-point FFT.", ""]
     md += [f"![{w}]({png})" for w, png in examples.items()]
@@ -320,7 +320,7 @@ def write_report(inv: Inventory, out: str, cfg: F.FeatureConfig) -> dict:
 
 
 def cmd_explore(args) -> int:
-    from kwsapp.model import read_config
+    from kwsapp.core.model import read_config
 
     cfg = read_config(args.model).features if args.model else F.FeatureConfig()
     try:

@@ -5,10 +5,10 @@ import os
 
 import numpy as np
 
-# model.tflite's two signatures (described in kwsapp/model.py, which reads them): raw audio in,
-# scores and log-mel out, by the same tf.signal code (kwsapp.features) the model was trained on;
+# model.tflite's two signatures (described in kwsapp/core/model.py, which reads them): raw audio in,
+# scores and log-mel out, by the same tf.signal code (kwsapp.core.features) the model was trained on;
 # and features in, scores out.
-from kwsapp.model import AUDIO_SIGNATURE, FEATURES_SIGNATURE
+from kwsapp.core.model import AUDIO_SIGNATURE, FEATURES_SIGNATURE
 
 # How close the exported front end and model must stay to TensorFlow's own (checked on every
 # export): log-mel is log(mel + 1e-6), so float32 rounding of a near-silent band is magnified
@@ -20,7 +20,7 @@ SCORE_TOLERANCE = 1e-4
 def _signatures(model, feat_cfg):
     import tensorflow as tf
 
-    from kwsapp import features as F
+    from kwsapp.core import features as F
 
     display = F.display_config(feat_cfg)
     frames, bins = feat_cfg.shape
@@ -55,10 +55,10 @@ def check_tflite(model, feat_cfg, path: str, clips) -> dict:
     largest differences seen."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from kwsapp import features as F
-    from kwsapp.errors import KwsError
+    from kwsapp.core import features as F
+    from kwsapp.core.errors import KwsError
 
-    from kwsapp.cli_util import parked_stderr
+    from kwsapp.core.tfquiet import parked_stderr
 
     with parked_stderr():  # LiteRT announces its XNNPACK delegate on stderr
         interp = Interpreter(model_path=path, num_threads=1)

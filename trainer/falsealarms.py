@@ -17,8 +17,8 @@ from collections import Counter
 
 import numpy as np
 
-from kwsapp.errors import AudioFileError, KwsError, UsageError
-from kwsapp.wavio import load_audio
+from kwsapp.core.errors import AudioFileError, KwsError, UsageError
+from kwsapp.core.wavio import load_audio
 
 from . import dataset as D
 from . import streamtest as ST
@@ -179,8 +179,8 @@ def plot_det(curves, path: str, title: str) -> None:
 
 
 def run(args) -> int:
-    from kwsapp.engine.detector import Detector, EngineSettings
-    from kwsapp.listen import smoothing_from_args
+    from kwsapp.core.detector import Detector, EngineSettings
+    from kwsapp.cli_options import smoothing_from_args
     from .modelfolder import save_smoothing
 
     def say(text):  # with --json, stdout carries only the JSON
@@ -277,7 +277,7 @@ def run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from kwsapp.model import BUNDLED_MODEL_DIR
+    from kwsapp.core.model import BUNDLED_MODEL_DIR
 
     p = sub.add_parser("falsealarms", help="false alarms per hour on running speech, and a DET curve",
                        description=__doc__.split("\n\n", 1)[1].replace("``", ""))

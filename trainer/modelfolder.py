@@ -1,4 +1,4 @@
-"""The only writer of model folders (and of verifier folders); kwsapp/model.py reads them.
+"""The only writer of model folders (and of verifier folders); kwsapp/core/model.py reads them.
 
 Every file is written under a temporary name in its folder and renamed into place, so an
 interrupted save leaves the old file or the new one, never half of one. The exception is
@@ -13,9 +13,9 @@ import shlex
 import shutil
 from dataclasses import asdict, replace
 
-from kwsapp.model import ModelConfig, read_config
-from kwsapp.verifier import CONFIG_FILE as VERIFIER_CONFIG
-from kwsapp.verifier import VerifierConfig
+from kwsapp.core.model import ModelConfig, read_config
+from kwsapp.core.verifier import CONFIG_FILE as VERIFIER_CONFIG
+from kwsapp.core.verifier import VerifierConfig
 
 CONFIG = "config.json"
 KERAS = "model.keras"

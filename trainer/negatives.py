@@ -27,8 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from kwsapp.errors import AudioFileError, KwsError, UsageError
-from kwsapp.wavio import load_audio, resample, write_wav
+from kwsapp.core.errors import AudioFileError, KwsError, UsageError
+from kwsapp.core.wavio import load_audio, resample, write_wav
 
 from . import dataset as D
 from . import streamtest as ST

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from kwsapp.errors import UsageError
-from kwsapp.features import KINDS, LEVEL_NORMS, FeatureConfig
+from kwsapp.core.errors import UsageError
+from kwsapp.core.features import KINDS, LEVEL_NORMS, FeatureConfig
 
 from . import dataset as D
 from .pipeline import AugmentConfig

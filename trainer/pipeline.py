@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kwsapp import envvars
-from kwsapp import features as F
-from kwsapp.errors import AudioFileError, KwsError, UsageError
-from kwsapp.vocabulary import CACHE_MAX_MB, CACHE_MAX_MB_ENV, cache_dir  # noqa: F401  (shared names)
-from kwsapp.wavio import load_audio
+from kwsapp.core import envvars
+from kwsapp.core import features as F
+from kwsapp.core.errors import AudioFileError, KwsError, UsageError
+from kwsapp.core.vocabulary import CACHE_MAX_MB, CACHE_MAX_MB_ENV, cache_dir  # noqa: F401  (shared names)
+from kwsapp.core.wavio import load_audio
 
 from .dataset import SILENCE, Clip, DataSpec
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from kwsapp.cli_util import stdout_only_json
-from kwsapp.errors import KwsError, UsageError
-from kwsapp.wavio import load_audio, write_wav
+from kwsapp.core.errors import KwsError, UsageError
+from kwsapp.core.wavio import load_audio, write_wav
 
 from . import dataset as D
 
@@ -182,7 +182,7 @@ def record(detector, audio) -> Recorded:
 
 class VerifierReplay:
     """The verifier's answer for a detection replayed at hop ``i``: the same window the live
-    Detector would ask about (kwsapp.verifier.best_hop), cut from the recorded stream's audio;
+    Detector would ask about (kwsapp.core.verifier.best_hop), cut from the recorded stream's audio;
     each (window, label) is asked once."""
 
     def __init__(self, verifier, hops, audio, sample_rate: int):
@@ -192,7 +192,7 @@ class VerifierReplay:
         self._cache: dict[tuple[int, str], float] = {}
 
     def __call__(self, label: str, i: int, window_ms: float) -> bool:
-        from kwsapp.verifier import best_hop
+        from kwsapp.core.verifier import best_hop
 
         j = best_hop(self.times, self.scores, self.verifier.labels.index(label), self.times[i], window_ms)
         if (j, label) not in self._cache:
@@ -208,7 +208,7 @@ def replay(labels, smoothing, hops) -> list[tuple[str, float]]:
     [(time_ms, scores)]: the engine's smoother without re-running the model (and, for hops
     recorded with a verifier, its check: a rejected detection still starts the suppression,
     as live)."""
-    from kwsapp.engine.smoothing import Smoother
+    from kwsapp.core.smoothing import Smoother
 
     sm = Smoother(labels, smoothing)
     check = getattr(hops, "check", None)
@@ -264,8 +264,8 @@ def run(args) -> int:
 
 
 def _run(args, emit) -> int:
-    from kwsapp.engine.detector import Detector, EngineSettings
-    from kwsapp.listen import smoothing_from_args
+    from kwsapp.core.detector import Detector, EngineSettings
+    from kwsapp.cli_options import smoothing_from_args
     from .modelfolder import save_smoothing
 
     if args.streams < 1:
@@ -331,7 +331,7 @@ def _run(args, emit) -> int:
 
 def add_detector_args(p) -> None:
     """How detections are made and matched: shared by streamtest and falsealarms."""
-    from kwsapp.listen import add_smoothing_args, add_verifier_arg
+    from kwsapp.cli_options import add_smoothing_args, add_verifier_arg
 
     p.add_argument("--tolerance-ms", type=float, default=1500.0,
                    help="max distance between a detection and its clip's start (default: 1500)")
@@ -343,7 +343,7 @@ def add_detector_args(p) -> None:
 
 
 def add_parser(sub) -> None:
-    from kwsapp.model import BUNDLED_MODEL_DIR
+    from kwsapp.core.model import BUNDLED_MODEL_DIR
 
     p = sub.add_parser("streamtest", help="streaming accuracy on a generated long WAV (TF example's method)",
                        description=__doc__.split("\n\n", 1)[1])

@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from kwsapp.errors import KwsError, UsageError
-from kwsapp.features import FeatureConfig
-from kwsapp.model import read_config
-# The embedding front end is the app's (kwsapp/verifier.py), so the teacher and the app's optional
+from kwsapp.core.errors import KwsError, UsageError
+from kwsapp.core.features import FeatureConfig
+from kwsapp.core.model import read_config
+# The embedding front end is the app's (kwsapp/core/verifier.py), so the teacher and the app's optional
 # second-stage check hear clips the same way.
-from kwsapp.verifier import EMBEDDING_DIM, PAD_SAMPLES, STRIDE_FRAMES, WINDOW_FRAMES, embed  # noqa: F401
+from kwsapp.core.verifier import EMBEDDING_DIM, PAD_SAMPLES, STRIDE_FRAMES, WINDOW_FRAMES, embed  # noqa: F401
 
 from . import dataset as D
 from . import distill
@@ -48,7 +48,7 @@ class TeacherConfig:
 
 def onnx_sessions(threads: int = 0):
     """The melspectrogram and embedding models as onnxruntime sessions; one line if the extra is missing."""
-    from kwsapp.verifier import onnx_sessions as sessions
+    from kwsapp.core.verifier import onnx_sessions as sessions
 
     return sessions(threads, hint=INSTALL_HINT)
 
@@ -118,8 +118,8 @@ def speaker_folds(clips, folds: int) -> np.ndarray:
 
 def vgg_probs(model_dir: str, waveforms, batch: int = 256) -> np.ndarray:
     """The VGG's probabilities for float waveforms [n, clip_samples] (int16 arrays are scaled)."""
-    from kwsapp import features as F
-    from kwsapp.model import Classifier
+    from kwsapp.core import features as F
+    from kwsapp.core.model import Classifier
 
     clf = Classifier(model_dir, backend="keras")
     out = []

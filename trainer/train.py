@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from kwsapp.errors import KwsError, UsageError
-from kwsapp.features import FeatureConfig
-from kwsapp.model import ModelConfig
+from kwsapp.core.errors import KwsError, UsageError
+from kwsapp.core.features import FeatureConfig
+from kwsapp.core.model import ModelConfig
 
 from . import backup, modelfolder
 from . import dataset as D
@@ -210,7 +210,7 @@ def _starting_weights(cfg: TrainConfig):
     """``build_model`` for ``cfg.init_from``: that model, refused in one line unless its
     architecture and features are the ones asked for (the weights would not fit or would
     see other inputs). Its input normalisation is kept, not re-fitted."""
-    from kwsapp.model import read_config
+    from kwsapp.core.model import read_config
 
     from .models import transfer_head
 

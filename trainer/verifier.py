@@ -1,4 +1,4 @@
-"""`kws-train verifier`: the app's optional second-stage check (kwsapp/verifier.py) from the
+"""`kws-train verifier`: the app's optional second-stage check (kwsapp/core/verifier.py) from the
 heads of a `kws-train teacher` run, averaged into one LiteRT model with the labels and the gate.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import tempfile
 
 import numpy as np
 
-from kwsapp.errors import KwsError, UsageError
-from kwsapp.verifier import CLIP_EMBEDDINGS, EMBEDDING_DIM, HEAD_FILE, VerifierConfig
+from kwsapp.core.errors import KwsError, UsageError
+from kwsapp.core.verifier import CLIP_EMBEDDINGS, EMBEDDING_DIM, HEAD_FILE, VerifierConfig
 
 from . import distill
 from .modelfolder import write_verifier_config
@@ -43,7 +43,7 @@ def write_tflite(model, path: str, seed: int = 0) -> float:
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    from kwsapp.cli_util import parked_stderr
+    from kwsapp.core.tfquiet import parked_stderr
 
     fn = tf.function(lambda x: {"probs": model(x, training=False)},
                      input_signature=[tf.TensorSpec([1, CLIP_EMBEDDINGS, EMBEDDING_DIM], tf.float32, name="embeddings")])
