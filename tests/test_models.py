@@ -57,7 +57,7 @@ def test_unknown_model_name():
 
 
 def test_cli_model_names_match_the_builders():
-    from trainer.cli import MODEL_NAMES
+    from trainer.train import MODEL_NAMES
 
     assert MODEL_NAMES == tuple(models.BUILDERS)
 

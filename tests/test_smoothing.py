@@ -182,7 +182,9 @@ def test_model_config_carries_word_thresholds(tmp_path):
     from kwsapp.core.smoothing import tuned
     from kwsapp.core.model import ModelConfig, read_config
 
-    ModelConfig(labels=LABELS, detection_threshold=0.6, word_thresholds=(("yes", 0.75),)).save(str(tmp_path))
+    from trainer.modelfolder import write_config
+
+    write_config(str(tmp_path), ModelConfig(labels=LABELS, detection_threshold=0.6, word_thresholds=(("yes", 0.75),)))
     cfg = read_config(str(tmp_path))
     assert tuned(cfg).threshold_for("yes") == 0.75 and tuned(cfg).threshold_for("no") == 0.6
     d = json.loads((tmp_path / "config.json").read_text())

@@ -212,7 +212,7 @@ def test_ema_keeps_the_averaged_weights_it_validated(tmp_path):
     cfg = TrainConfig(data_dir=data, out=str(tmp_path / "m"), epochs=3, batch_size=16, ema=0.9,
                       mixup=0.3, weight_decay=1e-3, verbose=0)
     res = train(cfg)
-    hist, info = res["history"], res["info"]
+    hist, info = res.history, res.info
     assert kept_model_val_loss(data, cfg.out) == pytest.approx(hist["val_loss"][info["best_epoch"] - 1], rel=1e-3)
     assert info["config"]["ema"] == 0.9 and info["config"]["mixup"] == 0.3
 
@@ -269,3 +269,35 @@ def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
     _, stderr = p.communicate(timeout=120)
     assert p.returncode == 130 and "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1] == "kws-train: interrupted"
+
+
+@pytest.mark.parametrize("change, flag", [
+    (dict(epochs=0), "--epochs 0"), (dict(batch_size=0), "--batch-size 0"), (dict(learning_rate=0.0), "--lr 0"),
+    (dict(model="resnet"), "--model resnet"), (dict(strategy="tpu"), "--strategy tpu"),
+    (dict(ema=1.0), "--ema 1"), (dict(distill_weight=2.0), "--distill-weight 2"),
+    (dict(dropout=1.0), "--dropout 1"), (dict(mixup=-1.0), "--mixup -1"),
+])
+def test_a_bad_train_config_is_refused_in_one_line_naming_the_option(change, flag):
+    """Every caller of the library gets the CLI's checks, not only `kws-train train`."""
+    from kwsapp.core.errors import UsageError
+    from trainer.train import TrainConfig
+
+    with pytest.raises(UsageError) as e:
+        TrainConfig(data_dir="d", out="o", **change)
+    assert str(e.value).startswith(flag) and "\n" not in str(e.value)
+
+
+def test_train_config_is_frozen_and_checks_the_augmentation():
+    import dataclasses
+
+    from kwsapp.core.errors import UsageError
+    from trainer.pipeline import AugmentConfig
+    from trainer.train import TrainConfig
+
+    cfg = TrainConfig(data_dir="d", out="o")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epochs = 3
+    with pytest.raises(UsageError, match="--level-db -70,0"):
+        dataclasses.replace(cfg, augment=AugmentConfig(level_low_db=-70.0))
+    with pytest.raises(UsageError, match="kws-train teacher"):
+        TrainConfig(data_dir="d", out="o", teacher_targets="t", augment=AugmentConfig(reverb=0.3))

@@ -18,9 +18,9 @@ from __future__ import annotations
 import datetime
 import inspect
 import json
+import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -34,6 +34,8 @@ from . import dataset as D
 from . import pipeline as P
 from .evaluate import evaluate, evaluate_splits
 from .train import TrainConfig, train
+
+log = logging.getLogger(__name__)
 
 FEATURES = ("spectrogram", "logmel", "mfcc")  # the study's column order
 FEATURE_TITLES = {"spectrogram": "Spectrograms", "logmel": "Mel-Spectrograms", "mfcc": "MFCC"}
@@ -167,7 +169,7 @@ def time_inference(model_dir: str, runs: int = 30, budget_s: float = 3.0) -> flo
 def run_one(run: Run, s: StudySettings, model_dir: str, verbose: int) -> dict:
     t0 = time.time()
     result = train(train_config(run, s, model_dir, verbose))
-    info, history = result["info"], result["history"]
+    info, history = result.info, result.history
     scores = evaluate_splits(model_dir, s.data_dir, ("validation", "testing"))
     val, test = scores["validation"], scores["testing"]
     infer_ms = time_inference(model_dir)
@@ -520,7 +522,7 @@ def reference_entry(data_dir: str) -> dict | None:
         cfg = read_config(BUNDLED_MODEL_DIR)
         r = evaluate(BUNDLED_MODEL_DIR, data_dir, split="testing")
     except KwsError as e:
-        print(f"note: bundled model not evaluated: {e}", file=sys.stderr)
+        log.warning("note: bundled model not evaluated: %s", e)
         return None
     import keras
 
@@ -605,14 +607,14 @@ def cmd_compare(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from .cli import _add_data_dir
+    from .options import add_data_dir
 
     p = sub.add_parser(
         "compare", help="rerun the original study (3 models x 3 features, plus vgg_small) beside its figures",
         description="Train the original study's models on its three features with this trainer, beside the "
                     "study's published accuracies; then accuracy versus epochs for the best pair and a "
                     "dropout sweep of the custom VGG. Resumable: finished runs are kept in OUT/study.json.")
-    _add_data_dir(p)
+    add_data_dir(p)
     p.add_argument("--out", default="reports", help="folder for study.md, study.json and charts (default: reports)")
     p.add_argument("--epochs", type=int, default=4, help="epochs per pair (the study: 4)")
     p.add_argument("--batch-size", type=int, default=64, help="batch size (the study: 64)")

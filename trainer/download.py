@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import shutil
 import sys
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from kwsapp.core.errors import KwsError
 
 from . import dataset as D
+
+log = logging.getLogger(__name__)
 
 BASE_URL = "https://storage.googleapis.com/download.tensorflow.org/data/"
 
@@ -195,8 +198,8 @@ def download(archive: Archive, dest: str, base_url: str = BASE_URL, force: bool 
         digest = fetch(url, part, archive, quiet)
     except KeyboardInterrupt:
         size = os.path.getsize(part) if os.path.exists(part) else 0
-        print(f"interrupted after {size / 1e6:,.1f} MB; run the same command again to resume "
-              f"(or delete {part})", file=sys.stderr)
+        log.warning("interrupted after %s MB; run the same command again to resume (or delete %s)",
+                    f"{size / 1e6:,.1f}", part)
         raise
     files = unpack(part, dest)
     if keep_archive:

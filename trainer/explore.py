@@ -338,13 +338,13 @@ def cmd_explore(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from .cli import _add_data_dir
+    from .options import add_data_dir
 
     p = sub.add_parser("explore", help="describe a dataset folder: counts, speakers, lengths, example features",
                        description="Clips per label and word, speakers per split, clip lengths, background "
                        "noise and one example per command (waveform, spectrogram, log-mel, MFCC), "
                        "written as PNGs and report.md.")
-    _add_data_dir(p)
+    add_data_dir(p)
     p.add_argument("--layout", choices=["auto", "standard", "test-set"], default="auto",
                    help="dataset layout: standard (word folders and split lists) or test-set (_silence_, _unknown_ and command folders, all test); auto tells them apart")
     p.add_argument("--out", default=os.path.join("reports", "data"), help="report folder (default: reports/data)")

@@ -181,7 +181,7 @@ def plot_det(curves, path: str, title: str) -> None:
 def run(args) -> int:
     from kwsapp.core.detector import Detector, EngineSettings
     from kwsapp.cli_options import smoothing_from_args
-    from kwsapp.core.model import save_smoothing
+    from .modelfolder import save_smoothing
 
     def say(text):  # with --json, stdout carries only the JSON
         print(text, file=sys.stderr if args.json else sys.stdout, flush=True)

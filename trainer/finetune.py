@@ -14,20 +14,20 @@ end: a cancelled or failed fine-tune leaves nothing half-written, and the source
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
 import signal
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 
 from kwsapp.cli_util import stdout_only_json
 from kwsapp.core.errors import KwsError, UsageError
-from kwsapp.core.model import BUNDLED_MODEL_DIR, Classifier, read_config, save_smoothing
+from kwsapp.core.model import BUNDLED_MODEL_DIR, Classifier, read_config
 from kwsapp.core.sigterm import interrupt_on_signal
 from kwsapp.core.vocabulary import parse_commands
 
 from . import dataset as D
+from . import modelfolder
 
 parse_labels = parse_commands  # the app's dialog parses the same text (kwsapp.core.vocabulary)
 
@@ -66,29 +66,28 @@ def split_holdout(clips: list[D.Clip], share: float, seed: int) -> tuple[list[D.
     return train, held
 
 
-def transfer_head(base_model_path: str, old_labels, new_labels):
-    """The base model with an output layer for ``new_labels``; known labels keep their weights."""
-    import keras
-    from keras import layers
-
-    base = keras.models.load_model(base_model_path, compile=False)
-    if tuple(old_labels) == tuple(new_labels):
-        return base
-    old_head = base.layers[-1]
-    head = layers.Dense(len(new_labels), activation="softmax", name="head")
-    model = keras.Model(base.input, head(base.layers[-2].output), name=base.name)
-    w_old, b_old = old_head.get_weights()
-    w, b = head.get_weights()
-    for j, label in enumerate(new_labels):
-        if label in old_labels:
-            i = list(old_labels).index(label)
-            w[:, j], b[j] = w_old[:, i], b_old[i]
-    head.set_weights([w, b])
-    return model
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """`kws-train finetune`'s options (its --help says what each does)."""
+    user_data: str
+    out: str
+    data_dir: str
+    model: str = BUNDLED_MODEL_DIR
+    labels: str | None = None
+    epochs: int = 8
+    lr: float = 5e-4
+    batch_size: int = 64
+    holdout: float = 0.2
+    user_repeat: int = 5
+    unknown_share: float = 0.1
+    seed: int = 1
+    force: bool = False
+    quiet: bool = False
 
 
-def finetune(args) -> dict:
+def finetune(args: FinetuneConfig) -> dict:
     from .evaluate import evaluate_spec
+    from .models import transfer_head
     from .train import TrainConfig, train
 
     src = os.path.abspath(args.model)
@@ -124,21 +123,18 @@ def finetune(args) -> dict:
             os.path.join(src, "model.keras"), base_cfg.labels, lbls))
         # No validation streams of the user's voice to tune on: keep the base model's
         # threshold and window (the same head and loss, so similar score calibration).
-        save_smoothing(tmp, base_cfg.detection_threshold, base_cfg.average_window_ms)
+        modelfolder.save_smoothing(tmp, base_cfg.detection_threshold, base_cfg.average_window_ms)
         if held:
             after = evaluate_spec(Classifier(tmp, backend="keras"), held_spec, "testing")
         report = {
             "base_model": src, "labels": list(labels), "user_takes": len(takes),
             "user_train_takes": len(train_takes), "held_out_takes": len(held),
             "before": _brief(before), "after": _brief(after),
-            "validation_accuracy": result["info"]["best_val_accuracy"],
-            "train_time_s": result["info"]["train_time_s"],
+            "validation_accuracy": result.info["best_val_accuracy"],
+            "train_time_s": result.info["train_time_s"],
         }
-        with open(os.path.join(tmp, "finetune.json"), "w") as f:
-            json.dump(report, f, indent=2)
-        if os.path.exists(out):
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        modelfolder.write_json(tmp, "finetune.json", report)
+        modelfolder.publish(tmp, out)
         return report
     finally:
         signal.signal(signal.SIGTERM, old_handler)
@@ -151,7 +147,7 @@ def _brief(r):
 
 def cmd_finetune(args) -> int:
     with stdout_only_json(args.json) as emit:  # with --json, training progress goes to stderr too
-        r = finetune(args)
+        r = finetune(finetune_config(args))
         print(f"saved {args.out}: labels {' '.join(r['labels'])}")
         if r["before"] and r["after"]:
             print(f"held-out takes ({r['held_out_takes']}): accuracy {r['before']['accuracy']:.3f} before, "
@@ -161,13 +157,17 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def finetune_config(args) -> FinetuneConfig:
+    return FinetuneConfig(**{f.name: getattr(args, f.name) for f in fields(FinetuneConfig)})
+
+
 def add_parser(sub):
-    from .cli import _add_data_dir
+    from .options import add_data_dir
 
     p = sub.add_parser("finetune", help="fine-tune a model on your own recordings (and new words)")
     p.add_argument("--model", default=BUNDLED_MODEL_DIR, help="model to start from (default: the bundled one)")
     p.add_argument("--user-data", required=True, help="your takes, standard layout (<word>/<id>_nohash_<n>.wav)")
-    _add_data_dir(p)
+    add_data_dir(p)
     p.add_argument("--out", required=True, help="new model folder (never the source or the bundled model)")
     p.add_argument("--labels", default=None,
                    help="the command words in order, comma-separated (default: the model's); "

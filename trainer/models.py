@@ -145,3 +145,21 @@ def count_macs(model) -> int:
         elif isinstance(layer, layers.Dense):
             total += int(layer.input.shape[-1]) * layer.units
     return int(total)
+
+
+def transfer_head(base_model_path: str, old_labels, new_labels):
+    """The base model with an output layer for ``new_labels``; known labels keep their weights."""
+    base = keras.models.load_model(base_model_path, compile=False)
+    if tuple(old_labels) == tuple(new_labels):
+        return base
+    old_head = base.layers[-1]
+    head = layers.Dense(len(new_labels), activation="softmax", name="head")
+    model = keras.Model(base.input, head(base.layers[-2].output), name=base.name)
+    w_old, b_old = old_head.get_weights()
+    w, b = head.get_weights()
+    for j, label in enumerate(new_labels):
+        if label in old_labels:
+            i = list(old_labels).index(label)
+            w[:, j], b[j] = w_old[:, i], b_old[i]
+    head.set_weights([w, b])
+    return model

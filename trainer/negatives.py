@@ -19,6 +19,7 @@ speakers, as ``synth`` does.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import random
 import tempfile
@@ -32,6 +33,8 @@ from kwsapp.core.wavio import load_audio, resample, write_wav
 from . import dataset as D
 from . import streamtest as ST
 from . import synth as S
+
+log = logging.getLogger(__name__)
 
 RATE = 16000
 WINDOW = RATE
@@ -140,7 +143,7 @@ def real_negatives(list_path: str, out: str, per_second: float, seed: int, speed
         try:
             x = load_audio(path, RATE)
         except AudioFileError as e:
-            print(f"skipped {path}: {e}")
+            log.warning("skipped %s: %s", path, e)
             continue
         who = "speech|" + os.path.relpath(path, os.path.dirname(list_path)).split(os.sep)[0]
         name = os.path.splitext(os.path.basename(path))[0]

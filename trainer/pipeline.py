@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -29,6 +29,8 @@ from kwsapp.core.vocabulary import CACHE_MAX_MB, CACHE_MAX_MB_ENV, cache_dir  # 
 from kwsapp.core.wavio import load_audio
 
 from .dataset import SILENCE, Clip, DataSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,7 @@ def load_background(paths, sample_rate: int) -> np.ndarray:
         try:
             parts.append(load_audio(p, sample_rate))
         except AudioFileError as e:
-            print(f"warning: background noise skipped: {e}", file=sys.stderr)
+            log.warning("warning: background noise skipped: %s", e)
     if not parts:
         return np.zeros(0, np.float32)
     return np.concatenate(parts).astype(np.float32)

@@ -266,7 +266,7 @@ def run(args) -> int:
 def _run(args, emit) -> int:
     from kwsapp.core.detector import Detector, EngineSettings
     from kwsapp.cli_options import smoothing_from_args
-    from kwsapp.core.model import save_smoothing
+    from .modelfolder import save_smoothing
 
     if args.streams < 1:
         raise UsageError("--streams must be at least 1")

@@ -8,15 +8,17 @@ keeps running the VGG alone. See docs/training.md, "A pretrained teacher".
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from kwsapp.core.errors import KwsError, UsageError
+from kwsapp.core.features import FeatureConfig
+from kwsapp.core.model import read_config
 # The embedding front end is the app's (kwsapp/core/verifier.py), so the teacher and the app's optional
 # second-stage check hear clips the same way.
 from kwsapp.core.verifier import EMBEDDING_DIM, PAD_SAMPLES, STRIDE_FRAMES, WINDOW_FRAMES, embed  # noqa: F401
@@ -24,6 +26,9 @@ from kwsapp.core.verifier import EMBEDDING_DIM, PAD_SAMPLES, STRIDE_FRAMES, WIND
 from . import dataset as D
 from . import distill
 from . import pipeline as P
+from .train import TrainConfig, prepare_data
+
+log = logging.getLogger(__name__)
 
 INSTALL_HINT = "install with pip install '.[teacher]'"
 MIXES = ("average", "head")
@@ -135,44 +140,37 @@ def scores(probs: np.ndarray, y: np.ndarray, unknown_id: int) -> dict:
             "unknown_accuracy": round(float((pred[unk] == y[unk]).mean()), 4) if unk.any() else None}
 
 
-def make_targets(args, cfg: TeacherConfig) -> dict:
-    from kwsapp.core.features import FeatureConfig
-    from kwsapp.core.model import read_config
-
-    from .train import TrainConfig, prepare_data
-
+def make_targets(data: TrainConfig, cfg: TeacherConfig, vgg: str | None = None) -> dict:
+    """Targets for ``kws-train train --teacher-targets`` in ``data.out``: ``data`` says which
+    clips (as `kws-train train` reads them), their features and the copies' augmentation;
+    ``vgg`` a model folder whose probabilities are scored too (and mixed in, cfg.mix average)."""
     t0 = time.time()
     sessions = onnx_sessions(cfg.threads)  # first: a missing extra fails before minutes of work
-    features = read_config(args.vgg).features if args.vgg else FeatureConfig()
-    tcfg = TrainConfig(data_dir=args.data_dir, out=args.out, features=features, seed=cfg.seed,
-                       unknown_share=args.unknown_share, silence_share=args.silence_share,
-                       repeat_unknown=args.repeat_unknown, extra_data=tuple(args.extra_data or ()) or None)
-    spec, decoded, noise, _ = prepare_data(tcfg)
+    spec, decoded, noise, _ = prepare_data(data)
     if "training" not in decoded or "validation" not in decoded:
-        raise KwsError(f"{args.data_dir}: need clips in both the training and validation splits")
+        raise KwsError(f"{data.data_dir}: need clips in both the training and validation splits")
     labels = spec.labels
     tr, va = decoded["training"], decoded["validation"]
     n = len(tr.labels)
-    os.makedirs(args.out, exist_ok=True)
-    aug = augment_config(args)
+    os.makedirs(data.out, exist_ok=True)
+    aug = data.augment
     times = {}
 
     t = time.time()
-    copies = fixed_copies(tr, noise, features, aug, labels.index(D.SILENCE), cfg.copies, cfg.seed,
-                          os.path.join(args.out, distill.COPIES_FILE))
+    copies = fixed_copies(tr, noise, data.features, aug, labels.index(D.SILENCE), cfg.copies, cfg.seed,
+                          os.path.join(data.out, distill.COPIES_FILE))
     y = np.tile(tr.labels, cfg.copies)
     times["copies_s"] = round(time.time() - t, 1)
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    log(f"{n} training examples x {cfg.copies} copies ({time.time() - t0:.0f} s); embedding them")
+    log.info(f"{n} training examples x {cfg.copies} copies ({time.time() - t0:.0f} s); embedding them")
 
     t = time.time()
     emb = embed(copies, sessions, seed=cfg.seed)
     # The validation clips exactly as `kws-train evaluate` scores them (its seed, its silence noise).
-    va_wave = P.eval_waveforms(va, noise, features.clip_samples, seed=59185)
+    va_wave = P.eval_waveforms(va, noise, data.features.clip_samples, seed=59185)
     va_emb = embed(va_wave * 32768.0, sessions, seed=cfg.seed + 1)
     times["embedding_s"] = round(time.time() - t, 1)
     times["embedding_ms_per_clip"] = round(1000 * times["embedding_s"] / (len(emb) + len(va_emb)), 1)
-    log(f"embedded {len(emb) + len(va_emb)} clips in {times['embedding_s']:.0f} s; training the head")
+    log.info(f"embedded {len(emb) + len(va_emb)} clips in {times['embedding_s']:.0f} s; training the head")
 
     t = time.time()
     fold = np.tile(speaker_folds(tr.clips, cfg.folds), cfg.copies)
@@ -186,20 +184,20 @@ def make_targets(args, cfg: TeacherConfig) -> dict:
         rows = fold == f if cfg.folds > 1 else fit_rows
         head_p[rows] = head.predict(emb[rows], batch_size=512, verbose=0)
         va_head += head.predict(va_emb, batch_size=512, verbose=0) / cfg.folds
-        head.save(os.path.join(args.out, f"head{f}.keras"))
+        head.save(os.path.join(data.out, f"head{f}.keras"))
     times["head_s"] = round(time.time() - t, 1)
 
     unknown_id = labels.index(D.UNKNOWN)
     val = {"head": scores(va_head, va.labels, unknown_id)}
     train_scores = {"head (out-of-fold)" if cfg.folds > 1 else "head (in-sample)": scores(head_p, y, unknown_id)}
     vgg_p = None
-    if args.vgg:
+    if vgg:
         t = time.time()
-        vcfg = read_config(args.vgg)
+        vcfg = read_config(vgg)
         if tuple(vcfg.labels) != tuple(labels):
-            raise KwsError(f"{args.vgg}: its labels {','.join(vcfg.labels)} are not the data's {','.join(labels)}")
-        vgg_p = vgg_probs(args.vgg, copies)
-        va_vgg = vgg_probs(args.vgg, va_wave)
+            raise KwsError(f"{vgg}: its labels {','.join(vcfg.labels)} are not the data's {','.join(labels)}")
+        vgg_p = vgg_probs(vgg, copies)
+        va_vgg = vgg_probs(vgg, va_wave)
         times["vgg_s"] = round(time.time() - t, 1)
         val["vgg"] = scores(va_vgg, va.labels, unknown_id)
         val["average"] = scores((va_head + va_vgg) / 2, va.labels, unknown_id)
@@ -208,12 +206,12 @@ def make_targets(args, cfg: TeacherConfig) -> dict:
     probs = (head_p + vgg_p) / 2 if cfg.mix == "average" else head_p
     fp = distill.fingerprint(tr.clips, tr.labels)
     extra = {"head_probs": head_p} | ({"vgg_probs": vgg_p} if vgg_p is not None else {})
-    path = distill.save(args.out, y, probs, labels, fp, **extra)
+    path = distill.save(data.out, y, probs, labels, fp, **extra)
     times["total_s"] = round(time.time() - t0, 1)
-    report = {"targets": path, "n_examples": n, "n_copies": int(len(y)), "mix": cfg.mix, "vgg": args.vgg,
+    report = {"targets": path, "n_examples": n, "n_copies": int(len(y)), "mix": cfg.mix, "vgg": vgg,
               "config": asdict(cfg), "validation": val, "training_copies": train_scores, "times": times,
               "fingerprint": fp}
-    with open(os.path.join(args.out, "teacher.json"), "w") as f:
+    with open(os.path.join(data.out, "teacher.json"), "w") as f:
         json.dump(report, f, indent=2)
     return report
 
@@ -236,7 +234,12 @@ def cmd_teacher(args) -> int:
         raise KwsError(f"{args.out} already holds teacher targets; choose another --out or pass --force")
     cfg = TeacherConfig(copies=args.copies, folds=args.folds, head_epochs=args.head_epochs, mix=args.mix,
                         seed=args.seed, threads=args.threads)
-    r = make_targets(args, cfg)
+    features = read_config(args.vgg).features if args.vgg else FeatureConfig()
+    data = TrainConfig(data_dir=args.data_dir, out=args.out, features=features, seed=cfg.seed,
+                       unknown_share=args.unknown_share, silence_share=args.silence_share,
+                       repeat_unknown=args.repeat_unknown, extra_data=tuple(args.extra_data or ()) or None,
+                       augment=augment_config(args))
+    r = make_targets(data, cfg, args.vgg)
     print(f"{'validation':>10}: " + "; ".join(f"{k} accuracy {v['accuracy']:.4f}, NLL {v['nll']:.3f}, _unknown_ "
                                               f"{v['unknown_accuracy']}" for k, v in r["validation"].items()))
     print(f"wrote {r['targets']}: {r['mix']} targets for {r['n_copies']} copies of {r['n_examples']} training "
@@ -246,7 +249,7 @@ def cmd_teacher(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from .cli import _add_data_dir
+    from .options import add_data_dir
 
     p = sub.add_parser("teacher", help="soft targets from a pretrained speech embedding (+ a VGG) for distillation",
                        description="Make fixed augmented copies of every training example (negatives from "
@@ -256,7 +259,7 @@ def add_parser(sub) -> None:
                                    "(pip install '.[teacher]'). Prints the head's, the VGG's and their "
                                    "average's validation accuracy.")
     p.add_argument("--out", required=True, help="folder to write (copies.npy, targets.npz, teacher.json, heads)")
-    _add_data_dir(p)
+    add_data_dir(p)
     p.add_argument("--vgg", default=None, metavar="MODEL_DIR",
                    help="the VGG paired with the head (e.g. the model a distillation run starts from); its "
                         "feature settings are used (default: none, then --mix head is required)")

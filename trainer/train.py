@@ -2,28 +2,36 @@
 from __future__ import annotations
 
 import contextlib
-import json
+import logging
 import os
 import shutil
 import signal
-import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from kwsapp.core.errors import KwsError, UsageError
 from kwsapp.core.features import FeatureConfig
 from kwsapp.core.model import ModelConfig
 
-from . import backup
+from . import backup, modelfolder
 from . import dataset as D
 from . import pipeline as P
 from .distributed import broadcast_from_chief, fit_custom, is_chief, is_multi_worker, lost_worker_message, worker_dir, \
     mirrored_devices, multi_worker_strategy, own_task
 
+log = logging.getLogger(__name__)
 
-@dataclass
+
+# The names of trainer.models.BUILDERS, spelled out so that checking a config or building the
+# parser does not import Keras (that takes seconds; tests keep the two in step).
+MODEL_NAMES = ("vgg_small", "stacked_fc", "simple_cnn", "custom_vgg")
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     data_dir: str
     out: str
@@ -53,6 +61,42 @@ class TrainConfig:
     teacher_targets: str | None = None
     distill_weight: float = 0.5  # the teacher's share of the target (0 = hard labels only)
     verbose: int = 1
+
+    def __post_init__(self):
+        # Each message names the `kws-train train` option: the CLI's errors are these.
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise UsageError(message)
+
+        need(self.model in MODEL_NAMES, f"--model {self.model}: give one of {', '.join(MODEL_NAMES)}")
+        need(self.strategy in STRATEGIES, f"--strategy {self.strategy}: give one of {', '.join(STRATEGIES)}")
+        need(self.epochs >= 1, f"--epochs {self.epochs}: give at least 1, e.g. 40")
+        need(self.batch_size >= 1, f"--batch-size {self.batch_size}: give at least 1, e.g. 64")
+        need(self.learning_rate > 0, f"--lr {self.learning_rate:g}: give a positive learning rate, e.g. 3e-3")
+        need(self.warmup_epochs >= 0, f"--warmup-epochs {self.warmup_epochs:g}: give 0 (none) or more, e.g. 2")
+        need(0.0 <= self.label_smoothing <= 1.0,
+             f"--label-smoothing {self.label_smoothing:g}: give a value from 0 (off) to 1, e.g. 0.1")
+        need(self.dropout is None or 0.0 <= self.dropout < 1.0,
+             f"--dropout {self.dropout}: give a rate from 0 to below 1, e.g. 0.2, or leave it out")
+        need(self.unknown_share >= 0, f"--unknown-share {self.unknown_share:g}: give 0 or more, e.g. 0.1")
+        need(self.silence_share >= 0, f"--silence-share {self.silence_share:g}: give 0 or more, e.g. 0.1")
+        need(0.0 <= self.ema < 1.0, f"--ema {self.ema:g}: give a momentum from 0 (off) to below 1, e.g. 0.99")
+        need(self.weight_decay >= 0, f"--weight-decay {self.weight_decay:g}: give 0 (off) or more, e.g. 1e-4")
+        need(self.mixup >= 0, f"--mixup {self.mixup:g}: give 0 (off) or more, e.g. 0.2")
+        aug = self.augment
+        need(aug.time_shift_ms >= 0, f"--time-shift-ms {aug.time_shift_ms:g}: give 0 (off) or more, e.g. 100")
+        need(0.0 <= aug.speed_perturb <= 0.5,
+             f"--speed-perturb {aug.speed_perturb:g}: give a value from 0 (off) to 0.5, e.g. 0.1")
+        need(-60.0 <= aug.level_low_db <= aug.level_high_db <= 20.0,
+             f"--level-db {aug.level_low_db:g},{aug.level_high_db:g}: give LOW,HIGH in dB with "
+             "-60 <= LOW <= HIGH <= 20, e.g. --level-db=-40,20")
+        P.check_room_shares(aug)
+        if self.teacher_targets:  # its copies are fixed: a waveform option would do nothing
+            for flag, share in (("--reverb", aug.reverb), ("--band-limit", aug.band_limit)):
+                need(not share, f"{flag} acts on the waveforms, which --teacher-targets fixes: give it to "
+                                "`kws-train teacher` when making the targets instead")
+        need(0.0 <= self.distill_weight <= 1.0,
+             f"--distill-weight {self.distill_weight:g}: give a share from 0 to 1, e.g. 0.5")
 
 
 def make_strategy(name: str):
@@ -166,10 +210,9 @@ def _starting_weights(cfg: TrainConfig):
     """``build_model`` for ``cfg.init_from``: that model, refused in one line unless its
     architecture and features are the ones asked for (the weights would not fit or would
     see other inputs). Its input normalisation is kept, not re-fitted."""
-    from kwsapp.core.errors import KwsError
     from kwsapp.core.model import read_config
 
-    from .finetune import transfer_head
+    from .models import transfer_head
 
     base = read_config(cfg.init_from)
     if base.architecture != cfg.model or base.features != cfg.features:
@@ -208,63 +251,77 @@ def _fit(keras, cfg, model, strategy, multi, train_ds, val_ds, loss_fn, steps, i
                       validation_data=val_ds, callbacks=callbacks + [stopper], verbose=cfg.verbose)
 
 
-def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) -> dict:
-    """Train and write ``cfg.out``. ``spec`` replaces scanning ``cfg.data_dir`` (fine-tuning
-    mixes in the user's clips); ``build_model(labels)`` replaces building ``cfg.model``."""
-    import keras
-    import tensorflow as tf
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run tells its caller; the model folder holds the rest."""
+    chief: bool  # False on the other workers of a multi-worker run, which write nothing
+    replicas: int  # in the whole cluster
+    history: dict  # Keras's per-epoch history of the whole run (a resumed one included)
+    info: dict  # train_info.json's "info"; empty where not the chief
+    splits: tuple[str, ...]  # the data's decoded splits, e.g. whether it has a test split
 
-    from kwsapp.core.errors import KwsError
 
-    from . import export, models
+@dataclass(frozen=True)
+class _Data:
+    spec: D.DataSpec
+    train: P.DecodedSet
+    val: P.DecodedSet
+    noise: object
+    n_extra: int
+    splits: tuple[str, ...]
 
-    keras.utils.set_random_seed(cfg.seed)
-    t0 = time.time()
+
+@dataclass(frozen=True)
+class _Cluster:
+    strategy: object
+    multi: bool  # MultiWorkerMirroredStrategy: our own training step (distributed.fit_custom)
+    chief: bool  # the one that writes the model folder and the backup
+
+
+def _load_data(cfg: TrainConfig, spec: D.DataSpec | None) -> _Data:
     spec, decoded, noise, n_extra = prepare_data(cfg, spec)
     if "training" not in decoded or "validation" not in decoded:
-        from kwsapp.core.errors import KwsError
-
         raise KwsError(f"{cfg.data_dir}: need clips in both the training and validation splits")
-    labels = spec.labels
-    silence_id = labels.index(D.SILENCE)
-    tr, va = decoded["training"], decoded["validation"]
-    skipped = tr.skipped
-    if skipped:
-        print(f"warning: {P.describe_skipped(skipped)}", file=sys.stderr)
-    strategy = make_strategy(cfg.strategy)
-    multi = is_multi_worker(strategy)
-    chief = is_chief(strategy)
-    if cfg.batch_size % strategy.num_replicas_in_sync:
-        raise KwsError(f"--batch-size {cfg.batch_size} does not split evenly over the "
-                       f"{strategy.num_replicas_in_sync} replicas: give a multiple of {strategy.num_replicas_in_sync}")
-    config = _jsonable(asdict(cfg))
-    # Only the chief writes the model folder and the backup; another worker trains into a
-    # temporary folder it removes (the same code path, nothing of it kept).
-    out = cfg.out if chief else worker_dir()
-    state = backup.load(cfg.out, config) if chief else None
-    steps = P.steps_per_epoch(tr, cfg.batch_size)
-    total = steps * cfg.epochs
-    warmup = min(int(cfg.warmup_epochs * steps), max(total - 1, 0))
-    if build_model is None and cfg.init_from:
-        build_model = _starting_weights(cfg)
-    distill_targets = soft = None
-    if cfg.teacher_targets:
-        from . import distill
+    tr = decoded["training"]
+    if tr.skipped:
+        log.warning("warning: %s", P.describe_skipped(tr.skipped))
+    return _Data(spec, tr, decoded["validation"], noise, n_extra, tuple(decoded))
 
-        distill_targets = distill.load(cfg.teacher_targets)
-        distill.check_matches(distill_targets, tr.clips, tr.labels, labels, cfg.teacher_targets)
-        soft = distill.mixed_targets(distill_targets.labels, distill_targets.probs, cfg.distill_weight,
-                                     cfg.label_smoothing)
-    # With teacher targets the smoothing is already in the mixed target (distill.mixed_targets).
-    loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=0.0 if soft is not None else cfg.label_smoothing,
-                                                   reduction=None if multi else "sum_over_batch_size")
-    with strategy.scope():
+
+def _cluster(cfg: TrainConfig) -> _Cluster:
+    strategy = make_strategy(cfg.strategy)
+    n = strategy.num_replicas_in_sync
+    if cfg.batch_size % n:
+        raise KwsError(f"--batch-size {cfg.batch_size} does not split evenly over the "
+                       f"{n} replicas: give a multiple of {n}")
+    return _Cluster(strategy, is_multi_worker(strategy), is_chief(strategy))
+
+
+def _soft_targets(cfg: TrainConfig, data: _Data):
+    """The teacher's targets file and its mixed targets, or (None, None) without a teacher."""
+    if not cfg.teacher_targets:
+        return None, None
+    from . import distill
+
+    targets = distill.load(cfg.teacher_targets)
+    distill.check_matches(targets, data.train.clips, data.train.labels, data.spec.labels, cfg.teacher_targets)
+    return targets, distill.mixed_targets(targets.labels, targets.probs, cfg.distill_weight, cfg.label_smoothing)
+
+
+def _compiled_model(keras, cfg: TrainConfig, cluster: _Cluster, data: _Data, build_model, loss_fn, total: int,
+                    warmup: int, state):
+    """The model built (or ``build_model``'s), compiled with the warm-up + cosine schedule, and
+    restored from ``state`` (a backup) where there is one; multi-worker, the chief's weights."""
+    from . import models
+
+    labels = data.spec.labels
+    with cluster.strategy.scope():
         if build_model is not None:
             model = build_model(labels)
         else:
             model = models.build(cfg.model, cfg.features.shape, len(labels), cfg.dropout)
             # Fixed input normalisation from the clean training features (no augmentation).
-            models.adapt_input_norm(model, P.make_dataset(tr, cfg.features, 256, False, noise,
+            models.adapt_input_norm(model, P.make_dataset(data.train, cfg.features, 256, False, data.noise,
                                                           seed=cfg.seed).map(lambda f, y: f))
         lr_peak = cfg.learning_rate
         schedule = keras.optimizers.schedules.CosineDecay(
@@ -280,21 +337,21 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
             metrics=["accuracy"],
         )
         model.optimizer.build(model.trainable_variables)
-        if not multi:  # its own training step (distributed.fit_custom) reads no compiled metric
+        if not cluster.multi:  # its own training step (distributed.fit_custom) reads no compiled metric
             _build_metrics(model, cfg.features.shape, len(labels))
         if state is not None:
             backup.restore(model, state)
-        if multi:
-            broadcast_from_chief(strategy, model.weights + model.optimizer.variables, chief)
-    # The step counter restored (and, multi-worker, sent by the chief) says where to go on.
-    initial_epoch = min(int(model.optimizer.iterations.numpy()) // steps, cfg.epochs)
-    history = state["history"] if state else {}
-    resumed_at = (state["resumed_at"] if state else []) + ([initial_epoch] if initial_epoch else [])
-    if initial_epoch and chief:
-        print(f"resuming the interrupted run in {cfg.out}: {initial_epoch} of {cfg.epochs} epochs were done, "
-              f"training goes on from epoch {initial_epoch + 1}", file=sys.stderr)
+        if cluster.multi:
+            broadcast_from_chief(cluster.strategy, model.weights + model.optimizer.variables, cluster.chief)
+    return model
+
+
+def _datasets(cfg: TrainConfig, cluster: _Cluster, data: _Data, distill_targets, soft):
+    """``train_ds(per_batch, start_step, shard=None)`` and the validation dataset."""
+    labels = data.spec.labels
+    silence_id = labels.index(D.SILENCE)
     train_ds = lambda per_batch, start, shard=None: _one_hot(  # noqa: E731
-        P.make_dataset(tr, cfg.features, per_batch, True, noise, cfg.augment, cfg.seed, silence_id,
+        P.make_dataset(data.train, cfg.features, per_batch, True, data.noise, cfg.augment, cfg.seed, silence_id,
                        start_step=start, shard=shard), len(labels))
     if soft is not None:
         # An epoch stays one pass's worth of the training split (steps above), drawn from the
@@ -302,49 +359,20 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
         # without a teacher.
         train_ds = lambda per_batch, start, shard=None: P.make_distill_dataset(  # noqa: E731
             distill_targets.copies, soft, cfg.features, per_batch, cfg.augment, cfg.seed, start, shard)
-    val_ds = P.make_dataset(va, cfg.features, cfg.batch_size, False, noise, seed=cfg.seed)
-    if strategy.num_replicas_in_sync > 1 and not multi:
+    val_ds = P.make_dataset(data.val, cfg.features, cfg.batch_size, False, data.noise, seed=cfg.seed)
+    if cluster.strategy.num_replicas_in_sync > 1 and not cluster.multi:
         val_ds = _padded_with_weights(val_ds, len(labels), cfg.batch_size)
     else:
         val_ds = _one_hot(val_ds, len(labels))
-    os.makedirs(out, exist_ok=True)
-    best_path = os.path.join(out, "model.keras")
-    best = max(history.get("val_accuracy", []), default=None)
-    # The backup first, then (with EMA) the swap, then the checkpoint: validation and the kept
-    # checkpoint use the averaged weights, the backup the raw ones (see backup.callback).
-    callbacks = [backup.callback(keras, cfg.out, config, history, resumed_at, write=chief)]
-    callbacks += [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.ema > 0 else []
-    callbacks += [
-        keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", mode="max", save_best_only=True,
-                                        initial_value_threshold=best),
-        keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=bool(initial_epoch)),
-    ]
-    t_fit, cpu_fit = time.time(), time.process_time()
-    try:
-        _fit(keras, cfg, model, strategy, multi, train_ds, val_ds, loss_fn, steps, initial_epoch, callbacks)
-    except tf.errors.OpError as e:
-        if not multi:
-            raise
-        # A peer lost: the collectives were aborted. The history counts the finished epochs,
-        # each of which the chief has backed up.
-        raise KwsError(lost_worker_message(e, own_task(strategy), len(history.get("loss", [])), cfg.epochs)) from None
-    finally:
-        if not chief:
-            shutil.rmtree(out, ignore_errors=True)
-    fit_s = max(time.time() - t_fit, 1e-6)
-    # process_time counts every thread of this process: ~2.0 means both cores were busy.
-    cores_busy = (time.process_time() - cpu_fit) / fit_s
-    if not chief:
-        return {"info": {"chief": False, "replicas": strategy.num_replicas_in_sync}, "history": history,
-                "spec": spec, "decoded": decoded}
-    best = keras.models.load_model(best_path, compile=False)
-    mconf = ModelConfig(labels=labels, features=cfg.features, architecture=cfg.model)
-    mconf.save(cfg.out)
-    # Checked on a dozen real validation clips (rows after row 0, the zeros for silence).
-    real = va.audio[1:13].astype(np.float32) / 32768.0
-    export.write_tflite(best, cfg.features, os.path.join(cfg.out, "model.tflite"), list(real))
-    examples_per_s = steps * (cfg.epochs - initial_epoch) * cfg.batch_size / fit_s
-    info = {
+    return train_ds, val_ds
+
+
+def _info(cfg: TrainConfig, config: dict, best, data: _Data, cluster: _Cluster, history: dict, resumed_at,
+          t0: float, fit_s: float, cores_busy: float, examples_per_s: float) -> dict:
+    from . import models
+
+    best_i = int(np.argmax(history["val_accuracy"]))
+    return {
         "model": cfg.model,
         "params": int(best.count_params()),
         "macs": models.count_macs(best),
@@ -352,40 +380,125 @@ def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) ->
         # Epochs already done each time the run was resumed (empty: never interrupted). Times
         # and throughput below are of the last session only.
         "resumed_at_epochs": resumed_at,
-        "best_epoch": int(np.argmax(history["val_accuracy"])) + 1,
+        "best_epoch": best_i + 1,
         "best_val_accuracy": float(max(history["val_accuracy"])),
-        "train_accuracy_at_best": float(history["accuracy"][int(np.argmax(history["val_accuracy"]))]),
+        "train_accuracy_at_best": float(history["accuracy"][best_i]),
         "train_time_s": round(time.time() - t0, 1),
         "fit_time_s": round(fit_s, 1),
         "train_examples_per_s": round(examples_per_s, 1),
         "cpu_cores_busy": round(cores_busy, 2),
         "cpu_cores": os.cpu_count(),
-        "n_train": len(tr.labels),
-        "n_val": len(va.labels),
-        "n_extra": n_extra,
-        "skipped_clips": len(skipped),
+        "n_train": len(data.train.labels),
+        "n_val": len(data.val.labels),
+        "n_extra": data.n_extra,
+        "skipped_clips": len(data.train.skipped),
         "strategy": cfg.strategy,
-        "replicas": strategy.num_replicas_in_sync,
+        "replicas": cluster.strategy.num_replicas_in_sync,
         "config": config,
         "chief": True,
     }
-    with open(os.path.join(cfg.out, "train_info.json"), "w") as f:
-        json.dump({"info": info, "history": history}, f, indent=2)
-    export.plot_history(history, os.path.join(cfg.out, "training_curves.png"))
-    _write_history_csv(history, os.path.join(cfg.out, "history.csv"))
+
+
+def train(cfg: TrainConfig, spec: D.DataSpec | None = None, build_model=None) -> TrainResult:
+    """Train and write ``cfg.out``. ``spec`` replaces scanning ``cfg.data_dir`` (fine-tuning
+    mixes in the user's clips); ``build_model(labels)`` replaces building ``cfg.model``."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(cfg.seed)
+    t0 = time.time()
+    data = _load_data(cfg, spec)
+    cluster = _cluster(cfg)
+    config = _jsonable(asdict(cfg))
+    # Only the chief writes the model folder and the backup; another worker trains into a
+    # temporary folder it removes (the same code path, nothing of it kept).
+    out = cfg.out if cluster.chief else worker_dir()
+    state = backup.load(cfg.out, config) if cluster.chief else None
+    steps = P.steps_per_epoch(data.train, cfg.batch_size)
+    total = steps * cfg.epochs
+    warmup = min(int(cfg.warmup_epochs * steps), max(total - 1, 0))
+    if build_model is None and cfg.init_from:
+        build_model = _starting_weights(cfg)
+    distill_targets, soft = _soft_targets(cfg, data)
+    # With teacher targets the smoothing is already in the mixed target (distill.mixed_targets).
+    loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=0.0 if soft is not None else cfg.label_smoothing,
+                                                   reduction=None if cluster.multi else "sum_over_batch_size")
+    model = _compiled_model(keras, cfg, cluster, data, build_model, loss_fn, total, warmup, state)
+    # The step counter restored (and, multi-worker, sent by the chief) says where to go on.
+    initial_epoch = min(int(model.optimizer.iterations.numpy()) // steps, cfg.epochs)
+    history = state["history"] if state else {}
+    resumed_at = (state["resumed_at"] if state else []) + ([initial_epoch] if initial_epoch else [])
+    if initial_epoch and cluster.chief:
+        log.info("resuming the interrupted run in %s: %d of %d epochs were done, training goes on from epoch %d",
+                 cfg.out, initial_epoch, cfg.epochs, initial_epoch + 1)
+    train_ds, val_ds = _datasets(cfg, cluster, data, distill_targets, soft)
+    os.makedirs(out, exist_ok=True)
+    # The backup first, then (with EMA) the swap, then the checkpoint: validation and the kept
+    # checkpoint use the averaged weights, the backup the raw ones (see backup.callback).
+    callbacks = [backup.callback(keras, cfg.out, config, history, resumed_at, write=cluster.chief)]
+    callbacks += [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.ema > 0 else []
+    callbacks += modelfolder.training_callbacks(keras, out, max(history.get("val_accuracy", []), default=None),
+                                                append=bool(initial_epoch))
+    t_fit, cpu_fit = time.time(), time.process_time()
+    try:
+        _fit(keras, cfg, model, cluster.strategy, cluster.multi, train_ds, val_ds, loss_fn, steps, initial_epoch,
+             callbacks)
+    except tf.errors.OpError as e:
+        if not cluster.multi:
+            raise
+        # A peer lost: the collectives were aborted. The history counts the finished epochs,
+        # each of which the chief has backed up.
+        raise KwsError(lost_worker_message(e, own_task(cluster.strategy), len(history.get("loss", [])),
+                                           cfg.epochs)) from None
+    finally:
+        if not cluster.chief:
+            shutil.rmtree(out, ignore_errors=True)
+    fit_s = max(time.time() - t_fit, 1e-6)
+    # process_time counts every thread of this process: ~2.0 means both cores were busy.
+    cores_busy = (time.process_time() - cpu_fit) / fit_s
+    replicas = cluster.strategy.num_replicas_in_sync
+    if not cluster.chief:
+        return TrainResult(chief=False, replicas=replicas, history=history, info={}, splits=data.splits)
+    best = keras.models.load_model(os.path.join(out, modelfolder.KERAS), compile=False)
+    examples_per_s = steps * (cfg.epochs - initial_epoch) * cfg.batch_size / fit_s
+    _write_folder(cfg, best, data, history)
+    info = _info(cfg, config, best, data, cluster, history, resumed_at, t0, fit_s, cores_busy, examples_per_s)
+    modelfolder.write_train_info(cfg.out, info, history)
     backup.remove(cfg.out)  # finished: the same command now trains afresh
-    return {"info": info, "history": history, "spec": spec, "decoded": decoded}
+    return TrainResult(chief=True, replicas=replicas, history=history, info=info, splits=data.splits)
 
 
-def _write_history_csv(history: dict, path: str) -> None:
-    """history.csv from the whole history: CSVLogger's file of a resumed run may repeat the
-    epoch that was interrupted after its row was written but before its backup was."""
-    keys = sorted(history)
-    n = max((len(v) for v in history.values()), default=0)
-    with open(path, "w") as f:
-        f.write(",".join(["epoch"] + keys) + "\n")
-        for i in range(n):
-            f.write(",".join([str(i)] + [repr(history[k][i]) if i < len(history[k]) else "" for k in keys]) + "\n")
+def _write_folder(cfg: TrainConfig, best, data: _Data, history: dict) -> None:
+    """What the app reads (config.json, model.tflite) and the history's CSV and plot."""
+    modelfolder.write_config(cfg.out, ModelConfig(labels=data.spec.labels, features=cfg.features,
+                                                  architecture=cfg.model))
+    # Checked on a dozen real validation clips (rows after row 0, the zeros for silence).
+    real = data.val.audio[1:13].astype(np.float32) / 32768.0
+    modelfolder.write_tflite(cfg.out, best, cfg.features, list(real))
+    modelfolder.write_training_curves(cfg.out, history)
+    modelfolder.write_history_csv(cfg.out, history)
+
+
+def score(cfg: TrainConfig, result: TrainResult, argv) -> dict:
+    """Evaluate the trained folder on its validation and test splits and write metrics.json,
+    confusion_test.png and the README (``argv``: the command that made it). The metrics."""
+    from .evaluate import evaluate_splits
+
+    splits = ("validation", "testing") if "testing" in result.splits else ("validation",)
+    scores = evaluate_splits(cfg.out, cfg.data_dir, splits)
+    val, test = scores["validation"], scores.get("testing")
+    if test:
+        modelfolder.write_test_confusion(cfg.out, np.array(test["confusion"]), test["labels"])
+    training = result.info | {"input_pipeline_examples_per_s": round(input_pipeline_throughput(cfg), 1)}
+    metrics = {"validation": _summary(val), "test": _summary(test) if test else None, "training": training}
+    modelfolder.write_metrics(cfg.out, metrics)
+    modelfolder.write_readme(cfg.out, argv, metrics)
+    return metrics
+
+
+def _summary(r: dict) -> dict:
+    keys = ("accuracy", "n", "per_class", "support", "split", "layout", "skipped_clips")
+    return {k: r[k] for k in keys}
 
 
 def _jsonable(d):

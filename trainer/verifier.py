@@ -15,6 +15,7 @@ from kwsapp.core.errors import KwsError, UsageError
 from kwsapp.core.verifier import CLIP_EMBEDDINGS, EMBEDDING_DIM, HEAD_FILE, VerifierConfig
 
 from . import distill
+from .modelfolder import write_verifier_config
 
 # The exported head against Keras's (probabilities), checked on every export.
 SCORE_TOLERANCE = 1e-4
@@ -102,7 +103,8 @@ def cmd_verifier(args) -> int:
                        f"{len(labels)} labels; run `kws-train teacher` again")
     os.makedirs(args.out, exist_ok=True)
     worst = write_tflite(head, os.path.join(args.out, HEAD_FILE))
-    VerifierConfig(labels=labels, gate=args.gate, made_from=os.path.normpath(args.teacher)).save(args.out)
+    write_verifier_config(args.out, VerifierConfig(labels=labels, gate=args.gate,
+                                                   made_from=os.path.normpath(args.teacher)))
     for name in ("teacher.json",):  # what the heads scored on validation, for the record
         if os.path.isfile(os.path.join(args.teacher, name)):
             shutil.copy(os.path.join(args.teacher, name), os.path.join(args.out, name))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -89,20 +89,6 @@ class ModelConfig:
                    detection_threshold=None if threshold is None else float(threshold),
                    average_window_ms=None if window is None else float(window),
                    word_thresholds=tuple(sorted((w, float(t)) for w, t in words.items())))
-
-    def save(self, model_dir: str) -> None:
-        os.makedirs(model_dir, exist_ok=True)
-        with open(os.path.join(model_dir, "config.json"), "w") as f:
-            json.dump(self.to_dict(), f, indent=2)
-            f.write("\n")
-
-
-def save_smoothing(model_dir: str, threshold: float | None, average_window_ms: float | None = None,
-                   word_thresholds=()) -> None:
-    """Store the tuned detection threshold, averaging window and per-word thresholds in the
-    folder's config.json (None / empty: the engine's default)."""
-    replace(read_config(model_dir), detection_threshold=threshold, average_window_ms=average_window_ms,
-            word_thresholds=tuple(sorted(dict(word_thresholds).items()))).save(model_dir)
 
 
 def read_config(model_dir: str) -> ModelConfig:

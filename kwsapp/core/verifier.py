@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -93,10 +93,6 @@ class VerifierConfig:
     def __post_init__(self):
         if not 0.0 <= self.gate <= 1.0:
             raise ValueError(f"gate must be between 0 and 1 (got {self.gate})")
-
-    def save(self, folder: str) -> None:
-        with open(os.path.join(folder, CONFIG_FILE), "w") as f:
-            json.dump(asdict(self) | {"labels": list(self.labels)}, f, indent=2)
 
 
 def read_verifier_config(folder: str) -> VerifierConfig:
