@@ -18,11 +18,12 @@ import pytestqt  # noqa: F401
 
 from kwsapp.engine.smoothing import SmoothingConfig
 from kwsapp.errors import AudioFileError, DeviceError
-from kwsapp.gui.engine_api import SourceSpec
-from kwsapp.gui.history import HistoryTable
-from kwsapp.gui.scores import ScoresView
-from kwsapp.gui.settings import SmoothingPanel, Store, open_settings
-from kwsapp.gui.spectrogram import SpectrogramView, mel_axis_ticks
+from kwsapp.gui.listening.engine_api import SourceSpec
+from kwsapp.gui.live.history import HistoryTable
+from kwsapp.gui.live.scores import ScoresView
+from kwsapp.gui.settings.panel import SmoothingPanel
+from kwsapp.gui.settings.store import Store, open_settings
+from kwsapp.gui.live.spectrogram import SpectrogramView, mel_axis_ticks
 from kwsapp.wavio import load_audio, write_wav
 
 WORDS = ("yes", "no", "stop", "go", "left")
@@ -227,7 +228,7 @@ def test_real_clips_show_detections_spectrogram_and_bars(make_window, qtbot, dat
 
 
 def test_detection_readout_fades(qtbot):
-    from kwsapp.gui import readout
+    from kwsapp.gui.live import readout
 
     r = readout.DetectionReadout()
     qtbot.addWidget(r)
@@ -463,7 +464,7 @@ def test_rapid_start_stop_and_model_change_leave_one_engine(make_window, qtbot, 
 def test_bridge_delivers_in_gui_thread_and_drops_after_deactivate(qtbot):
     from PyQt6 import QtCore
 
-    from kwsapp.gui.bridge import EngineBridge
+    from kwsapp.gui.listening.bridge import EngineBridge
 
     bridge = EngineBridge()
     got = []

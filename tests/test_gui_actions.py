@@ -13,7 +13,7 @@ import pytestqt  # noqa: E402,F401  (a missing pytest-qt must fail, not skip the
 
 from PyQt6 import QtWidgets  # noqa: E402
 
-from kwsapp.gui.settings import Store, open_settings  # noqa: E402
+from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
 
 Buttons = QtWidgets.QDialogButtonBox.StandardButton
 
@@ -133,7 +133,7 @@ def test_the_slider_sets_that_words_threshold_in_the_engines_smoothing(window):
 
 
 def test_tuned_value_marked_and_restore_defaults_resets_the_tab(window, envscript):
-    from kwsapp.gui import engine_api
+    from kwsapp.gui.listening import engine_api
 
     tuned = engine_api.model_smoothing(window.model_dir)
     panel, tab = settings_dialog(window)
@@ -172,6 +172,6 @@ def test_actions_and_sensitivity_persist_across_a_new_window(qtbot, settings_pat
 
 
 def _action(command: str, on: bool = True):
-    from kwsapp.gui.actionstab import WordAction
+    from kwsapp.gui.actions.actionstab import WordAction
 
     return WordAction(command, on)

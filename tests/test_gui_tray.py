@@ -10,7 +10,7 @@ import pytestqt  # noqa: E402,F401  (a missing pytest-qt must fail, not skip the
 
 from PyQt6 import QtWidgets  # noqa: E402
 
-from kwsapp.gui.settings import Store, open_settings  # noqa: E402
+from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import pytestqt  # noqa: E402,F401  (a missing pytest-qt must fail, not skip the
 
 from PyQt6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
-from kwsapp.gui.engine_api import SourceSpec  # noqa: E402
-from kwsapp.gui.settings import Store, open_settings  # noqa: E402
+from kwsapp.gui.listening.engine_api import SourceSpec  # noqa: E402
+from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def _top_visible(h) -> str:
 
 
 def test_history_follows_newest_unless_scrolled_away(qtbot):
-    from kwsapp.gui.history import HistoryTable
+    from kwsapp.gui.live.history import HistoryTable
 
     h = HistoryTable()
     qtbot.addWidget(h)
@@ -98,7 +98,7 @@ def test_history_follows_newest_unless_scrolled_away(qtbot):
 
 
 def test_history_has_source_and_model_columns_and_marks_input_changes(qtbot, tmp_path):
-    from kwsapp.gui.history import HistoryTable
+    from kwsapp.gui.live.history import HistoryTable
 
     h = HistoryTable()
     qtbot.addWidget(h)
@@ -150,7 +150,7 @@ def test_menu_bar_holds_every_action_with_its_shortcut(window):
 
 def test_window_with_a_verifier_says_so_and_gives_it_to_its_engine(qtbot, store, model_dir, tmp_path, monkeypatch):
     from kwsapp.errors import KwsError
-    from kwsapp.gui import engine_api
+    from kwsapp.gui.listening import engine_api
     from kwsapp.gui.window import MainWindow
     from kwsapp.verifier import BUNDLED_VERIFIER_DIR
     from kwsapp.wavio import write_wav
@@ -242,7 +242,7 @@ def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window,
 # ---------------------------------------------------------------- settings
 def test_settings_panel_explains_fields_and_says_restore_needs_apply(qtbot):
     from kwsapp.engine.smoothing import SmoothingConfig
-    from kwsapp.gui.settings import SmoothingPanel
+    from kwsapp.gui.settings.panel import SmoothingPanel
 
     panel = SmoothingPanel(SmoothingConfig(detection_threshold=0.8), defaults=SmoothingConfig())
     qtbot.addWidget(panel)
@@ -267,7 +267,7 @@ def test_settings_panel_explains_fields_and_says_restore_needs_apply(qtbot):
 # ---------------------------------------------------------------- inputs
 def test_input_list_is_default_first_then_real_devices_by_name(window, monkeypatch):
     from kwsapp.audio.devices import DeviceInfo
-    from kwsapp.gui import engine_api
+    from kwsapp.gui.listening import engine_api
 
     found = [DeviceInfo(0, "pulse", 32, 44100.0, False), DeviceInfo(1, "default", 32, 44100.0, True),
              DeviceInfo(2, "USB Mic: Audio (hw:2,0)", 1, 48000.0, False),
@@ -422,7 +422,7 @@ def test_space_starts_and_stops_while_the_threshold_box_has_focus(window, qtbot)
 
 # ---------------------------------------------------------------- the level meter
 def test_level_meter_follows_every_hop_with_peak_hold(window):
-    from kwsapp.gui.levelmeter import HOLD_S
+    from kwsapp.gui.live.levelmeter import HOLD_S
 
     w, m = window, window.level_meter
     w._on_hop(hop(w, 1.0, yes=0.5))  # hops carry level_db -30 (a word in a file or from a microphone)

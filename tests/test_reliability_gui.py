@@ -20,9 +20,9 @@ from PyQt6 import QtWidgets  # noqa: E402
 
 from kwsapp.engine.smoothing import SmoothingConfig  # noqa: E402
 from kwsapp.errors import KwsError  # noqa: E402
-from kwsapp.gui.engine_api import SourceSpec  # noqa: E402
-from kwsapp.gui.history import write_csv  # noqa: E402
-from kwsapp.gui.settings import Store, open_settings  # noqa: E402
+from kwsapp.gui.listening.engine_api import SourceSpec  # noqa: E402
+from kwsapp.gui.live.history import write_csv  # noqa: E402
+from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
 from kwsapp.wavio import resample  # noqa: E402
 from tests.test_gui import build_words_wav, make_window, our_threads, store  # noqa: E402,F401
 from tests.test_reliability import MODEL_CASES, SLOW, _bad_wavs, _damage, _slow_scores, digest  # noqa: E402
@@ -183,8 +183,8 @@ class _DiskFull:
 
 
 def test_failed_history_save_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
-    from kwsapp.gui import history
-    from kwsapp.gui.history import HistoryRow
+    from kwsapp.gui.live import history
+    from kwsapp.gui.live.history import HistoryRow
 
     path = tmp_path / "detections.csv"
     old = [HistoryRow("2024-05-01T12:00:00.000", 1.0, "yes", 0.9)]

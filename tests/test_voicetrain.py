@@ -12,9 +12,9 @@ import pytestqt  # noqa: F401  (plain import: a missing pytest-qt must fail, not
 
 from PyQt6 import QtCore  # noqa: E402
 
-from kwsapp.gui import recorder as R  # noqa: E402
-from kwsapp.gui.engine_api import SourceSpec  # noqa: E402
-from kwsapp.gui.settings import Store, open_settings  # noqa: E402
+from kwsapp.gui.voice import recorder as R  # noqa: E402
+from kwsapp.gui.listening.engine_api import SourceSpec  # noqa: E402
+from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
 from kwsapp.model import read_config  # noqa: E402
 from kwsapp.wavio import load_audio, read_wav, write_wav  # noqa: E402
 from pulse import virtual_mic  # noqa: E402,F401
@@ -81,7 +81,7 @@ def test_speaker_ids_names_and_folders(tmp_path):
 @pytest.mark.audio
 def test_dialog_records_16k_mono_takes_from_the_virtual_microphone(virtual_mic, qtbot, data_dir, model_dir,
                                                                   tmp_path):
-    from kwsapp.gui.voicetrain import VoiceTrainDialog
+    from kwsapp.gui.voice.dialog import VoiceTrainDialog
 
     with open(os.path.join(data_dir, "testing_list.txt")) as f:
         names = [l.strip() for l in f if l.startswith(("yes/", "no/"))]
@@ -273,7 +273,7 @@ def test_closing_during_a_stuck_finetune_kills_it_and_tidies_up(qtbot, tmp_path,
     import sys
     import time
 
-    from kwsapp.gui import voicetrain as V
+    from kwsapp.gui.voice import dialog as V
 
     out = str(tmp_path / "models" / "mine")
     script = ("import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
@@ -314,7 +314,7 @@ def _finish_take(rec, path, x, speech=True):
 
 @pytest.fixture
 def dialog(qtbot, tmp_path, model_dir):
-    from kwsapp.gui.voicetrain import VoiceTrainDialog
+    from kwsapp.gui.voice.dialog import VoiceTrainDialog
 
     d = VoiceTrainDialog(model_dir, "no such device", countdown_s=0)
     qtbot.addWidget(d)
@@ -383,7 +383,7 @@ def test_takes_are_numbered_under_their_word_and_other_words_are_explained(dialo
 
 
 def test_report_names_labels_readably_and_warns_about_few_held_out_takes():
-    from kwsapp.gui.voicetrain import MIN_HELD_OUT, describe_report
+    from kwsapp.gui.voice.dialog import MIN_HELD_OUT, describe_report
 
     per = {"_silence_": 1.0, "_unknown_": 1.0, "yes": 1.0}
     r = {"labels": ["_silence_", "_unknown_", "yes"], "user_takes": 70, "user_train_takes": 56,
@@ -401,7 +401,7 @@ def test_time_estimate_before_start_and_focus_on_cancel_and_close_asks(qtbot, di
 
     from PyQt6 import QtWidgets
 
-    from kwsapp.gui import voicetrain as V
+    from kwsapp.gui.voice import dialog as V
 
     d = dialog
     d.tabs.setCurrentIndex(2)

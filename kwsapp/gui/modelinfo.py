@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from ..model import BUNDLED_MODEL_DIR
-from .scores import QUIET_LABELS
+from .live.scores import QUIET_LABELS
 
 
 def is_bundled(model_dir: str) -> bool:

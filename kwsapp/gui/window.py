@@ -23,22 +23,25 @@ from ..engine.smoothing import SmoothingConfig
 from ..errors import REBUILD_HINT, DeviceError, KwsError, ModelError
 from ..features import FeatureConfig
 from ..model import BUNDLED_MODEL_DIR, read_config
-from . import engine_api, gcguard, marks
-from .actionrunner import GuiActions
-from .alerts import SOUND_FILE, DetectionAlerts
-from .bridge import EngineBridge
-from .devicelist import device_entries
-from .engine_api import SourceSpec
+from .listening import engine_api
+from . import gcguard
+from .actions import marks
+from .actions.actionrunner import GuiActions
+from .actions.alerts import SOUND_FILE, DetectionAlerts
+from .listening.bridge import EngineBridge
+from .listening.devicelist import device_entries
+from .listening.engine_api import SourceSpec
 from .elidedlabel import ElidedLabel
-from .history import HistoryTable
-from .levelmeter import LevelMeter
+from .live.history import HistoryTable
+from .live.levelmeter import LevelMeter
 from .modelinfo import is_bundled, model_name, model_words, source_name
-from .peak import PeakTracker
-from .readout import DetectionReadout
-from .scores import QUIET_LABELS, ScoresView, display_name
-from .settings import SmoothingPanel, Store
-from .sounds import SoundPlayer, wav_problem
-from .spectrogram import SpectrogramView
+from .live.peak import PeakTracker
+from .live.readout import DetectionReadout
+from .live.scores import QUIET_LABELS, ScoresView, display_name
+from .settings.panel import SmoothingPanel
+from .settings.store import Store
+from .actions.sounds import SoundPlayer, wav_problem
+from .live.spectrogram import SpectrogramView
 from .tray import Tray
 
 STATUS_MS = 250
@@ -393,7 +396,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.set_model_dir(d)
 
     def open_voice_training(self) -> None:
-        from .voicetrain import VoiceTrainDialog
+        from .voice.dialog import VoiceTrainDialog
 
         if self.voice_dialog is not None and self.voice_dialog.isVisible():
             self.voice_dialog.raise_()
@@ -432,7 +435,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.set_smoothing(dataclasses.replace(self.smoothing, detection_threshold=float(value)))
 
     def open_settings(self) -> None:
-        from .actionstab import ActionsTab
+        from .actions.actionstab import ActionsTab
 
         tuned = engine_api.model_smoothing(self.model_dir)
         tab = ActionsTab(model_words(self.model_config), self.smoothing, tuned, self.store.actions(),
@@ -654,7 +657,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._status_timer.stop()
         self.spectrogram.stop_timer()
         if self.voice_dialog is not None:
-            from .voicetrain import QUIT_WAIT_MS
+            from .voice.dialog import QUIT_WAIT_MS
 
             self.voice_dialog.shutdown(QUIT_WAIT_MS)  # the app is ending: no 3 s wait for a fine-tune
         self.actions.shutdown()

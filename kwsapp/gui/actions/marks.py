@@ -14,10 +14,10 @@ import os
 import re
 import shutil
 
-from ..errors import KwsError
-from ..vocabulary import data_home
-from ..wavio import load_audio, write_wav
-from .recorder import CLIP, RATE, centre_on_speech, default_user_name, next_take_path, speaker_id
+from ...errors import KwsError
+from ...vocabulary import data_home
+from ...wavio import load_audio, write_wav
+from ..voice.recorder import CLIP, RATE, centre_on_speech, default_user_name, next_take_path, speaker_id
 
 RIGHT, WRONG = "right", "wrong"
 _TAKE = re.compile(r"^[0-9a-f]{8}_nohash_\d+\.wav$")

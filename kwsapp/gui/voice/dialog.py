@@ -25,13 +25,13 @@ import tempfile
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from ..errors import TRAIN_EXTRA_HINT, KwsError
-from ..model import read_config
-from ..vocabulary import COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, SILENCE, UNKNOWN, parse_commands
-from . import marks
+from ...errors import TRAIN_EXTRA_HINT, KwsError
+from ...model import read_config
+from ...vocabulary import COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, SILENCE, UNKNOWN, parse_commands
+from ..actions import marks
 from . import recorder as R
 from .markedpanel import MarkedTakesPanel
-from .scores import display_name
+from ..live.scores import display_name
 from .takeicon import take_icon
 
 # A few of the dataset's other words (they train _unknown_), and silence.
@@ -79,7 +79,7 @@ def default_base_data() -> str:
     """``$KWS_DATA_DIR``, else ``../shared/speech_commands`` from here or from the repository."""
     if os.environ.get(DATA_DIR_ENV):
         return os.environ[DATA_DIR_ENV]
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    repo = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
     for d in (os.path.abspath(DEFAULT_DATA_DIR), os.path.normpath(os.path.join(repo, DEFAULT_DATA_DIR))):
         if os.path.isdir(d):
             return d

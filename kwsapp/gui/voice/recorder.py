@@ -19,9 +19,9 @@ import threading
 import numpy as np
 from PyQt6 import QtCore
 
-from ..errors import DeviceError, KwsError
-from ..vocabulary import DATA_ENV, data_home, default_takes_dir, models_home  # noqa: F401  (where things live)
-from ..wavio import write_wav
+from ...errors import DeviceError, KwsError
+from ...vocabulary import DATA_ENV, data_home, default_takes_dir, models_home  # noqa: F401  (where things live)
+from ...wavio import write_wav
 
 RATE = 16000
 CLIP = RATE  # the model's window: one second
@@ -135,8 +135,8 @@ def centre_on_speech(x: np.ndarray, length: int = CLIP) -> tuple[np.ndarray, boo
 
 def play(path_or_clip, rate: int = RATE) -> None:
     """Play a take on the default output without waiting; DeviceError if there is none."""
-    from ..audio.devices import sounddevice
-    from ..wavio import load_audio
+    from ...audio.devices import sounddevice
+    from ...wavio import load_audio
 
     x = load_audio(path_or_clip, rate) if isinstance(path_or_clip, (str, os.PathLike)) else path_or_clip
     sd = sounddevice()
@@ -193,8 +193,8 @@ class TakeRecorder(QtCore.QObject):
         """Start the microphone (no-op if open or opening); ``opened`` or ``failed`` follows."""
         if self.mic is not None:
             return
-        from ..audio.mic import MicSource
-        from ..audio.ringbuffer import RingBuffer
+        from ...audio.mic import MicSource
+        from ...audio.ringbuffer import RingBuffer
 
         self.ring = RingBuffer(4 * RATE)
         self.mic = MicSource(self.ring, device=self.device, sample_rate=RATE)

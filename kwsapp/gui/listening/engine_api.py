@@ -6,7 +6,7 @@ heavy modules (LiteRT behind the engine) load in the starter thread, not at impo
 """
 from __future__ import annotations
 
-from ..audio.sources import SourceSpec  # noqa: F401  (numpy only: the light part of kwsapp.audio)
+from ...audio.sources import SourceSpec  # noqa: F401  (numpy only: the light part of kwsapp.audio)
 
 # The ring holds a model window plus this much: plenty for scheduling slack in a busy window.
 SLACK_SECONDS = 3
@@ -15,20 +15,20 @@ SLACK_SECONDS = 3
 def list_devices(rescan: bool = False):
     """Input devices; ``rescan`` finds ones plugged in since start-up but closes every open
     stream, so only ask for it while nothing records."""
-    from ..audio.devices import list_input_devices
+    from ...audio.devices import list_input_devices
 
     return list_input_devices(rescan=rescan)
 
 
 def smoothing_class():
-    from ..engine.smoothing import SmoothingConfig
+    from ...engine.smoothing import SmoothingConfig
 
     return SmoothingConfig
 
 
 def model_smoothing(model_dir: str):
     """Default smoothing with the threshold and window tuned for that model, where its config has them."""
-    from ..engine.smoothing import for_model
+    from ...engine.smoothing import for_model
 
     return for_model(model_dir)
 
@@ -36,8 +36,8 @@ def model_smoothing(model_dir: str):
 def make_engine(spec, model_dir: str, smoothing, bridge, verifier: str | None = None):
     """Build (and load the model for) an engine on a new source for ``spec``; not started yet.
     Each detection is preceded by its audio (``bridge.on_clip``), for the window's saved clips."""
-    from ..engine.engine import Engine, EngineSettings
-    from ..listen import CLIP_S
+    from ...engine.engine import Engine, EngineSettings
+    from ...listen import CLIP_S
 
     built = []
 
@@ -58,6 +58,6 @@ def make_engine(spec, model_dir: str, smoothing, bridge, verifier: str | None = 
 
 
 def engine_settings(smoothing, verifier: str | None = None):
-    from ..engine.engine import EngineSettings
+    from ...engine.engine import EngineSettings
 
     return EngineSettings(smoothing=smoothing, verifier=verifier)
