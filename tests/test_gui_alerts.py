@@ -15,6 +15,7 @@ from PyQt6 import QtMultimedia, QtWidgets  # noqa: E402
 
 from kwsapp.gui.actions.actionstab import WordAction  # noqa: E402
 from kwsapp.wavio import read_wav, write_wav  # noqa: E402
+from kwsapp.gui.listening.bridge import Heard  # noqa: E402
 from test_gui_actions import make_window  # noqa: E402  (a shown window on a settings file)
 
 Buttons = QtWidgets.QDialogButtonBox.StandardButton
@@ -47,7 +48,7 @@ def window(qtbot, tmp_path, model_dir):
 
 
 def heard(w, label: str, score: float = 0.9, t: float = 1.0):
-    w._on_detection(SimpleNamespace(stream_time_s=t, label=label, score=score))
+    w._on_heard(Heard(SimpleNamespace(stream_time_s=t, label=label, score=score)))
 
 
 def press(panel, button):

@@ -17,6 +17,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
 from kwsapp.gui.listening.engine_api import SourceSpec  # noqa: E402
 from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
+from kwsapp.gui.listening.bridge import Heard  # noqa: E402
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def detection(t: float, label: str, score: float):
 def test_detection_reports_its_peak_in_readout_history_and_csv(window, tmp_path):
     w = window
     w._on_hop(hop(w, 1.0, yes=0.56))
-    w._on_detection(detection(1.0, "yes", 0.56))  # crossed the threshold here ...
+    w._on_heard(Heard(detection(1.0, "yes", 0.56)))  # crossed the threshold here ...
     assert w.readout.confidence.text() == "score 0.56"
     for t, s in ((1.1, 0.80), (1.2, 0.95), (1.3, 0.90)):  # ... and rose on to 0.95
         w._on_hop(hop(w, t, yes=s))
@@ -123,7 +124,7 @@ def test_history_has_source_and_model_columns_and_marks_input_changes(qtbot, tmp
 def test_window_tags_detections_with_source_and_model(window, qtbot):
     w = window
     w.spec = SourceSpec("file", path="/some/where/words.wav")
-    w._on_detection(detection(1.0, "yes", 0.9))
+    w._on_heard(Heard(detection(1.0, "yes", 0.9)))
     row = w.history.rows[-1]
     assert (row.source, row.model) == ("words.wav", "bundled")
 
@@ -142,6 +143,9 @@ def test_menu_bar_holds_every_action_with_its_shortcut(window):
               w.save_action, w.clear_action, w.quit_action, w.about_action, w.devices_action):
         assert a in in_menus, a.text()
     shortcuts = {a.text(): a.shortcut().toString() for a in in_menus}
+    # Every shortcut is the window's own action (QWidget.actions(), not hidden by an attribute),
+    # so it works whether or not a menu shows it.
+    assert in_menus <= set(w.actions())
     assert shortcuts["Quit"] == "Ctrl+Q" and shortcuts["Settings…"] == "Ctrl+," and shortcuts["Start"] == "Space"
     w.settings_action.trigger()  # a menu entry does what the toolbar button did
     assert w.settings_panel.isVisible()
@@ -171,10 +175,10 @@ def test_window_with_a_verifier_says_so_and_gives_it_to_its_engine(qtbot, store,
     qtbot.waitUntil(lambda: bool(asked), timeout=5000)
     assert asked[0][-1] == BUNDLED_VERIFIER_DIR  # the engine is built with the check
     updated = []
-    w.engine = SimpleNamespace(update_settings=updated.append, stop=lambda: None)
+    w.controller.engine = SimpleNamespace(update_settings=updated.append, stop=lambda: None)
     w.set_smoothing(dataclasses.replace(w.smoothing, detection_threshold=0.7))  # the user moves the threshold
     assert updated[-1].verifier == BUNDLED_VERIFIER_DIR and updated[-1].smoothing.detection_threshold == 0.7
-    w.engine = None
+    w.controller.engine = None
     w.close()
 
 
@@ -223,7 +227,7 @@ def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window,
 
     w = window
     requests = []
-    w._request = requests.append  # the starter thread is not needed: its error is delivered below
+    w.controller.request = lambda spec, *_: requests.append(spec)  # the starter thread is not needed: its error is delivered below
     bad = tmp_path / "half-copied"
     bad.mkdir()
     shutil.copy(os.path.join(model_dir, "config.json"), bad)
@@ -379,7 +383,7 @@ def test_save_csv_confirms_and_dialogs_start_in_the_last_or_home_folder(window, 
     monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
                         lambda parent, title, start, filt: asked.append(start) or (str(out / "d.csv"), ""))
     w.history.folder = w.store.start_folder("csv_folder")
-    w._on_detection(detection(1.0, "yes", 0.9))
+    w._on_heard(Heard(detection(1.0, "yes", 0.9)))
     w.save_action.trigger()
     assert os.path.dirname(asked[0]) == str(home)  # the home folder, not the working folder
     assert w.statusBar().currentMessage() == f"Saved 1 detection to {out / 'd.csv'}"
@@ -408,7 +412,7 @@ def test_space_starts_and_stops_while_the_threshold_box_has_focus(window, qtbot)
 
     w = window
     requests = []
-    w._request = requests.append  # no engine needed: Start/Stop is what is checked
+    w.controller.request = lambda spec, *_: requests.append(spec)  # no engine needed: Start/Stop is what is checked
     w.activateWindow()
     w.threshold_spin.setFocus()
     qtbot.waitUntil(lambda: w.threshold_spin.hasFocus(), timeout=2000)
@@ -457,11 +461,11 @@ def test_layout_holds_at_800x600(window, store):
     w.spec = SourceSpec("file", path=long_path)
     engine = SimpleNamespace(device="CPU", source=SimpleNamespace(describe=lambda: f"file {long_path}",
                                                                  native_rate=16000))
-    w.engine = engine
+    w.controller.engine = engine
     try:
         _check_800x600(w, engine, long_path)
     finally:
-        w.engine = None
+        w.controller.engine = None
 
 
 def _check_800x600(w, engine, long_path):

@@ -37,7 +37,7 @@ def open_from_menu(w, monkeypatch, path):
 
 
 def settled(w):
-    return w.banner.isVisible() and w.engine is None and not any(t.is_alive() for t in w._starters)
+    return w.banner.isVisible() and w.controller.engine is None and not any(t.is_alive() for t in w.controller.starters)
 
 
 @pytest.mark.parametrize("case", ["empty", "not-wav", "truncated-data", "zero-length", "nan", "directory"])
@@ -108,11 +108,11 @@ def test_close_while_the_model_is_mid_inference(qtbot, store, monkeypatch, data_
     inside = _slow_scores(monkeypatch)
     w = MainWindow(store, spec=SourceSpec("file", path=wav, realtime=True), model_dir=model_dir)
     w.show()
-    qtbot.waitUntil(lambda: w.engine is not None, timeout=30000)
+    qtbot.waitUntil(lambda: w.controller.engine is not None, timeout=30000)
     inside.clear()
     qtbot.waitUntil(inside.is_set, timeout=5000)
     time.sleep(SLOW / 4)  # inside the (slow) model call
-    engine = w.engine
+    engine = w.controller.engine
     t0 = time.monotonic()
     w.close()
     assert time.monotonic() - t0 < 1.0 + 0.1

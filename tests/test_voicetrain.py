@@ -176,16 +176,16 @@ def window_and_dialog(qtbot, tmp_path, voice_data, model_dir, monkeypatch):
     yield w, d
     w.shutdown()
     # a model switch starts an engine in a starter thread: let it end before the window goes
-    qtbot.waitUntil(lambda: not any(t.is_alive() for t in w._starters), timeout=60000)
+    qtbot.waitUntil(lambda: not any(t.is_alive() for t in w.controller.starters), timeout=60000)
 
 
 def _new_hops_from(w, qtbot, labels_has: str):
     """Wait for the running engine to be one whose labels include ``labels_has`` and to
     deliver a hop after that; returns the engine."""
-    qtbot.waitUntil(lambda: w.engine is not None and labels_has in w.engine.labels, timeout=60000)
-    engine, w._latest = w.engine, None
+    qtbot.waitUntil(lambda: w.controller.engine is not None and labels_has in w.controller.engine.labels, timeout=60000)
+    engine, w._latest = w.controller.engine, None
     qtbot.waitUntil(lambda: w._latest is not None, timeout=30000)
-    assert w.engine is engine and engine.running and len(w._latest.scores) == len(engine.labels)
+    assert w.controller.engine is engine and engine.running and len(w._latest.scores) == len(engine.labels)
     return engine
 
 

@@ -1,9 +1,8 @@
-"""The main window: controls, spectrogram, scores, the big readout, history and status bar.
+"""The main window: menus and toolbar, the live views, history and status bar, composed here.
 
-Threads: the GUI thread only draws. Engines are built (model loading included), started and
-stopped by short-lived starter threads, one at a time; the running engine talks back only
-through an :class:`EngineBridge` (queued signals). A session number tells a starter whether
-the user has asked for something else meanwhile, in which case it stops what it built.
+Threads: the GUI thread only draws. The engine's lifecycle (starter threads, locks, sessions)
+belongs to :class:`.listening.controller.EngineController`; the window asks it for a source
+and hears back through its signals, on the GUI thread.
 """
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ import functools
 import logging
 import os
 import re
-import threading
 import time
 
 import numpy as np
@@ -23,59 +21,33 @@ from ..engine.smoothing import SmoothingConfig
 from ..errors import REBUILD_HINT, DeviceError, KwsError, ModelError
 from ..features import FeatureConfig
 from ..model import BUNDLED_MODEL_DIR, read_config
-from .listening import engine_api
 from . import gcguard
 from .actions import marks
 from .actions.actionrunner import GuiActions
 from .actions.alerts import SOUND_FILE, DetectionAlerts
-from .listening.bridge import EngineBridge
+from .actions.sounds import SoundPlayer, wav_problem
+from .banner import ProblemBanner
+from .elidedlabel import ElidedLabel
+from .listening import engine_api
+from .listening.controller import EngineController
 from .listening.devicelist import device_entries
 from .listening.engine_api import SourceSpec
-from .elidedlabel import ElidedLabel
 from .live.history import HistoryTable
 from .live.levelmeter import LevelMeter
-from .modelinfo import is_bundled, model_name, model_words, source_name
 from .live.peak import PeakTracker
 from .live.readout import DetectionReadout
 from .live.scores import QUIET_LABELS, ScoresView, display_name
+from .live.spectrogram import SpectrogramView
+from .modelinfo import is_bundled, model_name, model_words, source_name
 from .settings.panel import SmoothingPanel
 from .settings.store import Store
-from .actions.sounds import SoundPlayer, wav_problem
-from .live.spectrogram import SpectrogramView
 from .tray import Tray
 
 STATUS_MS = 250
 BARS_MS = 40  # score bars and the 'hearing' line refresh at 25 fps at most, however fast hops come
-JOIN_S = 1.0
+JOIN_S = 1.0  # how long closing waits for a starter thread still loading a model
 
 log = logging.getLogger(__name__)
-
-
-class ProblemBanner(QtWidgets.QFrame):
-    """A plain-words message across the top with the ways out: devices, a WAV file, a model."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setStyleSheet("ProblemBanner { background: #fff3cd; border: 1px solid #e0b040; }"
-                           " QLabel { color: #503c00; }")
-        self.text = QtWidgets.QLabel("")
-        self.text.setWordWrap(True)
-        self.text.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.devices_button = QtWidgets.QPushButton("Choose device…")
-        self.wav_button = QtWidgets.QPushButton("Open WAV file…")
-        self.model_button = QtWidgets.QPushButton("Choose model folder…")
-        lay = QtWidgets.QHBoxLayout(self)
-        lay.addWidget(self.text, 1)
-        for b in (self.devices_button, self.wav_button, self.model_button):
-            lay.addWidget(b)
-        self.hide()
-
-    def show_problem(self, message: str, model: bool = False) -> None:
-        self.text.setText(message)
-        self.model_button.setVisible(model)
-        self.devices_button.setVisible(not model)
-        self.wav_button.setVisible(not model)
-        self.show()
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -94,12 +66,12 @@ class MainWindow(QtWidgets.QMainWindow):
         # The user's own smoothing once they set any; until then the model's tuned threshold.
         self.smoothing = (store.smoothing(engine_api.smoothing_class()) if store.has_smoothing()
                           else engine_api.model_smoothing(self.model_dir))
-        self.engine = None
-        self._bridge: EngineBridge | None = None
-        self._lock = threading.Lock()
-        self._life_lock = threading.Lock()  # one start/stop at a time
-        self._session = 0
-        self._starters: list[threading.Thread] = []
+        self.controller = EngineController(self)
+        self.controller.hop.connect(self._on_hop)
+        self.controller.heard.connect(self._on_heard)
+        self.controller.error.connect(self._on_error)
+        self.controller.ready.connect(self._on_ready)
+        self.controller.finished.connect(self._on_finished)
         self._running = False  # what the user asked for (the engine may still be loading)
         self._latest = None
         self._bars_dirty = False
@@ -109,10 +81,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.voice_dialog = None
         self.messages: list[str] = []  # this session's problems and changes, for Help → About
         self.model_config = self._load_model_config(self.model_dir)
-        self.actions = GuiActions(self)  # the user's commands (Settings → Actions), run off this thread
-        self.actions.report.connect(self._on_action_report)
-        self._clip = None  # (detection, audio) the engine sent just before that detection
-        self.actions.set_actions(store.actions())
+        # The user's commands (Settings → Actions), run off this thread. Not ``self.actions``:
+        # that would hide QWidget.actions(), which Qt and tests use to list the window's QActions.
+        self.action_runner = GuiActions(self)
+        self.action_runner.report.connect(self._on_action_report)
+        self.action_runner.set_actions(store.actions())
 
         self._build_controls()
         self._build_views()
@@ -121,7 +94,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.history.saved.connect(self._on_saved_csv)
         self.history.play.connect(self.play_clip)
         self.history.mark.connect(self.mark_detection)
-        self.actions.clip_saved.connect(self.history.set_clip)
+        self.action_runner.clip_saved.connect(self.history.set_clip)
         self._player = None
         self._show_model()
         self.refresh_devices()
@@ -331,7 +304,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_about(self) -> None:
         from .about import AboutDialog
 
-        self.about_dialog = AboutDialog(self.model_dir, self.model_config, self.engine, self.messages, self)
+        self.about_dialog = AboutDialog(self.model_dir, self.model_config, self.controller.engine, self.messages, self)
         self.about_dialog.open()
 
     @staticmethod
@@ -373,7 +346,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._previous_model = (self.model_dir, self.model_config)
         self._use_model(model_dir, cfg)
         self.banner.hide()
-        if self._running or self.engine is None:
+        if self._running or self.controller.engine is None:
             self.start()
         return True
 
@@ -426,9 +399,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.store.set_smoothing(cfg)
         self.scores.set_threshold(self.threshold)
         self._show_threshold()
-        engine = self.engine
-        if engine is not None:
-            engine.update_settings(engine_api.engine_settings(cfg, self.verifier))
+        self.controller.update_settings(cfg, self.verifier)
 
     def _threshold_changed(self, value: float) -> None:
         if hasattr(self.smoothing, "detection_threshold"):
@@ -452,11 +423,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.store.set_actions(actions)
         self.store.close_to_tray = close_to_tray
         self.store.clips_folder = clips_folder
-        self.actions.set_actions(actions)
+        self.action_runner.set_actions(actions)
         self.alerts.actions = actions
         # A program or a sound file not found is kept (it may be there later), but said now, not
         # at the first detection.
-        problems = self.actions.missing(actions) + [
+        problems = self.action_runner.missing(actions) + [
             f"{w}: {why}" for w, a in actions.items() if a.sound == SOUND_FILE and (why := wav_problem(a.sound_file))]
         if problems:
             self._on_action_report("actions: " + "; ".join(problems))
@@ -508,8 +479,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.device_combo.clear()
         try:
             # A rescan closes every PortAudio stream: only while nothing records or starts.
-            idle = self.engine is None and not self._running and not any(t.is_alive() for t in self._starters)
-            devices = engine_api.list_devices(rescan=idle)
+            devices = engine_api.list_devices(rescan=self.controller.idle and not self._running)
             problem = None
         except KwsError as e:
             devices, problem = [], str(e)
@@ -533,7 +503,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_problem(problem or "No audio input device was found. Plug in a microphone and "
                               "press “Choose device…”, or open a WAV file to listen to instead.")
         elif devices and self.banner.isVisible() and not self.banner.model_button.isVisible() \
-                and self.engine is None and not self._running and self.spec.kind == "mic":
+                and self.controller.engine is None and not self._running and self.spec.kind == "mic":
             self.state_label.setText(f"{len(devices)} input device(s) found — pick one to start")
 
     def offer_devices(self) -> None:
@@ -574,11 +544,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._running = True
         self.start_action.setText("Stop")
         self._say(f"starting: {source_name(self.spec)} …")
-        self._request(self.spec)
+        self.controller.request(self.spec, self.model_dir, self.smoothing, self.verifier)
 
     def stop(self) -> None:
         self._show_stopped()
-        self._request(None)
+        self.controller.request(None)
 
     def _say(self, text: str) -> None:
         self.state_label.setText(text)
@@ -594,64 +564,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.rate_label.setText("rate –")
         self.level_meter.reset()
 
-    def _request(self, spec: SourceSpec | None) -> None:
-        """Replace whatever runs by ``spec`` (None: nothing), off the GUI thread."""
-        with self._lock:
-            self._session += 1
-            session = self._session
-            old, self.engine = self.engine, None
-        old_bridge = self._bridge
-        if old_bridge is not None:
-            old_bridge.deactivate()
-        bridge = self._bridge = EngineBridge(self)
-        bridge.hop.connect(self._on_hop)
-        bridge.detection.connect(self._on_detection)
-        bridge.clip.connect(self._on_clip)
-        bridge.error.connect(self._on_error)
-        bridge.ready.connect(self._on_ready)
-        bridge.finished.connect(self._on_finished)
-        self._starters = [t for t in self._starters if t.is_alive()]
-        t = threading.Thread(target=self._lifecycle, args=(session, old, old_bridge, spec, bridge),
-                             name="kwsapp-engine-starter", daemon=True)
-        self._starters.append(t)
-        t.start()
-
-    def _lifecycle(self, session, old, old_bridge, spec, bridge) -> None:
-        # Runs in a starter thread: stopping an engine may take up to a second and loading a
-        # model several (TensorFlow's import), neither of which may freeze the window.
-        with self._life_lock:
-            if old is not None:
-                old.stop()
-            if old_bridge is not None:
-                try:
-                    old_bridge.deleteLater()  # thread-safe; nothing can emit on it any more
-                except RuntimeError:  # the window (and with it the bridge) is gone already
-                    pass
-            if spec is None or session != self._session:
-                return
-            try:
-                engine = engine_api.make_engine(spec, self.model_dir, self.smoothing, bridge, self.verifier)
-                engine.start()
-            except Exception as e:
-                if not isinstance(e, KwsError):  # never let a surprise kill the thread silently
-                    e = KwsError(f"could not start {spec.describe()}: {type(e).__name__}: {e}")
-                if session == self._session:  # else nobody is waiting for this start any more
-                    bridge.on_error(e)
-                return
-            with self._lock:
-                if session == self._session:
-                    self.engine = engine
-                    bridge.on_ready(engine)
-                    return
-            engine.stop()  # the user asked for something else while this one loaded
-
     def shutdown(self, timeout: float = JOIN_S) -> None:
         """Stop audio and worker now (GUI thread); wait for starter threads to finish."""
-        with self._lock:
-            self._session += 1
-            engine, self.engine = self.engine, None
-        if self._bridge is not None:
-            self._bridge.deactivate()
+        self.controller.shutdown(timeout)
         self._running = False
         self._bars_timer.stop()
         self._status_timer.stop()
@@ -660,13 +575,7 @@ class MainWindow(QtWidgets.QMainWindow):
             from .voice.dialog import QUIT_WAIT_MS
 
             self.voice_dialog.shutdown(QUIT_WAIT_MS)  # the app is ending: no 3 s wait for a fine-tune
-        self.actions.shutdown()
-        if engine is not None:
-            engine.stop()
-        deadline = time.monotonic() + timeout
-        for t in self._starters:
-            # A starter still loading a model sees the new session and stops what it built.
-            t.join(max(0.0, deadline - time.monotonic()) if t is not threading.current_thread() else 0)
+        self.action_runner.shutdown()
 
     def quit(self) -> None:
         """End the app, tray or not, whatever other windows are open."""
@@ -709,7 +618,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.device_label.setText(getattr(engine, "device", "CPU"))
 
     def _on_finished(self, _=None) -> None:
-        src = getattr(self.engine, "source", None)
+        src = getattr(self.controller.engine, "source", None)
         self.spectrogram.flush()
         self.stop()
         self._say(f"finished playing {source_name(self.spec) if src else 'the file'} — Start plays it again")
@@ -721,32 +630,26 @@ class MainWindow(QtWidgets.QMainWindow):
         self._latest = r
         self._bars_dirty = True
 
-    def _on_detection(self, det) -> None:
+    def _on_heard(self, heard) -> None:
+        det = heard.detection
         if det.label in QUIET_LABELS:  # not a command: the engine should never send these
             return
-        pending, self._clip = self._clip, None
-        clip = pending[1] if pending is not None and pending[0] is det else None
         row = self.history.add(det.stream_time_s, det.label, det.score, source=source_name(self.spec),
-                               model=model_name(self.model_dir), session=self._session)
+                               model=model_name(self.model_dir), session=self.controller.session)
         # Saving the clip and starting the command happen on a worker; the row gets its ▶ then.
         rate = self.model_config.features.sample_rate if self.model_config else 16000
-        self.actions.fire(det, clip, self.store.clips_folder, rate, token=row.n)
+        self.action_runner.fire(det, heard.clip, self.store.clips_folder, rate, token=row.n)
         self.alerts.heard(det.label, det.score)
         self.peak.start(det)
         self.readout.show_detection(det.label, det.score)
         if self.tray is not None:
             self.tray.show_detection(det.label, det.score)
 
-    def _on_clip(self, payload) -> None:
-        self._clip = payload  # its detection comes next, through the same queue
-
     def _on_peak(self, _label: str, score: float) -> None:
         self.readout.raise_score(score)
         self.history.raise_score(score)
 
     def _on_error(self, err) -> None:
-        with self._lock:
-            self.engine = None  # the engine stopped itself
         was_running = self._running
         self._show_stopped()
         if isinstance(err, ModelError):
@@ -798,7 +701,7 @@ class MainWindow(QtWidgets.QMainWindow):
         t0, c0 = self._cpu
         self._cpu = (now, cpu)
         r = self._latest
-        engine = self.engine
+        engine = self.controller.engine
         load = 100.0 * (cpu - c0) / max(now - t0, 1e-3)
         if r is not None:
             self.model_ms_label.setText(f"{r.model_ms:.1f} ms")

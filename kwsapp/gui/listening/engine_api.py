@@ -35,7 +35,7 @@ def model_smoothing(model_dir: str):
 
 def make_engine(spec, model_dir: str, smoothing, bridge, verifier: str | None = None):
     """Build (and load the model for) an engine on a new source for ``spec``; not started yet.
-    Each detection is preceded by its audio (``bridge.on_clip``), for the window's saved clips."""
+    Each detection comes with its audio (``bridge.on_detection(det, clip)``), for the window's saved clips."""
     from ...engine.engine import Engine, EngineSettings
     from ...listen import CLIP_S
 
@@ -45,9 +45,7 @@ def make_engine(spec, model_dir: str, smoothing, bridge, verifier: str | None = 
         # On the worker, before it reads on: only now does the ring still hold this audio. A
         # copy of 1.5 s is cheap, so it is sent whether or not the user saves clips (that
         # setting may change while the engine runs).
-        if built:
-            bridge.on_clip(det, built[0].audio_before(det, CLIP_S))
-        bridge.on_detection(det)
+        bridge.on_detection(det, built[0].audio_before(det, CLIP_S) if built else None)
 
     # context_s: the ring keeps a whole clip before each window (more than the 0.5 s needed).
     engine = Engine(spec, model_dir, EngineSettings(smoothing=smoothing, verifier=verifier), slack_s=SLACK_SECONDS,
