@@ -12,9 +12,10 @@ from kwsapp import features as F
 from kwsapp.audio.filesource import FileSource
 from kwsapp.audio.ringbuffer import RingBuffer
 from kwsapp.engine import recognizer as R
-from kwsapp.engine.detector import Detector, EngineSettings, level_db
+from kwsapp.engine.detector import Detector, EngineSettings
 from kwsapp.engine.engine import Engine
 from kwsapp.engine.smoothing import SmoothingConfig
+from kwsapp.levels import level_db
 from kwsapp.engine.recognizer import Recognizer
 from kwsapp.errors import KwsError, ModelError
 from kwsapp.model import Classifier

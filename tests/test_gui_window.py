@@ -425,6 +425,38 @@ def test_space_starts_and_stops_while_the_threshold_box_has_focus(window, qtbot)
 
 
 # ---------------------------------------------------------------- the level meter
+def _hops_at(w, level_db: float, start: float, seconds: float):
+    """Hops of 100 ms at ``level_db`` from stream time ``start`` on, as the engine sends them."""
+    for k in range(1, round(seconds / 0.1) + 1):
+        r = hop(w, round(start + 0.1 * k, 3), yes=0.1)
+        r.level_db = level_db
+        w._on_hop(r)
+    return round(start + seconds, 3)
+
+
+def test_a_quiet_input_gets_a_hint_that_goes_when_the_level_comes_back(window):
+    from kwsapp.gui.live.quiethint import HINT
+    from kwsapp.levels import QUIET_SPAN_S, TOO_QUIET_DBFS
+
+    w, hint = window, window.quiet_hint
+    assert TOO_QUIET_DBFS > -70  # the test's quiet input is below the line
+    t = _hops_at(w, -70.0, 0.0, QUIET_SPAN_S - 0.3)
+    assert not hint.isVisible()  # not in the first seconds of listening
+    t = _hops_at(w, -70.0, t, 0.5)
+    assert hint.isVisible() and hint.text() == HINT == "Input is very quiet: speak closer or raise the input gain"
+    assert HINT in w.messages[-1]  # in Help → About's log too
+    t = _hops_at(w, -30.0, t, 0.1)  # one word at a normal level
+    assert not hint.isVisible()
+    t = _hops_at(w, -70.0, t, QUIET_SPAN_S - 0.2)
+    assert not hint.isVisible()  # that word is still within the last seconds: a pause, not a quiet input
+    t = _hops_at(w, -70.0, t, 0.3)
+    assert hint.isVisible()
+    w.stop()  # stopped: no live figures, no hint
+    assert not hint.isVisible()
+    _hops_at(w, -70.0, 0.0, 1.0)  # a new stream starts its own count
+    assert not hint.isVisible()
+
+
 def test_level_meter_follows_every_hop_with_peak_hold(window):
     from kwsapp.gui.live.levelmeter import HOLD_S
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import KwsError
 from ..audio.sources import SourceSpec, open_source
-from .detector import Detection, Detector, EngineSettings, HopResult, level_db  # noqa: F401  (their home was here)
+from .detector import Detection, Detector, EngineSettings, HopResult  # noqa: F401  (their home was here)
 
 
 log = logging.getLogger(__name__)

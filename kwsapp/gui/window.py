@@ -35,6 +35,7 @@ from .listening.engine_api import SourceSpec
 from .live.history import HistoryTable
 from .live.levelmeter import LevelMeter
 from .live.peak import PeakTracker
+from .live.quiethint import QuietHint
 from .live.readout import DetectionReadout
 from .live.scores import QUIET_LABELS, ScoresView, display_name
 from .live.spectrogram import SpectrogramView
@@ -206,6 +207,9 @@ class MainWindow(QtWidgets.QMainWindow):
         central = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(central)
         lay.addWidget(self.banner)
+        self.quiet_hint = QuietHint()
+        self.quiet_hint.changed.connect(lambda quiet: self.note(self.quiet_hint.text() if quiet else "input level back"))
+        lay.addWidget(self.quiet_hint)
         self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.readout = DetectionReadout()
         self.history = HistoryTable()
@@ -563,6 +567,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model_ms_label.setText("– ms")
         self.rate_label.setText("rate –")
         self.level_meter.reset()
+        self.quiet_hint.reset()
 
     def shutdown(self, timeout: float = JOIN_S) -> None:
         """Stop audio and worker now (GUI thread); wait for starter threads to finish."""
@@ -627,6 +632,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.spectrogram.push_columns(r.columns)
         self.peak.hop(r.smoothed, r.stream_time_s)
         self.level_meter.push(r.level_db, r.stream_time_s)
+        self.quiet_hint.push(r.level_db, r.stream_time_s)
         self._latest = r
         self._bars_dirty = True
 

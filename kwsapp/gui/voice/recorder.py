@@ -20,6 +20,7 @@ import numpy as np
 from PyQt6 import QtCore
 
 from ...errors import DeviceError, KwsError
+from ...levels import level_db
 from ...vocabulary import DATA_ENV, data_home, default_takes_dir, models_home  # noqa: F401  (where things live)
 from ...wavio import write_wav
 
@@ -88,12 +89,6 @@ def next_take_path(folder: str, word: str, speaker: str) -> str:
 
 
 # ---------------------------------------------------------------- audio
-
-def level_db(x: np.ndarray) -> float:
-    """RMS level in dBFS (-120 for digital silence)."""
-    x = np.asarray(x, np.float32)
-    return float(10 * np.log10(float(np.mean(x * x)) + 1e-12)) if len(x) else -120.0
-
 
 def _frame_db(x: np.ndarray) -> np.ndarray:
     n = len(x) // _FRAME
