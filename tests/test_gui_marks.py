@@ -111,7 +111,7 @@ def test_a_clip_gone_from_its_folder_cannot_be_marked_and_says_why(window, qtbot
 
 def test_train_on_my_voice_lists_marked_takes_and_gives_them_to_the_finetune(window, qtbot, data_home, tmp_path,
                                                                              model_dir, monkeypatch):
-    from kwsapp.gui.voice import dialog as voicetrain
+    from kwsapp.gui.voice import finetunerun
     from kwsapp.gui.voice.dialog import VoiceTrainDialog
     from kwsapp.wavio import write_wav
 
@@ -131,7 +131,7 @@ def test_train_on_my_voice_lists_marked_takes_and_gives_them_to_the_finetune(win
     (tmp_path / "base").mkdir()
     d.base_edit.setText(str(tmp_path / "base"))
     started = []
-    monkeypatch.setattr(voicetrain.FinetuneRun, "start", lambda self: started.append(self.argv))
+    monkeypatch.setattr(finetunerun.FinetuneRun, "start", lambda self: started.append(self.argv))
     assert d.start_finetune()
     argv = started[0]
     user_data = argv[argv.index("--user-data") + 1]
