@@ -55,10 +55,10 @@ def test_clip_saved_played_from_the_history_and_given_to_the_command(window, qtb
     h.table.selectRow(0)
     assert h.play_button.isEnabled() and not h.table.item(0, 2).icon().isNull()
     h.play_button.click()
-    assert window.played == path and window._player.source().toLocalFile() == path  # given to Qt's player
-    window.played = None
+    assert window.clip_player.played == path and window.clip_player.effect.source().toLocalFile() == path
+    window.clip_player.played = None
     h.table.cellDoubleClicked.emit(0, 0)
-    assert window.played == path
+    assert window.clip_player.played == path
     qtbot.waitUntil(lambda: (tmp_path / "clip.txt").exists() and (tmp_path / "clip.txt").read_text() == path,
                     timeout=5000)
 

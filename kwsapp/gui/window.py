@@ -10,7 +10,6 @@ import dataclasses
 import functools
 import logging
 import os
-import re
 import time
 
 import numpy as np
@@ -18,13 +17,14 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from .. import logbook
 from ..engine.smoothing import SmoothingConfig
-from ..errors import REBUILD_HINT, DeviceError, KwsError, ModelError
+from ..errors import DeviceError, KwsError, ModelError
 from ..features import FeatureConfig
 from ..model import BUNDLED_MODEL_DIR, read_config
 from . import gcguard
 from .actions import marks
 from .actions.actionrunner import GuiActions
 from .actions.alerts import SOUND_FILE, DetectionAlerts
+from .actions.clipplayer import ClipPlayer
 from .actions.sounds import SoundPlayer, wav_problem
 from .banner import ProblemBanner
 from .elidedlabel import ElidedLabel
@@ -39,7 +39,7 @@ from .live.quiethint import QuietHint
 from .live.readout import DetectionReadout
 from .live.scores import QUIET_LABELS, ScoresView, display_name
 from .live.spectrogram import SpectrogramView
-from .modelinfo import is_bundled, model_name, model_words, source_name
+from .modelinfo import is_bundled, model_message, model_name, model_words, source_name
 from .settings.panel import SmoothingPanel
 from .settings.store import Store
 from .tray import Tray
@@ -96,7 +96,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.history.play.connect(self.play_clip)
         self.history.mark.connect(self.mark_detection)
         self.action_runner.clip_saved.connect(self.history.set_clip)
-        self._player = None
+        self.clip_player = ClipPlayer(self)
         self._show_model()
         self.refresh_devices()
         g = store.geometry()
@@ -311,25 +311,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.about_dialog = AboutDialog(self.model_dir, self.model_config, self.controller.engine, self.messages, self)
         self.about_dialog.open()
 
-    @staticmethod
-    def _model_message(e: Exception, model_dir: str, still_using: str | None = None) -> str:
-        """'no model in X …', naming the model still in use if there is one. `make model` is
-        advice for the bundled folder only: a folder the user picked is fixed by picking another."""
-        reason = str(e)
-        if is_bundled(model_dir):
-            if "make model" not in reason:
-                reason += f"; {REBUILD_HINT}"
-        else:
-            reason = re.sub(rf"[;,]?\s*{re.escape(REBUILD_HINT)}( or pass --model DIR)?", "", reason).strip()
-        if still_using is not None:
-            return f"no model in {model_dir} ({reason}) — still using {model_name(still_using)}"
-        return f"no model in {model_dir}: {reason} — choose a model folder"
-
     def _load_model_config(self, model_dir: str):
         try:
             return read_config(model_dir)
         except ModelError as e:
-            self._pending_model_error = self._model_message(e, model_dir)
+            self._pending_model_error = model_message(e, model_dir)
             return None
 
     def showEvent(self, ev):  # noqa: N802 (Qt naming)
@@ -343,7 +329,7 @@ class MainWindow(QtWidgets.QMainWindow):
             cfg = read_config(model_dir)
         except ModelError as e:
             still = self.model_dir if self.model_config is not None else None
-            self.show_problem(self._model_message(e, model_dir, still), model=True)
+            self.show_problem(model_message(e, model_dir, still), model=True)
             return False
         if self.model_config is not None and os.path.abspath(model_dir) != os.path.abspath(self.model_dir):
             # Its weights are only tried when the engine loads them: then this is where to go back to.
@@ -437,19 +423,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self._on_action_report("actions: " + "; ".join(problems))
 
     def play_clip(self, path: str) -> None:
-        """Plays a saved clip; QSoundEffect decodes and plays on Qt's own threads, so this returns at once."""
-        if not os.path.isfile(path):
-            self._on_action_report(f"{path}: the clip is no longer there")
-            return
-        from PyQt6 import QtMultimedia  # loaded at the first play: most sessions never play one
-
-        if self._player is None:
-            self._player = QtMultimedia.QSoundEffect(self)
-        self._player.stop()
-        self._player.setSource(QtCore.QUrl.fromLocalFile(path))
-        self._player.play()
-        self.played = path  # for tests (offscreen has no sound device to hear it on)
-        self.statusBar().showMessage(f"playing {os.path.basename(path)}", 3000)
+        problem = self.clip_player.play(path)
+        if problem:
+            self._on_action_report(problem)
+        else:
+            self.statusBar().showMessage(f"playing {os.path.basename(path)}", 3000)
 
     def mark_detection(self, n: int, mark: str, label: str) -> None:
         """History row ``n`` marked right or wrong ("": cleared): its clip is kept (or no longer)
@@ -457,12 +435,8 @@ class MainWindow(QtWidgets.QMainWindow):
         row = self.history.row(n)
         if row is None or not row.clip:
             return
-        take = ""
         try:
-            if mark:
-                take = marks.keep(row.clip, label)
-            if row.take:  # marked before: the old copy goes (after the new one is safe)
-                marks.forget(row.take)
+            take = marks.remark(row.clip, row.take, mark, label)
         except KwsError as e:
             self._on_action_report(str(e))
             return
@@ -666,13 +640,13 @@ class MainWindow(QtWidgets.QMainWindow):
                 self._use_model(*previous)
                 if was_running:
                     self.start()
-                self.show_problem(self._model_message(err, bad, self.model_dir), model=True)  # after start() hid it
+                self.show_problem(model_message(err, bad, self.model_dir), model=True)  # after start() hid it
                 return
             # A folder whose config reads but whose weights do not load must not come back
             # at the next start: fall back to the bundled model there.
             if self.store.model_dir == self.model_dir:
                 self.store.model_dir = None
-            self.show_problem(self._model_message(err, self.model_dir), model=True)
+            self.show_problem(model_message(err, self.model_dir), model=True)
         elif isinstance(err, DeviceError):
             self.refresh_devices()
             self.show_problem(f"{err} — choose another input device above, or open a WAV file.")

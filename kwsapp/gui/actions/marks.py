@@ -57,6 +57,15 @@ def forget(take: str) -> None:
         pass
 
 
+def remark(clip: str, old_take: str, mark: str, label: str) -> str:
+    """A history row's clip marked again: its take of ``label`` if ``mark`` ("" when cleared),
+    the row's previous take removed only once the new one is safe. KwsError as :func:`keep`."""
+    take = keep(clip, label) if mark else ""
+    if old_take:
+        forget(old_take)
+    return take
+
+
 def marked_takes(folder: str | None = None) -> list[tuple[str, str]]:
     """(label, path) of every kept take, by label then name."""
     folder = folder or marked_dir()
