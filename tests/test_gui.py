@@ -201,8 +201,8 @@ def test_real_clips_show_detections_spectrogram_and_bars(make_window, qtbot, dat
     blank = w.spectrogram.snapshot()
     seen_heights = []
     rates = set()
-    qtbot.waitUntil(lambda: seen_heights.append(w.scores.heights.copy()) or rates.add(w.rate_label.text()) or
-                    w.state_label.text().startswith("finished"), timeout=90000)
+    qtbot.waitUntil(lambda: seen_heights.append(w.scores.heights.copy()) or rates.add(w.status_line.rate_label.text()) or
+                    w.status_line.state_label.text().startswith("finished"), timeout=90000)
     assert not w.banner.isVisible(), w.banner.text.text()
     assert len(model_threads) > 50  # warm-up and every hop of the 10.5 s file
     assert threading.main_thread() not in model_threads, {t.name for t in model_threads}
@@ -225,7 +225,7 @@ def test_real_clips_show_detections_spectrogram_and_bars(make_window, qtbot, dat
     moved = np.ptp(np.array(seen_heights), axis=0)
     assert (moved > 0.3).sum() >= 3  # several bars rose and fell
     assert "16000 Hz" in rates  # while it played (stopped, no stale figure stays up)
-    assert w.rate_label.text() == "rate –"
+    assert w.status_line.rate_label.text() == "rate –"
 
 
 def test_detection_readout_fades(qtbot):
@@ -274,7 +274,7 @@ def test_an_error_from_the_engine_thread_stops_and_explains(make_window, qtbot, 
         "input device 3 (USB Mic) stopped delivering audio (unplugged?)")))).start()
     qtbot.waitUntil(w.banner.isVisible, timeout=5000)
     assert "unplugged" in w.banner.text.text() and "choose another input device" in w.banner.text.text()
-    assert w.controller.engine is None and w.state_label.text() == "stopped" and w.isVisible()
+    assert w.controller.engine is None and w.status_line.state_label.text() == "stopped" and w.isVisible()
 
 
 @pytest.mark.parametrize("damage", ["missing", "broken", "weights"])
@@ -369,7 +369,7 @@ def test_virtual_microphone_then_it_vanishes(make_window, qtbot, data_dir, model
         qtbot.waitUntil(lambda: w.controller.engine is not None and w._latest is not None or w.banner.isVisible(),
                         timeout=30000)
         assert not w.banner.isVisible(), w.banner.text.text()
-        assert "microphone" in w.state_label.text()
+        assert "microphone" in w.status_line.state_label.text()
         quiet = w._latest.level_db
         vm.play(wav, wait=False)
         loudest = []

@@ -168,7 +168,7 @@ def test_window_with_a_verifier_says_so_and_gives_it_to_its_engine(qtbot, store,
     monkeypatch.setattr(engine_api, "make_engine", make_engine)
     w = MainWindow(store, model_dir=model_dir, autostart=False, verifier=BUNDLED_VERIFIER_DIR)
     qtbot.addWidget(w)
-    assert "model: bundled + check" in w.windowTitle() and BUNDLED_VERIFIER_DIR in w.model_label.toolTip()
+    assert "model: bundled + check" in w.windowTitle() and BUNDLED_VERIFIER_DIR in w.status_line.model_label.toolTip()
     wav = str(tmp_path / "s.wav")
     write_wav(wav, np.zeros(16000, np.float32))
     w.start(SourceSpec("file", path=wav))
@@ -187,11 +187,11 @@ def test_active_model_shown_in_title_status_bar_and_about(window, tmp_path, mode
 
     w = window
     assert "model: bundled" in w.windowTitle() and "yes" in w.windowTitle()
-    assert w.model_label.text() == "model: bundled"
+    assert w.status_line.model_label.text() == "model: bundled"
     mine = copy_model(model_dir, str(tmp_path / "my-voice-1"))
     assert w.set_model_dir(mine)
-    assert "model: my-voice-1" in w.windowTitle() and w.model_label.text() == "model: my-voice-1"
-    assert mine in w.model_label.toolTip() and "stop" in w.model_label.toolTip()
+    assert "model: my-voice-1" in w.windowTitle() and w.status_line.model_label.text() == "model: my-voice-1"
+    assert mine in w.status_line.model_label.toolTip() and "stop" in w.status_line.model_label.toolTip()
     w.about_action.trigger()
     text = w.about_dialog.text.text()
     from kwsapp import __version__
@@ -207,7 +207,7 @@ def test_empty_model_folder_keeps_the_running_model_and_says_so(window, tmp_path
     w = window
     w._running = True  # as while listening (no engine is needed to see what the window says)
     w.start_action.setText("Stop")
-    w.state_label.setText("listening: default microphone")
+    w.status_line.state_label.setText("listening: default microphone")
     empty = tmp_path / "empty"
     empty.mkdir()
     assert not w.set_model_dir(str(empty))
@@ -217,7 +217,7 @@ def test_empty_model_folder_keeps_the_running_model_and_says_so(window, tmp_path
     assert "make model" not in text
     assert w.model_dir == model_dir and "model: bundled" in w.windowTitle()
     # Button and status bar agree: still listening.
-    assert w.start_action.text() == "Stop" and w.state_label.text() == "listening: default microphone"
+    assert w.start_action.text() == "Stop" and w.status_line.state_label.text() == "listening: default microphone"
 
 
 def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window, tmp_path, model_dir):
@@ -232,7 +232,7 @@ def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window,
     bad.mkdir()
     shutil.copy(os.path.join(model_dir, "config.json"), bad)
     assert w.set_model_dir(str(bad)) and w._running  # the config reads; the weights are tried on loading
-    w.model_ms_label.setText("3.1 ms")
+    w.status_line.model_ms_label.setText("3.1 ms")
     w._on_error(ModelError(f"{bad}/model.tflite is corrupt (ValueError); rebuild it with `make model` "
                            "(see assets/model/README.md)"))
     text = w.banner.text.text()
@@ -240,7 +240,7 @@ def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window,
     assert text.startswith(f"no model in {bad} (") and "still using bundled" in text and "make model" not in text
     assert w.model_dir == model_dir and w.store.model_dir is None
     assert w._running and w.start_action.text() == "Stop" and requests[-1] == w.spec  # listening again
-    assert w.model_ms_label.text() == "– ms"  # no figure of the engine that failed stays up
+    assert w.status_line.model_ms_label.text() == "– ms"  # no figure of the engine that failed stays up
 
 
 # ---------------------------------------------------------------- settings
@@ -460,7 +460,7 @@ def test_a_quiet_input_gets_a_hint_that_goes_when_the_level_comes_back(window):
 def test_level_meter_follows_every_hop_with_peak_hold(window):
     from kwsapp.gui.live.levelmeter import HOLD_S
 
-    w, m = window, window.level_meter
+    w, m = window, window.status_line.level_meter
     w._on_hop(hop(w, 1.0, yes=0.5))  # hops carry level_db -30 (a word in a file or from a microphone)
     assert m.level == -30 and m.peak == -30
     quiet = hop(w, 1.1, yes=0.5)
@@ -503,8 +503,8 @@ def test_layout_holds_at_800x600(window, store):
 def _check_800x600(w, engine, long_path):
     w._on_ready(engine)
     w._on_hop(hop(w, 1.0, yes=0.5))
-    w._refresh_status()
-    w.model_label.setText("model: my-voice-20260101-1200")
+    w.status_line.refresh(w._latest, w.controller.engine)
+    w.status_line.model_label.setText("model: my-voice-20260101-1200")
     w.grab()  # paint once: the chart's axis makes room for its labels
     QtWidgets.QApplication.processEvents()
     assert (w.width(), w.height()) == (800, 600)
@@ -522,10 +522,10 @@ def _check_800x600(w, engine, long_path):
         assert all(a[1] < b[0] for a, b in zip(spans, spans[1:])), spans
 
     sb = w.statusBar()
-    state = w.state_label
+    state = w.status_line.state_label
     assert state.text() == "listening: commands-recorded-in-the-kitchen.wav" and long_path in state.toolTip()
     assert state.shown() == state.text()  # all of it fits (a longer one would end in "…", never be cut)
-    for widget in (w.model_label, w.level_meter, w.model_ms_label, w.device_label):
+    for widget in (w.status_line.model_label, w.status_line.level_meter, w.status_line.model_ms_label, w.status_line.device_label):
         assert widget.isVisible() and widget.geometry().right() <= sb.width(), widget
         if isinstance(widget, QtWidgets.QLabel):
             assert widget.width() >= widget.fontMetrics().horizontalAdvance(widget.text()), widget.text()

@@ -72,7 +72,7 @@ def test_open_wav_in_an_unusual_format_is_heard(make_window, qtbot, monkeypatch,
     p.write_bytes(_wav_bytes(np.stack([x, 0.8 * x], axis=1), 44100, 1, 24))
     w = make_window(model_dir=model_dir, autostart=False)
     open_from_menu(w, monkeypatch, p)
-    qtbot.waitUntil(lambda: w.state_label.text().startswith("finished"), timeout=30000)
+    qtbot.waitUntil(lambda: w.status_line.state_label.text().startswith("finished"), timeout=30000)
     assert w.history.commands() == ["yes"] and not w.banner.isVisible()
 
 

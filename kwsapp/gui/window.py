@@ -27,18 +27,17 @@ from .actions.alerts import SOUND_FILE, DetectionAlerts
 from .actions.clipplayer import ClipPlayer
 from .actions.sounds import SoundPlayer, wav_problem
 from .banner import ProblemBanner
-from .elidedlabel import ElidedLabel
 from .listening import engine_api
 from .listening.controller import EngineController
 from .listening.devicelist import device_entries
 from .listening.engine_api import SourceSpec
 from .live.history import HistoryTable
-from .live.levelmeter import LevelMeter
 from .live.peak import PeakTracker
 from .live.quiethint import QuietHint
 from .live.readout import DetectionReadout
 from .live.scores import QUIET_LABELS, ScoresView, display_name
 from .live.spectrogram import SpectrogramView
+from .live.statusline import StatusLine
 from .modelinfo import is_bundled, model_message, model_name, model_words, source_name
 from .settings.panel import SmoothingPanel
 from .settings.store import Store
@@ -76,7 +75,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._running = False  # what the user asked for (the engine may still be loading)
         self._latest = None
         self._bars_dirty = False
-        self._cpu = (time.monotonic(), time.process_time())
         self._pending_model_error = None
         self._previous_model = None  # (folder, config) to go back to if a new model's weights fail
         self.voice_dialog = None
@@ -90,7 +88,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self._build_controls()
         self._build_views()
-        self._build_status()
+        self.status_line = StatusLine(self.statusBar())
         self.history.folder = store.start_folder("csv_folder")
         self.history.saved.connect(self._on_saved_csv)
         self.history.play.connect(self.play_clip)
@@ -109,7 +107,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._bars_timer.timeout.connect(self._refresh_bars)
         self._bars_timer.start(BARS_MS)
         self._status_timer = QtCore.QTimer(self)
-        self._status_timer.timeout.connect(self._refresh_status)
+        self._status_timer.timeout.connect(lambda: self.status_line.refresh(self._latest, self.controller.engine))
         self._status_timer.start(STATUS_MS)
         self._quitting = False  # Quit (menu, tray) ends the app even when closing goes to the tray
         self.tray = None
@@ -250,25 +248,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.peak = PeakTracker(labels, self)
         self.peak.raised.connect(self._on_peak)
 
-    def _build_status(self) -> None:
-        sb = self.statusBar()
-        self.level_meter = LevelMeter()
-        self.state_label = ElidedLabel("stopped")
-        self.rate_label = QtWidgets.QLabel("rate –")
-        # Compact figures (details in tooltips): the state text needs the room at 800 px.
-        self.model_ms_label = QtWidgets.QLabel("– ms")
-        self.model_ms_label.setToolTip("model time per window")
-        self.overflow_label = QtWidgets.QLabel("overflows 0")
-        self.overflow_label.setStyleSheet("color: #c03030;")
-        self.overflow_label.hide()
-        self.device_label = QtWidgets.QLabel("–")
-        self.model_label = QtWidgets.QLabel("")
-        sb.addWidget(self.state_label, 1)
-        # The input rate is kept (About, tooltips) but not shown: it is the same for every
-        # microphone and file the user meets, and the state text needs the room at 800 px.
-        for w in (self.model_label, self.level_meter, self.model_ms_label, self.overflow_label, self.device_label):
-            sb.addPermanentWidget(w)
-
     def eventFilter(self, obj, ev):  # noqa: N802 (Qt naming)
         if (ev.type() == QtCore.QEvent.Type.KeyPress and ev.key() == QtCore.Qt.Key.Key_Space
                 and obj in (self.threshold_spin, self.threshold_spin.lineEdit())):
@@ -288,9 +267,9 @@ class MainWindow(QtWidgets.QMainWindow):
         name = model_name(self.model_dir) + (" + check" if self.verifier else "")
         words = model_words(self.model_config)
         self.setWindowTitle(f"kwsapp — model: {name}" + (f" ({', '.join(words)})" if words else " (none loaded)"))
-        self.model_label.setText(f"model: {name}")
+        self.status_line.model_label.setText(f"model: {name}")
         self.history.words = words
-        self.model_label.setToolTip(f"{self.model_dir}\nwords: {', '.join(words) or '–'}" + (
+        self.status_line.model_label.setToolTip(f"{self.model_dir}\nwords: {', '.join(words) or '–'}" + (
             f"\nsecond-stage check (--verifier): {self.verifier}" if self.verifier else ""))
 
     def note(self, message: str) -> None:
@@ -482,7 +461,7 @@ class MainWindow(QtWidgets.QMainWindow):
                               "press “Choose device…”, or open a WAV file to listen to instead.")
         elif devices and self.banner.isVisible() and not self.banner.model_button.isVisible() \
                 and self.controller.engine is None and not self._running and self.spec.kind == "mic":
-            self.state_label.setText(f"{len(devices)} input device(s) found — pick one to start")
+            self.status_line.state_label.setText(f"{len(devices)} input device(s) found — pick one to start")
 
     def offer_devices(self) -> None:
         """Look again and drop the list open: the user picks one and it starts."""
@@ -529,18 +508,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller.request(None)
 
     def _say(self, text: str) -> None:
-        self.state_label.setText(text)
-        self.state_label.setToolTip(self.spec.describe())
+        self.status_line.state_label.setText(text)
+        self.status_line.state_label.setToolTip(self.spec.describe())
 
     def _show_stopped(self) -> None:
         """Button and status bar agree: nothing runs, so no live figures stay up."""
         self._running = False
         self._latest = None
         self.start_action.setText("Start")
-        self.state_label.setText("stopped")
-        self.model_ms_label.setText("– ms")
-        self.rate_label.setText("rate –")
-        self.level_meter.reset()
+        self.status_line.reset()
         self.quiet_hint.reset()
 
     def shutdown(self, timeout: float = JOIN_S) -> None:
@@ -594,7 +570,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # A file by its name (its path is in the tooltip: a long one would push the status bar
         # past an 800-pixel window); a microphone as the engine found it.
         self._say(f"listening: {source_name(self.spec) if self.spec.kind == 'file' else self._describe(engine)}")
-        self.device_label.setText(getattr(engine, "device", "CPU"))
+        self.status_line.device_label.setText(getattr(engine, "device", "CPU"))
 
     def _on_finished(self, _=None) -> None:
         src = getattr(self.controller.engine, "source", None)
@@ -605,7 +581,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_hop(self, r) -> None:
         self.spectrogram.push_columns(r.columns)
         self.peak.hop(r.smoothed, r.stream_time_s)
-        self.level_meter.push(r.level_db, r.stream_time_s)
+        self.status_line.level_meter.push(r.level_db, r.stream_time_s)
         self.quiet_hint.push(r.level_db, r.stream_time_s)
         self._latest = r
         self._bars_dirty = True
@@ -657,7 +633,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.note(message)
         self.banner.show_problem(message, model=model)
         if not self._running:  # a refused model folder leaves the running engine (and "Stop") as they are
-            self.state_label.setText("stopped")
+            self.status_line.state_label.setText("stopped")
 
     @staticmethod
     def _describe(engine) -> str:
@@ -675,29 +651,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.scores.set_scores(smoothed)
         i = int(np.argmax(smoothed))
         self.readout.show_quiet(self.scores.labels[i], float(smoothed[i]))
-
-    def _refresh_status(self) -> None:
-        now, cpu = time.monotonic(), time.process_time()
-        t0, c0 = self._cpu
-        self._cpu = (now, cpu)
-        r = self._latest
-        engine = self.controller.engine
-        load = 100.0 * (cpu - c0) / max(now - t0, 1e-3)
-        if r is not None:
-            self.model_ms_label.setText(f"{r.model_ms:.1f} ms")
-            self.overflow_label.setText(f"overflows {r.overflows}")
-            self.overflow_label.setVisible(r.overflows > 0)  # worth the room only when audio was lost
-        src = getattr(engine, "source", None)
-        if src is not None:
-            rate = getattr(src, "native_rate", None)
-            self.rate_label.setText(f"{rate} Hz" if rate else "rate –")
-            self.model_ms_label.setToolTip(f"model time per window; input at {self.rate_label.text()}")
-            dev = getattr(engine, "device", "CPU")
-            self.device_label.setText(f"CPU {load:.0f}%")
-            self.device_label.setToolTip(f"the model runs on {dev}; the app uses {load:.0f}% of one core")
-        else:
-            self.device_label.setText(f"CPU {load:.0f}%")
-            self.device_label.setToolTip(f"the app uses {load:.0f}% of one core")
 
 
 def _default_labels():
