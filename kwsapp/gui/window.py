@@ -28,7 +28,7 @@ from .actions.clipplayer import ClipPlayer
 from .actions.sounds import SoundPlayer, wav_problem
 from .banner import ProblemBanner
 from .listening import engine_api
-from .listening.controller import EngineController
+from .listening.controller import JOIN_S, EngineController
 from .listening.devicelist import device_entries
 from .listening.engine_api import SourceSpec
 from .live.history import HistoryTable
@@ -45,7 +45,6 @@ from .tray import Tray
 
 STATUS_MS = 250
 BARS_MS = 40  # score bars and the 'hearing' line refresh at 25 fps at most, however fast hops come
-JOIN_S = 1.0  # how long closing waits for a starter thread still loading a model
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from ...errors import KwsError
 from . import engine_api
 from .bridge import EngineBridge
 
-JOIN_S = 1.0
+JOIN_S = 1.0  # how long closing waits for a starter thread still loading a model
 
 log = logging.getLogger(__name__)
 
