@@ -8,18 +8,18 @@ import time
 import numpy as np
 import pytest
 
-from kwsapp import features as F
+from kwsapp.core import features as F
 from kwsapp.audio.filesource import FileSource
 from kwsapp.audio.ringbuffer import RingBuffer
-from kwsapp.engine import recognizer as R
-from kwsapp.engine.detector import Detector, EngineSettings
-from kwsapp.engine.engine import Engine
-from kwsapp.engine.smoothing import SmoothingConfig
-from kwsapp.levels import level_db
-from kwsapp.engine.recognizer import Recognizer
-from kwsapp.errors import KwsError, ModelError
-from kwsapp.model import Classifier
-from kwsapp.wavio import load_audio, write_wav
+from kwsapp.core import recognizer as R
+from kwsapp.core.detector import Detector, EngineSettings
+from kwsapp.engine import Engine
+from kwsapp.core.smoothing import SmoothingConfig
+from kwsapp.core.levels import level_db
+from kwsapp.core.recognizer import Recognizer
+from kwsapp.core.errors import KwsError, ModelError
+from kwsapp.core.model import Classifier
+from kwsapp.core.wavio import load_audio, write_wav
 from trainer.streamtest import pick_clips, score, sequence_stream
 
 
@@ -67,7 +67,7 @@ def test_tflite_and_keras_runtimes_give_the_same_scores(fresh_tflite_model, clip
 
 
 def test_bundled_tflite_computes_the_shared_pipelines_features(model_dir, clip_stream):
-    """The shipped model.tflite's front end is kwsapp.features (log-mel within 1e-3: the log of
+    """The shipped model.tflite's front end is kwsapp.core.features (log-mel within 1e-3: the log of
     near-silent bands magnifies float32 rounding) and its scores are the Keras model's on those
     features (within 1e-4)."""
     audio, _ = clip_stream

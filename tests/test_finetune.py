@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from kwsapp.model import Classifier, read_config
+from kwsapp.core.model import Classifier, read_config
 from tests.conftest import ROOT, json_lines, make_tiny_dataset
 from trainer import dataset as D
 from trainer.finetune import parse_labels, split_holdout, user_clips

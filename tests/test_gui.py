@@ -16,15 +16,15 @@ import pytest
 # fail, not quietly skip every window test.
 import pytestqt  # noqa: F401
 
-from kwsapp.engine.smoothing import SmoothingConfig
-from kwsapp.errors import AudioFileError, DeviceError
+from kwsapp.core.smoothing import SmoothingConfig
+from kwsapp.core.errors import AudioFileError, DeviceError
 from kwsapp.gui.listening.engine_api import SourceSpec
 from kwsapp.gui.live.history import HistoryTable
 from kwsapp.gui.live.scores import ScoresView
 from kwsapp.gui.settings.panel import SmoothingPanel
 from kwsapp.gui.settings.store import Store, open_settings
 from kwsapp.gui.live.spectrogram import SpectrogramView, mel_axis_ticks
-from kwsapp.wavio import load_audio, write_wav
+from kwsapp.core.wavio import load_audio, write_wav
 from kwsapp.gui.listening.bridge import Heard
 
 WORDS = ("yes", "no", "stop", "go", "left")
@@ -102,7 +102,7 @@ def test_spectrogram_reveals_columns_at_their_real_rate(qtbot):
 
 
 def test_mel_axis_ticks_sit_on_the_bands_of_the_feature_pipeline():
-    from kwsapp.features import FeatureConfig, mel_matrix
+    from kwsapp.core.features import FeatureConfig, mel_matrix
 
     cfg = FeatureConfig()
     ticks = dict((label, y) for y, label in mel_axis_ticks(cfg.num_mel_bins, cfg.lower_hz, cfg.upper_hz))
@@ -183,8 +183,8 @@ def test_real_clips_show_detections_spectrogram_and_bars(make_window, qtbot, dat
                                                          monkeypatch):
     from kwsapp.audio.filesource import FileSource
     from kwsapp.audio.ringbuffer import RingBuffer
-    from kwsapp.engine.engine import Engine
-    from kwsapp.engine.recognizer import Recognizer
+    from kwsapp.engine import Engine
+    from kwsapp.core.recognizer import Recognizer
 
     # The project's rule: the GUI thread never runs the model (loading, warm-up or a hop), so
     # a slow inference can never freeze the window. Every model call records its thread.
@@ -431,7 +431,7 @@ def test_window_uses_the_models_tuned_threshold_until_the_user_sets_one(make_win
 
 
 def test_no_display_is_a_clear_error_not_a_qt_abort():
-    from kwsapp.errors import KwsError
+    from kwsapp.core.errors import KwsError
     from kwsapp.gui.app import check_display
 
     with pytest.raises(KwsError, match="no display found.*kwsapp listen"):

@@ -50,7 +50,7 @@ def envscript(tmp_path):
 
 
 def detection(t: float, label: str, score: float):
-    from kwsapp.engine.detector import Detection
+    from kwsapp.core.detector import Detection
 
     return Detection(t, label, score)  # what the engine sends
 

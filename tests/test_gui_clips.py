@@ -36,7 +36,7 @@ def heard(w, t: float, label: str, score: float, audio):
 
 
 def test_clip_saved_played_from_the_history_and_given_to_the_command(window, qtbot, tmp_path):
-    from kwsapp.wavio import read_wav
+    from kwsapp.core.wavio import read_wav
 
     script = tmp_path / "env"
     script.write_text("#!/bin/sh\nprintf %s \"$KWSAPP_CLIP\" > \"$1\"\n")

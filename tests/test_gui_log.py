@@ -11,12 +11,12 @@ from kwsapp.gui.settings.store import Store, open_settings
 
 
 def test_the_detector_and_the_window_log_and_help_log_shows_it(qtbot, tmp_path, model_dir):
-    from kwsapp.engine.detector import Detector
+    from kwsapp.core.detector import Detector
     from kwsapp.gui.window import MainWindow
 
     logbook.install()
     Detector(model_dir)  # logs the model it loaded and its runtime
-    assert any("kwsapp.engine.detector" in l and "loaded" in l and model_dir in l for l in logbook.recent())
+    assert any("kwsapp.core.detector" in l and "loaded" in l and model_dir in l for l in logbook.recent())
     w = MainWindow(Store(open_settings(str(tmp_path / "s.ini"))), model_dir=model_dir, autostart=False)
     qtbot.addWidget(w)
     w.note("something the user should be able to report")
@@ -25,7 +25,7 @@ def test_the_detector_and_the_window_log_and_help_log_shows_it(qtbot, tmp_path, 
     text = w.log_dialog.text.toPlainText()
     assert "kwsapp.gui.window: something the user should be able to report" in text
     assert "loaded" in text
-    logging.getLogger("kwsapp.engine.engine").warning("a later record")
+    logging.getLogger("kwsapp.engine").warning("a later record")
     w.log_dialog.refresh_button.click()
     assert w.log_dialog.text.toPlainText().endswith("a later record")
     w.log_dialog.copy_button.click()

@@ -47,7 +47,7 @@ def hop(w, t: float, **scores) -> SimpleNamespace:
 
 
 def detection(t: float, label: str, score: float):
-    from kwsapp.engine.detector import Detection
+    from kwsapp.core.detector import Detection
 
     return Detection(t, label, score)  # what the engine sends
 
@@ -153,11 +153,11 @@ def test_menu_bar_holds_every_action_with_its_shortcut(window):
 
 
 def test_window_with_a_verifier_says_so_and_gives_it_to_its_engine(qtbot, store, model_dir, tmp_path, monkeypatch):
-    from kwsapp.errors import KwsError
+    from kwsapp.core.errors import KwsError
     from kwsapp.gui.listening import engine_api
     from kwsapp.gui.window import MainWindow
-    from kwsapp.verifier import BUNDLED_VERIFIER_DIR
-    from kwsapp.wavio import write_wav
+    from kwsapp.core.verifier import BUNDLED_VERIFIER_DIR
+    from kwsapp.core.wavio import write_wav
 
     asked = []
 
@@ -223,7 +223,7 @@ def test_empty_model_folder_keeps_the_running_model_and_says_so(window, tmp_path
 def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window, tmp_path, model_dir):
     import shutil
 
-    from kwsapp.errors import ModelError
+    from kwsapp.core.errors import ModelError
 
     w = window
     requests = []
@@ -245,7 +245,7 @@ def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window,
 
 # ---------------------------------------------------------------- settings
 def test_settings_panel_explains_fields_and_says_restore_needs_apply(qtbot):
-    from kwsapp.engine.smoothing import SmoothingConfig
+    from kwsapp.core.smoothing import SmoothingConfig
     from kwsapp.gui.settings.panel import SmoothingPanel
 
     panel = SmoothingPanel(SmoothingConfig(detection_threshold=0.8), defaults=SmoothingConfig())
@@ -314,7 +314,7 @@ def test_quit_ends_the_process_without_interpreter_teardown(qtbot, tmp_path, mon
     other.setWindowTitle("another window")
     QtCore.QTimer.singleShot(0, press_ctrl_q)
     wav = tmp_path / "x.wav"
-    from kwsapp.wavio import write_wav
+    from kwsapp.core.wavio import write_wav
 
     write_wav(str(wav), np.zeros(16000, np.float32))
     code = app.run(SimpleNamespace(input=str(wav), device=None, model=str(tmp_path / "no-model")))
@@ -436,7 +436,7 @@ def _hops_at(w, level_db: float, start: float, seconds: float):
 
 def test_a_quiet_input_gets_a_hint_that_goes_when_the_level_comes_back(window):
     from kwsapp.gui.live.quiethint import HINT
-    from kwsapp.levels import QUIET_SPAN_S, TOO_QUIET_DBFS
+    from kwsapp.core.levels import QUIET_SPAN_S, TOO_QUIET_DBFS
 
     w, hint = window, window.quiet_hint
     assert TOO_QUIET_DBFS > -70  # the test's quiet input is below the line

@@ -1,10 +1,10 @@
-"""kwsapp/levels.py: the one level_db (engine hops, the voice recorder's meter) and the
+"""kwsapp/core/levels.py: the one level_db (engine hops, the voice recorder's meter) and the
 too-quiet line shared by the window's hint and the docs."""
 from __future__ import annotations
 
 import numpy as np
 
-from kwsapp.levels import FLOOR_DBFS, TOO_QUIET_DBFS, level_db, too_quiet
+from kwsapp.core.levels import FLOOR_DBFS, TOO_QUIET_DBFS, level_db, too_quiet
 
 
 def test_level_db_is_rms_in_dbfs_with_one_floor():
@@ -19,7 +19,7 @@ def test_too_quiet_is_below_the_one_line():
 
 
 def test_the_engine_and_the_recorder_read_levels_alike():
-    from kwsapp.engine import detector
+    from kwsapp.core import detector
     from kwsapp.gui.voice import recorder
 
     x = np.random.default_rng(0).normal(0, 0.01, 1600).astype(np.float32)

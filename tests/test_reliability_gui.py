@@ -18,12 +18,12 @@ import pytestqt  # noqa: F401  (plain import: a missing pytest-qt must fail, not
 
 from PyQt6 import QtWidgets  # noqa: E402
 
-from kwsapp.engine.smoothing import SmoothingConfig  # noqa: E402
-from kwsapp.errors import KwsError  # noqa: E402
+from kwsapp.core.smoothing import SmoothingConfig  # noqa: E402
+from kwsapp.core.errors import KwsError  # noqa: E402
 from kwsapp.gui.listening.engine_api import SourceSpec  # noqa: E402
 from kwsapp.gui.live.history import write_csv  # noqa: E402
 from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
-from kwsapp.wavio import resample  # noqa: E402
+from kwsapp.core.wavio import resample  # noqa: E402
 from tests.test_gui import build_words_wav, make_window, our_threads, store  # noqa: E402,F401
 from tests.test_reliability import MODEL_CASES, SLOW, _bad_wavs, _damage, _slow_scores, digest  # noqa: E402
 from tests.test_wavio import _wav_bytes  # noqa: E402
@@ -65,7 +65,7 @@ def test_open_wav_with_a_bad_file_explains_and_keeps_the_window(make_window, qtb
 def test_open_wav_in_an_unusual_format_is_heard(make_window, qtbot, monkeypatch, tmp_path, data_dir, model_dir):
     src = str(tmp_path / "yes16.wav")
     build_words_wav(data_dir, src, words=("yes",))
-    from kwsapp.wavio import load_audio
+    from kwsapp.core.wavio import load_audio
 
     x = resample(load_audio(src), 16000, 44100)
     p = tmp_path / "yes-24bit-44k-stereo.wav"
@@ -121,7 +121,7 @@ def test_close_while_the_model_is_mid_inference(qtbot, store, monkeypatch, data_
 
 SLOW_GUI = f"""
 import sys, time
-from kwsapp.engine.recognizer import Recognizer
+from kwsapp.core.recognizer import Recognizer
 real = Recognizer.__call__
 def slow(self, window):
     if getattr(self, "_warm", False):

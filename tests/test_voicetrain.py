@@ -15,8 +15,8 @@ from PyQt6 import QtCore  # noqa: E402
 from kwsapp.gui.voice import recorder as R  # noqa: E402
 from kwsapp.gui.listening.engine_api import SourceSpec  # noqa: E402
 from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
-from kwsapp.model import read_config  # noqa: E402
-from kwsapp.wavio import load_audio, read_wav, write_wav  # noqa: E402
+from kwsapp.core.model import read_config  # noqa: E402
+from kwsapp.core.wavio import load_audio, read_wav, write_wav  # noqa: E402
 from pulse import virtual_mic  # noqa: E402,F401
 from tests.conftest import make_tiny_dataset, tone  # noqa: E402
 from tests.test_finetune import _digest  # noqa: E402  (a model folder's fingerprint)

@@ -26,13 +26,13 @@ import threading
 from dataclasses import replace
 
 from kwsapp.cli_util import stdout_only_json
-from kwsapp.errors import KwsError, UsageError
-from kwsapp.model import BUNDLED_MODEL_DIR, Classifier, read_config, save_smoothing
-from kwsapp.vocabulary import parse_commands
+from kwsapp.core.errors import KwsError, UsageError
+from kwsapp.core.model import BUNDLED_MODEL_DIR, Classifier, read_config, save_smoothing
+from kwsapp.core.vocabulary import parse_commands
 
 from . import dataset as D
 
-parse_labels = parse_commands  # the app's dialog parses the same text (kwsapp.vocabulary)
+parse_labels = parse_commands  # the app's dialog parses the same text (kwsapp.core.vocabulary)
 
 
 def user_clips(user_dir: str, commands) -> list[D.Clip]:

@@ -11,7 +11,7 @@
 Hops are aligned to the stream: hop k scores the window ending at sample k * hop, with zeros
 before the first sample, so the results do not depend on how the audio was cut into calls.
 :meth:`Detector.run_offline` does the same over a whole signal. The live runner (a source, a ring
-buffer and a worker thread) is :class:`kwsapp.engine.engine.Engine`, which calls :meth:`step`.
+buffer and a worker thread) is :class:`kwsapp.engine.Engine`, which calls :meth:`step`.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..levels import level_db
-from ..model import BUNDLED_MODEL_DIR
+from ..core.levels import level_db
+from ..core.model import BUNDLED_MODEL_DIR
 from .recognizer import BACKENDS, Recognizer
 from .smoothing import SmoothingConfig, Smoother, checked_fields, tuned
 
@@ -39,7 +39,7 @@ class EngineSettings:
     # the Detector that loads the model.
     smoothing: SmoothingConfig | None = None
     backend: str = "auto"
-    # A verifier folder (kwsapp/verifier.py): every detection is confirmed by a second model
+    # A verifier folder (kwsapp/core/verifier.py): every detection is confirmed by a second model
     # first; None: the VGG alone.
     verifier: str | None = None
 
@@ -142,8 +142,8 @@ class Detector:
     def _load_verifier(self, folder: str | None):
         if folder is None:
             return None
-        from ..errors import ModelError
-        from ..verifier import Verifier
+        from ..core.errors import ModelError
+        from ..core.verifier import Verifier
 
         v = Verifier(folder)
         if tuple(v.labels) != tuple(self.labels):
@@ -200,7 +200,7 @@ class Detector:
         """``det`` if the verifier confirms it on the window where its word scored highest within
         the averaging window, else None. A rejected detection still starts the smoother's
         suppression (what was measured, BENCHMARKS.md)."""
-        from ..verifier import best_hop
+        from ..core.verifier import best_hop
 
         span = self.settings.smoothing.average_window_ms
         self._recent.append((t_ms, np.array(window, np.float32), scores))

@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from ..errors import KwsError
+from ..core.errors import KwsError
 from ..audio.sources import SourceSpec, open_source
 from .detector import Detection, Detector, EngineSettings, HopResult  # noqa: F401  (their home was here)
 

@@ -9,8 +9,8 @@ import os
 import signal
 import sys
 
-from ..errors import AudioFileError, KwsError
-from ..model import BUNDLED_MODEL_DIR
+from ..core.errors import AudioFileError, KwsError
+from ..core.model import BUNDLED_MODEL_DIR
 
 
 def _spec_from_args(args, store):
@@ -54,7 +54,7 @@ def exit_now(code: int) -> None:
 
 def run(args, fast_exit: bool = True) -> int:
     from .. import logbook
-    from ..vocabulary import SETTINGS_ENV
+    from ..core.vocabulary import SETTINGS_ENV
 
     logbook.install()  # Help → Log shows what the engine, sources and window logged
     from .settings.store import Store, open_settings
@@ -63,7 +63,7 @@ def run(args, fast_exit: bool = True) -> int:
     spec = _spec_from_args(args, store)  # a bad --input fails here, before any window
     verifier = getattr(args, "verifier", None)
     if verifier is not None:  # and a bad --verifier folder (or `kwsapp --verifier listen`)
-        from ..verifier import read_verifier_config
+        from ..core.verifier import read_verifier_config
 
         read_verifier_config(verifier)
     check_display()

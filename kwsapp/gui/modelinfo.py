@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 import re
 
-from ..errors import REBUILD_HINT
-from ..model import BUNDLED_MODEL_DIR
+from ..core.errors import REBUILD_HINT
+from ..core.model import BUNDLED_MODEL_DIR
 from .live.scores import QUIET_LABELS
 
 

@@ -16,10 +16,10 @@ import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from .. import logbook
-from ..engine.smoothing import SmoothingConfig
-from ..errors import DeviceError, KwsError, ModelError
-from ..features import FeatureConfig
-from ..model import BUNDLED_MODEL_DIR, read_config
+from ..core.smoothing import SmoothingConfig
+from ..core.errors import DeviceError, KwsError, ModelError
+from ..core.features import FeatureConfig
+from ..core.model import BUNDLED_MODEL_DIR, read_config
 from . import gcguard
 from .actions import marks
 from .actions.actionrunner import GuiActions
@@ -654,6 +654,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
 def _default_labels():
     # Only for drawing the (empty) score chart when no model could be read.
-    from ..vocabulary import LABELS
+    from ..core.vocabulary import LABELS
 
     return LABELS

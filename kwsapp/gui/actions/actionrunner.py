@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from PyQt6 import QtCore
 
 from ...actions import ActionRunner, ClipSaver, missing_program, now, parse_command, wall_time_text
-from ...errors import KwsError
+from ...core.errors import KwsError
 
 
 class GuiActions(QtCore.QObject):

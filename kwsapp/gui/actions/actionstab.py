@@ -13,7 +13,7 @@ import dataclasses
 from PyQt6 import QtCore, QtWidgets
 
 from ...actions import parse_command
-from ...errors import KwsError
+from ...core.errors import KwsError
 from .alerts import SOUND_OFF, SOUNDS, sound_for
 from ..settings.sensitivity import SensitivitySlider
 from .soundchooser import SoundChooser

@@ -14,9 +14,9 @@ import os
 import re
 import shutil
 
-from ...errors import KwsError
-from ...vocabulary import data_home
-from ...wavio import load_audio, write_wav
+from ...core.errors import KwsError
+from ...core.vocabulary import data_home
+from ...core.wavio import load_audio, write_wav
 from ..voice.recorder import CLIP, RATE, centre_on_speech, default_user_name, next_take_path, speaker_id
 
 RIGHT, WRONG = "right", "wrong"

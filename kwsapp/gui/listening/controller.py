@@ -14,7 +14,7 @@ import time
 
 from PyQt6 import QtCore
 
-from ...errors import KwsError
+from ...core.errors import KwsError
 from . import engine_api
 from .bridge import EngineBridge
 

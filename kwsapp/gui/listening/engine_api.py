@@ -21,14 +21,14 @@ def list_devices(rescan: bool = False):
 
 
 def smoothing_class():
-    from ...engine.smoothing import SmoothingConfig
+    from ...core.smoothing import SmoothingConfig
 
     return SmoothingConfig
 
 
 def model_smoothing(model_dir: str):
     """Default smoothing with the threshold and window tuned for that model, where its config has them."""
-    from ...engine.smoothing import for_model
+    from ...core.smoothing import for_model
 
     return for_model(model_dir)
 
@@ -36,8 +36,8 @@ def model_smoothing(model_dir: str):
 def make_engine(spec, model_dir: str, smoothing, bridge, verifier: str | None = None):
     """Build (and load the model for) an engine on a new source for ``spec``; not started yet.
     Each detection comes with its audio (``bridge.on_detection(det, clip)``), for the window's saved clips."""
-    from ...engine.engine import Engine, EngineSettings
-    from ...listen import CLIP_S
+    from ...engine import Engine, EngineSettings
+    from ...actions import CLIP_S
 
     built = []
 
@@ -56,6 +56,6 @@ def make_engine(spec, model_dir: str, smoothing, bridge, verifier: str | None = 
 
 
 def engine_settings(smoothing, verifier: str | None = None):
-    from ...engine.engine import EngineSettings
+    from ...engine import EngineSettings
 
     return EngineSettings(smoothing=smoothing, verifier=verifier)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from ...errors import KwsError
-from ...vocabulary import SILENCE, UNKNOWN
+from ...core.errors import KwsError
+from ...core.vocabulary import SILENCE, UNKNOWN
 from ..actions.marks import RIGHT, WRONG
 from .scores import display_name, score_text
 

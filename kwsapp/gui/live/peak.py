@@ -1,10 +1,10 @@
-"""The window's side of kwsapp/engine/peak.py: each new high of the detection followed is a
+"""The window's side of kwsapp/core/peak.py: each new high of the detection followed is a
 signal, so the big readout, the history row and the CSV all end on the figure the bar reached."""
 from __future__ import annotations
 
 from PyQt6 import QtCore
 
-from ...engine.peak import PeakFollower
+from ...core.peak import PeakFollower
 
 
 class PeakTracker(QtCore.QObject):

@@ -1,7 +1,7 @@
 """The one-line hint above the live views when the input is too quiet for the model.
 
-Shown while the loudest hop of the last :data:`~kwsapp.levels.QUIET_SPAN_S` seconds of stream
-time stays below :data:`~kwsapp.levels.TOO_QUIET_DBFS`, and only once the stream is that long:
+Shown while the loudest hop of the last :data:`~kwsapp.core.levels.QUIET_SPAN_S` seconds of stream
+time stays below :data:`~kwsapp.core.levels.TOO_QUIET_DBFS`, and only once the stream is that long:
 a stream that has just started, or a pause between two words, must not make it flash. The
 first loud hop clears it. Stream time, not a timer, so a file played faster than real time
 is judged the same as a microphone.
@@ -12,7 +12,7 @@ from collections import deque
 
 from PyQt6 import QtCore, QtWidgets
 
-from ...levels import QUIET_SPAN_S, TOO_QUIET_DBFS, too_quiet
+from ...core.levels import QUIET_SPAN_S, TOO_QUIET_DBFS, too_quiet
 
 HINT = "Input is very quiet: speak closer or raise the input gain"
 

@@ -21,9 +21,9 @@ import tempfile
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from ...errors import TRAIN_EXTRA_HINT, KwsError
-from ...model import read_config
-from ...vocabulary import COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, SILENCE, UNKNOWN, parse_commands
+from ...core.errors import TRAIN_EXTRA_HINT, KwsError
+from ...core.model import read_config
+from ...core.vocabulary import COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, SILENCE, UNKNOWN, parse_commands
 from ..actions import marks
 from ..live.scores import display_name
 from . import recorder as R

@@ -7,7 +7,7 @@ import os
 
 from PyQt6 import QtCore, QtWidgets
 
-from ...errors import KwsError
+from ...core.errors import KwsError
 from ..actions import marks
 from . import recorder as R
 from ..live.scores import display_name

@@ -19,10 +19,10 @@ import threading
 import numpy as np
 from PyQt6 import QtCore
 
-from ...errors import DeviceError, KwsError
-from ...levels import level_db
-from ...vocabulary import DATA_ENV, data_home, default_takes_dir, models_home  # noqa: F401  (where things live)
-from ...wavio import write_wav
+from ...core.errors import DeviceError, KwsError
+from ...core.levels import level_db
+from ...core.vocabulary import DATA_ENV, data_home, default_takes_dir, models_home  # noqa: F401  (where things live)
+from ...core.wavio import write_wav
 
 RATE = 16000
 CLIP = RATE  # the model's window: one second
@@ -131,7 +131,7 @@ def centre_on_speech(x: np.ndarray, length: int = CLIP) -> tuple[np.ndarray, boo
 def play(path_or_clip, rate: int = RATE) -> None:
     """Play a take on the default output without waiting; DeviceError if there is none."""
     from ...audio.devices import sounddevice
-    from ...wavio import load_audio
+    from ...core.wavio import load_audio
 
     x = load_audio(path_or_clip, rate) if isinstance(path_or_clip, (str, os.PathLike)) else path_or_clip
     sd = sounddevice()
