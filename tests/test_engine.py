@@ -12,9 +12,10 @@ from kwsapp.core import features as F
 from kwsapp.audio.filesource import FileSource
 from kwsapp.audio.ringbuffer import RingBuffer
 from kwsapp.core import recognizer as R
-from kwsapp.core.detector import Detector, EngineSettings, level_db
+from kwsapp.core.detector import Detector, EngineSettings
 from kwsapp.engine import Engine
 from kwsapp.core.smoothing import SmoothingConfig
+from kwsapp.core.levels import level_db
 from kwsapp.core.recognizer import Recognizer
 from kwsapp.core.errors import KwsError, ModelError
 from kwsapp.core.model import Classifier

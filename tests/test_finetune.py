@@ -108,3 +108,33 @@ def test_labels_holdout_and_user_clips(folders):
     assert len(held) == 4 * 3 and {c.word for c in held} == {"yes", "no", "lights", "bed"}  # 3 of 12 a word
     assert not {c.path for c in train} & {c.path for c in held}
     assert split_holdout(clips, 0.25, seed=1) == (train, held)
+
+
+def test_progress_json_reports_each_epoch_as_its_history_row_lands(tmp_path):
+    """--progress json's epoch events come from the rows training appends to history.csv (a
+    row half-written is not read yet); the last row still comes when training returns."""
+    import argparse
+
+    from trainer.finetune import EpochWatch, add_parser
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_parser(sub)
+    args = sub.choices["finetune"].parse_args(["--user-data", "u", "--out", "o", "--progress", "json"])
+    assert args.progress == "json"
+    path = tmp_path / "history.csv"
+    events = []
+    watch = EpochWatch(str(path), 3, events.append)
+    watch.poll()  # no file yet: no epoch has ended
+    path.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.2,0.61,1.0\n1,0.7,0.9,0.")
+    watch.poll()
+    assert events == [{"event": "epoch", "epoch": 1, "epochs": 3, "val_accuracy": 0.61, "accuracy": 0.5,
+                       "val_loss": 1.0, "loss": 1.2}]
+    with watch:  # the thread, as during training
+        with open(path, "a") as f:
+            f.write("72,0.8\n")
+            f.flush()
+            deadline = time.monotonic() + 5
+            while len(events) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            f.write("2,0.9,0.5,0.8,0.6\n")  # the last epoch ends just before training returns
+    assert [(e["epoch"], e["val_accuracy"]) for e in events] == [(1, 0.61), (2, 0.72), (3, 0.8)]

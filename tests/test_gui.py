@@ -18,12 +18,14 @@ import pytestqt  # noqa: F401
 
 from kwsapp.core.smoothing import SmoothingConfig
 from kwsapp.core.errors import AudioFileError, DeviceError
-from kwsapp.gui.engine_api import SourceSpec
-from kwsapp.gui.history import HistoryTable
-from kwsapp.gui.scores import ScoresView
-from kwsapp.gui.settings import SmoothingPanel, Store, open_settings
-from kwsapp.gui.spectrogram import SpectrogramView, mel_axis_ticks
+from kwsapp.gui.listening.engine_api import SourceSpec
+from kwsapp.gui.live.history import HistoryTable
+from kwsapp.gui.live.scores import ScoresView
+from kwsapp.gui.settings.panel import SmoothingPanel
+from kwsapp.gui.settings.store import Store, open_settings
+from kwsapp.gui.live.spectrogram import SpectrogramView, mel_axis_ticks
 from kwsapp.core.wavio import load_audio, write_wav
+from kwsapp.gui.listening.bridge import Heard
 
 WORDS = ("yes", "no", "stop", "go", "left")
 OUR_THREADS = ("kws-", "kwsapp-")
@@ -199,8 +201,8 @@ def test_real_clips_show_detections_spectrogram_and_bars(make_window, qtbot, dat
     blank = w.spectrogram.snapshot()
     seen_heights = []
     rates = set()
-    qtbot.waitUntil(lambda: seen_heights.append(w.scores.heights.copy()) or rates.add(w.rate_label.text()) or
-                    w.state_label.text().startswith("finished"), timeout=90000)
+    qtbot.waitUntil(lambda: seen_heights.append(w.scores.heights.copy()) or rates.add(w.status_line.rate_label.text()) or
+                    w.status_line.state_label.text().startswith("finished"), timeout=90000)
     assert not w.banner.isVisible(), w.banner.text.text()
     assert len(model_threads) > 50  # warm-up and every hop of the 10.5 s file
     assert threading.main_thread() not in model_threads, {t.name for t in model_threads}
@@ -223,11 +225,11 @@ def test_real_clips_show_detections_spectrogram_and_bars(make_window, qtbot, dat
     moved = np.ptp(np.array(seen_heights), axis=0)
     assert (moved > 0.3).sum() >= 3  # several bars rose and fell
     assert "16000 Hz" in rates  # while it played (stopped, no stale figure stays up)
-    assert w.rate_label.text() == "rate –"
+    assert w.status_line.rate_label.text() == "rate –"
 
 
 def test_detection_readout_fades(qtbot):
-    from kwsapp.gui import readout
+    from kwsapp.gui.live import readout
 
     r = readout.DetectionReadout()
     qtbot.addWidget(r)
@@ -241,8 +243,8 @@ def test_detection_readout_fades(qtbot):
 
 def test_quiet_labels_never_become_detections(make_window, model_dir):
     w = make_window(model_dir=model_dir, autostart=False)
-    w._on_detection(SimpleNamespace(stream_time_s=1.0, label="_unknown_", score=0.99))
-    w._on_detection(SimpleNamespace(stream_time_s=2.0, label="_silence_", score=0.99))
+    w._on_heard(Heard(SimpleNamespace(stream_time_s=1.0, label="_unknown_", score=0.99)))
+    w._on_heard(Heard(SimpleNamespace(stream_time_s=2.0, label="_silence_", score=0.99)))
     assert w.history.rows == [] and w.readout.shown == []
 
 
@@ -252,7 +254,7 @@ def test_missing_device_keeps_window_up_with_a_way_out(make_window, qtbot, model
     text = w.banner.text.text()
     assert "input device" in text and "WAV file" in text
     assert w.banner.wav_button.isVisible() and w.banner.devices_button.isVisible()
-    assert w.engine is None and w.start_action.text() == "Start"
+    assert w.controller.engine is None and w.start_action.text() == "Start"
     assert w.isVisible()
     w.banner.devices_button.click()  # offers the (fresh) device list
     assert w.device_combo.view().isVisible() and w.device_combo.itemText(0) == "System default input"
@@ -265,14 +267,14 @@ def test_an_error_from_the_engine_thread_stops_and_explains(make_window, qtbot, 
     wav = str(tmp_path / "words.wav")
     build_words_wav(data_dir, wav)
     w = make_window(spec=SourceSpec("file", path=wav, realtime=True), model_dir=model_dir)
-    qtbot.waitUntil(lambda: w.engine is not None and w._latest is not None, timeout=30000)
-    engine = w.engine
+    qtbot.waitUntil(lambda: w.controller.engine is not None and w._latest is not None, timeout=30000)
+    engine = w.controller.engine
     # What the engine does when its source fails: stop itself, report on its own thread.
     threading.Thread(target=lambda: (engine.stop(), engine.on_error(DeviceError(
         "input device 3 (USB Mic) stopped delivering audio (unplugged?)")))).start()
     qtbot.waitUntil(w.banner.isVisible, timeout=5000)
     assert "unplugged" in w.banner.text.text() and "choose another input device" in w.banner.text.text()
-    assert w.engine is None and w.state_label.text() == "stopped" and w.isVisible()
+    assert w.controller.engine is None and w.status_line.state_label.text() == "stopped" and w.isVisible()
 
 
 @pytest.mark.parametrize("damage", ["missing", "broken", "weights"])
@@ -296,8 +298,8 @@ def test_model_problem_names_folder_and_rebuild(make_window, qtbot, tmp_path, da
     # A folder the user gave: named, and no developer advice (`make model` is for the bundled one).
     assert f"no model in {folder}" in w.banner.text.text() and "make model" not in w.banner.text.text()
     w.start()  # starting anyway does not crash and keeps (or re-shows) the message
-    qtbot.waitUntil(lambda: w.banner.isVisible() and not any(t.is_alive() for t in w._starters), timeout=30000)
-    assert w.engine is None and str(folder) in w.banner.text.text()
+    qtbot.waitUntil(lambda: w.banner.isVisible() and not any(t.is_alive() for t in w.controller.starters), timeout=30000)
+    assert w.controller.engine is None and str(folder) in w.banner.text.text()
 
 
 def test_switching_input_while_running_replaces_the_engine(make_window, qtbot, data_dir, model_dir, tmp_path):
@@ -305,11 +307,11 @@ def test_switching_input_while_running_replaces_the_engine(make_window, qtbot, d
     build_words_wav(data_dir, a, words=("yes",))
     build_words_wav(data_dir, b, words=("no",))
     w = make_window(spec=SourceSpec("file", path=a), model_dir=model_dir)
-    qtbot.waitUntil(lambda: w.engine is not None, timeout=30000)
-    first = w.engine
+    qtbot.waitUntil(lambda: w.controller.engine is not None, timeout=30000)
+    first = w.controller.engine
     w.start(SourceSpec("file", path=b))
-    qtbot.waitUntil(lambda: w.engine is not None and w.engine is not first, timeout=30000)
-    assert w.engine.source.path == b
+    qtbot.waitUntil(lambda: w.controller.engine is not None and w.controller.engine is not first, timeout=30000)
+    assert w.controller.engine.source.path == b
     assert not first.running  # the old stream was stopped, not left running beside the new one
     assert w.device_combo.currentText() == "File: b.wav"
 
@@ -319,12 +321,12 @@ def test_threshold_control_updates_engine_chart_and_settings(make_window, qtbot,
     wav = str(tmp_path / "w.wav")
     build_words_wav(data_dir, wav, words=("yes",))
     w = make_window(spec=SourceSpec("file", path=wav), model_dir=model_dir)
-    qtbot.waitUntil(lambda: w.engine is not None, timeout=30000)
+    qtbot.waitUntil(lambda: w.controller.engine is not None, timeout=30000)
     # 0.72: not any model's tuned value (the sweep's grid is 0.05), so setting it is a change
     w.threshold_spin.setValue(0.72)
     assert w.scores.threshold == pytest.approx(0.72)
     assert store.smoothing(SmoothingConfig).detection_threshold == pytest.approx(0.72)
-    qtbot.waitUntil(lambda: w.engine.settings.smoothing.detection_threshold == pytest.approx(0.72), timeout=3000)
+    qtbot.waitUntil(lambda: w.controller.engine.settings.smoothing.detection_threshold == pytest.approx(0.72), timeout=3000)
 
 
 def test_close_stops_audio_and_worker_within_a_second(qtbot, store, data_dir, model_dir, tmp_path):
@@ -334,9 +336,9 @@ def test_close_stops_audio_and_worker_within_a_second(qtbot, store, data_dir, mo
     build_words_wav(data_dir, wav)
     w = MainWindow(store, spec=SourceSpec("file", path=wav, realtime=True), model_dir=model_dir)
     w.show()
-    qtbot.waitUntil(lambda: w.engine is not None and w._latest is not None, timeout=30000)
+    qtbot.waitUntil(lambda: w.controller.engine is not None and w._latest is not None, timeout=30000)
     assert any(t.name == "kws-engine" for t in our_threads())
-    engine = w.engine
+    engine = w.controller.engine
     t0 = time.monotonic()
     w.close()
     assert time.monotonic() - t0 < 1.0
@@ -364,10 +366,10 @@ def test_virtual_microphone_then_it_vanishes(make_window, qtbot, data_dir, model
     vm = VirtualMic().start()
     try:
         w = make_window(spec=SourceSpec("mic", device=vm.device), model_dir=model_dir)
-        qtbot.waitUntil(lambda: w.engine is not None and w._latest is not None or w.banner.isVisible(),
+        qtbot.waitUntil(lambda: w.controller.engine is not None and w._latest is not None or w.banner.isVisible(),
                         timeout=30000)
         assert not w.banner.isVisible(), w.banner.text.text()
-        assert "microphone" in w.state_label.text()
+        assert "microphone" in w.status_line.state_label.text()
         quiet = w._latest.level_db
         vm.play(wav, wait=False)
         loudest = []
@@ -379,7 +381,7 @@ def test_virtual_microphone_then_it_vanishes(make_window, qtbot, data_dir, model
         qtbot.waitUntil(w.banner.isVisible, timeout=10000)
     finally:
         vm.stop()
-    assert "input device" in w.banner.text.text() and w.engine is None and w.isVisible()
+    assert "input device" in w.banner.text.text() and w.controller.engine is None and w.isVisible()
     assert w.banner.wav_button.isVisible()
 
 
@@ -449,21 +451,21 @@ def test_rapid_start_stop_and_model_change_leave_one_engine(make_window, qtbot, 
     for _ in range(4):  # faster than an engine can load: each request supersedes the last
         w.toggle()
     assert w._running and w.start_action.text() == "Stop"
-    qtbot.waitUntil(lambda: w.engine is not None and not any(t.is_alive() for t in w._starters), timeout=30000)
+    qtbot.waitUntil(lambda: w.controller.engine is not None and not any(t.is_alive() for t in w.controller.starters), timeout=30000)
     assert [t.name for t in our_threads()].count("kws-engine") == 1
     bad = tmp_path / "empty-model"
     bad.mkdir()
     assert not w.set_model_dir(str(bad))  # refused, explained, the running engine kept
-    assert str(bad) in w.banner.text.text() and w.engine is not None and w.model_dir == model_dir
+    assert str(bad) in w.banner.text.text() and w.controller.engine is not None and w.model_dir == model_dir
     assert w.set_model_dir(model_dir) and not w.banner.isVisible()
-    qtbot.waitUntil(lambda: w.engine is not None and not any(t.is_alive() for t in w._starters), timeout=30000)
+    qtbot.waitUntil(lambda: w.controller.engine is not None and not any(t.is_alive() for t in w.controller.starters), timeout=30000)
     assert [t.name for t in our_threads()].count("kws-engine") == 1
 
 
 def test_bridge_delivers_in_gui_thread_and_drops_after_deactivate(qtbot):
     from PyQt6 import QtCore
 
-    from kwsapp.gui.bridge import EngineBridge
+    from kwsapp.gui.listening.bridge import EngineBridge
 
     bridge = EngineBridge()
     got = []

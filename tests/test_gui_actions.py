@@ -13,7 +13,8 @@ import pytestqt  # noqa: E402,F401  (a missing pytest-qt must fail, not skip the
 
 from PyQt6 import QtWidgets  # noqa: E402
 
-from kwsapp.gui.settings import Store, open_settings  # noqa: E402
+from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
+from kwsapp.gui.listening.bridge import Heard  # noqa: E402
 
 Buttons = QtWidgets.QDialogButtonBox.StandardButton
 
@@ -74,7 +75,7 @@ def test_detection_runs_the_configured_command_with_the_detection_in_its_env(win
     tab.checks["yes"].setChecked(True)
     press(panel, Buttons.Ok)
     assert not panel.isVisible()
-    window._on_detection(detection(2.5, "yes", 0.81))
+    window._on_heard(Heard(detection(2.5, "yes", 0.81)))
     out = tmp_path / "yes.env"
     qtbot.waitUntil(out.exists, timeout=5000)
     qtbot.waitUntil(lambda: "KWSAPP_WALL_TIME" in read_env(out), timeout=5000)
@@ -89,17 +90,17 @@ def test_a_word_switched_off_runs_nothing(window, qtbot, envscript, tmp_path):
         tab.commands[word].setText(f"{envscript} {tmp_path}")
         tab.checks[word].setChecked(on)
     press(panel, Buttons.Ok)
-    window._on_detection(detection(1.0, "no", 0.9))
-    window._on_detection(detection(3.0, "go", 0.9))  # fired after "no": once it ran, "no" had its chance
+    window._on_heard(Heard(detection(1.0, "no", 0.9)))
+    window._on_heard(Heard(detection(3.0, "go", 0.9)))  # fired after "no": once it ran, "no" had its chance
     qtbot.waitUntil((tmp_path / "go.env").exists, timeout=5000)
-    window.actions.runner.finish(5.0)
+    window.action_runner.runner.finish(5.0)
     assert not (tmp_path / "no.env").exists()
-    assert window.actions.runner.started == 1
+    assert window.action_runner.runner.started == 1
 
 
 def test_a_failing_command_is_one_line_in_the_status_bar(window, qtbot, tmp_path):
     window.set_actions({"yes": _action("sh -c 'exit 3'")})
-    window._on_detection(detection(1.0, "yes", 0.9))
+    window._on_heard(Heard(detection(1.0, "yes", 0.9)))
     qtbot.waitUntil(lambda: "exit status 3" in window.statusBar().currentMessage(), timeout=5000)
     assert "\n" not in window.statusBar().currentMessage()
 
@@ -122,7 +123,7 @@ def test_a_command_that_does_not_parse_is_refused_and_named(window):
 
 def test_the_slider_sets_that_words_threshold_in_the_engines_smoothing(window):
     got = []
-    window.engine = SimpleNamespace(update_settings=got.append, stop=lambda: None)
+    window.controller.engine = SimpleNamespace(update_settings=got.append, stop=lambda: None)
     panel, tab = settings_dialog(window)
     before_no = window.smoothing.threshold_for("no")
     tab.sliders["yes"].setValue(20)  # 20 % sensitive = threshold 0.80
@@ -133,7 +134,7 @@ def test_the_slider_sets_that_words_threshold_in_the_engines_smoothing(window):
 
 
 def test_tuned_value_marked_and_restore_defaults_resets_the_tab(window, envscript):
-    from kwsapp.gui import engine_api
+    from kwsapp.gui.listening import engine_api
 
     tuned = engine_api.model_smoothing(window.model_dir)
     panel, tab = settings_dialog(window)
@@ -172,6 +173,6 @@ def test_actions_and_sensitivity_persist_across_a_new_window(qtbot, settings_pat
 
 
 def _action(command: str, on: bool = True):
-    from kwsapp.gui.actionstab import WordAction
+    from kwsapp.gui.actions.actionstab import WordAction
 
     return WordAction(command, on)

@@ -13,8 +13,9 @@ import pytestqt  # noqa: F401  (a missing pytest-qt must fail, not skip these te
 
 from PyQt6 import QtMultimedia, QtWidgets  # noqa: E402
 
-from kwsapp.gui.actionstab import WordAction  # noqa: E402
+from kwsapp.gui.actions.actionstab import WordAction  # noqa: E402
 from kwsapp.core.wavio import read_wav, write_wav  # noqa: E402
+from kwsapp.gui.listening.bridge import Heard  # noqa: E402
 from test_gui_actions import make_window  # noqa: E402  (a shown window on a settings file)
 
 Buttons = QtWidgets.QDialogButtonBox.StandardButton
@@ -47,7 +48,7 @@ def window(qtbot, tmp_path, model_dir):
 
 
 def heard(w, label: str, score: float = 0.9, t: float = 1.0):
-    w._on_detection(SimpleNamespace(stream_time_s=t, label=label, score=score))
+    w._on_heard(Heard(SimpleNamespace(stream_time_s=t, label=label, score=score)))
 
 
 def press(panel, button):
@@ -55,7 +56,7 @@ def press(panel, button):
 
 
 def test_the_chime_is_a_short_valid_wav_written_by_the_app_and_rewritten_if_gone(tmp_path):
-    from kwsapp.gui import chime
+    from kwsapp.gui.actions import chime
 
     path = chime.chime_path(str(tmp_path / "sounds"))
     samples, rate = read_wav(path)
@@ -68,7 +69,7 @@ def test_the_chime_is_a_short_valid_wav_written_by_the_app_and_rewritten_if_gone
 
 
 def test_a_detection_plays_its_words_sound_and_not_a_word_without_one(window, played, tmp_path):
-    from kwsapp.gui.chime import chime_path
+    from kwsapp.gui.actions.chime import chime_path
 
     mine = str(tmp_path / "ding.wav")
     write_wav(mine, np.zeros(1600, np.float32))
@@ -151,7 +152,7 @@ def test_sounds_and_notifications_persist_and_restore_defaults_resets_them(qtbot
 
 
 def test_the_play_button_plays_each_words_chosen_sound_and_names_a_bad_file(window, played, tmp_path):
-    from kwsapp.gui.chime import chime_path
+    from kwsapp.gui.actions.chime import chime_path
 
     mine = str(tmp_path / "ding.wav")
     write_wav(mine, np.zeros(1600, np.float32))

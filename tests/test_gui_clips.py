@@ -1,6 +1,6 @@
 """Saved clips in the window (issue 18, "In the window"): each detection's audio saved in the
 chosen folder off the GUI thread, a ▶ in its history row that plays it, KWSAPP_CLIP for the
-command; and the engine side: every detection arrives after its own audio."""
+command; and the engine side: every detection arrives with its own audio."""
 from __future__ import annotations
 
 import os
@@ -12,8 +12,9 @@ import pytest
 
 import pytestqt  # noqa: E402,F401  (a missing pytest-qt must fail, not skip these tests)
 
-from kwsapp.gui.actionstab import WordAction  # noqa: E402
-from kwsapp.gui.settings import Store, open_settings  # noqa: E402
+from kwsapp.gui.actions.actionstab import WordAction  # noqa: E402
+from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
+from kwsapp.gui.listening.bridge import Heard  # noqa: E402
 
 
 @pytest.fixture
@@ -28,10 +29,9 @@ def window(qtbot, tmp_path, model_dir):
 
 
 def heard(w, t: float, label: str, score: float, audio):
-    """As the bridge delivers them: the clip, then its detection."""
+    """As the controller delivers it: the detection with its clip."""
     det = SimpleNamespace(stream_time_s=t, label=label, score=score)
-    w._on_clip((det, audio))
-    w._on_detection(det)
+    w._on_heard(Heard(det, audio))
     return det
 
 
@@ -55,10 +55,10 @@ def test_clip_saved_played_from_the_history_and_given_to_the_command(window, qtb
     h.table.selectRow(0)
     assert h.play_button.isEnabled() and not h.table.item(0, 2).icon().isNull()
     h.play_button.click()
-    assert window.played == path and window._player.source().toLocalFile() == path  # given to Qt's player
-    window.played = None
+    assert window.clip_player.played == path and window.clip_player.effect.source().toLocalFile() == path
+    window.clip_player.played = None
     h.table.cellDoubleClicked.emit(0, 0)
-    assert window.played == path
+    assert window.clip_player.played == path
     qtbot.waitUntil(lambda: (tmp_path / "clip.txt").exists() and (tmp_path / "clip.txt").read_text() == path,
                     timeout=5000)
 
@@ -76,25 +76,21 @@ def test_no_folder_no_clip_and_a_later_row_keeps_its_own_clip(window, qtbot, tmp
     assert os.listdir(tmp_path / "c") == [os.path.basename(window.history.rows[-1].clip)]
 
 
-def test_engine_sends_each_detection_after_its_own_audio(data_dir, model_dir, tmp_path):
-    from kwsapp.gui import engine_api
-    from kwsapp.gui.engine_api import SourceSpec
+def test_engine_sends_each_detection_with_its_own_audio(data_dir, model_dir, tmp_path):
+    from kwsapp.gui.listening import engine_api
+    from kwsapp.gui.listening.engine_api import SourceSpec
     from test_gui import build_words_wav
 
     wav = str(tmp_path / "words.wav")
     build_words_wav(data_dir, wav)
     events = []
     bridge = SimpleNamespace(on_hop=lambda r: None, on_error=events.append, on_finished=lambda: None,
-                             on_clip=lambda det, audio: events.append(("clip", det, audio)),
-                             on_detection=lambda det: events.append(("det", det)))
+                             on_detection=lambda det, clip: events.append((det, clip)))
     engine = engine_api.make_engine(SourceSpec("file", path=wav, realtime=False), model_dir,
                                     engine_api.model_smoothing(model_dir), bridge)
     engine.start()
     assert engine.wait(60)
     engine.stop()
-    dets = [i for i, e in enumerate(events) if e[0] == "det"]
-    assert len(dets) >= 3
-    for i in dets:
-        kind, det, audio = events[i - 1]
-        assert kind == "clip" and det is events[i][1]
+    assert len(events) >= 3
+    for det, audio in events:
         assert len(audio) == 24000 and np.abs(audio).max() > 0.01  # 1.5 s with the word in it

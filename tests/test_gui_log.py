@@ -7,7 +7,7 @@ import logging
 import pytestqt  # noqa: F401  (a missing pytest-qt must fail, not skip)
 
 from kwsapp import logbook
-from kwsapp.gui.settings import Store, open_settings
+from kwsapp.gui.settings.store import Store, open_settings
 
 
 def test_the_detector_and_the_window_log_and_help_log_shows_it(qtbot, tmp_path, model_dir):

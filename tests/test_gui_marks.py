@@ -13,8 +13,8 @@ import pytestqt  # noqa: F401  (a missing pytest-qt must fail, not skip these te
 
 from PyQt6 import QtCore  # noqa: E402
 
-from kwsapp.gui import marks  # noqa: E402
-from kwsapp.gui.actionstab import WordAction  # noqa: E402
+from kwsapp.gui.actions import marks  # noqa: E402
+from kwsapp.gui.actions.actionstab import WordAction  # noqa: E402
 from kwsapp.core.wavio import read_wav  # noqa: E402
 from test_gui_actions import make_window  # noqa: E402  (a shown window on a settings file)
 from test_gui_clips import heard  # noqa: E402  (the clip, then its detection, as the bridge sends them)
@@ -111,8 +111,8 @@ def test_a_clip_gone_from_its_folder_cannot_be_marked_and_says_why(window, qtbot
 
 def test_train_on_my_voice_lists_marked_takes_and_gives_them_to_the_finetune(window, qtbot, data_home, tmp_path,
                                                                              model_dir, monkeypatch):
-    from kwsapp.gui import voicetrain
-    from kwsapp.gui.voicetrain import VoiceTrainDialog
+    from kwsapp.gui.voice import finetunerun
+    from kwsapp.gui.voice.dialog import VoiceTrainDialog
     from kwsapp.core.wavio import write_wav
 
     detected_with_clip(window, qtbot, "yes", 1.0)
@@ -131,7 +131,7 @@ def test_train_on_my_voice_lists_marked_takes_and_gives_them_to_the_finetune(win
     (tmp_path / "base").mkdir()
     d.base_edit.setText(str(tmp_path / "base"))
     started = []
-    monkeypatch.setattr(voicetrain.FinetuneRun, "start", lambda self: started.append(self.argv))
+    monkeypatch.setattr(finetunerun.FinetuneRun, "start", lambda self: started.append(self.argv))
     assert d.start_finetune()
     argv = started[0]
     user_data = argv[argv.index("--user-data") + 1]

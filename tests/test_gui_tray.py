@@ -10,7 +10,8 @@ import pytestqt  # noqa: E402,F401  (a missing pytest-qt must fail, not skip the
 
 from PyQt6 import QtWidgets  # noqa: E402
 
-from kwsapp.gui.settings import Store, open_settings  # noqa: E402
+from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
+from kwsapp.gui.listening.bridge import Heard  # noqa: E402
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def make(qtbot, store, model_dir, tray: bool, monkeypatch):
     qtbot.addWidget(w)
     w.show()
     stopped = []
-    w.engine = SimpleNamespace(stop=lambda: stopped.append(True), update_settings=lambda s: None)
+    w.controller.engine = SimpleNamespace(stop=lambda: stopped.append(True), update_settings=lambda s: None)
     w._running = True  # as if listening
     return w, stopped
 
@@ -49,8 +50,8 @@ def test_no_tray_icon_where_the_desktop_has_no_tray(qtbot, store, model_dir, mon
 def test_tooltip_shows_the_last_detection(with_tray):
     w, _ = with_tray
     assert w.tray is not None and "nothing heard" in w.tray.tooltip
-    w._on_detection(SimpleNamespace(stream_time_s=1.0, label="yes", score=0.8))
-    w._on_detection(SimpleNamespace(stream_time_s=3.0, label="stop", score=0.91))
+    w._on_heard(Heard(SimpleNamespace(stream_time_s=1.0, label="yes", score=0.8)))
+    w._on_heard(Heard(SimpleNamespace(stream_time_s=3.0, label="stop", score=0.91)))
     assert "stop (0.91)" in w.tray.tooltip and "yes" not in w.tray.tooltip
 
 
@@ -58,11 +59,11 @@ def test_close_to_tray_keeps_listening_and_quit_from_the_menu_ends_it(with_tray,
     w, stopped = with_tray
     store.close_to_tray = True
     w.close()
-    assert not w.isVisible() and not stopped and w.engine is not None and w._running  # listening goes on
+    assert not w.isVisible() and not stopped and w.controller.engine is not None and w._running  # listening goes on
     w.tray.show_action.trigger()
     assert w.isVisible()
     w.tray.quit_action.trigger()
-    assert stopped and not w.isVisible() and w.engine is None
+    assert stopped and not w.isVisible() and w.controller.engine is None
     assert QtWidgets.QApplication.quitOnLastWindowClosed()  # closing for real ends the app again
 
 

@@ -15,8 +15,9 @@ import pytestqt  # noqa: E402,F401  (a missing pytest-qt must fail, not skip the
 
 from PyQt6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
-from kwsapp.gui.engine_api import SourceSpec  # noqa: E402
-from kwsapp.gui.settings import Store, open_settings  # noqa: E402
+from kwsapp.gui.listening.engine_api import SourceSpec  # noqa: E402
+from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
+from kwsapp.gui.listening.bridge import Heard  # noqa: E402
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def detection(t: float, label: str, score: float):
 def test_detection_reports_its_peak_in_readout_history_and_csv(window, tmp_path):
     w = window
     w._on_hop(hop(w, 1.0, yes=0.56))
-    w._on_detection(detection(1.0, "yes", 0.56))  # crossed the threshold here ...
+    w._on_heard(Heard(detection(1.0, "yes", 0.56)))  # crossed the threshold here ...
     assert w.readout.confidence.text() == "score 0.56"
     for t, s in ((1.1, 0.80), (1.2, 0.95), (1.3, 0.90)):  # ... and rose on to 0.95
         w._on_hop(hop(w, t, yes=s))
@@ -77,7 +78,7 @@ def _top_visible(h) -> str:
 
 
 def test_history_follows_newest_unless_scrolled_away(qtbot):
-    from kwsapp.gui.history import HistoryTable
+    from kwsapp.gui.live.history import HistoryTable
 
     h = HistoryTable()
     qtbot.addWidget(h)
@@ -98,7 +99,7 @@ def test_history_follows_newest_unless_scrolled_away(qtbot):
 
 
 def test_history_has_source_and_model_columns_and_marks_input_changes(qtbot, tmp_path):
-    from kwsapp.gui.history import HistoryTable
+    from kwsapp.gui.live.history import HistoryTable
 
     h = HistoryTable()
     qtbot.addWidget(h)
@@ -123,7 +124,7 @@ def test_history_has_source_and_model_columns_and_marks_input_changes(qtbot, tmp
 def test_window_tags_detections_with_source_and_model(window, qtbot):
     w = window
     w.spec = SourceSpec("file", path="/some/where/words.wav")
-    w._on_detection(detection(1.0, "yes", 0.9))
+    w._on_heard(Heard(detection(1.0, "yes", 0.9)))
     row = w.history.rows[-1]
     assert (row.source, row.model) == ("words.wav", "bundled")
 
@@ -142,6 +143,9 @@ def test_menu_bar_holds_every_action_with_its_shortcut(window):
               w.save_action, w.clear_action, w.quit_action, w.about_action, w.devices_action):
         assert a in in_menus, a.text()
     shortcuts = {a.text(): a.shortcut().toString() for a in in_menus}
+    # Every shortcut is the window's own action (QWidget.actions(), not hidden by an attribute),
+    # so it works whether or not a menu shows it.
+    assert in_menus <= set(w.actions())
     assert shortcuts["Quit"] == "Ctrl+Q" and shortcuts["Settings…"] == "Ctrl+," and shortcuts["Start"] == "Space"
     w.settings_action.trigger()  # a menu entry does what the toolbar button did
     assert w.settings_panel.isVisible()
@@ -150,7 +154,7 @@ def test_menu_bar_holds_every_action_with_its_shortcut(window):
 
 def test_window_with_a_verifier_says_so_and_gives_it_to_its_engine(qtbot, store, model_dir, tmp_path, monkeypatch):
     from kwsapp.core.errors import KwsError
-    from kwsapp.gui import engine_api
+    from kwsapp.gui.listening import engine_api
     from kwsapp.gui.window import MainWindow
     from kwsapp.core.verifier import BUNDLED_VERIFIER_DIR
     from kwsapp.core.wavio import write_wav
@@ -164,17 +168,17 @@ def test_window_with_a_verifier_says_so_and_gives_it_to_its_engine(qtbot, store,
     monkeypatch.setattr(engine_api, "make_engine", make_engine)
     w = MainWindow(store, model_dir=model_dir, autostart=False, verifier=BUNDLED_VERIFIER_DIR)
     qtbot.addWidget(w)
-    assert "model: bundled + check" in w.windowTitle() and BUNDLED_VERIFIER_DIR in w.model_label.toolTip()
+    assert "model: bundled + check" in w.windowTitle() and BUNDLED_VERIFIER_DIR in w.status_line.model_label.toolTip()
     wav = str(tmp_path / "s.wav")
     write_wav(wav, np.zeros(16000, np.float32))
     w.start(SourceSpec("file", path=wav))
     qtbot.waitUntil(lambda: bool(asked), timeout=5000)
     assert asked[0][-1] == BUNDLED_VERIFIER_DIR  # the engine is built with the check
     updated = []
-    w.engine = SimpleNamespace(update_settings=updated.append, stop=lambda: None)
+    w.controller.engine = SimpleNamespace(update_settings=updated.append, stop=lambda: None)
     w.set_smoothing(dataclasses.replace(w.smoothing, detection_threshold=0.7))  # the user moves the threshold
     assert updated[-1].verifier == BUNDLED_VERIFIER_DIR and updated[-1].smoothing.detection_threshold == 0.7
-    w.engine = None
+    w.controller.engine = None
     w.close()
 
 
@@ -183,11 +187,11 @@ def test_active_model_shown_in_title_status_bar_and_about(window, tmp_path, mode
 
     w = window
     assert "model: bundled" in w.windowTitle() and "yes" in w.windowTitle()
-    assert w.model_label.text() == "model: bundled"
+    assert w.status_line.model_label.text() == "model: bundled"
     mine = copy_model(model_dir, str(tmp_path / "my-voice-1"))
     assert w.set_model_dir(mine)
-    assert "model: my-voice-1" in w.windowTitle() and w.model_label.text() == "model: my-voice-1"
-    assert mine in w.model_label.toolTip() and "stop" in w.model_label.toolTip()
+    assert "model: my-voice-1" in w.windowTitle() and w.status_line.model_label.text() == "model: my-voice-1"
+    assert mine in w.status_line.model_label.toolTip() and "stop" in w.status_line.model_label.toolTip()
     w.about_action.trigger()
     text = w.about_dialog.text.text()
     from kwsapp import __version__
@@ -203,7 +207,7 @@ def test_empty_model_folder_keeps_the_running_model_and_says_so(window, tmp_path
     w = window
     w._running = True  # as while listening (no engine is needed to see what the window says)
     w.start_action.setText("Stop")
-    w.state_label.setText("listening: default microphone")
+    w.status_line.state_label.setText("listening: default microphone")
     empty = tmp_path / "empty"
     empty.mkdir()
     assert not w.set_model_dir(str(empty))
@@ -213,7 +217,7 @@ def test_empty_model_folder_keeps_the_running_model_and_says_so(window, tmp_path
     assert "make model" not in text
     assert w.model_dir == model_dir and "model: bundled" in w.windowTitle()
     # Button and status bar agree: still listening.
-    assert w.start_action.text() == "Stop" and w.state_label.text() == "listening: default microphone"
+    assert w.start_action.text() == "Stop" and w.status_line.state_label.text() == "listening: default microphone"
 
 
 def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window, tmp_path, model_dir):
@@ -223,12 +227,12 @@ def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window,
 
     w = window
     requests = []
-    w._request = requests.append  # the starter thread is not needed: its error is delivered below
+    w.controller.request = lambda spec, *_: requests.append(spec)  # the starter thread is not needed: its error is delivered below
     bad = tmp_path / "half-copied"
     bad.mkdir()
     shutil.copy(os.path.join(model_dir, "config.json"), bad)
     assert w.set_model_dir(str(bad)) and w._running  # the config reads; the weights are tried on loading
-    w.model_ms_label.setText("3.1 ms")
+    w.status_line.model_ms_label.setText("3.1 ms")
     w._on_error(ModelError(f"{bad}/model.tflite is corrupt (ValueError); rebuild it with `make model` "
                            "(see assets/model/README.md)"))
     text = w.banner.text.text()
@@ -236,13 +240,13 @@ def test_model_whose_weights_fail_to_load_falls_back_to_the_previous_one(window,
     assert text.startswith(f"no model in {bad} (") and "still using bundled" in text and "make model" not in text
     assert w.model_dir == model_dir and w.store.model_dir is None
     assert w._running and w.start_action.text() == "Stop" and requests[-1] == w.spec  # listening again
-    assert w.model_ms_label.text() == "– ms"  # no figure of the engine that failed stays up
+    assert w.status_line.model_ms_label.text() == "– ms"  # no figure of the engine that failed stays up
 
 
 # ---------------------------------------------------------------- settings
 def test_settings_panel_explains_fields_and_says_restore_needs_apply(qtbot):
     from kwsapp.core.smoothing import SmoothingConfig
-    from kwsapp.gui.settings import SmoothingPanel
+    from kwsapp.gui.settings.panel import SmoothingPanel
 
     panel = SmoothingPanel(SmoothingConfig(detection_threshold=0.8), defaults=SmoothingConfig())
     qtbot.addWidget(panel)
@@ -267,7 +271,7 @@ def test_settings_panel_explains_fields_and_says_restore_needs_apply(qtbot):
 # ---------------------------------------------------------------- inputs
 def test_input_list_is_default_first_then_real_devices_by_name(window, monkeypatch):
     from kwsapp.audio.devices import DeviceInfo
-    from kwsapp.gui import engine_api
+    from kwsapp.gui.listening import engine_api
 
     found = [DeviceInfo(0, "pulse", 32, 44100.0, False), DeviceInfo(1, "default", 32, 44100.0, True),
              DeviceInfo(2, "USB Mic: Audio (hw:2,0)", 1, 48000.0, False),
@@ -379,7 +383,7 @@ def test_save_csv_confirms_and_dialogs_start_in_the_last_or_home_folder(window, 
     monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
                         lambda parent, title, start, filt: asked.append(start) or (str(out / "d.csv"), ""))
     w.history.folder = w.store.start_folder("csv_folder")
-    w._on_detection(detection(1.0, "yes", 0.9))
+    w._on_heard(Heard(detection(1.0, "yes", 0.9)))
     w.save_action.trigger()
     assert os.path.dirname(asked[0]) == str(home)  # the home folder, not the working folder
     assert w.statusBar().currentMessage() == f"Saved 1 detection to {out / 'd.csv'}"
@@ -408,7 +412,7 @@ def test_space_starts_and_stops_while_the_threshold_box_has_focus(window, qtbot)
 
     w = window
     requests = []
-    w._request = requests.append  # no engine needed: Start/Stop is what is checked
+    w.controller.request = lambda spec, *_: requests.append(spec)  # no engine needed: Start/Stop is what is checked
     w.activateWindow()
     w.threshold_spin.setFocus()
     qtbot.waitUntil(lambda: w.threshold_spin.hasFocus(), timeout=2000)
@@ -421,10 +425,42 @@ def test_space_starts_and_stops_while_the_threshold_box_has_focus(window, qtbot)
 
 
 # ---------------------------------------------------------------- the level meter
-def test_level_meter_follows_every_hop_with_peak_hold(window):
-    from kwsapp.gui.levelmeter import HOLD_S
+def _hops_at(w, level_db: float, start: float, seconds: float):
+    """Hops of 100 ms at ``level_db`` from stream time ``start`` on, as the engine sends them."""
+    for k in range(1, round(seconds / 0.1) + 1):
+        r = hop(w, round(start + 0.1 * k, 3), yes=0.1)
+        r.level_db = level_db
+        w._on_hop(r)
+    return round(start + seconds, 3)
 
-    w, m = window, window.level_meter
+
+def test_a_quiet_input_gets_a_hint_that_goes_when_the_level_comes_back(window):
+    from kwsapp.gui.live.quiethint import HINT
+    from kwsapp.core.levels import QUIET_SPAN_S, TOO_QUIET_DBFS
+
+    w, hint = window, window.quiet_hint
+    assert TOO_QUIET_DBFS > -70  # the test's quiet input is below the line
+    t = _hops_at(w, -70.0, 0.0, QUIET_SPAN_S - 0.3)
+    assert not hint.isVisible()  # not in the first seconds of listening
+    t = _hops_at(w, -70.0, t, 0.5)
+    assert hint.isVisible() and hint.text() == HINT == "Input is very quiet: speak closer or raise the input gain"
+    assert HINT in w.messages[-1]  # in Help → About's log too
+    t = _hops_at(w, -30.0, t, 0.1)  # one word at a normal level
+    assert not hint.isVisible()
+    t = _hops_at(w, -70.0, t, QUIET_SPAN_S - 0.2)
+    assert not hint.isVisible()  # that word is still within the last seconds: a pause, not a quiet input
+    t = _hops_at(w, -70.0, t, 0.3)
+    assert hint.isVisible()
+    w.stop()  # stopped: no live figures, no hint
+    assert not hint.isVisible()
+    _hops_at(w, -70.0, 0.0, 1.0)  # a new stream starts its own count
+    assert not hint.isVisible()
+
+
+def test_level_meter_follows_every_hop_with_peak_hold(window):
+    from kwsapp.gui.live.levelmeter import HOLD_S
+
+    w, m = window, window.status_line.level_meter
     w._on_hop(hop(w, 1.0, yes=0.5))  # hops carry level_db -30 (a word in a file or from a microphone)
     assert m.level == -30 and m.peak == -30
     quiet = hop(w, 1.1, yes=0.5)
@@ -457,18 +493,18 @@ def test_layout_holds_at_800x600(window, store):
     w.spec = SourceSpec("file", path=long_path)
     engine = SimpleNamespace(device="CPU", source=SimpleNamespace(describe=lambda: f"file {long_path}",
                                                                  native_rate=16000))
-    w.engine = engine
+    w.controller.engine = engine
     try:
         _check_800x600(w, engine, long_path)
     finally:
-        w.engine = None
+        w.controller.engine = None
 
 
 def _check_800x600(w, engine, long_path):
     w._on_ready(engine)
     w._on_hop(hop(w, 1.0, yes=0.5))
-    w._refresh_status()
-    w.model_label.setText("model: my-voice-20260101-1200")
+    w.status_line.refresh(w._latest, w.controller.engine)
+    w.status_line.model_label.setText("model: my-voice-20260101-1200")
     w.grab()  # paint once: the chart's axis makes room for its labels
     QtWidgets.QApplication.processEvents()
     assert (w.width(), w.height()) == (800, 600)
@@ -486,10 +522,10 @@ def _check_800x600(w, engine, long_path):
         assert all(a[1] < b[0] for a, b in zip(spans, spans[1:])), spans
 
     sb = w.statusBar()
-    state = w.state_label
+    state = w.status_line.state_label
     assert state.text() == "listening: commands-recorded-in-the-kitchen.wav" and long_path in state.toolTip()
     assert state.shown() == state.text()  # all of it fits (a longer one would end in "…", never be cut)
-    for widget in (w.model_label, w.level_meter, w.model_ms_label, w.device_label):
+    for widget in (w.status_line.model_label, w.status_line.level_meter, w.status_line.model_ms_label, w.status_line.device_label):
         assert widget.isVisible() and widget.geometry().right() <= sb.width(), widget
         if isinstance(widget, QtWidgets.QLabel):
             assert widget.width() >= widget.fontMetrics().horizontalAdvance(widget.text()), widget.text()

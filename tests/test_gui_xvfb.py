@@ -66,7 +66,7 @@ def spectrogram_area(qtbot, model_dir, tmp_path, size) -> tuple[slice, slice]:
     here (offscreen), shrunk by a margin for font differences between the two platforms."""
     from PyQt6 import QtCore
 
-    from kwsapp.gui.settings import Store, open_settings
+    from kwsapp.gui.settings.store import Store, open_settings
     from kwsapp.gui.window import MainWindow
 
     w = MainWindow(Store(open_settings(str(tmp_path / "layout.ini"))), model_dir=model_dir, autostart=False)

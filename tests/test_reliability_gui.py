@@ -20,9 +20,9 @@ from PyQt6 import QtWidgets  # noqa: E402
 
 from kwsapp.core.smoothing import SmoothingConfig  # noqa: E402
 from kwsapp.core.errors import KwsError  # noqa: E402
-from kwsapp.gui.engine_api import SourceSpec  # noqa: E402
-from kwsapp.gui.history import write_csv  # noqa: E402
-from kwsapp.gui.settings import Store, open_settings  # noqa: E402
+from kwsapp.gui.listening.engine_api import SourceSpec  # noqa: E402
+from kwsapp.gui.live.history import write_csv  # noqa: E402
+from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
 from kwsapp.core.wavio import resample  # noqa: E402
 from tests.test_gui import build_words_wav, make_window, our_threads, store  # noqa: E402,F401
 from tests.test_reliability import MODEL_CASES, SLOW, _bad_wavs, _damage, _slow_scores, digest  # noqa: E402
@@ -37,7 +37,7 @@ def open_from_menu(w, monkeypatch, path):
 
 
 def settled(w):
-    return w.banner.isVisible() and w.engine is None and not any(t.is_alive() for t in w._starters)
+    return w.banner.isVisible() and w.controller.engine is None and not any(t.is_alive() for t in w.controller.starters)
 
 
 @pytest.mark.parametrize("case", ["empty", "not-wav", "truncated-data", "zero-length", "nan", "directory"])
@@ -72,7 +72,7 @@ def test_open_wav_in_an_unusual_format_is_heard(make_window, qtbot, monkeypatch,
     p.write_bytes(_wav_bytes(np.stack([x, 0.8 * x], axis=1), 44100, 1, 24))
     w = make_window(model_dir=model_dir, autostart=False)
     open_from_menu(w, monkeypatch, p)
-    qtbot.waitUntil(lambda: w.state_label.text().startswith("finished"), timeout=30000)
+    qtbot.waitUntil(lambda: w.status_line.state_label.text().startswith("finished"), timeout=30000)
     assert w.history.commands() == ["yes"] and not w.banner.isVisible()
 
 
@@ -108,11 +108,11 @@ def test_close_while_the_model_is_mid_inference(qtbot, store, monkeypatch, data_
     inside = _slow_scores(monkeypatch)
     w = MainWindow(store, spec=SourceSpec("file", path=wav, realtime=True), model_dir=model_dir)
     w.show()
-    qtbot.waitUntil(lambda: w.engine is not None, timeout=30000)
+    qtbot.waitUntil(lambda: w.controller.engine is not None, timeout=30000)
     inside.clear()
     qtbot.waitUntil(inside.is_set, timeout=5000)
     time.sleep(SLOW / 4)  # inside the (slow) model call
-    engine = w.engine
+    engine = w.controller.engine
     t0 = time.monotonic()
     w.close()
     assert time.monotonic() - t0 < 1.0 + 0.1
@@ -183,8 +183,8 @@ class _DiskFull:
 
 
 def test_failed_history_save_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
-    from kwsapp.gui import history
-    from kwsapp.gui.history import HistoryRow
+    from kwsapp.gui.live import history
+    from kwsapp.gui.live.history import HistoryRow
 
     path = tmp_path / "detections.csv"
     old = [HistoryRow("2024-05-01T12:00:00.000", 1.0, "yes", 0.9)]

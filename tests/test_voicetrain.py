@@ -12,9 +12,9 @@ import pytestqt  # noqa: F401  (plain import: a missing pytest-qt must fail, not
 
 from PyQt6 import QtCore  # noqa: E402
 
-from kwsapp.gui import recorder as R  # noqa: E402
-from kwsapp.gui.engine_api import SourceSpec  # noqa: E402
-from kwsapp.gui.settings import Store, open_settings  # noqa: E402
+from kwsapp.gui.voice import recorder as R  # noqa: E402
+from kwsapp.gui.listening.engine_api import SourceSpec  # noqa: E402
+from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
 from kwsapp.core.model import read_config  # noqa: E402
 from kwsapp.core.wavio import load_audio, read_wav, write_wav  # noqa: E402
 from pulse import virtual_mic  # noqa: E402,F401
@@ -81,7 +81,7 @@ def test_speaker_ids_names_and_folders(tmp_path):
 @pytest.mark.audio
 def test_dialog_records_16k_mono_takes_from_the_virtual_microphone(virtual_mic, qtbot, data_dir, model_dir,
                                                                   tmp_path):
-    from kwsapp.gui.voicetrain import VoiceTrainDialog
+    from kwsapp.gui.voice.dialog import VoiceTrainDialog
 
     with open(os.path.join(data_dir, "testing_list.txt")) as f:
         names = [l.strip() for l in f if l.startswith(("yes/", "no/"))]
@@ -176,16 +176,16 @@ def window_and_dialog(qtbot, tmp_path, voice_data, model_dir, monkeypatch):
     yield w, d
     w.shutdown()
     # a model switch starts an engine in a starter thread: let it end before the window goes
-    qtbot.waitUntil(lambda: not any(t.is_alive() for t in w._starters), timeout=60000)
+    qtbot.waitUntil(lambda: not any(t.is_alive() for t in w.controller.starters), timeout=60000)
 
 
 def _new_hops_from(w, qtbot, labels_has: str):
     """Wait for the running engine to be one whose labels include ``labels_has`` and to
     deliver a hop after that; returns the engine."""
-    qtbot.waitUntil(lambda: w.engine is not None and labels_has in w.engine.labels, timeout=60000)
-    engine, w._latest = w.engine, None
+    qtbot.waitUntil(lambda: w.controller.engine is not None and labels_has in w.controller.engine.labels, timeout=60000)
+    engine, w._latest = w.controller.engine, None
     qtbot.waitUntil(lambda: w._latest is not None, timeout=30000)
-    assert w.engine is engine and engine.running and len(w._latest.scores) == len(engine.labels)
+    assert w.controller.engine is engine and engine.running and len(w._latest.scores) == len(engine.labels)
     return engine
 
 
@@ -219,7 +219,7 @@ def test_dialog_finetunes_and_the_window_switches_to_the_new_model(window_and_di
     qtbot.waitUntil(lambda: d.start_button.isEnabled(), timeout=5000)
     out = os.path.join(os.environ["KWSAPP_DATA"], "models", "mine")
     assert d.new_model == out, d.train_status.text()
-    assert progress == [(1, 1)], d.run.lines  # the epoch's end reached the progress bar
+    assert progress == [(0, 1), (1, 1)], d.run.lines  # training began, then its one epoch ended
     assert d.progress.value() == d.progress.maximum()
     assert read_config(out).labels[-1] == "lights"
     assert os.path.exists(os.path.join(out, "finetune.json"))
@@ -246,8 +246,9 @@ def test_cancelled_finetune_leaves_nothing(window_and_dialog, qtbot, model_dir):
     started = []
     d.run.progress.connect(lambda k, n: started.append((k, n)))
     qtbot.waitUntil(lambda: bool(started) or not d.run.running, timeout=240000)
-    assert started[0] == (0, 50), d.train_status.text()  # "Epoch 1/50"
-    assert [n for n in os.listdir(models) if n.startswith("cancelled.partial-")]  # it was writing
+    assert started[0] == (0, 50), d.train_status.text()  # {"event": "start", "epochs": 50}
+    # The start event comes as the model is built, just before training creates its folder.
+    qtbot.waitUntil(lambda: any(n.startswith("cancelled.partial-") for n in os.listdir(models)), timeout=60000)
     d.cancel_button.click()
     qtbot.waitUntil(lambda: not d.run.running, timeout=30000)
     qtbot.waitUntil(lambda: d.start_button.isEnabled(), timeout=5000)
@@ -273,12 +274,13 @@ def test_closing_during_a_stuck_finetune_kills_it_and_tidies_up(qtbot, tmp_path,
     import sys
     import time
 
-    from kwsapp.gui import voicetrain as V
+    from kwsapp.gui.voice import dialog as V
+    from kwsapp.gui.voice import finetunerun
 
     out = str(tmp_path / "models" / "mine")
     script = ("import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
               f"os.makedirs({out!r} + '.partial-123'); print('ready', flush=True); time.sleep(120)")
-    run = V.FinetuneRun([sys.executable, "-c", script], out, epochs=1)
+    run = finetunerun.FinetuneRun([sys.executable, "-c", script], out, epochs=1)
     run.start()
     qtbot.waitUntil(lambda: os.path.exists(out + ".partial-123"), timeout=30000)
     dialog = type("D", (), {"recorder": type("R", (), {"close": lambda self: None})(), "run": run})()
@@ -314,7 +316,7 @@ def _finish_take(rec, path, x, speech=True):
 
 @pytest.fixture
 def dialog(qtbot, tmp_path, model_dir):
-    from kwsapp.gui.voicetrain import VoiceTrainDialog
+    from kwsapp.gui.voice.dialog import VoiceTrainDialog
 
     d = VoiceTrainDialog(model_dir, "no such device", countdown_s=0)
     qtbot.addWidget(d)
@@ -383,7 +385,7 @@ def test_takes_are_numbered_under_their_word_and_other_words_are_explained(dialo
 
 
 def test_report_names_labels_readably_and_warns_about_few_held_out_takes():
-    from kwsapp.gui.voicetrain import MIN_HELD_OUT, describe_report
+    from kwsapp.gui.voice.dialog import MIN_HELD_OUT, describe_report
 
     per = {"_silence_": 1.0, "_unknown_": 1.0, "yes": 1.0}
     r = {"labels": ["_silence_", "_unknown_", "yes"], "user_takes": 70, "user_train_takes": 56,
@@ -401,7 +403,7 @@ def test_time_estimate_before_start_and_focus_on_cancel_and_close_asks(qtbot, di
 
     from PyQt6 import QtWidgets
 
-    from kwsapp.gui import voicetrain as V
+    from kwsapp.gui.voice import dialog as V
 
     d = dialog
     d.tabs.setCurrentIndex(2)
@@ -424,3 +426,33 @@ def test_time_estimate_before_start_and_focus_on_cancel_and_close_asks(qtbot, di
     monkeypatch.setattr(QtWidgets.QMessageBox, "question", lambda *a, **k: QtWidgets.QMessageBox.StandardButton.Close)
     d.reject()
     assert not d.isVisible() and not d.run.running
+
+
+def test_progress_comes_from_the_json_lines_not_from_keras_text(qtbot, tmp_path):
+    """The dialog's progress bar and report follow --progress json's events; Keras's "Epoch k/N"
+    text (on stderr, or stray on stdout) moves nothing."""
+    import json
+    import sys
+
+    from kwsapp.gui.voice import finetunerun
+
+    assert finetunerun.finetune_command("m", "t", "b", "o", ["yes"], 2)[-2:] == ["--progress", "json"]
+    report = {"labels": ["_silence_", "_unknown_", "yes"], "user_takes": 3}
+    lines = ["Epoch 1/9", json.dumps({"event": "start", "epochs": 2}),
+             json.dumps({"event": "epoch", "epoch": 1, "epochs": 2, "val_accuracy": 0.5}), "Epoch 2/9",
+             json.dumps({"event": "epoch", "epoch": 2, "epochs": 2, "val_accuracy": 0.75}),
+             json.dumps({"event": "done", "out": "o", "report": report})]
+    script = ("import sys; sys.stderr.write('Epoch 1/2\\n1/1 - 3s - loss: 0.5\\n'); "
+              f"print('\\n'.join({lines!r}))")
+    run = finetunerun.FinetuneRun([sys.executable, "-c", script], str(tmp_path / "out"), epochs=7)
+    progress = []
+    run.progress.connect(lambda k, n: progress.append((k, n)))
+    with qtbot.waitSignal(run.done, timeout=30000) as done:
+        run.start()
+    assert done.args == [report, ""]
+    assert progress == [(0, 2), (1, 2), (2, 2)]
+    # A run that exits cleanly without its done event has no report to show: said so.
+    run = finetunerun.FinetuneRun([sys.executable, "-c", "print('Epoch 1/1')"], str(tmp_path / "out"), epochs=1)
+    with qtbot.waitSignal(run.done, timeout=30000) as done:
+        run.start()
+    assert done.args[0] is None and "without its report" in done.args[1]

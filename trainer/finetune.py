@@ -10,14 +10,19 @@ the new labels travel in the new model's ``config.json``.
 
 The new model folder is written under a temporary name and renamed into place at the
 end: a cancelled or failed fine-tune leaves nothing half-written, and the source model
-(for instance the bundled one) is never touched.
+(for instance the bundled one) is never touched. ``--progress json`` prints one JSON object
+per line on stdout as training goes (start, each epoch, done with the report), for the app's
+Train on my voice, which runs this command as a subprocess.
 """
 from __future__ import annotations
 
+import csv
+import json
 import os
 import random
 import shutil
 import signal
+import threading
 from dataclasses import dataclass, fields, replace
 
 from kwsapp.cli_util import stdout_only_json
@@ -85,7 +90,52 @@ class FinetuneConfig:
     quiet: bool = False
 
 
-def finetune(args: FinetuneConfig) -> dict:
+class EpochWatch:
+    """``{"event": "epoch", ...}`` for each row the training appends to ``history.csv`` (one per
+    finished epoch, flushed as it ends). Read from the file because ``train()`` takes no
+    callbacks; a daemon thread polls it so the training loop is not touched."""
+
+    POLL_S = 0.25
+
+    def __init__(self, path: str, epochs: int, emit):
+        self.path, self.epochs, self.emit = path, epochs, emit
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="finetune-progress", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        if exc[0] is None:
+            self.poll()  # the last epoch's row, written just before training returned
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.POLL_S):
+            self.poll()
+
+    def poll(self) -> None:
+        try:
+            with open(self.path, newline="") as f:
+                text = f.read()
+        except OSError:  # not written yet: no epoch has ended
+            return
+        rows = list(csv.DictReader(text[: text.rfind("\n") + 1].splitlines()))  # whole lines only
+        for row in rows[self.sent:]:
+            self.sent += 1
+            event = {"event": "epoch", "epoch": int(row["epoch"]) + 1, "epochs": self.epochs}
+            for key in ("val_accuracy", "accuracy", "val_loss", "loss"):
+                if row.get(key) not in (None, ""):
+                    event[key] = float(row[key])
+            self.emit(event)
+
+
+def finetune(args: FinetuneConfig, progress=None) -> dict:
+    """``progress``: called with each progress event (a dict) when given: ``start`` as training
+    begins, ``epoch`` as each epoch ends; the caller sends ``done``."""
     from .evaluate import evaluate_spec
     from .models import transfer_head
     from .train import TrainConfig, train
@@ -113,14 +163,19 @@ def finetune(args: FinetuneConfig) -> dict:
     if held:
         before = evaluate_spec(Classifier(src, backend="keras"), held_spec, "testing")
     tmp = f"{out}.partial-{os.getpid()}"
+    say = progress or (lambda event: None)
     old_handler = signal.signal(signal.SIGTERM, interrupt_on_signal)
     try:
         cfg = TrainConfig(data_dir=args.data_dir, out=tmp, model=base_cfg.architecture,
                           features=base_cfg.features, epochs=args.epochs, batch_size=args.batch_size,
                           learning_rate=args.lr, warmup_epochs=min(1.0, args.epochs / 4),
                           seed=args.seed, commands=commands, verbose=2 if args.quiet else 1)
-        result = train(cfg, spec=spec, build_model=lambda lbls: transfer_head(
-            os.path.join(src, "model.keras"), base_cfg.labels, lbls))
+        def build_model(lbls):  # called once the data is read, just before the first epoch
+            say({"event": "start", "epochs": args.epochs})
+            return transfer_head(os.path.join(src, "model.keras"), base_cfg.labels, lbls)
+
+        with EpochWatch(os.path.join(tmp, "history.csv"), args.epochs, say):
+            result = train(cfg, spec=spec, build_model=build_model)
         # No validation streams of the user's voice to tune on: keep the base model's
         # threshold and window (the same head and loss, so similar score calibration).
         modelfolder.save_smoothing(tmp, base_cfg.detection_threshold, base_cfg.average_window_ms)
@@ -146,14 +201,17 @@ def _brief(r):
 
 
 def cmd_finetune(args) -> int:
-    with stdout_only_json(args.json) as emit:  # with --json, training progress goes to stderr too
-        r = finetune(finetune_config(args))
+    events = args.progress == "json"
+    with stdout_only_json(args.json or events) as emit:  # with --json, training progress goes to stderr too
+        r = finetune(finetune_config(args), emit if events else None)
         print(f"saved {args.out}: labels {' '.join(r['labels'])}")
         if r["before"] and r["after"]:
             print(f"held-out takes ({r['held_out_takes']}): accuracy {r['before']['accuracy']:.3f} before, "
                   f"{r['after']['accuracy']:.3f} after")
         if args.json:
             emit(r)
+        if events:
+            emit({"event": "done", "out": args.out, "report": r})
     return 0
 
 
@@ -182,4 +240,7 @@ def add_parser(sub):
     p.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
     p.add_argument("--quiet", action="store_true", help="one line per epoch")
     p.add_argument("--json", action="store_true", help="print the before/after report as one JSON object on stdout; progress goes to stderr")
+    p.add_argument("--progress", choices=("text", "json"), default="text",
+                   help="json: one JSON object per line on stdout ({\"event\": \"start\"|\"epoch\"|\"done\", ...}); "
+                        "Keras's own output goes to stderr")
     p.set_defaults(func=cmd_finetune)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ModelError
+from .levels import level_db
 from .model import BUNDLED_MODEL_DIR
 from .recognizer import BACKENDS, Recognizer
 from .smoothing import SmoothingConfig, Smoother, checked_fields, tuned
@@ -87,11 +88,6 @@ class HopResult:
     feature_ms: float = 0.0  # the part of model_ms spent on features where separate (keras), else 0
     dropped_hops: int = 0  # hops the live Engine skipped so far because it fell behind
     detection: Detection | None = None  # a command detected at this hop
-
-
-def level_db(x: np.ndarray) -> float:
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
-    return max(-120.0, 20.0 * np.log10(rms)) if rms > 0 else -120.0
 
 
 class Detector:

@@ -14,7 +14,7 @@ from ..core.model import BUNDLED_MODEL_DIR
 
 
 def _spec_from_args(args, store):
-    from .engine_api import SourceSpec
+    from .listening.engine_api import SourceSpec
 
     if getattr(args, "input", None):
         path = os.path.abspath(args.input)
@@ -57,7 +57,7 @@ def run(args, fast_exit: bool = True) -> int:
     from ..core.vocabulary import SETTINGS_ENV
 
     logbook.install()  # Help → Log shows what the engine, sources and window logged
-    from .settings import Store, open_settings
+    from .settings.store import Store, open_settings
 
     store = Store(open_settings(os.environ.get(SETTINGS_ENV)))
     spec = _spec_from_args(args, store)  # a bad --input fails here, before any window

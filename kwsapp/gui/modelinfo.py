@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
+import re
 
+from ..core.errors import REBUILD_HINT
 from ..core.model import BUNDLED_MODEL_DIR
-from .scores import QUIET_LABELS
+from .live.scores import QUIET_LABELS
 
 
 def is_bundled(model_dir: str) -> bool:
@@ -26,3 +28,17 @@ def source_name(spec) -> str:
     if spec.kind == "file":
         return os.path.basename(spec.path or "")
     return "default microphone" if spec.device is None else str(spec.device)
+
+
+def model_message(e: Exception, model_dir: str, still_using: str | None = None) -> str:
+    """'no model in X …', naming the model still in use if there is one. `make model` is
+    advice for the bundled folder only: a folder the user picked is fixed by picking another."""
+    reason = str(e)
+    if is_bundled(model_dir):
+        if "make model" not in reason:
+            reason += f"; {REBUILD_HINT}"
+    else:
+        reason = re.sub(rf"[;,]?\s*{re.escape(REBUILD_HINT)}( or pass --model DIR)?", "", reason).strip()
+    if still_using is not None:
+        return f"no model in {model_dir} ({reason}) — still using {model_name(still_using)}"
+    return f"no model in {model_dir}: {reason} — choose a model folder"

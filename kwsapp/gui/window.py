@@ -1,9 +1,8 @@
-"""The main window: controls, spectrogram, scores, the big readout, history and status bar.
+"""The main window: menus and toolbar, the live views, history and status bar, composed here.
 
-Threads: the GUI thread only draws. Engines are built (model loading included), started and
-stopped by short-lived starter threads, one at a time; the running engine talks back only
-through an :class:`EngineBridge` (queued signals). A session number tells a starter whether
-the user has asked for something else meanwhile, in which case it stops what it built.
+Threads: the GUI thread only draws. The engine's lifecycle (starter threads, locks, sessions)
+belongs to :class:`.listening.controller.EngineController`; the window asks it for a source
+and hears back through its signals, on the GUI thread.
 """
 from __future__ import annotations
 
@@ -11,8 +10,6 @@ import dataclasses
 import functools
 import logging
 import os
-import re
-import threading
 import time
 
 import numpy as np
@@ -20,59 +17,36 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from .. import logbook
 from ..core.smoothing import SmoothingConfig
-from ..core.errors import REBUILD_HINT, DeviceError, KwsError, ModelError
+from ..core.errors import DeviceError, KwsError, ModelError
 from ..core.features import FeatureConfig
 from ..core.model import BUNDLED_MODEL_DIR, read_config
-from . import engine_api, gcguard, marks
-from .actionrunner import GuiActions
-from .alerts import SOUND_FILE, DetectionAlerts
-from .bridge import EngineBridge
-from .devicelist import device_entries
-from .engine_api import SourceSpec
-from .elidedlabel import ElidedLabel
-from .history import HistoryTable
-from .levelmeter import LevelMeter
-from .modelinfo import is_bundled, model_name, model_words, source_name
-from .peak import PeakTracker
-from .readout import DetectionReadout
-from .scores import QUIET_LABELS, ScoresView, display_name
-from .settings import SmoothingPanel, Store
-from .sounds import SoundPlayer, wav_problem
-from .spectrogram import SpectrogramView
+from . import gcguard
+from .actions import marks
+from .actions.actionrunner import GuiActions
+from .actions.alerts import SOUND_FILE, DetectionAlerts
+from .actions.clipplayer import ClipPlayer
+from .actions.sounds import SoundPlayer, wav_problem
+from .banner import ProblemBanner
+from .listening import engine_api
+from .listening.controller import JOIN_S, EngineController
+from .listening.devicelist import device_entries
+from .listening.engine_api import SourceSpec
+from .live.history import HistoryTable
+from .live.peak import PeakTracker
+from .live.quiethint import QuietHint
+from .live.readout import DetectionReadout
+from .live.scores import QUIET_LABELS, ScoresView, display_name
+from .live.spectrogram import SpectrogramView
+from .live.statusline import StatusLine
+from .modelinfo import is_bundled, model_message, model_name, model_words, source_name
+from .settings.panel import SmoothingPanel
+from .settings.store import Store
 from .tray import Tray
 
 STATUS_MS = 250
 BARS_MS = 40  # score bars and the 'hearing' line refresh at 25 fps at most, however fast hops come
-JOIN_S = 1.0
 
 log = logging.getLogger(__name__)
-
-
-class ProblemBanner(QtWidgets.QFrame):
-    """A plain-words message across the top with the ways out: devices, a WAV file, a model."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setStyleSheet("ProblemBanner { background: #fff3cd; border: 1px solid #e0b040; }"
-                           " QLabel { color: #503c00; }")
-        self.text = QtWidgets.QLabel("")
-        self.text.setWordWrap(True)
-        self.text.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.devices_button = QtWidgets.QPushButton("Choose device…")
-        self.wav_button = QtWidgets.QPushButton("Open WAV file…")
-        self.model_button = QtWidgets.QPushButton("Choose model folder…")
-        lay = QtWidgets.QHBoxLayout(self)
-        lay.addWidget(self.text, 1)
-        for b in (self.devices_button, self.wav_button, self.model_button):
-            lay.addWidget(b)
-        self.hide()
-
-    def show_problem(self, message: str, model: bool = False) -> None:
-        self.text.setText(message)
-        self.model_button.setVisible(model)
-        self.devices_button.setVisible(not model)
-        self.wav_button.setVisible(not model)
-        self.show()
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -91,35 +65,35 @@ class MainWindow(QtWidgets.QMainWindow):
         # The user's own smoothing once they set any; until then the model's tuned threshold.
         self.smoothing = (store.smoothing(engine_api.smoothing_class()) if store.has_smoothing()
                           else engine_api.model_smoothing(self.model_dir))
-        self.engine = None
-        self._bridge: EngineBridge | None = None
-        self._lock = threading.Lock()
-        self._life_lock = threading.Lock()  # one start/stop at a time
-        self._session = 0
-        self._starters: list[threading.Thread] = []
+        self.controller = EngineController(self)
+        self.controller.hop.connect(self._on_hop)
+        self.controller.heard.connect(self._on_heard)
+        self.controller.error.connect(self._on_error)
+        self.controller.ready.connect(self._on_ready)
+        self.controller.finished.connect(self._on_finished)
         self._running = False  # what the user asked for (the engine may still be loading)
         self._latest = None
         self._bars_dirty = False
-        self._cpu = (time.monotonic(), time.process_time())
         self._pending_model_error = None
         self._previous_model = None  # (folder, config) to go back to if a new model's weights fail
         self.voice_dialog = None
         self.messages: list[str] = []  # this session's problems and changes, for Help → About
         self.model_config = self._load_model_config(self.model_dir)
-        self.actions = GuiActions(self)  # the user's commands (Settings → Actions), run off this thread
-        self.actions.report.connect(self._on_action_report)
-        self._clip = None  # (detection, audio) the engine sent just before that detection
-        self.actions.set_actions(store.actions())
+        # The user's commands (Settings → Actions), run off this thread. Not ``self.actions``:
+        # that would hide QWidget.actions(), which Qt and tests use to list the window's QActions.
+        self.action_runner = GuiActions(self)
+        self.action_runner.report.connect(self._on_action_report)
+        self.action_runner.set_actions(store.actions())
 
         self._build_controls()
         self._build_views()
-        self._build_status()
+        self.status_line = StatusLine(self.statusBar())
         self.history.folder = store.start_folder("csv_folder")
         self.history.saved.connect(self._on_saved_csv)
         self.history.play.connect(self.play_clip)
         self.history.mark.connect(self.mark_detection)
-        self.actions.clip_saved.connect(self.history.set_clip)
-        self._player = None
+        self.action_runner.clip_saved.connect(self.history.set_clip)
+        self.clip_player = ClipPlayer(self)
         self._show_model()
         self.refresh_devices()
         g = store.geometry()
@@ -132,7 +106,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._bars_timer.timeout.connect(self._refresh_bars)
         self._bars_timer.start(BARS_MS)
         self._status_timer = QtCore.QTimer(self)
-        self._status_timer.timeout.connect(self._refresh_status)
+        self._status_timer.timeout.connect(lambda: self.status_line.refresh(self._latest, self.controller.engine))
         self._status_timer.start(STATUS_MS)
         self._quitting = False  # Quit (menu, tray) ends the app even when closing goes to the tray
         self.tray = None
@@ -230,6 +204,9 @@ class MainWindow(QtWidgets.QMainWindow):
         central = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(central)
         lay.addWidget(self.banner)
+        self.quiet_hint = QuietHint()
+        self.quiet_hint.changed.connect(lambda quiet: self.note(self.quiet_hint.text() if quiet else "input level back"))
+        lay.addWidget(self.quiet_hint)
         self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.readout = DetectionReadout()
         self.history = HistoryTable()
@@ -270,25 +247,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.peak = PeakTracker(labels, self)
         self.peak.raised.connect(self._on_peak)
 
-    def _build_status(self) -> None:
-        sb = self.statusBar()
-        self.level_meter = LevelMeter()
-        self.state_label = ElidedLabel("stopped")
-        self.rate_label = QtWidgets.QLabel("rate –")
-        # Compact figures (details in tooltips): the state text needs the room at 800 px.
-        self.model_ms_label = QtWidgets.QLabel("– ms")
-        self.model_ms_label.setToolTip("model time per window")
-        self.overflow_label = QtWidgets.QLabel("overflows 0")
-        self.overflow_label.setStyleSheet("color: #c03030;")
-        self.overflow_label.hide()
-        self.device_label = QtWidgets.QLabel("–")
-        self.model_label = QtWidgets.QLabel("")
-        sb.addWidget(self.state_label, 1)
-        # The input rate is kept (About, tooltips) but not shown: it is the same for every
-        # microphone and file the user meets, and the state text needs the room at 800 px.
-        for w in (self.model_label, self.level_meter, self.model_ms_label, self.overflow_label, self.device_label):
-            sb.addPermanentWidget(w)
-
     def eventFilter(self, obj, ev):  # noqa: N802 (Qt naming)
         if (ev.type() == QtCore.QEvent.Type.KeyPress and ev.key() == QtCore.Qt.Key.Key_Space
                 and obj in (self.threshold_spin, self.threshold_spin.lineEdit())):
@@ -308,9 +266,9 @@ class MainWindow(QtWidgets.QMainWindow):
         name = model_name(self.model_dir) + (" + check" if self.verifier else "")
         words = model_words(self.model_config)
         self.setWindowTitle(f"kwsapp — model: {name}" + (f" ({', '.join(words)})" if words else " (none loaded)"))
-        self.model_label.setText(f"model: {name}")
+        self.status_line.model_label.setText(f"model: {name}")
         self.history.words = words
-        self.model_label.setToolTip(f"{self.model_dir}\nwords: {', '.join(words) or '–'}" + (
+        self.status_line.model_label.setToolTip(f"{self.model_dir}\nwords: {', '.join(words) or '–'}" + (
             f"\nsecond-stage check (--verifier): {self.verifier}" if self.verifier else ""))
 
     def note(self, message: str) -> None:
@@ -328,28 +286,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_about(self) -> None:
         from .about import AboutDialog
 
-        self.about_dialog = AboutDialog(self.model_dir, self.model_config, self.engine, self.messages, self)
+        self.about_dialog = AboutDialog(self.model_dir, self.model_config, self.controller.engine, self.messages, self)
         self.about_dialog.open()
-
-    @staticmethod
-    def _model_message(e: Exception, model_dir: str, still_using: str | None = None) -> str:
-        """'no model in X …', naming the model still in use if there is one. `make model` is
-        advice for the bundled folder only: a folder the user picked is fixed by picking another."""
-        reason = str(e)
-        if is_bundled(model_dir):
-            if "make model" not in reason:
-                reason += f"; {REBUILD_HINT}"
-        else:
-            reason = re.sub(rf"[;,]?\s*{re.escape(REBUILD_HINT)}( or pass --model DIR)?", "", reason).strip()
-        if still_using is not None:
-            return f"no model in {model_dir} ({reason}) — still using {model_name(still_using)}"
-        return f"no model in {model_dir}: {reason} — choose a model folder"
 
     def _load_model_config(self, model_dir: str):
         try:
             return read_config(model_dir)
         except ModelError as e:
-            self._pending_model_error = self._model_message(e, model_dir)
+            self._pending_model_error = model_message(e, model_dir)
             return None
 
     def showEvent(self, ev):  # noqa: N802 (Qt naming)
@@ -363,14 +307,14 @@ class MainWindow(QtWidgets.QMainWindow):
             cfg = read_config(model_dir)
         except ModelError as e:
             still = self.model_dir if self.model_config is not None else None
-            self.show_problem(self._model_message(e, model_dir, still), model=True)
+            self.show_problem(model_message(e, model_dir, still), model=True)
             return False
         if self.model_config is not None and os.path.abspath(model_dir) != os.path.abspath(self.model_dir):
             # Its weights are only tried when the engine loads them: then this is where to go back to.
             self._previous_model = (self.model_dir, self.model_config)
         self._use_model(model_dir, cfg)
         self.banner.hide()
-        if self._running or self.engine is None:
+        if self._running or self.controller.engine is None:
             self.start()
         return True
 
@@ -393,7 +337,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.set_model_dir(d)
 
     def open_voice_training(self) -> None:
-        from .voicetrain import VoiceTrainDialog
+        from .voice.dialog import VoiceTrainDialog
 
         if self.voice_dialog is not None and self.voice_dialog.isVisible():
             self.voice_dialog.raise_()
@@ -423,16 +367,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.store.set_smoothing(cfg)
         self.scores.set_threshold(self.threshold)
         self._show_threshold()
-        engine = self.engine
-        if engine is not None:
-            engine.update_settings(engine_api.engine_settings(cfg, self.verifier))
+        self.controller.update_settings(cfg, self.verifier)
 
     def _threshold_changed(self, value: float) -> None:
         if hasattr(self.smoothing, "detection_threshold"):
             self.set_smoothing(dataclasses.replace(self.smoothing, detection_threshold=float(value)))
 
     def open_settings(self) -> None:
-        from .actionstab import ActionsTab
+        from .actions.actionstab import ActionsTab
 
         tuned = engine_api.model_smoothing(self.model_dir)
         tab = ActionsTab(model_words(self.model_config), self.smoothing, tuned, self.store.actions(),
@@ -449,29 +391,21 @@ class MainWindow(QtWidgets.QMainWindow):
         self.store.set_actions(actions)
         self.store.close_to_tray = close_to_tray
         self.store.clips_folder = clips_folder
-        self.actions.set_actions(actions)
+        self.action_runner.set_actions(actions)
         self.alerts.actions = actions
         # A program or a sound file not found is kept (it may be there later), but said now, not
         # at the first detection.
-        problems = self.actions.missing(actions) + [
+        problems = self.action_runner.missing(actions) + [
             f"{w}: {why}" for w, a in actions.items() if a.sound == SOUND_FILE and (why := wav_problem(a.sound_file))]
         if problems:
             self._on_action_report("actions: " + "; ".join(problems))
 
     def play_clip(self, path: str) -> None:
-        """Plays a saved clip; QSoundEffect decodes and plays on Qt's own threads, so this returns at once."""
-        if not os.path.isfile(path):
-            self._on_action_report(f"{path}: the clip is no longer there")
-            return
-        from PyQt6 import QtMultimedia  # loaded at the first play: most sessions never play one
-
-        if self._player is None:
-            self._player = QtMultimedia.QSoundEffect(self)
-        self._player.stop()
-        self._player.setSource(QtCore.QUrl.fromLocalFile(path))
-        self._player.play()
-        self.played = path  # for tests (offscreen has no sound device to hear it on)
-        self.statusBar().showMessage(f"playing {os.path.basename(path)}", 3000)
+        problem = self.clip_player.play(path)
+        if problem:
+            self._on_action_report(problem)
+        else:
+            self.statusBar().showMessage(f"playing {os.path.basename(path)}", 3000)
 
     def mark_detection(self, n: int, mark: str, label: str) -> None:
         """History row ``n`` marked right or wrong ("": cleared): its clip is kept (or no longer)
@@ -479,12 +413,8 @@ class MainWindow(QtWidgets.QMainWindow):
         row = self.history.row(n)
         if row is None or not row.clip:
             return
-        take = ""
         try:
-            if mark:
-                take = marks.keep(row.clip, label)
-            if row.take:  # marked before: the old copy goes (after the new one is safe)
-                marks.forget(row.take)
+            take = marks.remark(row.clip, row.take, mark, label)
         except KwsError as e:
             self._on_action_report(str(e))
             return
@@ -505,8 +435,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.device_combo.clear()
         try:
             # A rescan closes every PortAudio stream: only while nothing records or starts.
-            idle = self.engine is None and not self._running and not any(t.is_alive() for t in self._starters)
-            devices = engine_api.list_devices(rescan=idle)
+            devices = engine_api.list_devices(rescan=self.controller.idle and not self._running)
             problem = None
         except KwsError as e:
             devices, problem = [], str(e)
@@ -530,8 +459,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_problem(problem or "No audio input device was found. Plug in a microphone and "
                               "press “Choose device…”, or open a WAV file to listen to instead.")
         elif devices and self.banner.isVisible() and not self.banner.model_button.isVisible() \
-                and self.engine is None and not self._running and self.spec.kind == "mic":
-            self.state_label.setText(f"{len(devices)} input device(s) found — pick one to start")
+                and self.controller.engine is None and not self._running and self.spec.kind == "mic":
+            self.status_line.state_label.setText(f"{len(devices)} input device(s) found — pick one to start")
 
     def offer_devices(self) -> None:
         """Look again and drop the list open: the user picks one and it starts."""
@@ -571,99 +500,36 @@ class MainWindow(QtWidgets.QMainWindow):
         self._running = True
         self.start_action.setText("Stop")
         self._say(f"starting: {source_name(self.spec)} …")
-        self._request(self.spec)
+        self.controller.request(self.spec, self.model_dir, self.smoothing, self.verifier)
 
     def stop(self) -> None:
         self._show_stopped()
-        self._request(None)
+        self.controller.request(None)
 
     def _say(self, text: str) -> None:
-        self.state_label.setText(text)
-        self.state_label.setToolTip(self.spec.describe())
+        self.status_line.state_label.setText(text)
+        self.status_line.state_label.setToolTip(self.spec.describe())
 
     def _show_stopped(self) -> None:
         """Button and status bar agree: nothing runs, so no live figures stay up."""
         self._running = False
         self._latest = None
         self.start_action.setText("Start")
-        self.state_label.setText("stopped")
-        self.model_ms_label.setText("– ms")
-        self.rate_label.setText("rate –")
-        self.level_meter.reset()
-
-    def _request(self, spec: SourceSpec | None) -> None:
-        """Replace whatever runs by ``spec`` (None: nothing), off the GUI thread."""
-        with self._lock:
-            self._session += 1
-            session = self._session
-            old, self.engine = self.engine, None
-        old_bridge = self._bridge
-        if old_bridge is not None:
-            old_bridge.deactivate()
-        bridge = self._bridge = EngineBridge(self)
-        bridge.hop.connect(self._on_hop)
-        bridge.detection.connect(self._on_detection)
-        bridge.clip.connect(self._on_clip)
-        bridge.error.connect(self._on_error)
-        bridge.ready.connect(self._on_ready)
-        bridge.finished.connect(self._on_finished)
-        self._starters = [t for t in self._starters if t.is_alive()]
-        t = threading.Thread(target=self._lifecycle, args=(session, old, old_bridge, spec, bridge),
-                             name="kwsapp-engine-starter", daemon=True)
-        self._starters.append(t)
-        t.start()
-
-    def _lifecycle(self, session, old, old_bridge, spec, bridge) -> None:
-        # Runs in a starter thread: stopping an engine may take up to a second and loading a
-        # model several (TensorFlow's import), neither of which may freeze the window.
-        with self._life_lock:
-            if old is not None:
-                old.stop()
-            if old_bridge is not None:
-                try:
-                    old_bridge.deleteLater()  # thread-safe; nothing can emit on it any more
-                except RuntimeError:  # the window (and with it the bridge) is gone already
-                    pass
-            if spec is None or session != self._session:
-                return
-            try:
-                engine = engine_api.make_engine(spec, self.model_dir, self.smoothing, bridge, self.verifier)
-                engine.start()
-            except Exception as e:
-                if not isinstance(e, KwsError):  # never let a surprise kill the thread silently
-                    e = KwsError(f"could not start {spec.describe()}: {type(e).__name__}: {e}")
-                if session == self._session:  # else nobody is waiting for this start any more
-                    bridge.on_error(e)
-                return
-            with self._lock:
-                if session == self._session:
-                    self.engine = engine
-                    bridge.on_ready(engine)
-                    return
-            engine.stop()  # the user asked for something else while this one loaded
+        self.status_line.reset()
+        self.quiet_hint.reset()
 
     def shutdown(self, timeout: float = JOIN_S) -> None:
         """Stop audio and worker now (GUI thread); wait for starter threads to finish."""
-        with self._lock:
-            self._session += 1
-            engine, self.engine = self.engine, None
-        if self._bridge is not None:
-            self._bridge.deactivate()
+        self.controller.shutdown(timeout)
         self._running = False
         self._bars_timer.stop()
         self._status_timer.stop()
         self.spectrogram.stop_timer()
         if self.voice_dialog is not None:
-            from .voicetrain import QUIT_WAIT_MS
+            from .voice.dialog import QUIT_WAIT_MS
 
             self.voice_dialog.shutdown(QUIT_WAIT_MS)  # the app is ending: no 3 s wait for a fine-tune
-        self.actions.shutdown()
-        if engine is not None:
-            engine.stop()
-        deadline = time.monotonic() + timeout
-        for t in self._starters:
-            # A starter still loading a model sees the new session and stops what it built.
-            t.join(max(0.0, deadline - time.monotonic()) if t is not threading.current_thread() else 0)
+        self.action_runner.shutdown()
 
     def quit(self) -> None:
         """End the app, tray or not, whatever other windows are open."""
@@ -703,10 +569,10 @@ class MainWindow(QtWidgets.QMainWindow):
         # A file by its name (its path is in the tooltip: a long one would push the status bar
         # past an 800-pixel window); a microphone as the engine found it.
         self._say(f"listening: {source_name(self.spec) if self.spec.kind == 'file' else self._describe(engine)}")
-        self.device_label.setText(getattr(engine, "device", "CPU"))
+        self.status_line.device_label.setText(getattr(engine, "device", "CPU"))
 
     def _on_finished(self, _=None) -> None:
-        src = getattr(self.engine, "source", None)
+        src = getattr(self.controller.engine, "source", None)
         self.spectrogram.flush()
         self.stop()
         self._say(f"finished playing {source_name(self.spec) if src else 'the file'} — Start plays it again")
@@ -714,36 +580,31 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_hop(self, r) -> None:
         self.spectrogram.push_columns(r.columns)
         self.peak.hop(r.smoothed, r.stream_time_s)
-        self.level_meter.push(r.level_db, r.stream_time_s)
+        self.status_line.level_meter.push(r.level_db, r.stream_time_s)
+        self.quiet_hint.push(r.level_db, r.stream_time_s)
         self._latest = r
         self._bars_dirty = True
 
-    def _on_detection(self, det) -> None:
+    def _on_heard(self, heard) -> None:
+        det = heard.detection
         if det.label in QUIET_LABELS:  # not a command: the engine should never send these
             return
-        pending, self._clip = self._clip, None
-        clip = pending[1] if pending is not None and pending[0] is det else None
         row = self.history.add(det.stream_time_s, det.label, det.score, source=source_name(self.spec),
-                               model=model_name(self.model_dir), session=self._session)
+                               model=model_name(self.model_dir), session=self.controller.session)
         # Saving the clip and starting the command happen on a worker; the row gets its ▶ then.
         rate = self.model_config.features.sample_rate if self.model_config else 16000
-        self.actions.fire(det, clip, self.store.clips_folder, rate, token=row.n)
+        self.action_runner.fire(det, heard.clip, self.store.clips_folder, rate, token=row.n)
         self.alerts.heard(det.label, det.score)
         self.peak.start(det)
         self.readout.show_detection(det.label, det.score)
         if self.tray is not None:
             self.tray.show_detection(det.label, det.score)
 
-    def _on_clip(self, payload) -> None:
-        self._clip = payload  # its detection comes next, through the same queue
-
     def _on_peak(self, _label: str, score: float) -> None:
         self.readout.raise_score(score)
         self.history.raise_score(score)
 
     def _on_error(self, err) -> None:
-        with self._lock:
-            self.engine = None  # the engine stopped itself
         was_running = self._running
         self._show_stopped()
         if isinstance(err, ModelError):
@@ -754,13 +615,13 @@ class MainWindow(QtWidgets.QMainWindow):
                 self._use_model(*previous)
                 if was_running:
                     self.start()
-                self.show_problem(self._model_message(err, bad, self.model_dir), model=True)  # after start() hid it
+                self.show_problem(model_message(err, bad, self.model_dir), model=True)  # after start() hid it
                 return
             # A folder whose config reads but whose weights do not load must not come back
             # at the next start: fall back to the bundled model there.
             if self.store.model_dir == self.model_dir:
                 self.store.model_dir = None
-            self.show_problem(self._model_message(err, self.model_dir), model=True)
+            self.show_problem(model_message(err, self.model_dir), model=True)
         elif isinstance(err, DeviceError):
             self.refresh_devices()
             self.show_problem(f"{err} — choose another input device above, or open a WAV file.")
@@ -771,7 +632,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.note(message)
         self.banner.show_problem(message, model=model)
         if not self._running:  # a refused model folder leaves the running engine (and "Stop") as they are
-            self.state_label.setText("stopped")
+            self.status_line.state_label.setText("stopped")
 
     @staticmethod
     def _describe(engine) -> str:
@@ -789,29 +650,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.scores.set_scores(smoothed)
         i = int(np.argmax(smoothed))
         self.readout.show_quiet(self.scores.labels[i], float(smoothed[i]))
-
-    def _refresh_status(self) -> None:
-        now, cpu = time.monotonic(), time.process_time()
-        t0, c0 = self._cpu
-        self._cpu = (now, cpu)
-        r = self._latest
-        engine = self.engine
-        load = 100.0 * (cpu - c0) / max(now - t0, 1e-3)
-        if r is not None:
-            self.model_ms_label.setText(f"{r.model_ms:.1f} ms")
-            self.overflow_label.setText(f"overflows {r.overflows}")
-            self.overflow_label.setVisible(r.overflows > 0)  # worth the room only when audio was lost
-        src = getattr(engine, "source", None)
-        if src is not None:
-            rate = getattr(src, "native_rate", None)
-            self.rate_label.setText(f"{rate} Hz" if rate else "rate –")
-            self.model_ms_label.setToolTip(f"model time per window; input at {self.rate_label.text()}")
-            dev = getattr(engine, "device", "CPU")
-            self.device_label.setText(f"CPU {load:.0f}%")
-            self.device_label.setToolTip(f"the model runs on {dev}; the app uses {load:.0f}% of one core")
-        else:
-            self.device_label.setText(f"CPU {load:.0f}%")
-            self.device_label.setToolTip(f"the app uses {load:.0f}% of one core")
 
 
 def _default_labels():

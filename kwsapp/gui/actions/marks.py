@@ -14,10 +14,10 @@ import os
 import re
 import shutil
 
-from ..core.errors import KwsError
-from ..core.vocabulary import data_home
-from ..core.wavio import load_audio, write_wav
-from .recorder import CLIP, RATE, centre_on_speech, default_user_name, next_take_path, speaker_id
+from ...core.errors import KwsError
+from ...core.vocabulary import data_home
+from ...core.wavio import load_audio, write_wav
+from ..voice.recorder import CLIP, RATE, centre_on_speech, default_user_name, next_take_path, speaker_id
 
 RIGHT, WRONG = "right", "wrong"
 _TAKE = re.compile(r"^[0-9a-f]{8}_nohash_\d+\.wav$")
@@ -55,6 +55,15 @@ def forget(take: str) -> None:
         os.remove(take)
     except FileNotFoundError:
         pass
+
+
+def remark(clip: str, old_take: str, mark: str, label: str) -> str:
+    """A history row's clip marked again: its take of ``label`` if ``mark`` ("" when cleared),
+    the row's previous take removed only once the new one is safe. KwsError as :func:`keep`."""
+    take = keep(clip, label) if mark else ""
+    if old_take:
+        forget(old_take)
+    return take
 
 
 def marked_takes(folder: str | None = None) -> list[tuple[str, str]]:

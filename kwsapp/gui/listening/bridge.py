@@ -8,18 +8,29 @@ switching device never shows the old stream's last hop on top of the new one).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from PyQt6 import QtCore
 
 _Q = QtCore.Qt.ConnectionType.QueuedConnection
 
 
+@dataclass(frozen=True)
+class Heard:
+    """A detection and the audio it was heard in, as one payload: the window saves and plays
+    the clip of the row it adds, with no pairing of separate events to get wrong."""
+
+    detection: Any  # engine.detector.Detection
+    clip: Any = None  # float32 audio ending at the detection, or None when none was kept
+
+
 class EngineBridge(QtCore.QObject):
     hop = QtCore.pyqtSignal(object)        # HopResult
-    detection = QtCore.pyqtSignal(object)  # Detection
+    heard = QtCore.pyqtSignal(object)      # Heard
     error = QtCore.pyqtSignal(object)      # KwsError (the engine has stopped itself)
     ready = QtCore.pyqtSignal(object)      # the started engine (from the starter thread)
     finished = QtCore.pyqtSignal(object)   # None: a file source has been played to its end
-    clip = QtCore.pyqtSignal(object)       # (Detection, its audio): sent just before that detection
 
     _event = QtCore.pyqtSignal(str, object)  # (public signal name, payload), crosses threads
 
@@ -44,11 +55,8 @@ class EngineBridge(QtCore.QObject):
     def on_hop(self, result) -> None:
         self._send("hop", result)
 
-    def on_detection(self, det) -> None:
-        self._send("detection", det)
-
-    def on_clip(self, det, audio) -> None:
-        self._send("clip", (det, audio))
+    def on_detection(self, det, clip=None) -> None:
+        self._send("heard", Heard(det, clip))
 
     def on_error(self, err) -> None:
         self._send("error", err)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 from PyQt6 import QtCore, QtGui
 
-from ..core.errors import KwsError
-from ..core.wavio import load_audio
+from ...core.errors import KwsError
+from ...core.wavio import load_audio
 
 W, H = 64, 16
 

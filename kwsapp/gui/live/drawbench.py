@@ -1,4 +1,4 @@
-"""How much the scrolling spectrogram costs: ``python -m kwsapp.gui.drawbench [seconds]``.
+"""How much the scrolling spectrogram costs: ``python -m kwsapp.gui.live.drawbench [seconds]``.
 
 Feeds a visible :class:`SpectrogramView` random columns the way the engine does (ten every
 100 ms) and reports frames drawn per second and this process's CPU load. Runs on whatever

@@ -19,9 +19,10 @@ import threading
 import numpy as np
 from PyQt6 import QtCore
 
-from ..core.errors import DeviceError, KwsError
-from ..core.vocabulary import DATA_ENV, data_home, default_takes_dir, models_home  # noqa: F401  (where things live)
-from ..core.wavio import write_wav
+from ...core.errors import DeviceError, KwsError
+from ...core.levels import level_db
+from ...core.vocabulary import DATA_ENV, data_home, default_takes_dir, models_home  # noqa: F401  (where things live)
+from ...core.wavio import write_wav
 
 RATE = 16000
 CLIP = RATE  # the model's window: one second
@@ -89,12 +90,6 @@ def next_take_path(folder: str, word: str, speaker: str) -> str:
 
 # ---------------------------------------------------------------- audio
 
-def level_db(x: np.ndarray) -> float:
-    """RMS level in dBFS (-120 for digital silence)."""
-    x = np.asarray(x, np.float32)
-    return float(10 * np.log10(float(np.mean(x * x)) + 1e-12)) if len(x) else -120.0
-
-
 def _frame_db(x: np.ndarray) -> np.ndarray:
     n = len(x) // _FRAME
     frames = x[: n * _FRAME].reshape(n, _FRAME).astype(np.float64)
@@ -135,8 +130,8 @@ def centre_on_speech(x: np.ndarray, length: int = CLIP) -> tuple[np.ndarray, boo
 
 def play(path_or_clip, rate: int = RATE) -> None:
     """Play a take on the default output without waiting; DeviceError if there is none."""
-    from ..audio.devices import sounddevice
-    from ..core.wavio import load_audio
+    from ...audio.devices import sounddevice
+    from ...core.wavio import load_audio
 
     x = load_audio(path_or_clip, rate) if isinstance(path_or_clip, (str, os.PathLike)) else path_or_clip
     sd = sounddevice()
@@ -193,8 +188,8 @@ class TakeRecorder(QtCore.QObject):
         """Start the microphone (no-op if open or opening); ``opened`` or ``failed`` follows."""
         if self.mic is not None:
             return
-        from ..audio.mic import MicSource
-        from ..audio.ringbuffer import RingBuffer
+        from ...audio.mic import MicSource
+        from ...audio.ringbuffer import RingBuffer
 
         self.ring = RingBuffer(4 * RATE)
         self.mic = MicSource(self.ring, device=self.device, sample_rate=RATE)

@@ -6,7 +6,7 @@ heavy modules (LiteRT behind the engine) load in the starter thread, not at impo
 """
 from __future__ import annotations
 
-from ..audio.sources import SourceSpec  # noqa: F401  (numpy only: the light part of kwsapp.audio)
+from ...audio.sources import SourceSpec  # noqa: F401  (numpy only: the light part of kwsapp.audio)
 
 # The ring holds a model window plus this much: plenty for scheduling slack in a busy window.
 SLACK_SECONDS = 3
@@ -15,30 +15,29 @@ SLACK_SECONDS = 3
 def list_devices(rescan: bool = False):
     """Input devices; ``rescan`` finds ones plugged in since start-up but closes every open
     stream, so only ask for it while nothing records."""
-    from ..audio.devices import list_input_devices
+    from ...audio.devices import list_input_devices
 
     return list_input_devices(rescan=rescan)
 
 
 def smoothing_class():
-    from ..core.smoothing import SmoothingConfig
+    from ...core.smoothing import SmoothingConfig
 
     return SmoothingConfig
 
 
 def model_smoothing(model_dir: str):
     """Default smoothing with the threshold and window tuned for that model, where its config has them."""
-    from ..core.smoothing import for_model
+    from ...core.smoothing import for_model
 
     return for_model(model_dir)
 
 
 def make_engine(spec, model_dir: str, smoothing, bridge, verifier: str | None = None):
     """Build (and load the model for) an engine on a new source for ``spec``; not started yet.
-    Each detection is preceded by its audio (``bridge.on_clip``), for the window's saved clips."""
-    from ..actions import CLIP_S
-    from ..core.detector import EngineSettings
-    from ..engine import Engine
+    Each detection comes with its audio (``bridge.on_detection(det, clip)``), for the window's saved clips."""
+    from ...engine import Engine, EngineSettings
+    from ...actions import CLIP_S
 
     built = []
 
@@ -46,9 +45,7 @@ def make_engine(spec, model_dir: str, smoothing, bridge, verifier: str | None = 
         # On the worker, before it reads on: only now does the ring still hold this audio. A
         # copy of 1.5 s is cheap, so it is sent whether or not the user saves clips (that
         # setting may change while the engine runs).
-        if built:
-            bridge.on_clip(det, built[0].audio_before(det, CLIP_S))
-        bridge.on_detection(det)
+        bridge.on_detection(det, built[0].audio_before(det, CLIP_S) if built else None)
 
     # context_s: the ring keeps a whole clip before each window (more than the 0.5 s needed).
     engine = Engine(spec, model_dir, EngineSettings(smoothing=smoothing, verifier=verifier), slack_s=SLACK_SECONDS,
@@ -59,6 +56,6 @@ def make_engine(spec, model_dir: str, smoothing, bridge, verifier: str | None = 
 
 
 def engine_settings(smoothing, verifier: str | None = None):
-    from ..core.detector import EngineSettings
+    from ...engine import EngineSettings
 
     return EngineSettings(smoothing=smoothing, verifier=verifier)

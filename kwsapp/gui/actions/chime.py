@@ -10,8 +10,8 @@ import os
 
 import numpy as np
 
-from ..core.vocabulary import cache_dir
-from ..core.wavio import write_wav
+from ...core.vocabulary import cache_dir
+from ...core.wavio import write_wav
 
 RATE = 22050
 NOTES_HZ = (1318.5, 1760.0)  # E6 then A6: a rising fourth reads as "yes, heard", not as an alarm

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from ..core.errors import KwsError
-from ..core.vocabulary import SILENCE, UNKNOWN
-from .marks import RIGHT, WRONG
+from ...core.errors import KwsError
+from ...core.vocabulary import SILENCE, UNKNOWN
+from ..actions.marks import RIGHT, WRONG
 from .scores import display_name, score_text
 
 CSV_HEADER = ("wall_time", "stream_time_s", "command", "score", "source", "model", "clip", "mark", "marked_as")

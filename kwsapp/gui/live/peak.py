@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PyQt6 import QtCore
 
-from ..core.peak import PeakFollower
+from ...core.peak import PeakFollower
 
 
 class PeakTracker(QtCore.QObject):

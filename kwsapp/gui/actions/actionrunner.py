@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from PyQt6 import QtCore
 
-from ..actions import ActionRunner, ClipSaver, missing_program, now, parse_command, wall_time_text
-from ..core.errors import KwsError
+from ...actions import ActionRunner, ClipSaver, missing_program, now, parse_command, wall_time_text
+from ...core.errors import KwsError
 
 
 class GuiActions(QtCore.QObject):

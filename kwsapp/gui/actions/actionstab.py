@@ -12,10 +12,10 @@ import dataclasses
 
 from PyQt6 import QtCore, QtWidgets
 
-from ..actions import parse_command
-from ..core.errors import KwsError
+from ...actions import parse_command
+from ...core.errors import KwsError
 from .alerts import SOUND_OFF, SOUNDS, sound_for
-from .sensitivity import SensitivitySlider
+from ..settings.sensitivity import SensitivitySlider
 from .soundchooser import SoundChooser
 
 NO_TRAY = "This desktop has no system tray"

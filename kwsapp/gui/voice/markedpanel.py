@@ -7,10 +7,10 @@ import os
 
 from PyQt6 import QtCore, QtWidgets
 
-from ..core.errors import KwsError
-from . import marks
+from ...core.errors import KwsError
+from ..actions import marks
 from . import recorder as R
-from .scores import display_name
+from ..live.scores import display_name
 
 _PATH = QtCore.Qt.ItemDataRole.UserRole
 

@@ -6,8 +6,8 @@ command word, a few other words and silence, with countdown, level meter, play, 
 drop (:mod:`.recorder`). *Fine-tune*: ``kws-train finetune`` in a background QProcess
 (the trainer is a separate process: TensorFlow training must not share the GUI's
 interpreter, and cancelling is a plain SIGTERM that the command turns into a clean exit
-leaving nothing behind), with a progress bar from its ``Epoch k/N`` lines and its JSON
-before/after report at the end. The detections marked right or wrong in the window's history
+leaving nothing behind), with a progress bar from its JSON progress lines and the
+before/after report they end with (:mod:`.finetunerun`). The detections marked right or wrong in the window's history
 (:mod:`.marks`) are listed there and trained on too, staged with the takes into one folder.
 The new model goes to its own folder under :func:`.recorder.models_home`; ``model_trained``
 hands it to the window.
@@ -15,30 +15,26 @@ hands it to the window.
 from __future__ import annotations
 
 import datetime
-import glob
-import json
 import os
 import re
-import shutil
-import sys
 import tempfile
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from ..core.errors import TRAIN_EXTRA_HINT, KwsError
-from ..core.model import read_config
-from ..core.vocabulary import COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, SILENCE, UNKNOWN, parse_commands
-from . import marks
+from ...core.errors import TRAIN_EXTRA_HINT, KwsError
+from ...core.model import read_config
+from ...core.vocabulary import COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, SILENCE, UNKNOWN, parse_commands
+from ..actions import marks
+from ..live.scores import display_name
 from . import recorder as R
+from .finetunerun import FinetuneRun, finetune_command, remove_partials
 from .markedpanel import MarkedTakesPanel
-from .scores import display_name
 from .takeicon import take_icon
 
 # A few of the dataset's other words (they train _unknown_), and silence.
 OTHER_WORDS = ("bed", "cat", "house", "happy", "marvin")
 OTHERS_SHOWN = 3
 DEFAULT_TAKES = 10
-KILL_AFTER_MS = 15000  # a fine-tune that ignores SIGTERM this long is killed (then we tidy up)
 # Closing the dialog waits at most this long (the window is blocked meanwhile) before killing:
 # a fine-tune normally exits within a training step of SIGTERM, and remove_partials tidies up
 # after a kill.
@@ -46,10 +42,6 @@ CLOSE_WAIT_MS = 3000
 # The whole app is ending (Ctrl+Q, Quit): it must be gone within a second, so a fine-tune gets
 # this long before it is killed; remove_partials tidies up after the kill as after a stuck one.
 QUIT_WAIT_MS = 500
-# Keras (verbose=2, as `--quiet` asks) prints "Epoch k/N" as epoch k starts (only when N > 1)
-# and one summary line with the loss as it ends.
-_EPOCH = re.compile(r"^Epoch (\d+)/(\d+)")
-_EPOCH_END = re.compile(r"^\d+/\d+ - .*\bloss: ")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Below this many held-out takes one take moves the before/after figure by more than 5 points:
 # the report says the test means little.
@@ -79,18 +71,11 @@ def default_base_data() -> str:
     """``$KWS_DATA_DIR``, else ``../shared/speech_commands`` from here or from the repository."""
     if os.environ.get(DATA_DIR_ENV):
         return os.environ[DATA_DIR_ENV]
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    repo = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
     for d in (os.path.abspath(DEFAULT_DATA_DIR), os.path.normpath(os.path.join(repo, DEFAULT_DATA_DIR))):
         if os.path.isdir(d):
             return d
     return ""
-
-
-def finetune_command(model_dir, takes_dir, base_dir, out, commands, epochs, extra=()) -> list[str]:
-    """argv of the fine-tune (the same ``kws-train finetune`` a user would type)."""
-    return [sys.executable, "-m", "trainer", "finetune", "--model", model_dir, "--user-data", takes_dir,
-            "--data-dir", base_dir, "--out", out, "--labels", ",".join(commands), "--epochs", str(epochs),
-            "--quiet", "--json", *extra]
 
 
 def describe_report(r: dict) -> str:
@@ -113,128 +98,6 @@ def describe_report(r: dict) -> str:
     else:
         lines.append("No takes were held out (record at least two takes of a word to get a before/after test).")
     return "\n".join(lines)
-
-
-def remove_partials(out: str) -> None:
-    """What a killed fine-tune may leave (it removes its own on SIGTERM)."""
-    for p in glob.glob(glob.escape(out) + ".partial-*"):
-        shutil.rmtree(p, ignore_errors=True)
-
-
-class FinetuneRun(QtCore.QObject):
-    """One ``kws-train finetune`` process: progress, cancel, result."""
-
-    progress = QtCore.pyqtSignal(int, int)  # epochs done, epochs in all
-    done = QtCore.pyqtSignal(object, str)  # (report dict or None, "" or the one-line problem)
-
-    def __init__(self, argv: list[str], out: str, epochs: int, parent=None, stage: str | None = None):
-        """``stage``: a folder made for this run only (:func:`.marks.stage_takes`), removed when it ends."""
-        super().__init__(parent)
-        self.argv, self.out, self.epochs, self.stage = argv, out, epochs, stage
-        self.epochs_done = 0
-        self.cancelled = False
-        self._stdout = ""
-        self.lines: list[str] = []  # complete stdout lines
-        self._stderr: list[str] = []
-        self._err_part = ""  # an unfinished stderr line
-        self.proc = QtCore.QProcess(self)
-        env = QtCore.QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONUNBUFFERED", "1")  # a pipe is block-buffered: the epoch lines must come as they happen
-        env.insert("TF_CPP_MIN_LOG_LEVEL", "2")
-        self.proc.setProcessEnvironment(env)
-        self.proc.readyReadStandardOutput.connect(self._read_stdout)
-        self.proc.readyReadStandardError.connect(self._read_stderr)
-        self.proc.finished.connect(self._finished)
-        self.proc.errorOccurred.connect(self._error)
-        self._killer = QtCore.QTimer(self)
-        self._killer.setSingleShot(True)
-        self._killer.timeout.connect(self.proc.kill)
-
-    def start(self) -> None:
-        self.proc.start(self.argv[0], self.argv[1:])
-
-    @property
-    def running(self) -> bool:
-        return self.proc.state() != QtCore.QProcess.ProcessState.NotRunning
-
-    def cancel(self, wait_ms: int = 0) -> None:
-        """SIGTERM: the command removes its half-written folder and exits."""
-        if not self.running:
-            return
-        self.cancelled = True
-        self.proc.terminate()
-        self._killer.start(KILL_AFTER_MS)
-        if wait_ms and not self.proc.waitForFinished(wait_ms):
-            self.proc.kill()
-            self.proc.waitForFinished(2000)
-
-    def _read_stdout(self) -> None:
-        self._stdout += bytes(self.proc.readAllStandardOutput()).decode(errors="replace")
-        *lines, self._stdout = self._stdout.split("\n")  # keep an unfinished line for later
-        self._progress_from(lines)
-        self.lines += lines
-
-    def _progress_from(self, lines) -> None:
-        """Keras's epoch lines: on stderr with --json (stdout carries only the report), on
-        stdout from older trainers."""
-        for line in lines:
-            m = _EPOCH.match(line.strip())
-            if m:  # epoch k starts: k-1 are done
-                self.epochs, self.epochs_done = int(m.group(2)), int(m.group(1)) - 1
-            elif _EPOCH_END.match(line.strip()):
-                self.epochs_done += 1
-            else:
-                continue
-            self.progress.emit(self.epochs_done, self.epochs)
-
-    def _read_stderr(self) -> None:
-        self._err_part += bytes(self.proc.readAllStandardError()).decode(errors="replace")
-        *lines, self._err_part = self._err_part.split("\n")
-        self._progress_from(lines)
-        self._stderr = (self._stderr + lines)[-200:]
-
-    def _problem(self) -> str:
-        for line in reversed(self._stderr):  # the command's own one-line error, if it gave one
-            if line.startswith("kws-train: error:"):
-                return line.split("error:", 1)[1].strip()
-        tail = [l for l in self._stderr if l.strip()]
-        return f"the fine-tune stopped (exit code {self.proc.exitCode()}): {tail[-1] if tail else 'no message'}"
-
-    def _remove_stage(self) -> None:
-        if self.stage:
-            shutil.rmtree(self.stage, ignore_errors=True)  # links and copies only: the takes stay
-            self.stage = None
-
-    def _finished(self, code, status) -> None:
-        self._killer.stop()
-        self._remove_stage()
-        self._read_stdout()
-        self._read_stderr()
-        self._stderr.append(self._err_part)  # a last line without a newline
-        lines = self.lines + [self._stdout]
-        if self.cancelled:
-            remove_partials(self.out)
-            self.done.emit(None, "cancelled")
-            return
-        report = None
-        if code == 0 and status == QtCore.QProcess.ExitStatus.NormalExit:
-            for line in reversed(lines):
-                if line.startswith("{"):
-                    try:
-                        report = json.loads(line)
-                    except ValueError:
-                        pass
-                    break
-        if report is None:
-            remove_partials(self.out)
-            self.done.emit(None, self._problem())
-        else:
-            self.done.emit(report, "")
-
-    def _error(self, err) -> None:
-        if err == QtCore.QProcess.ProcessError.FailedToStart:
-            self._remove_stage()
-            self.done.emit(None, f"cannot start the trainer ({self.argv[0]}): {self.proc.errorString()}")
 
 
 def _browse_row(edit: QtWidgets.QLineEdit, parent, title: str) -> QtWidgets.QWidget:
