@@ -17,7 +17,7 @@ TEST_DEBS := pulseaudio pulseaudio-utils xvfb sox espeak-ng flite x11-apps image
 FESTIVAL_DEBS := festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
 VOICE_DEBS    := $(FESTIVAL_DEBS) libttspico-utils rhvoice rhvoice-english
 
-.PHONY: run test setup setup-test system-deps system-deps-test system-deps-voices model verifier screenshot bench clean
+.PHONY: run test lint setup setup-test system-deps system-deps-test system-deps-voices model verifier screenshot bench clean
 
 run: setup
 	$(BIN)/kwsapp
@@ -27,8 +27,12 @@ run: setup
 # processes use both cores (times in BENCHMARKS.md, "Test suite time"). TEST_JOBS=0: one process.
 TEST_JOBS ?= 2
 
-test: setup-test
+test: setup-test lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile
+
+# ruff's rules are in pyproject.toml ([tool.ruff]); `make test` (and so CI) fails on a finding.
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check kwsapp kwstrain tests scripts
 
 setup: system-deps $(VENV)/.installed
 setup-test: system-deps-test system-deps-voices $(VENV)/.installed-test

@@ -13,8 +13,8 @@ import importlib.util
 import sys
 
 from . import __version__
-from .cli_util import RawDescriptionHelpFormatter, parser_class, run_main
 from .cli_options import add_verifier_arg
+from .cli_util import RawDescriptionHelpFormatter, parser_class, run_main
 from .core.model import BUNDLED_MODEL_DIR
 
 

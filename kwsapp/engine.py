@@ -20,7 +20,6 @@ from .audio.sources import SourceSpec, open_source
 from .core.detector import Detection, Detector, EngineSettings, HopResult
 from .core.errors import KwsError
 
-
 log = logging.getLogger(__name__)
 
 

@@ -8,8 +8,17 @@ import queue
 import sys
 import time
 
-from .actions import (CLIP_S, ActionRunner, ClipSaver, DetectionLog, load_actions, missing_program, now,
-                      parse_command, wall_time_text)
+from .actions import (
+    CLIP_S,
+    ActionRunner,
+    ClipSaver,
+    DetectionLog,
+    load_actions,
+    missing_program,
+    now,
+    parse_command,
+    wall_time_text,
+)
 from .audio import devices
 from .audio.decode import STDIN, expand_inputs, is_stream, load_input
 from .audio.devices import list_input_devices

@@ -97,7 +97,8 @@ def per_window_interleaved(old_tflite: str, new_tflite: str, windows: int = 2000
         if k >= warmup:
             t_old.append(b - a)
             t_new.append(c - b)
-    stats = lambda t: {"median_ms": round(float(np.median(t)) * 1000, 3), "p99_ms": round(float(np.percentile(t, 99)) * 1000, 2)}
+    def stats(t):
+        return {"median_ms": round(float(np.median(t)) * 1000, 3), "p99_ms": round(float(np.percentile(t, 99)) * 1000, 2)}
     return {"windows": windows, "old": stats(t_old), "new": stats(t_new)}
 
 
@@ -117,7 +118,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from kwsapp.core.wavio import load_audio, write_wav
-    from trainer.streamtest import StreamSpec, make_stream, pick_clips
+    from kwstrain.streamtest import StreamSpec, make_stream, pick_clips
 
     out = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -109,7 +109,7 @@ def main() -> int:
         env = dict(os.environ, KWSAPP_CACHE_DIR=os.path.join(tmp, "cache"))
         out = os.path.join(tmp, "model")
         t = time.time()
-        r, split = _run_sampled([sys.executable, "-m", "trainer", "train", "--data-dir", data, "--epochs",
+        r, split = _run_sampled([sys.executable, "-m", "kwstrain", "train", "--data-dir", data, "--epochs",
                                  str(args.epochs), "--quiet", "--out", out], env)
         wall = time.time() - t
         if r.returncode:

@@ -7,7 +7,7 @@ Each curve uses its run's own window and marks the setting the run reports as in
 import json
 import sys
 
-from trainer.falsealarms import plot_det
+from kwstrain.falsealarms import plot_det
 
 
 def main(argv) -> int:

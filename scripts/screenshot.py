@@ -21,7 +21,7 @@ def words_wav(data_dir: str, path: str) -> None:
     """One clip per command from the testing list, a second of silence between them."""
     sys.path.insert(0, ROOT)
     from kwsapp.core.wavio import write_wav
-    from trainer.streamtest import pick_clips, sequence_stream
+    from kwstrain.streamtest import pick_clips, sequence_stream
 
     audio, _ = sequence_stream(pick_clips(data_dir, "testing"), gap_s=1.0, noise=0.0)
     write_wav(path, audio)

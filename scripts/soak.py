@@ -9,7 +9,7 @@ in a loop into the virtual microphone. The same pieces as ``kwsapp listen`` (Mic
 ring -> Engine) recognise it for the whole run while this samples the process's resident
 memory (psutil) and counts input overflows, hops the engine dropped and audio the device
 failed to deliver. Every loop of the WAV is scored against its ground truth
-(``trainer.streamtest.score``), so "still right at the end" is the last loop's score beside
+(``kwstrain.streamtest.score``), so "still right at the end" is the last loop's score beside
 the first's.
 
 Needs the repository checkout with the test extras (``make setup-test``: pulseaudio,
@@ -80,9 +80,8 @@ class SoakResult:
 
 
 def _loop_wav(data_dir: str, loop_s: float, folder: str, seed: int):
-    from trainer.streamtest import StreamSpec, make_stream
-
     from kwsapp.core.wavio import write_wav
+    from kwstrain.streamtest import StreamSpec, make_stream
 
     audio, truth = make_stream(data_dir, "testing", StreamSpec(duration_s=loop_s, seed=seed))
     path = os.path.join(folder, "soak-loop.wav")
@@ -121,7 +120,7 @@ class _Player:
 
 
 def _score_loops(dets, starts, truth, loop_s, end_s) -> list[dict]:
-    from trainer.streamtest import score
+    from kwstrain.streamtest import score
 
     out = []
     for i, s in enumerate(starts):

@@ -23,8 +23,7 @@ sys.path.insert(0, ROOT)
 
 from kwsapp.core.envvars import CACHE_DIR, DATA_DIR, USER_DATA, getenv  # noqa: E402
 from kwsapp.core.wavio import write_wav  # noqa: E402
-from trainer.dataset import COMMANDS  # noqa: E402
-
+from kwstrain.dataset import COMMANDS  # noqa: E402
 
 # The files that take longest (a minute or more each on 2 cores: docs/experiments/test-suite-time.md),
 # longest first. `make test` hands whole files to two processes in collection order; started last,
@@ -93,8 +92,8 @@ def kept_model_val_loss(data_dir: str, out: str) -> float:
     features, seed and label smoothing), computed as training logs it."""
     import keras
 
-    from trainer import pipeline as P
-    from trainer.train import TrainConfig, prepare_data
+    from kwstrain import pipeline as P
+    from kwstrain.train import TrainConfig, prepare_data
 
     cfg = TrainConfig(data_dir=data_dir, out=out)
     spec, decoded, noise, _ = prepare_data(cfg)
@@ -165,7 +164,7 @@ def copy_model(model_dir: str, dest: str, **config) -> str:
 def kws_train_here(capsys, *args) -> tuple[int, str]:
     """``kws-train ARGS`` in the test process (its main(), exit status and stderr) without starting
     Python and TensorFlow again: for errors the command reports before any training."""
-    from trainer.cli import main
+    from kwstrain.cli import main
 
     rc = main(list(args))
     return rc, capsys.readouterr().err

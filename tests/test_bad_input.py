@@ -15,7 +15,7 @@ from kwsapp.audio.filesource import FileSource
 from kwsapp.audio.ringbuffer import RingBuffer
 from kwsapp.cli import main
 from kwsapp.core.wavio import resample
-from trainer.streamtest import pick_clips, sequence_stream
+from kwstrain.streamtest import pick_clips, sequence_stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -214,8 +214,8 @@ def test_evaluate_skips_what_is_not_a_file_and_names_each_with_the_reason(capsys
     once a traceback from os.stat, or a hang on the FIFO; now skipped and listed."""
     import json
 
+    from kwstrain.cli import main as kws_train
     from tests.conftest import make_tiny_dataset
-    from trainer.cli import main as kws_train
 
     data = make_tiny_dataset(str(tmp_path / "data"))
     with open(os.path.join(data, "testing_list.txt")) as f:

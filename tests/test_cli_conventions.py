@@ -41,7 +41,7 @@ def test_exit_status_separates_usage_from_runtime_errors(capsys, exc, status):
 
 
 def test_argparse_usage_errors_exit_2_on_both_programs(capsys):
-    from trainer.cli import main as train_main
+    from kwstrain.cli import main as train_main
 
     for main, argv in ((kwsapp_main, ["listen", "--no-such-option"]), (train_main, ["evaluate", "--no-such-option"]),
                        (train_main, [])):
@@ -61,7 +61,7 @@ def test_missing_model_is_a_runtime_error(capsys, tmp_path):
 
 def test_version_on_both_programs(capsys):
     from kwsapp import __version__
-    from trainer.cli import main as train_main
+    from kwstrain.cli import main as train_main
 
     for main, prog in ((kwsapp_main, "kwsapp"), (train_main, "kws-train")):
         with pytest.raises(SystemExit) as e:
@@ -81,7 +81,7 @@ def _parsers(parser, name):
 @pytest.mark.parametrize("command", ["evaluate", "streamtest", "falsealarms"])
 def test_every_split_option_takes_the_same_names(command):
     # evaluate once said "test", streamtest and falsealarms "testing": both now work everywhere.
-    from trainer.cli import build_parser
+    from kwstrain.cli import build_parser
 
     parse = build_parser().parse_args
     for given, meant in (("test", "testing"), ("testing", "testing"), ("val", "validation"),
@@ -95,7 +95,7 @@ def test_every_split_option_takes_the_same_names(command):
 
 def _all_parsers():
     from kwsapp.cli import build_parser as kwsapp_parser
-    from trainer.cli import build_parser as train_parser
+    from kwstrain.cli import build_parser as train_parser
 
     yield from _parsers(kwsapp_parser(), "kwsapp")
     yield from _parsers(train_parser(), "kws-train")
@@ -133,8 +133,8 @@ def clean_env(monkeypatch):
 
 
 def test_old_kws_environment_names_still_work_with_one_deprecation_line(clean_env, capsys, tmp_path):
-    from trainer import dataset as D
-    from trainer import pipeline as P
+    from kwstrain import dataset as D
+    from kwstrain import pipeline as P
 
     clean_env.setenv("KWS_DATA_DIR", "/old/data")
     clean_env.setenv("KWS_CACHE_DIR", str(tmp_path / "old-cache"))
@@ -155,8 +155,8 @@ def test_old_kws_environment_names_still_work_with_one_deprecation_line(clean_en
 
 
 def test_default_data_folder_is_per_user_and_missing_it_says_how_to_get_it(clean_env, capsys, tmp_path):
-    from trainer import dataset as D
-    from trainer.cli import main as train_main
+    from kwstrain import dataset as D
+    from kwstrain.cli import main as train_main
 
     clean_env.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     home = str(tmp_path / "xdg" / "kwsapp" / "speech_commands")

@@ -8,10 +8,10 @@ import json
 import os
 
 import pytest
-
 from conftest import make_tiny_dataset
-from trainer import compare, models
-from trainer.cli import main
+
+from kwstrain import compare, models
+from kwstrain.cli import main
 
 # Batch 8 on 3 speakers: one small step per epoch keeps the real run quick.
 ARGS = ["--epochs", "1", "--batch-size", "8", "--curve-epochs", "2", "--dropouts", "0.4,0.6", "--quiet"]
@@ -204,7 +204,7 @@ def test_results_of_an_older_network_revision_are_not_reused(study, monkeypatch)
     s = _settings(data)
     run = next(r for r in compare.main_runs(s) if r.model == "vgg_small")
     assert compare.is_done(report, run, s)
-    from trainer.models import REVISION
+    from kwstrain.models import REVISION
 
     assert report["results"][run.key]["model_revision"] == REVISION["vgg_small"]
     monkeypatch.setitem(REVISION, "vgg_small", REVISION["vgg_small"] + 1)

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from kwsapp.core.errors import KwsError
-from trainer import dataset as D
+from kwstrain import dataset as D
 from tests.conftest import make_tiny_dataset
 
 

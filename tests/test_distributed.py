@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
+from kwstrain.distributed import WORKER_DIR_PREFIX
 from tests.conftest import ROOT, kept_model_val_loss, kws_train_here, make_tiny_dataset
-from trainer.distributed import WORKER_DIR_PREFIX
 
 # --ema too: the averaged weights must be validated, kept and resumed under the multi-worker
 # strategy's own training loop as under model.fit.
@@ -30,7 +30,7 @@ def _free_ports(n):
 
 
 def _train_cmd(data, out, *extra, epochs=12):
-    return [sys.executable, "-m", "trainer", "train", "--data-dir", data, "--epochs", str(epochs), *RECIPE,
+    return [sys.executable, "-m", "kwstrain", "train", "--data-dir", data, "--epochs", str(epochs), *RECIPE,
             "--out", out, *extra]
 
 
@@ -194,7 +194,7 @@ def test_killed_run_resumes_from_its_last_finished_epoch(resumed):
      "a worker was lost (the chief stopped answering heartbeats)"),
 ])
 def test_lost_worker_message_names_the_peer_and_the_epoch(error, message):
-    from trainer.distributed import lost_worker_message
+    from kwstrain.distributed import lost_worker_message
 
     line = lost_worker_message(RuntimeError(error), ("worker", 1), 4, 12)
     assert message in line and line.endswith("to resume from epoch 5 (4 of 12 epochs were done)")
@@ -203,7 +203,7 @@ def test_lost_worker_message_names_the_peer_and_the_epoch(error, message):
 
 
 def test_a_backup_of_other_options_is_refused_in_one_line(data, tmp_path, capsys):
-    from trainer import backup
+    from kwstrain import backup
 
     out = str(tmp_path / "model")
     os.makedirs(os.path.join(out, "backup"))
@@ -224,7 +224,7 @@ def test_a_backup_of_other_options_is_refused_in_one_line(data, tmp_path, capsys
 
 def test_input_shards_are_disjoint_parts_of_the_single_worker_stream(data):
     from kwsapp.core.features import FeatureConfig
-    from trainer import dataset, pipeline
+    from kwstrain import dataset, pipeline
 
     cfg = FeatureConfig()
     tr = pipeline.decode(dataset.scan(data), cfg, use_cache=False)["training"]
@@ -242,7 +242,7 @@ def test_input_shards_are_disjoint_parts_of_the_single_worker_stream(data):
 def test_mirrored_picks_every_gpu_when_there_are_some(monkeypatch):
     import tensorflow as tf
 
-    from trainer import train
+    from kwstrain import train
 
     seen = {}
 
@@ -275,7 +275,7 @@ def test_bad_tf_config_is_one_line(data, tmp_path, capsys, monkeypatch, tf_confi
 
 
 def test_a_worker_removes_the_folders_of_killed_workers_only(tmp_path):
-    from trainer.distributed import remove_stale_worker_dirs
+    from kwstrain.distributed import remove_stale_worker_dirs
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # its process id now names no process

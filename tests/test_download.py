@@ -9,10 +9,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from conftest import make_tiny_dataset
-from trainer import download as DL
-from trainer.cli import main
+
+from kwstrain import download as DL
+from kwstrain.cli import main
 
 
 def _tar_gz(src: str) -> bytes:

@@ -8,19 +8,19 @@ import time
 import numpy as np
 import pytest
 
-from kwsapp.core import features as F
 from kwsapp.audio.filesource import FileSource
 from kwsapp.audio.ringbuffer import RingBuffer
+from kwsapp.core import features as F
 from kwsapp.core import recognizer as R
 from kwsapp.core.detector import Detector, EngineSettings
-from kwsapp.engine import Engine
-from kwsapp.core.smoothing import SmoothingConfig
-from kwsapp.core.levels import level_db
-from kwsapp.core.recognizer import Recognizer
 from kwsapp.core.errors import KwsError, ModelError
+from kwsapp.core.levels import level_db
 from kwsapp.core.model import Classifier
+from kwsapp.core.recognizer import Recognizer
+from kwsapp.core.smoothing import SmoothingConfig
 from kwsapp.core.wavio import load_audio, write_wav
-from trainer.streamtest import pick_clips, score, sequence_stream
+from kwsapp.engine import Engine
+from kwstrain.streamtest import pick_clips, score, sequence_stream
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def fresh_tflite_model(model_dir, tmp_path_factory):
     not depend on how the shipped file was produced)."""
     import keras
 
-    from trainer.export import write_tflite
+    from kwstrain.export import write_tflite
 
     d = tmp_path_factory.mktemp("model")
     for name in ("config.json", "model.keras"):
@@ -52,8 +52,8 @@ def fresh_tflite_model(model_dir, tmp_path_factory):
 
 def test_tflite_and_keras_runtimes_give_the_same_scores(fresh_tflite_model, clip_stream):
     """The exported front end + model (LiteRT) against the shared pipeline + Keras model in
-    TensorFlow, within the export's own tolerances (trainer/export.py)."""
-    from trainer.export import LOG_MEL_TOLERANCE, SCORE_TOLERANCE
+    TensorFlow, within the export's own tolerances (kwstrain/export.py)."""
+    from kwstrain.export import LOG_MEL_TOLERANCE, SCORE_TOLERANCE
 
     audio, _ = clip_stream
     lite, tfn = Recognizer(fresh_tflite_model, "tflite"), Recognizer(fresh_tflite_model, "keras")

@@ -8,13 +8,13 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import make_tiny_dataset, tone
+
 from kwsapp.core import features as F
 from kwsapp.core.wavio import write_wav
-from trainer import explore as E
-from trainer.cli import main
-from trainer.dataset import COMMANDS
+from kwstrain import explore as E
+from kwstrain.cli import main
+from kwstrain.dataset import COMMANDS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

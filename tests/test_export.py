@@ -6,7 +6,7 @@ import pytest
 
 from kwsapp.core.errors import KwsError
 from kwsapp.core.features import FeatureConfig
-from trainer import export, models
+from kwstrain import export, models
 
 
 @pytest.mark.parametrize("kind", ["logmel", "mfcc", "spectrogram"])

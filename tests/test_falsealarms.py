@@ -6,16 +6,15 @@ import random
 
 import numpy as np
 import pytest
+from conftest import copy_model, tone
 
 from kwsapp.core.errors import KwsError
 from kwsapp.core.model import read_config
 from kwsapp.core.wavio import load_audio, write_wav
-from trainer import falsealarms as FA
-from trainer import negatives as N
-from trainer.cli import main
-from trainer.streamtest import pick_clips
-
-from conftest import copy_model, tone
+from kwstrain import falsealarms as FA
+from kwstrain import negatives as N
+from kwstrain.cli import main
+from kwstrain.streamtest import pick_clips
 
 
 def _speech_folder(root, files: dict) -> None:
@@ -78,7 +77,7 @@ def test_negatives_cli_feeds_training_as_unknown(tmp_path, tiny_dataset):
     assert all("_nohash_" in f for f in files)
     assert load_audio(str(out / N.FOLDER / files[0])).shape == (16000,)
 
-    from trainer.train import TrainConfig, prepare_data
+    from kwstrain.train import TrainConfig, prepare_data
 
     spec, _, _, n = prepare_data(TrainConfig(data_dir=tiny_dataset, out=str(tmp_path / "m"),
                                              extra_data=(str(out), str(out))))
@@ -127,7 +126,7 @@ def test_speeds_out_of_range_are_refused_in_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("engine", ["espeak-ng", "festival"])
 def test_synthetic_running_speech_is_spoken_by_the_engines(engine, tmp_path):
     # festival runs two processes (text2wave, then sox for pitch): the sentence path must run both
-    from trainer import synth as S
+    from kwstrain import synth as S
 
     if not S.available_engines([engine]):
         pytest.fail(f"{engine} not installed (Debian: {S.install_hint([engine])}; `make setup-test` installs it)")

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from kwsapp.core.model import Classifier, read_config
+from kwstrain import dataset as D
+from kwstrain.finetune import parse_labels, split_holdout, user_clips
 from tests.conftest import ROOT, json_lines, make_tiny_dataset
-from trainer import dataset as D
-from trainer.finetune import parse_labels, split_holdout, user_clips
 
 
 def _digest(folder):
@@ -24,7 +24,7 @@ def _digest(folder):
 
 
 def _run(*args):
-    return subprocess.Popen([sys.executable, "-m", "trainer", "finetune", *args], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "kwstrain", "finetune", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -85,7 +85,7 @@ def test_cancelled_finetune_leaves_nothing(folders, model_dir):
 
 
 def test_refuses_to_overwrite_the_source_or_bundled_model(folders, model_dir, capsys):
-    from trainer.cli import main
+    from kwstrain.cli import main
 
     tmp, base, user = folders
     before = _digest(model_dir)
@@ -115,7 +115,7 @@ def test_progress_json_reports_each_epoch_as_its_history_row_lands(tmp_path):
     row half-written is not read yet); the last row still comes when training returns."""
     import argparse
 
-    from trainer.finetune import EpochWatch, add_parser
+    from kwstrain.finetune import EpochWatch, add_parser
 
     sub = argparse.ArgumentParser().add_subparsers()
     add_parser(sub)

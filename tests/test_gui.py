@@ -16,16 +16,16 @@ import pytest
 # fail, not quietly skip every window test.
 import pytestqt  # noqa: F401
 
-from kwsapp.core.smoothing import SmoothingConfig
 from kwsapp.core.errors import AudioFileError, DeviceError
+from kwsapp.core.smoothing import SmoothingConfig
+from kwsapp.core.wavio import load_audio, write_wav
+from kwsapp.gui.listening.bridge import Heard
 from kwsapp.gui.listening.engine_api import SourceSpec
 from kwsapp.gui.live.history import HistoryTable
 from kwsapp.gui.live.scores import ScoresView
+from kwsapp.gui.live.spectrogram import SpectrogramView, mel_axis_ticks
 from kwsapp.gui.settings.panel import SmoothingPanel
 from kwsapp.gui.settings.store import Store, open_settings
-from kwsapp.gui.live.spectrogram import SpectrogramView, mel_axis_ticks
-from kwsapp.core.wavio import load_audio, write_wav
-from kwsapp.gui.listening.bridge import Heard
 
 WORDS = ("yes", "no", "stop", "go", "left")
 OUR_THREADS = ("kws-", "kwsapp-")
@@ -183,8 +183,8 @@ def test_real_clips_show_detections_spectrogram_and_bars(make_window, qtbot, dat
                                                          monkeypatch):
     from kwsapp.audio.filesource import FileSource
     from kwsapp.audio.ringbuffer import RingBuffer
-    from kwsapp.engine import Engine
     from kwsapp.core.recognizer import Recognizer
+    from kwsapp.engine import Engine
 
     # The project's rule: the GUI thread never runs the model (loading, warm-up or a hop), so
     # a slow inference can never freeze the window. Every model call records its thread.

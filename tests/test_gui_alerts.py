@@ -8,15 +8,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 import pytestqt  # noqa: F401  (a missing pytest-qt must fail, not skip these tests)
-
 from PyQt6 import QtMultimedia, QtWidgets  # noqa: E402
-
-from kwsapp.gui.actions.actionstab import WordAction  # noqa: E402
-from kwsapp.core.wavio import read_wav, write_wav  # noqa: E402
-from kwsapp.gui.listening.bridge import Heard  # noqa: E402
 from test_gui_actions import make_window  # noqa: E402  (a shown window on a settings file)
+
+from kwsapp.core.wavio import read_wav, write_wav  # noqa: E402
+from kwsapp.gui.actions.actionstab import WordAction  # noqa: E402
+from kwsapp.gui.listening.bridge import Heard  # noqa: E402
 
 Buttons = QtWidgets.QDialogButtonBox.StandardButton
 

@@ -9,12 +9,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 import pytestqt  # noqa: E402,F401  (a missing pytest-qt must fail, not skip these tests)
 
 from kwsapp.gui.actions.actionstab import WordAction  # noqa: E402
-from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
 from kwsapp.gui.listening.bridge import Heard  # noqa: E402
+from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
 
 
 @pytest.fixture
@@ -77,9 +76,10 @@ def test_no_folder_no_clip_and_a_later_row_keeps_its_own_clip(window, qtbot, tmp
 
 
 def test_engine_sends_each_detection_with_its_own_audio(data_dir, model_dir, tmp_path):
+    from test_gui import build_words_wav
+
     from kwsapp.gui.listening import engine_api
     from kwsapp.gui.listening.engine_api import SourceSpec
-    from test_gui import build_words_wav
 
     wav = str(tmp_path / "words.wav")
     build_words_wav(data_dir, wav)

@@ -8,16 +8,14 @@ import os
 
 import numpy as np
 import pytest
-
 import pytestqt  # noqa: F401  (a missing pytest-qt must fail, not skip these tests)
-
 from PyQt6 import QtCore  # noqa: E402
-
-from kwsapp.gui.actions import marks  # noqa: E402
-from kwsapp.gui.actions.actionstab import WordAction  # noqa: E402
-from kwsapp.core.wavio import read_wav  # noqa: E402
 from test_gui_actions import make_window  # noqa: E402  (a shown window on a settings file)
 from test_gui_clips import heard  # noqa: E402  (the clip, then its detection, as the bridge sends them)
+
+from kwsapp.core.wavio import read_wav  # noqa: E402
+from kwsapp.gui.actions import marks  # noqa: E402
+from kwsapp.gui.actions.actionstab import WordAction  # noqa: E402
 from tests.conftest import tone  # noqa: E402
 
 
@@ -111,9 +109,9 @@ def test_a_clip_gone_from_its_folder_cannot_be_marked_and_says_why(window, qtbot
 
 def test_train_on_my_voice_lists_marked_takes_and_gives_them_to_the_finetune(window, qtbot, data_home, tmp_path,
                                                                              model_dir, monkeypatch):
+    from kwsapp.core.wavio import write_wav
     from kwsapp.gui.voice import finetunerun
     from kwsapp.gui.voice.dialog import VoiceTrainDialog
-    from kwsapp.core.wavio import write_wav
 
     detected_with_clip(window, qtbot, "yes", 1.0)
     window.history.mark_wrong(window.history.rows[0].n)

@@ -5,13 +5,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-
 import pytestqt  # noqa: E402,F401  (a missing pytest-qt must fail, not skip these tests)
-
 from PyQt6 import QtWidgets  # noqa: E402
 
-from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
 from kwsapp.gui.listening.bridge import Heard  # noqa: E402
+from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 import pytestqt  # noqa: E402,F401  (a missing pytest-qt must fail, not skip these tests)
-
 from PyQt6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
+from kwsapp.gui.listening.bridge import Heard  # noqa: E402
 from kwsapp.gui.listening.engine_api import SourceSpec  # noqa: E402
 from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
-from kwsapp.gui.listening.bridge import Heard  # noqa: E402
 
 
 @pytest.fixture
@@ -154,10 +152,10 @@ def test_menu_bar_holds_every_action_with_its_shortcut(window):
 
 def test_window_with_a_verifier_says_so_and_gives_it_to_its_engine(qtbot, store, model_dir, tmp_path, monkeypatch):
     from kwsapp.core.errors import KwsError
-    from kwsapp.gui.listening import engine_api
-    from kwsapp.gui.window import MainWindow
     from kwsapp.core.verifier import BUNDLED_VERIFIER_DIR
     from kwsapp.core.wavio import write_wav
+    from kwsapp.gui.listening import engine_api
+    from kwsapp.gui.window import MainWindow
 
     asked = []
 
@@ -303,7 +301,6 @@ def test_quit_ends_the_process_without_interpreter_teardown(qtbot, tmp_path, mon
 
     def press_ctrl_q():
         from PyQt6 import QtGui
-        from PyQt6.QtTest import QTest
 
         win = next(w for w in QtWidgets.QApplication.topLevelWidgets() if hasattr(w, "quit_action"))
         assert win.quit_action.shortcut() == QtGui.QKeySequence("Ctrl+Q")
@@ -435,8 +432,8 @@ def _hops_at(w, level_db: float, start: float, seconds: float):
 
 
 def test_a_quiet_input_gets_a_hint_that_goes_when_the_level_comes_back(window):
-    from kwsapp.gui.live.quiethint import HINT
     from kwsapp.core.levels import QUIET_SPAN_S, TOO_QUIET_DBFS
+    from kwsapp.gui.live.quiethint import HINT
 
     w, hint = window, window.quiet_hint
     assert TOO_QUIET_DBFS > -70  # the test's quiet input is below the line

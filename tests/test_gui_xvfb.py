@@ -12,7 +12,6 @@ import time
 
 import numpy as np
 import pytest
-
 from test_gui import build_words_wav
 from xvfb import virtual_display
 

@@ -17,10 +17,10 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PACKAGES = ("kwsapp", "trainer")
+PACKAGES = ("kwsapp", "kwstrain")
 
 CORE = "kwsapp.core"
-NOT_IN_CORE = ("PyQt6", "pyqtgraph", "argparse", "sounddevice", "trainer")
+NOT_IN_CORE = ("PyQt6", "pyqtgraph", "argparse", "sounddevice", "kwstrain")
 # The trainer's command line must parse, explain and fail like kwsapp's (same smoothing and
 # --verifier options, help format, exit statuses, --json discipline): those two modules are argparse
 # by nature, so they cannot sink into the core.
@@ -72,9 +72,9 @@ def wrong_arrows(module: str, imported: list[tuple[int, str]]) -> list[str]:
                 why = "the core must not import it"
             elif _within(name, "kwsapp") and name != "kwsapp" and not _within(name, CORE):
                 why = "the core must not import the app"
-        elif _within(module, "kwsapp") and _within(name, "trainer"):
+        elif _within(module, "kwsapp") and _within(name, "kwstrain"):
             why = "kwsapp must not import the trainer"
-        elif (_within(module, "trainer") and _within(name, "kwsapp") and name != "kwsapp"
+        elif (_within(module, "kwstrain") and _within(name, "kwsapp") and name != "kwsapp"
               and not _within(name, CORE) and not any(_within(name, m) for m in TRAINER_MAY_USE)):
             why = f"the trainer uses the core (and only {', '.join(TRAINER_MAY_USE)} of the app)"
         if why is None and name in ENTRY_POINTS and module != name and module not in ENTRY_POINTS[name]:
@@ -109,9 +109,9 @@ def test_the_core_is_where_the_checks_look():
     ("kwsapp.core.detector", "class C:\n    def f(self):\n        from ..audio import mic\n", "kwsapp.audio.mic"),
     ("kwsapp.core.detector", "try:\n    from ..engine import Engine\nexcept ImportError:\n    pass\n", "kwsapp.engine"),
     ("kwsapp.core.smoothing", "import sounddevice as sd\n", "sounddevice"),
-    ("kwsapp.core.wavio", "from trainer import dataset\n", "trainer.dataset"),
-    ("kwsapp.gui.window", "def f():\n    from trainer.finetune import finetune\n", "trainer.finetune"),
-    ("trainer.streamtest", "def f():\n    from kwsapp.listen import CLIP_S\n", "kwsapp.listen"),
+    ("kwsapp.core.wavio", "from kwstrain import dataset\n", "kwstrain.dataset"),
+    ("kwsapp.gui.window", "def f():\n    from kwstrain.finetune import finetune\n", "kwstrain.finetune"),
+    ("kwstrain.streamtest", "def f():\n    from kwsapp.listen import CLIP_S\n", "kwsapp.listen"),
     ("kwsapp.gui.app", "from ..listen import add_verifier_arg\n", "kwsapp.listen"),
 ])
 def test_a_planted_wrong_import_is_caught(module, source, offender):
@@ -123,7 +123,7 @@ def test_a_planted_wrong_import_is_caught(module, source, offender):
     ("kwsapp.core.detector", "from .smoothing import Smoother\nfrom . import features\nimport numpy\n"),
     ("kwsapp.core.model", "from .. import __version__\n"),
     ("kwsapp.engine", "from .core.detector import Detector\nfrom .audio.sources import open_source\n"),
-    ("trainer.cli", "from kwsapp.cli_util import run_main\nfrom kwsapp.cli_options import add_smoothing_args\n"),
+    ("kwstrain.cli", "from kwsapp.cli_util import run_main\nfrom kwsapp.cli_options import add_smoothing_args\n"),
     ("kwsapp.__main__", "from .cli import main\n"),
 ])
 def test_right_arrows_pass(module, source):

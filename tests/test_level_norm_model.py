@@ -5,8 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from kwsapp.core.recognizer import Recognizer
 from kwsapp.core.model import read_config
+from kwsapp.core.recognizer import Recognizer
 from kwsapp.core.wavio import load_audio
 from tests.conftest import ROOT, make_tiny_dataset
 
@@ -16,7 +16,7 @@ def level_model(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("levelnorm")
     data = make_tiny_dataset(str(tmp / "data"))
     out = str(tmp / "model")
-    p = subprocess.run([sys.executable, "-m", "trainer", "train", "--data-dir", data, "--epochs", "1",
+    p = subprocess.run([sys.executable, "-m", "kwstrain", "train", "--data-dir", data, "--epochs", "1",
                         "--batch-size", "16", "--quiet", "--level-norm", "window", "--level-db=-30,0",
                         "--out", out], capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert p.returncode == 0, p.stderr[-2000:]

@@ -13,7 +13,7 @@ import pytest
 
 from kwsapp.cli import main
 from kwsapp.core.wavio import write_wav
-from trainer.streamtest import pick_clips, score, sequence_stream
+from kwstrain.streamtest import pick_clips, score, sequence_stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

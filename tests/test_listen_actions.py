@@ -14,7 +14,7 @@ import pytest
 from kwsapp.cli import main
 from kwsapp.core.detector import Detector
 from kwsapp.core.wavio import read_wav, write_wav
-from trainer.streamtest import pick_clips, sequence_stream
+from kwstrain.streamtest import pick_clips, sequence_stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV_KEYS = ("KWSAPP_LABEL", "KWSAPP_SCORE", "KWSAPP_TIME", "KWSAPP_WALL_TIME", "KWSAPP_FILE", "KWSAPP_CLIP")

@@ -14,7 +14,7 @@ import soundfile as sf
 
 from kwsapp.cli import main
 from kwsapp.core.wavio import write_wav
-from trainer.streamtest import pick_clips, sequence_stream
+from kwstrain.streamtest import pick_clips, sequence_stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

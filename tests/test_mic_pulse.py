@@ -9,15 +9,15 @@ import time
 
 import numpy as np
 import pytest
+from pulse import VirtualMic, virtual_mic  # noqa: F401
 
 from kwsapp.audio.mic import MicSource
 from kwsapp.audio.ringbuffer import RingBuffer
 from kwsapp.cli import main
-from kwsapp.engine import Engine
 from kwsapp.core.errors import DeviceError
 from kwsapp.core.wavio import write_wav
-from pulse import VirtualMic, virtual_mic  # noqa: F401
-from trainer.streamtest import pick_clips, sequence_stream
+from kwsapp.engine import Engine
+from kwstrain.streamtest import pick_clips, sequence_stream
 
 pytestmark = pytest.mark.audio
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,11 +1,11 @@
-"""trainer/modelfolder.py: the one writer of model folders, each file renamed into place."""
+"""kwstrain/modelfolder.py: the one writer of model folders, each file renamed into place."""
 import json
 import os
 
 import pytest
 
 from kwsapp.core.model import ModelConfig, read_config
-from trainer import modelfolder
+from kwstrain import modelfolder
 
 
 def test_an_interrupted_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

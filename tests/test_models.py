@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from trainer import models
+from kwstrain import models
 
 
 @pytest.mark.parametrize("name,params", [
@@ -57,7 +57,7 @@ def test_unknown_model_name():
 
 
 def test_cli_model_names_match_the_builders():
-    from trainer.train import MODEL_NAMES
+    from kwstrain.train import MODEL_NAMES
 
     assert MODEL_NAMES == tuple(models.BUILDERS)
 

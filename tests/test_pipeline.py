@@ -10,8 +10,8 @@ import tensorflow as tf
 from kwsapp.core import features as F
 from kwsapp.core.errors import KwsError
 from kwsapp.core.wavio import load_audio
-from trainer import dataset as D
-from trainer import pipeline as P
+from kwstrain import dataset as D
+from kwstrain import pipeline as P
 
 CFG = F.FeatureConfig()
 
@@ -254,7 +254,7 @@ def test_app_side_features_equal_training_features(data_dir, model_dir):
 def test_mixup_blends_features_and_labels_by_the_same_weight():
     import tensorflow as tf
 
-    from trainer.train import _mixup
+    from kwstrain.train import _mixup
 
     # Example i is constant i everywhere, so its mixed features reveal lam and partner.
     n, classes = 16, 4

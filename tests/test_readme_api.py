@@ -4,7 +4,6 @@ import os
 import re
 
 import numpy as np
-
 from conftest import ROOT
 
 
@@ -25,7 +24,7 @@ def test_the_readmes_detector_snippet_runs_as_written(capsys):
 def test_the_readmes_calls_hear_a_real_word(data_dir):
     from kwsapp import Detector
     from kwsapp.core.wavio import load_audio
-    from trainer.streamtest import pick_clips
+    from kwstrain.streamtest import pick_clips
 
     for word, path in pick_clips(data_dir, "testing", words=("yes", "stop")):
         detector = Detector()

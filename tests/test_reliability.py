@@ -29,11 +29,11 @@ from kwsapp.audio.filesource import FileSource, load_stream_audio
 from kwsapp.audio.mic import MicSource
 from kwsapp.audio.ringbuffer import RingBuffer
 from kwsapp.cli import main
-from kwsapp.engine import Engine
 from kwsapp.core.errors import DeviceError
 from kwsapp.core.wavio import resample, write_wav
+from kwsapp.engine import Engine
+from kwstrain.streamtest import pick_clips, sequence_stream
 from tests.test_wavio import _wav_bytes
-from trainer.streamtest import pick_clips, sequence_stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUR_THREADS = ("kws-", "kwsapp-")
@@ -675,7 +675,7 @@ def test_listen_survives_the_sound_server_restarting(data_dir, tmp_path):
 # ---------------------------------------------------------------- evaluate on a dataset with broken clips
 def test_evaluate_skips_and_counts_broken_clips_leaving_the_model(capsys, tmp_path, tiny_dataset, model_dir,
                                                                   monkeypatch):
-    from trainer.cli import main as kws_train
+    from kwstrain.cli import main as kws_train
 
     with open(os.path.join(tiny_dataset, "testing_list.txt")) as f:
         clip = f.readline().strip()

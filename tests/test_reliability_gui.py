@@ -13,17 +13,15 @@ import time
 
 import numpy as np
 import pytest
-
 import pytestqt  # noqa: F401  (plain import: a missing pytest-qt must fail, not skip)
-
 from PyQt6 import QtWidgets  # noqa: E402
 
-from kwsapp.core.smoothing import SmoothingConfig  # noqa: E402
 from kwsapp.core.errors import KwsError  # noqa: E402
+from kwsapp.core.smoothing import SmoothingConfig  # noqa: E402
+from kwsapp.core.wavio import resample  # noqa: E402
 from kwsapp.gui.listening.engine_api import SourceSpec  # noqa: E402
 from kwsapp.gui.live.history import write_csv  # noqa: E402
 from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
-from kwsapp.core.wavio import resample  # noqa: E402
 from tests.test_gui import build_words_wav, make_window, our_threads, store  # noqa: E402,F401
 from tests.test_reliability import MODEL_CASES, SLOW, _bad_wavs, _damage, _slow_scores, digest  # noqa: E402
 from tests.test_wavio import _wav_bytes  # noqa: E402

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from trainer import robustness as R
+from kwstrain import robustness as R
 
 
 def _rt60(h: np.ndarray, rate: int = 16000) -> float:
@@ -53,7 +53,7 @@ def test_quiet_room_is_at_its_level_without_speech(data_dir):
 
 def test_robustness_cli_reports_every_condition_as_table_json_and_plot(tmp_path, data_dir, model_dir):
     png = tmp_path / "rob.png"
-    p = subprocess.run([sys.executable, "-m", "trainer", "robustness", "--model", model_dir, "--data-dir", data_dir,
+    p = subprocess.run([sys.executable, "-m", "kwstrain", "robustness", "--model", model_dir, "--data-dir", data_dir,
                         "--streams", "1", "--duration", "45", "--levels=-30,0", "--quiet-s", "20",
                         "--no-speech", "--plot", str(png), "--json"], capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
@@ -68,7 +68,7 @@ def test_robustness_cli_reports_every_condition_as_table_json_and_plot(tmp_path,
 
 
 def test_robustness_refuses_levels_out_of_range(model_dir, data_dir):
-    p = subprocess.run([sys.executable, "-m", "trainer", "robustness", "--model", model_dir, "--data-dir", data_dir,
+    p = subprocess.run([sys.executable, "-m", "kwstrain", "robustness", "--model", model_dir, "--data-dir", data_dir,
                         "--levels=-90,0"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "--levels" in p.stderr and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1

@@ -4,8 +4,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
+
 from kwsapp import __version__
 
 PROBE = """
@@ -24,7 +24,7 @@ def _run(module, *args):
 
 @pytest.mark.parametrize("args", [["devices"], ["listen", "--input", "CLIP"]])
 def test_app_commands_do_not_import_tensorflow(args, data_dir):
-    from trainer.streamtest import pick_clips
+    from kwstrain.streamtest import pick_clips
 
     (_, clip), = pick_clips(data_dir, "testing", words=("go",))
     last, r = _run("kwsapp.cli", *[clip if a == "CLIP" else a for a in args])
@@ -32,11 +32,11 @@ def test_app_commands_do_not_import_tensorflow(args, data_dir):
 
 
 def test_keras_backend_and_the_trainer_do_import_it(data_dir):
-    from trainer.streamtest import pick_clips
+    from kwstrain.streamtest import pick_clips
 
     (_, clip), = pick_clips(data_dir, "testing", words=("go",))
     assert _run("kwsapp.cli", "listen", "--input", clip, "--backend", "keras")[0] == "TF 0"
-    assert _run("trainer.cli", "export", "--model", "no/such/model")[0] == "TF 1"  # a missing model: a runtime error
+    assert _run("kwstrain.cli", "export", "--model", "no/such/model")[0] == "TF 1"  # a missing model: a runtime error
 
 
 def test_version():
@@ -60,7 +60,7 @@ main(sys.argv[1:])
 def test_the_window_runs_without_importing_tensorflow(tmp_path, data_dir):
     import os
 
-    from trainer.streamtest import pick_clips
+    from kwstrain.streamtest import pick_clips
 
     (_, clip), = pick_clips(data_dir, "testing", words=("go",))
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", KWSAPP_SETTINGS=str(tmp_path / "settings.ini"))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from kwsapp.core.smoothing import SmoothingConfig, Smoother
+from kwsapp.core.smoothing import Smoother, SmoothingConfig
 
 LABELS = ("_silence_", "_unknown_", "yes", "no")
 
@@ -121,9 +121,10 @@ def test_config_round_trips_and_validates():
 
 def test_a_model_can_carry_its_tuned_threshold_and_window(tmp_path, model_dir):
     from conftest import copy_model
-    from kwsapp.core.smoothing import for_model
+
     from kwsapp.core.errors import ModelError
     from kwsapp.core.model import read_config
+    from kwsapp.core.smoothing import for_model
 
     tuned = copy_model(model_dir, str(tmp_path / "tuned"), detection_threshold=0.62, average_window_ms=None)
     assert read_config(tuned).detection_threshold == 0.62
@@ -146,6 +147,7 @@ def test_a_model_can_carry_its_tuned_threshold_and_window(tmp_path, model_dir):
 
 def test_the_users_choices_go_on_top_of_the_models_tuning(tmp_path, model_dir):
     from conftest import copy_model
+
     from kwsapp.core.errors import UsageError
     from kwsapp.core.model import read_config
     from kwsapp.core.smoothing import chosen
@@ -179,10 +181,9 @@ def test_a_word_threshold_replaces_the_common_one_for_that_word_only():
 def test_model_config_carries_word_thresholds(tmp_path):
     import json
 
-    from kwsapp.core.smoothing import tuned
     from kwsapp.core.model import ModelConfig, read_config
-
-    from trainer.modelfolder import write_config
+    from kwsapp.core.smoothing import tuned
+    from kwstrain.modelfolder import write_config
 
     write_config(str(tmp_path), ModelConfig(labels=LABELS, detection_threshold=0.6, word_thresholds=(("yes", 0.75),)))
     cfg = read_config(str(tmp_path))

@@ -3,10 +3,10 @@ the whole tool on the bundled model."""
 
 import numpy as np
 import pytest
-
 from conftest import json_lines
-from trainer.cli import main
-from trainer.streamtest import StreamSpec, make_stream, read_labels, score, write_labels
+
+from kwstrain.cli import main
+from kwstrain.streamtest import StreamSpec, make_stream, read_labels, score, write_labels
 
 COMMANDS = {"yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"}
 
@@ -108,7 +108,7 @@ def test_streams_and_threshold_sweep(capsys, data_dir, model_dir):
 
 
 def test_pick_smoothing_keeps_errors_within_bounds():
-    from trainer.streamtest import pick_smoothing
+    from kwstrain.streamtest import pick_smoothing
 
     def row(th, c, w, f):
         return {"threshold": th, "correct_pct": c, "wrong_pct": w, "false_positive_pct": f}
@@ -122,8 +122,9 @@ def test_pick_smoothing_keeps_errors_within_bounds():
 
 def test_model_smoothing_is_the_default_and_save_smoothing_writes_it(capsys, data_dir, model_dir, tmp_path):
     from conftest import copy_model
+
     from kwsapp.core.model import read_config
-    from trainer.streamtest import pick_smoothing
+    from kwstrain.streamtest import pick_smoothing
 
     def last():
         [r] = json_lines(capsys.readouterr().out)

@@ -13,15 +13,16 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import make_tiny_dataset, tone
+
 from kwsapp.core.errors import KwsError
 from kwsapp.core.wavio import read_wav
-from trainer import dataset as D
-from trainer import neural_tts as N
-from trainer import synth as S
-from trainer.cli import main
-from trainer.train import TrainConfig, prepare_data
+from kwstrain import dataset as D
+from kwstrain import neural_tts as N
+from kwstrain import synth as S
+from kwstrain.cli import main
+from kwstrain.train import TrainConfig, prepare_data
+
 
 @pytest.fixture(scope="module")
 def synth_dir(tmp_path_factory):
@@ -417,7 +418,7 @@ def test_pitch_of_a_neural_voice_is_shifted_by_sox(tmp_path):
 
 
 def test_every_word_synth_and_negatives_say_has_a_kokoro_pronunciation():
-    from trainer.negatives import SENTENCE_WORDS
+    from kwstrain.negatives import SENTENCE_WORDS
     words = D.COMMANDS + S.UNKNOWN_WORDS + SENTENCE_WORDS
     assert len(N.phonemes(" ".join(words)).split(" ")) == len(words)
     with pytest.raises(KwsError, match="no pronunciation for 'xyzzyq'"):

@@ -7,10 +7,10 @@ import sys
 import numpy as np
 import pytest
 
+from kwstrain import distill
+from kwstrain import teacher as T
+from kwstrain.cli import main
 from tests.conftest import make_tiny_dataset
-from trainer import distill
-from trainer import teacher as T
-from trainer.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -105,13 +105,13 @@ def test_mixed_targets_are_the_weighted_sum():
 def _contradicting_targets(data, model_dir, folder):
     """Targets that name the next label (mod 12) of every copy: the opposite of its hard label."""
     from kwsapp.core.model import read_config
-    from trainer.train import TrainConfig, prepare_data
+    from kwstrain.train import TrainConfig, prepare_data
 
     features = read_config(model_dir).features
     spec, decoded, noise, _ = prepare_data(TrainConfig(data_dir=data, out=folder, features=features))
     tr = decoded["training"]
     os.makedirs(folder)
-    copies = T.fixed_copies(tr, noise, features, __import__("trainer.pipeline").pipeline.AugmentConfig(),
+    copies = T.fixed_copies(tr, noise, features, __import__("kwstrain.pipeline").pipeline.AugmentConfig(),
                             spec.labels.index("_silence_"), 1, 0, os.path.join(folder, distill.COPIES_FILE))
     wrong = (tr.labels + 1) % 12
     distill.save(folder, tr.labels, np.eye(12, dtype=np.float32)[wrong], spec.labels,
@@ -122,7 +122,7 @@ def _contradicting_targets(data, model_dir, folder):
 def test_distillation_moves_the_student_towards_the_targets(data, model_dir, tmp_path):
     """Targets that contradict every hard label: with --distill-weight 1 the student learns them,
     with 0 it does not. Same data, seed and steps; only the weight differs."""
-    from trainer.train import TrainConfig, train
+    from kwstrain.train import TrainConfig, train
 
     copies, wrong = _contradicting_targets(data, model_dir, str(tmp_path / "targets"))
     got = {}
@@ -146,8 +146,8 @@ def test_room_and_microphone_options_reach_the_fixed_copies(data, model_dir, tmp
     import dataclasses
 
     from kwsapp.core.model import read_config
-    from trainer.cli import build_parser
-    from trainer.train import TrainConfig, prepare_data
+    from kwstrain.cli import build_parser
+    from kwstrain.train import TrainConfig, prepare_data
 
     features = read_config(model_dir).features
     spec, decoded, noise, _ = prepare_data(TrainConfig(data_dir=data, out=str(tmp_path / "m"), features=features))

@@ -16,7 +16,7 @@ from tests.conftest import ROOT, json_lines, kept_model_val_loss, kws_train_here
 
 def kws_train(*args, env=None):
     e = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "trainer", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "kwstrain", *args], capture_output=True, text=True, cwd=ROOT,
                           env=e, timeout=600)
 
 
@@ -44,7 +44,7 @@ def two_runs(tmp_path_factory):
     runs = []
     for name in ("model", "again"):
         out, log = str(tmp / name), open(tmp / f"{name}.stderr", "w+")
-        p = subprocess.Popen([sys.executable, "-m", "trainer", "train", "--data-dir", data, *TRAIN_ARGS,
+        p = subprocess.Popen([sys.executable, "-m", "kwstrain", "train", "--data-dir", data, *TRAIN_ARGS,
                               "--out", out], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, text=True)
         runs.append((out, p, log))
     done = []
@@ -192,7 +192,7 @@ def test_corrupt_clips_are_skipped_and_counted_or_stop_with_strict(trained, tmp_
 
 def test_odd_sample_rate_clips_are_resampled_and_used(trained):
     from kwsapp.core.features import FeatureConfig
-    from trainer import dataset, pipeline
+    from kwstrain import dataset, pipeline
 
     data, _, _ = trained
     dec = pipeline.decode(dataset.scan(data), FeatureConfig())
@@ -206,7 +206,7 @@ def test_odd_sample_rate_clips_are_resampled_and_used(trained):
 def test_ema_keeps_the_averaged_weights_it_validated(tmp_path):
     """With --ema the checkpoint must hold the weights whose validation loss was logged
     (the EMA swap has to happen before ModelCheckpoint), and mixup + weight decay run."""
-    from trainer.train import TrainConfig, train
+    from kwstrain.train import TrainConfig, train
 
     data = make_tiny_dataset(str(tmp_path / "data"))
     cfg = TrainConfig(data_dir=data, out=str(tmp_path / "m"), epochs=3, batch_size=16, ema=0.9,
@@ -230,7 +230,7 @@ def test_help_is_quick_and_quiet(cmd):
 def test_a_signal_during_fit_stops_at_the_next_batch_and_restores_handlers(sig):
     import keras
 
-    from trainer.train import stop_between_batches
+    from kwstrain.train import stop_between_batches
 
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
@@ -257,7 +257,7 @@ def test_a_signal_during_fit_stops_at_the_next_batch_and_restores_handlers(sig):
 def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
     data = make_tiny_dataset(str(tmp_path / "data"))
     out = tmp_path / "m"
-    p = subprocess.Popen([sys.executable, "-m", "trainer", "train", "--data-dir", data, "--epochs", "500",
+    p = subprocess.Popen([sys.executable, "-m", "kwstrain", "train", "--data-dir", data, "--epochs", "500",
                           "--batch-size", "16", "--quiet", "--out", str(out)], cwd=ROOT, text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 300
@@ -280,7 +280,7 @@ def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
 def test_a_bad_train_config_is_refused_in_one_line_naming_the_option(change, flag):
     """Every caller of the library gets the CLI's checks, not only `kws-train train`."""
     from kwsapp.core.errors import UsageError
-    from trainer.train import TrainConfig
+    from kwstrain.train import TrainConfig
 
     with pytest.raises(UsageError) as e:
         TrainConfig(data_dir="d", out="o", **change)
@@ -291,8 +291,8 @@ def test_train_config_is_frozen_and_checks_the_augmentation():
     import dataclasses
 
     from kwsapp.core.errors import UsageError
-    from trainer.pipeline import AugmentConfig
-    from trainer.train import TrainConfig
+    from kwstrain.pipeline import AugmentConfig
+    from kwstrain.train import TrainConfig
 
     cfg = TrainConfig(data_dir="d", out="o")
     with pytest.raises(dataclasses.FrozenInstanceError):

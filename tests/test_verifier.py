@@ -13,8 +13,8 @@ import pytest
 from kwsapp.core.detector import Detector, EngineSettings
 from kwsapp.core.errors import KwsError, ModelError
 from kwsapp.core.verifier import BUNDLED_VERIFIER_DIR, CONFIG_FILE, Verifier, best_hop, onnx_sessions
+from kwstrain import streamtest as ST
 from tests.conftest import json_lines
-from trainer import streamtest as ST
 
 
 def changed_copy(tmp_path, name: str, **config) -> str:
@@ -140,9 +140,9 @@ def test_listen_with_a_folder_that_is_no_verifier_is_one_line(tmp_path, capsys):
 def test_kws_train_verifier_exports_the_mean_of_the_heads(tmp_path, capsys):
     """From a teacher folder's heads (random ones here): head.tflite gives their mean
     probability, and verifier.json the labels of the targets."""
-    from trainer import distill
-    from trainer.cli import main
-    from trainer.teacher import build_head
+    from kwstrain import distill
+    from kwstrain.cli import main
+    from kwstrain.teacher import build_head
 
     teacher = tmp_path / "t"
     teacher.mkdir()
@@ -179,7 +179,7 @@ def test_kws_train_verifier_exports_the_mean_of_the_heads(tmp_path, capsys):
     ([], 1, "no head*.keras"),
 ])
 def test_bad_verifier_builds_are_one_line(args, code, says, tmp_path, capsys):
-    from trainer.cli import main
+    from kwstrain.cli import main
 
     rc = main(["verifier", "--teacher", str(tmp_path), "--out", str(tmp_path / "v"), *args])
     err = capsys.readouterr().err.strip()
@@ -259,7 +259,7 @@ def test_a_verifier_given_before_listen_is_kept():
 
 @pytest.mark.parametrize("cmd", ["falsealarms", "streamtest"])
 def test_tuning_the_models_setting_with_the_check_on_is_refused(cmd, capsys, data_dir):
-    from trainer.cli import main
+    from kwstrain.cli import main
 
     rc = main([cmd, "--data-dir", data_dir, "--split", "validation", "--sweep", "0.5,0.6", "--save-smoothing",
                "--verifier"])

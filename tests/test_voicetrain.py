@@ -7,17 +7,15 @@ import re
 
 import numpy as np
 import pytest
-
 import pytestqt  # noqa: F401  (plain import: a missing pytest-qt must fail, not skip)
-
+from pulse import virtual_mic  # noqa: E402,F401
 from PyQt6 import QtCore  # noqa: E402
 
-from kwsapp.gui.voice import recorder as R  # noqa: E402
-from kwsapp.gui.listening.engine_api import SourceSpec  # noqa: E402
-from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
 from kwsapp.core.model import read_config  # noqa: E402
 from kwsapp.core.wavio import load_audio, read_wav, write_wav  # noqa: E402
-from pulse import virtual_mic  # noqa: E402,F401
+from kwsapp.gui.listening.engine_api import SourceSpec  # noqa: E402
+from kwsapp.gui.settings.store import Store, open_settings  # noqa: E402
+from kwsapp.gui.voice import recorder as R  # noqa: E402
 from tests.conftest import make_tiny_dataset, tone  # noqa: E402
 from tests.test_finetune import _digest  # noqa: E402  (a model folder's fingerprint)
 
@@ -272,7 +270,6 @@ def test_closing_during_a_stuck_finetune_kills_it_and_tidies_up(qtbot, tmp_path,
     """A fine-tune that ignores SIGTERM must not hold the closing dialog for long, and what it
     half-wrote is removed; when the whole app quits, the wait is the shorter QUIT_WAIT_MS."""
     import sys
-    import time
 
     from kwsapp.gui.voice import dialog as V
     from kwsapp.gui.voice import finetunerun
@@ -349,7 +346,7 @@ def test_silent_take_is_not_counted_is_marked_and_redo_replaces_it(dialog, monke
     assert items[0].startswith("Take 1 ") and items[1].startswith("Take 2 — no speech heard")  # ... is marked
     assert "not counted" in d.status.text() and "Redo" in d.status.text()
     assert d.take_list.currentRow() == 1 and d.focusWidget() is d.redo_button  # ... and Redo is offered
-    from trainer.finetune import user_clips
+    from kwstrain.finetune import user_clips
 
     assert [os.path.basename(c.path) for c in user_clips(d.takes_dir, ("yes",))] == [os.path.basename(first)]
     # Redo of the marked take: recorded into its own slot, the mark goes.

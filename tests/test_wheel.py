@@ -8,12 +8,12 @@ import sys
 import zipfile
 
 import pytest
-
 from conftest import ROOT
+
 from kwsapp import __version__
 
 # What a wheel is built from (the rest of the repository is not part of the package).
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "kwsapp", "trainer", os.path.join("assets", "model"),
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "kwsapp", "kwstrain", os.path.join("assets", "model"),
            os.path.join("assets", "verifier"))
 
 
@@ -36,7 +36,7 @@ def wheel(tmp_path_factory) -> str:
 
 def test_the_wheel_holds_every_module_the_model_and_the_licence(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for pkg in ("kwsapp", "trainer"):
+    for pkg in ("kwsapp", "kwstrain"):
         for path in glob.glob(os.path.join(ROOT, pkg, "**", "*.py"), recursive=True):
             assert os.path.relpath(path, ROOT) in names  # pyproject's package list is complete
     for f in ("config.json", "model.tflite", "model.keras"):
@@ -50,7 +50,7 @@ def test_the_wheel_holds_every_module_the_model_and_the_licence(wheel):
 
 @pytest.mark.slow
 def test_installed_wheel_without_tensorflow_hears_a_real_word_from_any_folder(wheel, tmp_path, data_dir):
-    from trainer.streamtest import pick_clips
+    from kwstrain.streamtest import pick_clips
 
     venv = tmp_path / "venv"
     # No pip inside the venv: this environment's pip installs into it (faster; wheels come from

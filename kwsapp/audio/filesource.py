@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from ..core.errors import AudioFileError
-from ..core.wavio import WavReader, read_wav, resample, to_mono
+from ..core.wavio import WavReader, to_mono
 from .decode import is_stream, load_input  # WAV, and FLAC/OGG/MP3 through soundfile
 from .ringbuffer import RingBuffer
 

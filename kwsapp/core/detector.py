@@ -27,9 +27,8 @@ from .errors import ModelError
 from .levels import level_db
 from .model import BUNDLED_MODEL_DIR
 from .recognizer import BACKENDS, Recognizer
-from .smoothing import SmoothingConfig, Smoother, checked_fields, tuned
+from .smoothing import Smoother, SmoothingConfig, checked_fields, tuned
 from .verifier import Verifier, best_hop
-
 
 log = logging.getLogger(__name__)
 

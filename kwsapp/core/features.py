@@ -1,7 +1,7 @@
 """The one feature pipeline: waveform -> spectrogram / log-mel / MFCC.
 
 The trainer computes its features here, and exports this very code into each model.tflite
-(``trainer/export.py``: raw audio in, scores and log-mel out, checked against TensorFlow), which
+(``kwstrain/export.py``: raw audio in, scores and log-mel out, checked against TensorFlow), which
 is what the app runs, so the numbers the model sees live are the numbers it was trained on and
 the app needs no TensorFlow (``--backend keras`` calls these functions directly). All settings live in the frozen
 :class:`FeatureConfig`, which is saved beside every model (``config.json``).

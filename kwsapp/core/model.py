@@ -4,7 +4,7 @@ Folder contents (written by ``kws-train train``/``export``):
 ``config.json`` (labels, FeatureConfig, architecture), ``model.keras``, ``model.tflite``,
 ``metrics.json``, ``README.md``.
 
-``model.tflite`` has two signatures sharing one set of weights (``trainer/export.py`` writes and
+``model.tflite`` has two signatures sharing one set of weights (``kwstrain/export.py`` writes and
 checks them): AUDIO_SIGNATURE, one window of raw audio in and the scores and log-mel spectrogram
 out (the app's runtime: no TensorFlow needed), and FEATURES_SIGNATURE, model features in and
 scores out (the trainer's batch evaluation of the same file).

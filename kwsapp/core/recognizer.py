@@ -18,8 +18,15 @@ import numpy as np
 
 from . import features as F
 from .errors import REBUILD_HINT, ModelError
-from .model import AUDIO_SIGNATURE, FEATURES_SIGNATURE, Classifier, check_shapes, load_tflite, read_config, \
-    reexport_hint
+from .model import (
+    AUDIO_SIGNATURE,
+    FEATURES_SIGNATURE,
+    Classifier,
+    check_shapes,
+    load_tflite,
+    read_config,
+    reexport_hint,
+)
 
 BACKENDS = ("auto", "tflite", "keras")
 

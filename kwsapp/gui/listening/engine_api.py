@@ -36,8 +36,8 @@ def model_smoothing(model_dir: str):
 def make_engine(spec, model_dir: str, smoothing, bridge, verifier: str | None = None):
     """Build (and load the model for) an engine on a new source for ``spec``; not started yet.
     Each detection comes with its audio (``bridge.on_detection(det, clip)``), for the window's saved clips."""
-    from ...engine import Engine, EngineSettings
     from ...actions import CLIP_S
+    from ...engine import Engine, EngineSettings
 
     built = []
 

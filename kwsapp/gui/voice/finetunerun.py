@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def finetune_command(model_dir, takes_dir, base_dir, out, commands, epochs, extra=()) -> list[str]:
     """argv of the fine-tune (the same ``kws-train finetune`` a user would type)."""
-    return [sys.executable, "-m", "trainer", "finetune", "--model", model_dir, "--user-data", takes_dir,
+    return [sys.executable, "-m", "kwstrain", "finetune", "--model", model_dir, "--user-data", takes_dir,
             "--data-dir", base_dir, "--out", out, "--labels", ",".join(commands), "--epochs", str(epochs),
             "--quiet", "--progress", "json", *extra]
 

@@ -9,8 +9,8 @@ from PyQt6 import QtCore, QtWidgets
 
 from ...core.errors import KwsError
 from ..actions import marks
-from . import recorder as R
 from ..live.scores import display_name
+from . import recorder as R
 
 _PATH = QtCore.Qt.ItemDataRole.UserRole
 

@@ -19,13 +19,22 @@ from kwsapp.core.model import ModelConfig
 from . import backup, modelfolder
 from . import dataset as D
 from . import pipeline as P
-from .distributed import broadcast_from_chief, fit_custom, is_chief, is_multi_worker, lost_worker_message, worker_dir, \
-    mirrored_devices, multi_worker_strategy, own_task
+from .distributed import (
+    broadcast_from_chief,
+    fit_custom,
+    is_chief,
+    is_multi_worker,
+    lost_worker_message,
+    mirrored_devices,
+    multi_worker_strategy,
+    own_task,
+    worker_dir,
+)
 
 log = logging.getLogger(__name__)
 
 
-# The names of trainer.models.BUILDERS, spelled out so that checking a config or building the
+# The names of kwstrain.models.BUILDERS, spelled out so that checking a config or building the
 # parser does not import Keras (that takes seconds; tests keep the two in step).
 MODEL_NAMES = ("vgg_small", "stacked_fc", "simple_cnn", "custom_vgg")
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -57,7 +66,7 @@ class TrainConfig:
     commands: tuple[str, ...] = D.COMMANDS
     init_from: str | None = None  # a model folder whose weights start the training (same labels/features)
     # A `kws-train teacher` targets file: train on its fixed augmented copies towards its soft
-    # targets mixed with the hard labels (trainer/distill.py); None trains on the hard labels.
+    # targets mixed with the hard labels (kwstrain/distill.py); None trains on the hard labels.
     teacher_targets: str | None = None
     distill_weight: float = 0.5  # the teacher's share of the target (0 = hard labels only)
     verbose: int = 1
@@ -232,7 +241,7 @@ def _build_metrics(model, shape, n_labels) -> None:
 
 def _fit(keras, cfg, model, strategy, multi, train_ds, val_ds, loss_fn, steps, initial_epoch, callbacks):
     """Keras ``fit`` on one machine; our own training step under MultiWorkerMirroredStrategy,
-    which Keras 3's ``fit`` does not support (see trainer/distributed.py)."""
+    which Keras 3's ``fit`` does not support (see kwstrain/distributed.py)."""
     with stop_between_batches(keras) as stopper:
         if multi:
             def dataset_fn(ctx):

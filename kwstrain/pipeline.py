@@ -28,7 +28,7 @@ from kwsapp.core.errors import AudioFileError, KwsError, UsageError
 from kwsapp.core.vocabulary import CACHE_MAX_MB, CACHE_MAX_MB_ENV, cache_dir  # noqa: F401  (shared names)
 from kwsapp.core.wavio import load_audio
 
-from .dataset import SILENCE, Clip, DataSpec
+from .dataset import Clip, DataSpec
 
 log = logging.getLogger(__name__)
 
@@ -470,7 +470,7 @@ def make_distill_dataset(copies: np.ndarray, targets: np.ndarray, cfg: F.Feature
                          shard: tuple[int, int] | None = None):
     """Endless training stream of (features [B, frames, bins, 1], targets [B, labels]) over fixed
     augmented copies (int16 [n, clip_samples], e.g. memory-mapped) and their target
-    distributions (a teacher's soft targets mixed with the hard labels: trainer/distill.py).
+    distributions (a teacher's soft targets mixed with the hard labels: kwstrain/distill.py).
 
     The waveforms are used as they are, not augmented again: the targets were computed for
     exactly these. SpecAugment masks are still drawn afresh per batch (a regulariser on the

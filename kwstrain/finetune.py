@@ -17,7 +17,6 @@ Train on my voice, which runs this command as a subprocess.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import random
 import shutil

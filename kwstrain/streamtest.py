@@ -264,8 +264,9 @@ def run(args) -> int:
 
 
 def _run(args, emit) -> int:
-    from kwsapp.core.detector import Detector, EngineSettings
     from kwsapp.cli_options import smoothing_from_args
+    from kwsapp.core.detector import Detector, EngineSettings
+
     from .modelfolder import save_smoothing
 
     if args.streams < 1:

@@ -179,8 +179,9 @@ def plot_det(curves, path: str, title: str) -> None:
 
 
 def run(args) -> int:
-    from kwsapp.core.detector import Detector, EngineSettings
     from kwsapp.cli_options import smoothing_from_args
+    from kwsapp.core.detector import Detector, EngineSettings
+
     from .modelfolder import save_smoothing
 
     def say(text):  # with --json, stdout carries only the JSON

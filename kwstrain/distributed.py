@@ -6,7 +6,7 @@ multi-worker Keras tutorial fails the same way since TF 2.16): ``fit`` first red
 input batch eagerly across workers (``ValueError: Attempt to convert a value (PerReplica...)``),
 and its per-step metric reduction then asks for ``axis=0`` of scalars. So under that strategy
 we run our own training step (``fit_custom``): the same model, optimizer, loss, schedule and
-callbacks as ``fit`` in trainer/train.py, the forward and backward pass in
+callbacks as ``fit`` in kwstrain/train.py, the forward and backward pass in
 ``strategy.run``; the Keras optimizer all-reduces (sums) the gradients across every replica of
 every worker, so each replica's loss is divided by the global batch size. The single-machine
 strategies keep ``model.fit``.

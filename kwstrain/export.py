@@ -57,7 +57,6 @@ def check_tflite(model, feat_cfg, path: str, clips) -> dict:
 
     from kwsapp.core import features as F
     from kwsapp.core.errors import KwsError
-
     from kwsapp.core.tfquiet import parked_stderr
 
     with parked_stderr():  # LiteRT announces its XNNPACK delegate on stderr

@@ -4,7 +4,7 @@ lost worker).
 
 Our own format rather than Keras' BackupAndRestore: that callback only works inside
 ``model.fit``, which Keras 3 cannot run under MultiWorkerMirroredStrategy (see
-trainer/distributed.py), and it keeps neither the history nor the best validation accuracy
+kwstrain/distributed.py), and it keeps neither the history nor the best validation accuracy
 so far, which the resumed run needs to keep the best checkpoint and write train_info.json.
 One .npz file (model weights, optimizer variables incl. the step counter that drives the
 learning-rate schedule and the EMA weights, and a JSON state) replaced atomically, so a

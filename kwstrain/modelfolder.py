@@ -2,7 +2,7 @@
 
 Every file is written under a temporary name in its folder and renamed into place, so an
 interrupted save leaves the old file or the new one, never half of one. The exception is
-Keras's own checkpoint of the best epoch during training: the backup (trainer/backup.py)
+Keras's own checkpoint of the best epoch during training: the backup (kwstrain/backup.py)
 is what an interrupted run resumes from.
 """
 from __future__ import annotations
@@ -73,7 +73,7 @@ def write_keras(model_dir: str, model) -> None:
 
 
 def write_tflite(model_dir: str, model, features, clips=()) -> dict:
-    """model.tflite, checked against TensorFlow first (trainer.export.write_tflite, which
+    """model.tflite, checked against TensorFlow first (kwstrain.export.write_tflite, which
     renames it into place); the check's largest differences."""
     from .export import write_tflite
 

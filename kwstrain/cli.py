@@ -68,7 +68,7 @@ def _evaluate(args, emit) -> int:
 
 
 def cmd_export(args) -> int:
-    """Re-create model.tflite from model.keras (raw audio in: see trainer.export), in place,
+    """Re-create model.tflite from model.keras (raw audio in: see kwstrain.export), in place,
     checked against TensorFlow on real clips first."""
     import keras
 
@@ -131,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     for mod in _PLUGINS:
-        if importlib.util.find_spec(f"trainer.{mod}") is not None:
-            importlib.import_module(f"trainer.{mod}").add_parser(sub)
+        if importlib.util.find_spec(f"kwstrain.{mod}") is not None:
+            importlib.import_module(f"kwstrain.{mod}").add_parser(sub)
     return ap
 
 
@@ -159,7 +159,7 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def _log_to_stderr() -> None:
-    logger = logging.getLogger("trainer")
+    logger = logging.getLogger("kwstrain")
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         logger.addHandler(_StderrHandler())
     logger.setLevel(logging.INFO)

@@ -162,8 +162,8 @@ def plot(rows: list[dict], path: str, title: str) -> None:
 
 
 def run(args) -> int:
-    from kwsapp.core.detector import Detector, EngineSettings
     from kwsapp.cli_options import smoothing_from_args
+    from kwsapp.core.detector import Detector, EngineSettings
 
     def say(text):
         print(text, file=sys.stderr if args.json else sys.stdout, flush=True)

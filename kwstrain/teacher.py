@@ -19,6 +19,7 @@ import numpy as np
 from kwsapp.core.errors import KwsError, UsageError
 from kwsapp.core.features import FeatureConfig
 from kwsapp.core.model import read_config
+
 # The embedding front end is the app's (kwsapp/core/verifier.py), so the teacher and the app's optional
 # second-stage check hear clips the same way.
 from kwsapp.core.verifier import EMBEDDING_DIM, PAD_SAMPLES, STRIDE_FRAMES, WINDOW_FRAMES, embed  # noqa: F401

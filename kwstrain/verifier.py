@@ -48,7 +48,7 @@ def write_tflite(model, path: str, seed: int = 0) -> float:
     fn = tf.function(lambda x: {"probs": model(x, training=False)},
                      input_signature=[tf.TensorSpec([1, CLIP_EMBEDDINGS, EMBEDDING_DIM], tf.float32, name="embeddings")])
     with tempfile.TemporaryDirectory() as tmpdir:
-        # As trainer/export.py: the Keras weights tracked through their tf.Variables, else the
+        # As kwstrain/export.py: the Keras weights tracked through their tf.Variables, else the
         # converter leaves variable reads with nothing to read.
         holder = tf.Module()
         holder.weights = [v.value for v in model.weights]

@@ -27,7 +27,16 @@ from kwsapp.core.errors import KwsError
 
 # The shared names (labels, the data folder and its variable) live in kwsapp.core.vocabulary.
 from kwsapp.core.vocabulary import (  # noqa: F401  (re-exported: the trainer's modules use them as D.*)
-    BACKGROUND, COMMANDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, LABELS, SILENCE, UNKNOWN, default_data_dir, labels_for)
+    BACKGROUND,
+    COMMANDS,
+    DATA_DIR_ENV,
+    DEFAULT_DATA_DIR,
+    LABELS,
+    SILENCE,
+    UNKNOWN,
+    default_data_dir,
+    labels_for,
+)
 
 SPLITS = ("training", "validation", "testing")
 _SHORT_SPLITS = {"test": "testing", "val": "validation", "train": "training"}
