@@ -33,3 +33,10 @@ def test_the_docs_state_the_same_line():
     for doc in ("README.md", os.path.join("docs", "usage.md")):
         with open(os.path.join(root, doc)) as f:
             assert f"below {TOO_QUIET_DBFS:g} dBFS" in f.read(), doc
+
+
+def test_levels_and_the_quiet_answer_are_plain_python_values():
+    # Qt's setVisible refuses numpy's bool (a crash in the hop handler once).
+    x = np.full(1600, 0.001, np.float32)
+    assert type(level_db(x)) is float
+    assert type(too_quiet(np.float64(-70.0))) is bool

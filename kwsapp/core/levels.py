@@ -24,9 +24,9 @@ def level_db(x: np.ndarray) -> float:
     if not len(x):
         return FLOOR_DBFS
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    return max(FLOOR_DBFS, 20.0 * np.log10(rms)) if rms > 0 else FLOOR_DBFS
+    return max(FLOOR_DBFS, float(20.0 * np.log10(rms))) if rms > 0 else FLOOR_DBFS
 
 
 def too_quiet(peak_dbfs: float) -> bool:
     """Whether speech whose loudest 100 ms reads ``peak_dbfs`` is too quiet for the model."""
-    return peak_dbfs < TOO_QUIET_DBFS
+    return bool(peak_dbfs < TOO_QUIET_DBFS)  # a plain bool: Qt refuses numpy's

@@ -35,7 +35,7 @@ class QuietWatch:
         self._hops.append((stream_time_s, level_db))
         while self._hops[0][0] <= stream_time_s - self.span_s:
             self._hops.popleft()
-        self.quiet = stream_time_s >= self.span_s and too_quiet(max(level for _, level in self._hops))
+        self.quiet = bool(stream_time_s >= self.span_s and too_quiet(max(level for _, level in self._hops)))
         return self.quiet
 
 
