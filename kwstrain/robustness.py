@@ -5,7 +5,8 @@ The same command streams (``streamtest``'s) and the same running speech (``false
 changed only by a condition: a level (the whole mix scaled: a person nearer or farther, the same
 signal-to-noise ratio) or a simulated room (an image-source shoebox room from pyroomacoustics,
 independent of the trainer's statistical reverberation, at the stream's own level). A quiet room
-(low background noise alone, no speech) gives false alarms per hour where silence must stay silent.
+(the background noise files without a voice, each once at -70, -60 and -50 dBFS) gives false alarms
+where silence must stay silent; the voice among those files is counted apart, as speech.
 Every condition is scored at the model's own setting, by the TF example's rule.
 """
 from __future__ import annotations
@@ -92,20 +93,54 @@ def apply(cond: Condition, audio: np.ndarray, rir: np.ndarray | None = None) -> 
     return np.clip(y * 10.0 ** (cond.gain_db / 20.0), -1.0, 1.0).astype(np.float32)
 
 
-def quiet_room(data_dir: str, seconds: float, level_dbfs: float = -60.0, seed: int = 0) -> np.ndarray:
-    """A quiet room: the dataset's background noise at ``level_dbfs`` RMS over a microphone's own hiss
-    20 dB below it, no speech."""
-    ds = D.scan(data_dir)
+# A quiet room holds no voice: dude_miaowing.wav (a person imitating a cat) is a voice, so it is
+# heard as speech at the quiet room's levels (round 18), never as the room.
+VOICE_NOISE = ("dude_miaowing.wav",)
+DEFAULT_QUIET_LEVELS = "-70,-60,-50"
+
+
+def noise_beds(data_dir: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The dataset's background noise files as (rooms without a voice, voices), each at 16 kHz."""
     from kwsapp.core.wavio import load_audio
 
-    noise = [load_audio(p, RATE) for p in ds.background_files]
-    noise = np.concatenate([x for x in noise if len(x)]) if noise else np.zeros(0, np.float32)
-    n = int(seconds * RATE)
-    rng = np.random.default_rng(seed)
-    bed = np.resize(noise, n).astype(np.float64) if len(noise) else np.zeros(n)
-    bed *= 10.0 ** (level_dbfs / 20.0) / _rms(bed) if _rms(bed) > 1e-9 else 0.0
-    hiss = rng.normal(0.0, 10.0 ** ((level_dbfs - 20.0) / 20.0), n)
-    return np.clip(bed + hiss, -1.0, 1.0).astype(np.float32)
+    rooms, voices = [], []
+    for path in D.scan(data_dir).background_files:
+        x = load_audio(path, RATE)
+        if len(x) and _rms(x) > 1e-9:
+            (voices if os.path.basename(path) in VOICE_NOISE else rooms).append(x)
+    return rooms, voices
+
+
+def at_level(beds: list[np.ndarray], level_dbfs: float, seed: int = 0, seconds: float | None = None) -> np.ndarray:
+    """Each bed once, each at ``level_dbfs`` RMS, over a microphone's own hiss 20 dB below, end to end;
+    cut to ``seconds`` if given (never looped: a repeat would count one sound twice)."""
+    if not beds:
+        return np.zeros(0, np.float32)
+    gain = 10.0 ** (level_dbfs / 20.0)
+    y = np.concatenate([b.astype(np.float64) * (gain / _rms(b)) for b in beds])
+    if seconds is not None:
+        y = y[: int(seconds * RATE)]
+    hiss = np.random.default_rng(seed).normal(0.0, gain * 0.1, len(y))
+    return np.clip(y + hiss, -1.0, 1.0).astype(np.float32)
+
+
+def quiet_room(detector, data_dir: str, levels_dbfs: list[float], seed: int = 0,
+               seconds: float | None = None) -> dict:
+    """False alarms in a quiet room (no voice) and on the voice heard in it, at each level."""
+    rooms, voices = noise_beds(data_dir)
+    out: dict = {"levels_dbfs": levels_dbfs, "by_level": []}
+    for part, beds in (("room", rooms), ("voice", voices)):
+        times, total_s = [], 0.0
+        for level in levels_dbfs:
+            audio = at_level(beds, level, seed, seconds)
+            hops = ST.record(detector, audio)
+            found = [(d.label, d.stream_time_s) for d in hops.detections]
+            out["by_level"].append({"part": part, "level_dbfs": level, "seconds": len(audio) / RATE,
+                                    "false_alarms": len(found), "labels": [label for label, _ in found]})
+            times += found
+            total_s += len(audio) / RATE
+        out[part] = dict(FA.false_alarms(times, max(total_s, 1e-9) / 3600.0), seconds=total_s)
+    return out
 
 
 def measure(detector, cond: Condition, streams, speech: np.ndarray | None, tolerance_s: float) -> dict:
@@ -135,8 +170,16 @@ def table(rows: list[dict], quiet: dict | None) -> str:
         out.append(f"| {r['condition']} | {r['correct_pct']:.1f} % | {r['wrong_pct']:.1f} % | "
                    f"{r['false_positive_pct']:.1f} % | {fa} |")
     if quiet is not None:
-        out.append(f"| quiet room, no speech ({quiet['level_dbfs']:g} dBFS) | – | – | – | {quiet['per_hour']:.1f} |")
+        room, voice = quiet["room"], quiet["voice"]
+        out.append(f"| quiet room, no voice ({_levels_text(quiet['levels_dbfs'])} dBFS, {room['seconds'] / 60:.0f} min)"
+                   f" | – | – | – | {room['per_hour']:.1f} ({room['false_alarms']} false alarms) |")
+        out.append(f"| a voice in the quiet room ({voice['seconds'] / 60:.0f} min) | – | – | – | "
+                   f"{voice['per_hour']:.1f} ({voice['false_alarms']} false alarms) |")
     return "\n".join(out)
+
+
+def _levels_text(levels: list[float]) -> str:
+    return "/".join(f"{v:g}" for v in levels)
 
 
 def plot(rows: list[dict], path: str, title: str) -> None:
@@ -172,6 +215,9 @@ def run(args) -> int:
         raise UsageError("--streams must be at least 1")
     levels = ST._values(args.levels, "--levels", -60.0, 20.0, DEFAULT_LEVELS)
     rooms = [] if args.no_rooms else list(ROOMS)
+    quiet_levels = ST._values(args.quiet_dbfs, "--quiet-dbfs", -100.0, -20.0, DEFAULT_QUIET_LEVELS)
+    if args.quiet_s is not None and args.quiet_s <= 0:
+        raise UsageError("--quiet-s must be more than 0 seconds (or leave it out: each noise file once)")
     settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
     detector = Detector(args.model, settings)
     streams = [ST.make_stream(args.data_dir, args.split, ST.StreamSpec(duration_s=args.duration, seed=args.seed + k))
@@ -189,12 +235,11 @@ def run(args) -> int:
         say(f"{cond.name:>22}: {r['correct_pct']:5.1f}% found, {r['wrong_pct']:4.1f}% wrong, "
             f"{r['false_positive_pct']:4.1f}% false positives"
             + (f", {r['per_hour']:.1f} false alarms/h" if "per_hour" in r else ""))
-    quiet_audio = quiet_room(args.data_dir, args.quiet_s, args.quiet_dbfs, seed=args.seed)
-    hops = ST.record(detector, quiet_audio)
-    quiet = dict(FA.false_alarms([(d.label, d.stream_time_s) for d in hops.detections], args.quiet_s / 3600.0),
-                 level_dbfs=args.quiet_dbfs, seconds=args.quiet_s)
-    say(f"quiet room ({args.quiet_dbfs:g} dBFS, {args.quiet_s / 60:g} min): {quiet['false_alarms']} false alarms "
-        f"= {quiet['per_hour']:.1f} per hour")
+    quiet = quiet_room(detector, args.data_dir, quiet_levels, seed=args.seed, seconds=args.quiet_s)
+    room, voice = quiet["room"], quiet["voice"]
+    say(f"quiet room ({_levels_text(quiet_levels)} dBFS, {room['seconds'] / 60:.1f} min, no voice): "
+        f"{room['false_alarms']} false alarms = {room['per_hour']:.1f} per hour")
+    say(f"a voice in it ({voice['seconds'] / 60:.1f} min, counted as speech): {voice['false_alarms']} false alarms")
     report = {"model": args.model, "split": args.split, "streams": args.streams, "duration_s": args.duration,
               "seed": args.seed, "smoothing": settings.smoothing.to_dict(), "rows": rows, "quiet_room": quiet,
               "table": table(rows, quiet)}
@@ -230,8 +275,11 @@ def add_parser(sub) -> None:
                    help="running speech for false alarms per hour (default: continuous_speech/eval_list.txt "
                         "beside the data folder)")
     p.add_argument("--no-speech", action="store_true", help="no false alarms on running speech (faster)")
-    p.add_argument("--quiet-s", type=float, default=1800.0, help="seconds of quiet room (default: 1800)")
-    p.add_argument("--quiet-dbfs", type=float, default=-60.0, help="the quiet room's noise level (default: -60)")
+    p.add_argument("--quiet-dbfs", default=DEFAULT_QUIET_LEVELS, metavar="DB1,DB2,...",
+                   help="levels (dBFS RMS) of the quiet room: the dataset's background noise without a voice, each "
+                        f"file once per level (default: {DEFAULT_QUIET_LEVELS})")
+    p.add_argument("--quiet-s", type=float, default=None,
+                   help="cut the quiet room to this many seconds per level (default: each noise file once)")
     ST.add_detector_args(p)
     p.add_argument("--plot", default=None, metavar="PNG", help="draw commands found per condition into this PNG")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object (stdout holds only it)")

@@ -45,16 +45,23 @@ def test_conditions_hold_each_level_each_room_and_one_across_a_room():
     assert names == ["-30 dB", "as recorded", "office", "living room", "hall", "living room -15 dB"]
 
 
-def test_quiet_room_is_at_its_level_without_speech(data_dir):
-    q = R.quiet_room(data_dir, 5.0, -60.0)
-    assert len(q) == 5 * 16000
-    assert abs(20 * np.log10(np.sqrt(np.mean(q.astype(np.float64) ** 2))) + 60.0) < 0.5
+def test_quiet_room_holds_each_noise_once_at_its_level_and_no_voice(data_dir):
+    rooms, voices = R.noise_beds(data_dir)
+    assert len(voices) == 1 and len(rooms) >= 4  # dude_miaowing.wav is a voice; the rest are rooms
+    q = R.at_level(rooms, -60.0)
+    assert len(q) == sum(len(b) for b in rooms)  # each file once, never looped
+    start = 0
+    for b in rooms:  # every file at the level, not only the whole: a quiet file is not drowned by a loud one
+        part = q[start: start + len(b)].astype(np.float64)
+        assert abs(10 * np.log10(np.mean(part ** 2)) + 60.0) < 0.5  # hiss 20 dB below adds 0.04 dB
+        start += len(b)
+    assert len(R.at_level(rooms, -70.0, seconds=5.0)) == 5 * 16000
 
 
 def test_robustness_cli_reports_every_condition_as_table_json_and_plot(tmp_path, data_dir, model_dir):
     png = tmp_path / "rob.png"
     p = subprocess.run([sys.executable, "-m", "kwstrain", "robustness", "--model", model_dir, "--data-dir", data_dir,
-                        "--streams", "1", "--duration", "45", "--levels=-30,0", "--quiet-s", "20",
+                        "--streams", "1", "--duration", "45", "--levels=-30,0", "--quiet-s", "10", "--quiet-dbfs=-60,-50",
                         "--no-speech", "--plot", str(png), "--json"], capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout)
@@ -63,7 +70,11 @@ def test_robustness_cli_reports_every_condition_as_table_json_and_plot(tmp_path,
     assert len({row["commands"] for row in r["rows"]}) == 1 and r["rows"][0]["commands"] > 5  # the same streams
     for row in r["rows"]:
         assert f"| {row['condition']} | {row['correct_pct']:.1f} % |" in r["table"]
-    assert "quiet room" in r["table"] and r["quiet_room"]["seconds"] == 20
+    quiet = r["quiet_room"]
+    assert quiet["room"]["seconds"] == 20 and quiet["voice"]["seconds"] == 20  # 10 s at each of two levels
+    assert [(b["part"], b["level_dbfs"]) for b in quiet["by_level"]] == [
+        ("room", -60), ("room", -50), ("voice", -60), ("voice", -50)]
+    assert "| quiet room, no voice (-60/-50 dBFS" in r["table"] and "a voice in the quiet room" in r["table"]
     assert png.stat().st_size > 5000
 
 
@@ -71,4 +82,11 @@ def test_robustness_refuses_levels_out_of_range(model_dir, data_dir):
     p = subprocess.run([sys.executable, "-m", "kwstrain", "robustness", "--model", model_dir, "--data-dir", data_dir,
                         "--levels=-90,0"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "--levels" in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_robustness_refuses_a_quiet_room_level_out_of_range(model_dir, data_dir):
+    p = subprocess.run([sys.executable, "-m", "kwstrain", "robustness", "--model", model_dir, "--data-dir", data_dir,
+                        "--quiet-dbfs=-60,-10"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "--quiet-dbfs" in p.stderr and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
