@@ -33,6 +33,7 @@ from kwsapp.core.wavio import load_audio, resample, write_wav
 from . import dataset as D
 from . import streamtest as ST
 from . import synth as S
+from .options import level_range
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +75,13 @@ def _speaker_id(key: str) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:8]
 
 
+PEAK_DB = (-24.0, -3.0)  # a talker at a normal distance, as the synthetic clips
+
+
 def cut_windows(x: np.ndarray, n: int, rng: np.random.Generator, min_level_db: float = -20.0,
-                tries: int = 20) -> list[np.ndarray]:
+                tries: int = 20, peak_db: tuple[float, float] = PEAK_DB) -> list[np.ndarray]:
     """Up to ``n`` one-second windows of ``x`` at random offsets, each scaled to a random peak
-    level. A window is kept only if its loudest 10 ms is within ``min_level_db`` of the whole
+    level in ``peak_db`` (dBFS). A window is kept only if its loudest 10 ms is within ``min_level_db`` of the whole
     recording's: a window of pause would teach ``_unknown_`` what ``_silence_`` sounds like."""
     if len(x) < WINDOW:
         x = np.pad(x, (0, WINDOW - len(x)))
@@ -97,7 +101,7 @@ def cut_windows(x: np.ndarray, n: int, rng: np.random.Generator, min_level_db: f
             continue
         w = x[start : start + WINDOW].astype(np.float32)
         peak = float(np.abs(w).max())
-        out.append(w * (10 ** (rng.uniform(-24.0, -3.0) / 20) / peak))
+        out.append(w * (10 ** (rng.uniform(*peak_db) / 20) / peak))
     return out
 
 
@@ -134,7 +138,8 @@ def at_speed(x: np.ndarray, factor: float) -> np.ndarray:
     return x if factor == 1.0 else resample(x, round(RATE * factor), RATE)
 
 
-def real_negatives(list_path: str, out: str, per_second: float, seed: int, speeds=(1.0,)) -> int:
+def real_negatives(list_path: str, out: str, per_second: float, seed: int, speeds=(1.0,),
+                   peak_db: tuple[float, float] = PEAK_DB) -> int:
     """Windows from real running speech: about ``per_second`` windows per second of audio, from
     each of its ``speeds`` (1.0: as recorded)."""
     rng = np.random.default_rng(seed)
@@ -151,7 +156,7 @@ def real_negatives(list_path: str, out: str, per_second: float, seed: int, speed
             # 1.0 keeps the key (and so the file names) that windows had before speeds existed
             speaker = _speaker_id(who if f == 1.0 else f"{who}|speed {f:g}")
             y = at_speed(x, f)
-            for k, w in enumerate(cut_windows(y, max(1, round(len(y) / RATE * per_second)), rng)):
+            for k, w in enumerate(cut_windows(y, max(1, round(len(y) / RATE * per_second)), rng, peak_db=peak_db)):
                 write_wav(os.path.join(out, FOLDER, f"{speaker}_nohash_{name}-{k}.wav"), w, RATE)
                 written += 1
     return written
@@ -169,7 +174,7 @@ def _speak(voice: S.Voice, text: str, tmp: str, tag: str) -> np.ndarray | None:
 
 
 def synthetic_negatives(out: str, sentences: int, windows_per_sentence: int, pool: S.VoicePool, seed: int,
-                        jobs: int | None = None) -> tuple[int, list[S.Voice]]:
+                        jobs: int | None = None, peak_db: tuple[float, float] = PEAK_DB) -> tuple[int, list[S.Voice]]:
     """``sentences`` random word sequences, each by its own synthetic speaker, cut into windows.
     White noise at a random floor is added because TTS pauses are digital silence."""
     rng = random.Random(seed)
@@ -183,7 +188,7 @@ def synthetic_negatives(out: str, sentences: int, windows_per_sentence: int, poo
             if x is None:
                 continue
             g = np.random.default_rng(s)
-            for k, w in enumerate(cut_windows(x, windows_per_sentence, g)):
+            for k, w in enumerate(cut_windows(x, windows_per_sentence, g, peak_db=peak_db)):
                 w = w + (10 ** (g.uniform(-75.0, -55.0) / 20) * g.standard_normal(WINDOW)).astype(np.float32)
                 write_wav(os.path.join(out, FOLDER, f"{v.speaker_id}_nohash_{k}.wav"), w, RATE)
                 written += 1
@@ -201,16 +206,18 @@ def cmd_negatives(args) -> int:
         raise UsageError("--speeds changes the speed of the --speech-list recordings; give --speech-list too")
     speeds = (tuple(dict.fromkeys(ST._values(args.speeds, "--speeds", *SPEED_RANGE, "1,0.9,1.1")))
               if args.speeds else (1.0,))
+    peak_db = level_range(args.peak_db, "--peak-db", low=-90.0, high=0.0, example="-24,-3")
     if os.path.isdir(args.out) and os.listdir(args.out) and not args.force:
         raise KwsError(f"{args.out} is not empty; choose an empty --out or pass --force to add to it")
     os.makedirs(os.path.join(args.out, FOLDER), exist_ok=True)
-    real = real_negatives(args.speech_list, args.out, args.per_second, args.seed, speeds) if args.speech_list else 0
+    real = (real_negatives(args.speech_list, args.out, args.per_second, args.seed, speeds, peak_db)
+            if args.speech_list else 0)
     synth, voices = 0, []
     if args.sentences:
         engines = S._words(args.engines, S.available_engines()) if args.engines else S.available_engines()
         pool = S.voice_pool(engines, S._names(args.variants) if args.variants else None)
         synth, voices = synthetic_negatives(args.out, args.sentences, args.windows_per_sentence, pool, args.seed,
-                                            args.jobs)
+                                            args.jobs, peak_db)
         S.write_voices(args.out, voices)  # which engine made which windows, as synth's folders say
     print(f"wrote {real} windows of real running speech and {synth} of synthetic running speech "
           f"({len(voices)} synthetic speakers) to {os.path.join(args.out, FOLDER)}")
@@ -236,6 +243,9 @@ def add_parser(sub) -> None:
     p.add_argument("--engines", default=None, help=f"TTS engines, comma-separated, from {', '.join(S.ENGINES)} "
                         f"(default: {' and '.join(S.DEFAULT_ENGINES)}, those installed)")
     p.add_argument("--variants", default=None, help="only these espeak-ng variants, e.g. m1,f1 (default: all)")
+    p.add_argument("--peak-db", default=f"{PEAK_DB[0]:g},{PEAK_DB[1]:g}", metavar="LOW,HIGH",
+                   help="each window's peak level, random in this range of dBFS; e.g. --peak-db=-74,-33 for a talker "
+                        f"across a quiet room (default: {PEAK_DB[0]:g},{PEAK_DB[1]:g})")
     p.add_argument("--seed", type=int, default=1, help="offsets, levels, voices and sentences (default: 1)")
     p.add_argument("--jobs", type=int, default=None,
                    help="TTS processes at once (threads for piper and kokoro; default: CPU cores)")

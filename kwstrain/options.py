@@ -32,15 +32,17 @@ def feature_config(args) -> FeatureConfig:
         raise UsageError(f"{e}; change --feature or --level-norm") from None
 
 
-def level_range(text: str) -> tuple[float, float]:
-    """``--level-db LOW,HIGH`` -> (low, high) in dB, or a one-line error (the range is
-    TrainConfig's to check)."""
+def level_range(text: str, option: str = "--level-db", low: float = -60.0, high: float = 20.0,
+                example: str = "-40,20") -> tuple[float, float]:
+    """``LOW,HIGH`` in dB -> (low, high), or a one-line error naming ``option``."""
     try:
-        low, high = (float(v) for v in text.split(","))
+        lo, hi = (float(v) for v in text.split(","))
     except ValueError:
-        raise UsageError(f"--level-db {text!r}: give LOW,HIGH in dB with -60 <= LOW <= HIGH <= 20, "
-                         "e.g. --level-db=-40,20") from None
-    return low, high
+        lo, hi = high + 1.0, low - 1.0
+    if not low <= lo <= hi <= high:
+        raise UsageError(f"{option} {text!r}: give LOW,HIGH in dB with {low:g} <= LOW <= HIGH <= {high:g}, "
+                         f"e.g. {option}={example}")
+    return lo, hi
 
 
 def add_train_args(p):

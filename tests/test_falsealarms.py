@@ -87,6 +87,19 @@ def test_negatives_cli_feeds_training_as_unknown(tmp_path, tiny_dataset):
     assert {c.split for c in added} == {"training"}
     assert main(["negatives", "--out", str(out), "--speech-list", str(speech / "train_list.txt")]) == 1  # not empty
 
+    quiet = tmp_path / "neg-quiet"
+    assert main(["negatives", "--out", str(quiet), "--speech-list", str(speech / "train_list.txt"),
+                 "--per-second", "2", "--peak-db=-74,-33"]) == 0
+    peaks = [20 * np.log10(np.abs(load_audio(str(quiet / N.FOLDER / f))).max()) for f in os.listdir(quiet / N.FOLDER)]
+    assert len(peaks) == 6 and all(-74.1 <= p <= -32.9 for p in peaks)  # a talker across a quiet room
+
+
+@pytest.mark.parametrize("bad", ["-3,-24", "-95,-3", "loud"])
+def test_negatives_refuse_a_peak_range_in_one_line(tmp_path, bad, capsys):
+    assert main(["negatives", "--out", str(tmp_path / "n"), "--sentences", "1", f"--peak-db={bad}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--peak-db" in err[0] and not (tmp_path / "n").exists()
+
 
 def _peak_hz(w):
     spectrum = np.abs(np.fft.rfft(w * np.hanning(len(w))))
