@@ -1,9 +1,8 @@
 """The only writer of model folders (and of verifier folders); kwsapp/core/model.py reads them.
 
 Every file is written under a temporary name in its folder and renamed into place, so an
-interrupted save leaves the old file or the new one, never half of one. The exception is
-Keras's own checkpoint of the best epoch during training: the backup (kwstrain/backup.py)
-is what an interrupted run resumes from.
+interrupted save leaves the old file or the new one, never half of one; the best epoch's
+model.keras during training too. An interrupted run resumes from its backup (kwstrain/backup.py).
 """
 from __future__ import annotations
 
@@ -113,12 +112,22 @@ def write_test_confusion(model_dir: str, cm, labels) -> None:
 
 def training_callbacks(keras, model_dir: str, best: float | None, append: bool) -> list:
     """Keras callbacks that write into the folder while it trains: the best epoch's model.keras
-    (``best``: the validation accuracy to beat, from before an interruption) and history.csv."""
-    return [
-        keras.callbacks.ModelCheckpoint(os.path.join(model_dir, KERAS), monitor="val_accuracy", mode="max",
-                                        save_best_only=True, initial_value_threshold=best),
-        keras.callbacks.CSVLogger(os.path.join(model_dir, HISTORY_CSV), append=append),
-    ]
+    (``best``: the validation accuracy to beat, from before an interruption), renamed into place
+    like every other file here, and history.csv (appended a row per epoch: fine-tuning's progress
+    lines read it as it grows; :func:`write_history_csv` rewrites it whole at the end)."""
+
+    class BestEpoch(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.best = float("-inf") if best is None else best
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get("val_accuracy")
+            if value is not None and value > self.best:  # strictly better, as Keras's ModelCheckpoint
+                self.best = float(value)
+                write_keras(model_dir, self.model)
+
+    return [BestEpoch(), keras.callbacks.CSVLogger(os.path.join(model_dir, HISTORY_CSV), append=append)]
 
 
 def publish(tmp: str, out: str) -> None:
