@@ -204,7 +204,27 @@ def plot(rows: list[dict], path: str, title: str) -> None:
     plt.close(fig)
 
 
+def evaluate(detector, streams, speech: np.ndarray | None, conds: list[Condition], quiet_levels: list[float],
+             data_dir: str, tolerance_s: float = 1.5, seed: int = 0, quiet_s: float | None = None,
+             say=lambda text: None) -> dict:
+    """Every condition's row and the quiet room, at ``detector``'s setting; ``say`` hears each
+    result as it comes (a run takes minutes)."""
+    rows = []
+    for cond in conds:
+        rows.append(r := measure(detector, cond, streams, speech, tolerance_s))
+        say(f"{cond.name:>22}: {r['correct_pct']:5.1f}% found, {r['wrong_pct']:4.1f}% wrong, "
+            f"{r['false_positive_pct']:4.1f}% false positives"
+            + (f", {r['per_hour']:.1f} false alarms/h" if "per_hour" in r else ""))
+    quiet = quiet_room(detector, data_dir, quiet_levels, seed=seed, seconds=quiet_s)
+    room, voice = quiet["room"], quiet["voice"]
+    say(f"quiet room ({_levels_text(quiet_levels)} dBFS, {room['seconds'] / 60:.1f} min, no voice): "
+        f"{room['false_alarms']} false alarms = {room['per_hour']:.1f} per hour")
+    say(f"a voice in it ({voice['seconds'] / 60:.1f} min, counted as speech): {voice['false_alarms']} false alarms")
+    return {"rows": rows, "quiet_room": quiet, "table": table(rows, quiet)}
+
+
 def run(args) -> int:
+    """The command line: check the options, build the detector and the audio, print the report."""
     from kwsapp.cli_options import smoothing_from_args
     from kwsapp.core.detector import Detector, EngineSettings
 
@@ -214,7 +234,6 @@ def run(args) -> int:
     if args.streams < 1:
         raise UsageError("--streams must be at least 1")
     levels = ST._values(args.levels, "--levels", -60.0, 20.0, DEFAULT_LEVELS)
-    rooms = [] if args.no_rooms else list(ROOMS)
     quiet_levels = ST._values(args.quiet_dbfs, "--quiet-dbfs", -100.0, -20.0, DEFAULT_QUIET_LEVELS)
     if args.quiet_s is not None and args.quiet_s <= 0:
         raise UsageError("--quiet-s must be more than 0 seconds (or leave it out: each noise file once)")
@@ -227,28 +246,16 @@ def run(args) -> int:
         list_path = args.speech_list or FA.default_speech_list(args.data_dir)
         speech, n_files = FA.speech_audio(list_path)
         say(f"running speech: {n_files} files, {len(speech) / RATE / 60:.1f} min ({list_path})")
-    tolerance_s = args.tolerance_ms / 1000.0
-    rows = []
-    for cond in conditions(levels, rooms):
-        rows.append(measure(detector, cond, streams, speech, tolerance_s))
-        r = rows[-1]
-        say(f"{cond.name:>22}: {r['correct_pct']:5.1f}% found, {r['wrong_pct']:4.1f}% wrong, "
-            f"{r['false_positive_pct']:4.1f}% false positives"
-            + (f", {r['per_hour']:.1f} false alarms/h" if "per_hour" in r else ""))
-    quiet = quiet_room(detector, args.data_dir, quiet_levels, seed=args.seed, seconds=args.quiet_s)
-    room, voice = quiet["room"], quiet["voice"]
-    say(f"quiet room ({_levels_text(quiet_levels)} dBFS, {room['seconds'] / 60:.1f} min, no voice): "
-        f"{room['false_alarms']} false alarms = {room['per_hour']:.1f} per hour")
-    say(f"a voice in it ({voice['seconds'] / 60:.1f} min, counted as speech): {voice['false_alarms']} false alarms")
+    result = evaluate(detector, streams, speech, conditions(levels, [] if args.no_rooms else list(ROOMS)),
+                      quiet_levels, args.data_dir, args.tolerance_ms / 1000.0, args.seed, args.quiet_s, say)
     report = {"model": args.model, "split": args.split, "streams": args.streams, "duration_s": args.duration,
-              "seed": args.seed, "smoothing": settings.smoothing.to_dict(), "rows": rows, "quiet_room": quiet,
-              "table": table(rows, quiet)}
+              "seed": args.seed, "smoothing": settings.smoothing.to_dict(), **result}
     say("")
     say(report["table"])
     if args.plot:
         name = os.path.basename(os.path.abspath(args.model))
-        plot(rows, args.plot, f"{name}: {args.streams} x {args.duration:g} s {args.split} streams, "
-                              f"threshold {settings.smoothing.detection_threshold:g}")
+        plot(result["rows"], args.plot, f"{name}: {args.streams} x {args.duration:g} s {args.split} streams, "
+                                        f"threshold {settings.smoothing.detection_threshold:g}")
         say(f"wrote {args.plot}")
     if args.json:
         print(json.dumps(report))
