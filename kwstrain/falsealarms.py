@@ -5,7 +5,8 @@ speech that contains none of the commands (default: ``continuous_speech/eval_lis
 the data folder, its files joined in list order); every detection there is a false alarm. The
 same scores are replayed at each threshold of ``--sweep``, and the same thresholds are scored on
 generated command streams (``streamtest``'s streams), giving one DET point per threshold: miss rate
-on the streams against false alarms per hour on the speech.
+on the streams against false alarms per hour on the speech. ``--quiet-voice-dbfs`` adds the voice of
+``robustness``'s quiet room to the speech, so that a setting can be tuned on what that room measures.
 """
 from __future__ import annotations
 
@@ -205,8 +206,17 @@ def run(args) -> int:
                               verifier=args.verifier)
     detector = Detector(args.model, settings)
     audio, n_files = speech_audio(list_path)
+    voice_s = 0.0
+    if args.quiet_voice_dbfs:
+        from . import quietroom as QR
+
+        voice_levels = ST._values(args.quiet_voice_dbfs, "--quiet-voice-dbfs", -100.0, -20.0, QR.DEFAULT_LEVELS)
+        voice = QR.voice_at_levels(args.data_dir, voice_levels, args.seed)
+        voice_s = len(voice) / RATE
+        audio = np.concatenate([audio, voice])
     hours = len(audio) / RATE / 3600.0
-    say(f"running speech: {n_files} files, {hours * 60:.1f} min ({list_path})")
+    say(f"running speech: {n_files} files, {hours * 60:.1f} min ({list_path}"
+        + (f", and the quiet room's voice, {voice_s / 60:.1f} min)" if voice_s else ")"))
     speech_hops = ST.record(detector, audio)
     labels, base = detector.labels, settings.smoothing
     windows = (ST._values(args.sweep_window, "--sweep-window", 1.0, 10000.0, "300,400,500")
@@ -222,6 +232,7 @@ def run(args) -> int:
                   word_thresholds=dict(base.word_thresholds))
     at = false_alarms(ST.replay(labels, base, speech_hops), hours)
     r = {"model": args.model, "speech_list": list_path, "speech_files": n_files, "speech_hours": hours,
+         "quiet_voice_s": voice_s,
          "smoothing": base.to_dict(), **at}
     say(f"at threshold {base.detection_threshold:g}, window {base.average_window_ms:g} ms: "
         f"{at['false_alarms']} false alarms in {hours * 60:.1f} min = {at['per_hour']:.1f} per hour, "
@@ -287,6 +298,10 @@ def add_parser(sub) -> None:
     p.add_argument("--speech-list", default=None, metavar="FILE",
                    help="running speech without commands, one WAV per line (default: "
                         "continuous_speech/eval_list.txt beside the data folder)")
+    p.add_argument("--quiet-voice-dbfs", default=None, metavar="DB1,DB2,...",
+                   help="also count as running speech the voice among the dataset's background noise files (a "
+                        "person imitating a cat), once at each of these levels (dBFS RMS) as `robustness`'s quiet "
+                        "room plays it, e.g. --quiet-voice-dbfs=-70,-60,-50 (default: none)")
     p.add_argument("--sweep", default=DEFAULT_SWEEP, metavar="T1,T2,...",
                    help=f"thresholds for the DET curve (default: {DEFAULT_SWEEP})")
     p.add_argument("--sweep-window", default=None, metavar="MS1,MS2,...",

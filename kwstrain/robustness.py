@@ -22,6 +22,7 @@ from kwsapp.core.errors import KwsError, UsageError
 
 from . import dataset as D
 from . import falsealarms as FA
+from . import quietroom as QR
 from . import streamtest as ST
 
 RATE = 16000
@@ -77,10 +78,6 @@ def room_impulse_response(room: Room, rate: int = RATE) -> np.ndarray:
     return np.asarray(shoebox.rir[0][0], np.float64)
 
 
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)) + 1e-20))
-
-
 def apply(cond: Condition, audio: np.ndarray, rir: np.ndarray | None = None) -> np.ndarray:
     """``audio`` heard in ``cond``: through its room (level kept), then scaled; clipped to [-1, 1]."""
     y = np.asarray(audio, np.float64)
@@ -89,50 +86,19 @@ def apply(cond: Condition, audio: np.ndarray, rir: np.ndarray | None = None) -> 
 
         h = room_impulse_response(cond.room) if rir is None else rir
         wet = fftconvolve(y, h)[: len(y)]
-        y = wet * (_rms(y) / _rms(wet))
+        y = wet * (QR.rms(y) / QR.rms(wet))
     return np.clip(y * 10.0 ** (cond.gain_db / 20.0), -1.0, 1.0).astype(np.float32)
-
-
-# A quiet room holds no voice: dude_miaowing.wav (a person imitating a cat) is a voice, so it is
-# heard as speech at the quiet room's levels (round 18), never as the room.
-VOICE_NOISE = ("dude_miaowing.wav",)
-DEFAULT_QUIET_LEVELS = "-70,-60,-50"
-
-
-def noise_beds(data_dir: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The dataset's background noise files as (rooms without a voice, voices), each at 16 kHz."""
-    from kwsapp.core.wavio import load_audio
-
-    rooms, voices = [], []
-    for path in D.scan(data_dir).background_files:
-        x = load_audio(path, RATE)
-        if len(x) and _rms(x) > 1e-9:
-            (voices if os.path.basename(path) in VOICE_NOISE else rooms).append(x)
-    return rooms, voices
-
-
-def at_level(beds: list[np.ndarray], level_dbfs: float, seed: int = 0, seconds: float | None = None) -> np.ndarray:
-    """Each bed once, each at ``level_dbfs`` RMS, over a microphone's own hiss 20 dB below, end to end;
-    cut to ``seconds`` if given (never looped: a repeat would count one sound twice)."""
-    if not beds:
-        return np.zeros(0, np.float32)
-    gain = 10.0 ** (level_dbfs / 20.0)
-    y = np.concatenate([b.astype(np.float64) * (gain / _rms(b)) for b in beds])
-    if seconds is not None:
-        y = y[: int(seconds * RATE)]
-    hiss = np.random.default_rng(seed).normal(0.0, gain * 0.1, len(y))
-    return np.clip(y + hiss, -1.0, 1.0).astype(np.float32)
 
 
 def quiet_room(detector, data_dir: str, levels_dbfs: list[float], seed: int = 0,
                seconds: float | None = None) -> dict:
     """False alarms in a quiet room (no voice) and on the voice heard in it, at each level."""
-    rooms, voices = noise_beds(data_dir)
+    rooms, voices = QR.noise_beds(data_dir)
     out: dict = {"levels_dbfs": levels_dbfs, "by_level": []}
     for part, beds in (("room", rooms), ("voice", voices)):
         times, total_s = [], 0.0
         for level in levels_dbfs:
-            audio = at_level(beds, level, seed, seconds)
+            audio = QR.at_level(beds, level, seed, seconds)
             hops = ST.record(detector, audio)
             found = [(d.label, d.stream_time_s) for d in hops.detections]
             out["by_level"].append({"part": part, "level_dbfs": level, "seconds": len(audio) / RATE,
@@ -234,7 +200,7 @@ def run(args) -> int:
     if args.streams < 1:
         raise UsageError("--streams must be at least 1")
     levels = ST._values(args.levels, "--levels", -60.0, 20.0, DEFAULT_LEVELS)
-    quiet_levels = ST._values(args.quiet_dbfs, "--quiet-dbfs", -100.0, -20.0, DEFAULT_QUIET_LEVELS)
+    quiet_levels = ST._values(args.quiet_dbfs, "--quiet-dbfs", -100.0, -20.0, QR.DEFAULT_LEVELS)
     if args.quiet_s is not None and args.quiet_s <= 0:
         raise UsageError("--quiet-s must be more than 0 seconds (or leave it out: each noise file once)")
     settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
@@ -282,9 +248,9 @@ def add_parser(sub) -> None:
                    help="running speech for false alarms per hour (default: continuous_speech/eval_list.txt "
                         "beside the data folder)")
     p.add_argument("--no-speech", action="store_true", help="no false alarms on running speech (faster)")
-    p.add_argument("--quiet-dbfs", default=DEFAULT_QUIET_LEVELS, metavar="DB1,DB2,...",
+    p.add_argument("--quiet-dbfs", default=QR.DEFAULT_LEVELS, metavar="DB1,DB2,...",
                    help="levels (dBFS RMS) of the quiet room: the dataset's background noise without a voice, each "
-                        f"file once per level (default: {DEFAULT_QUIET_LEVELS})")
+                        f"file once per level (default: {QR.DEFAULT_LEVELS})")
     p.add_argument("--quiet-s", type=float, default=None,
                    help="cut the quiet room to this many seconds per level (default: each noise file once)")
     ST.add_detector_args(p)

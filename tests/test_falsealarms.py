@@ -261,6 +261,24 @@ def test_falsealarms_cli_counts_detections_on_speech_and_tunes(tmp_path, data_di
     assert det.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_falsealarms_adds_the_quiet_rooms_voice_to_the_speech_it_counts(tmp_path, data_dir, model_dir, capsys):
+    from kwstrain import quietroom as QR
+
+    _speech_folder(tmp_path, {"s/quiet.wav": np.zeros(16000 * 4, np.float32)})
+    (tmp_path / "list.txt").write_text("s/quiet.wav\n")
+    args = ["falsealarms", "--model", model_dir, "--data-dir", data_dir, "--speech-list", str(tmp_path / "list.txt"),
+            "--streams", "0", "--json"]
+    assert main(args) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(args + ["--quiet-voice-dbfs=-60,-50"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    voice_s = 2 * sum(len(b) for b in QR.noise_beds(data_dir)[1]) / 16000
+    assert r["quiet_voice_s"] == pytest.approx(voice_s) and plain["quiet_voice_s"] == 0
+    assert r["speech_hours"] == pytest.approx(plain["speech_hours"] + voice_s / 3600, rel=1e-6)
+    assert main(args + ["--quiet-voice-dbfs=-10"]) == 2
+    assert "--quiet-voice-dbfs" in capsys.readouterr().err
+
+
 def test_falsealarms_refuses_to_save_tuning_on_test_streams(tmp_path, model_dir, capsys):
     assert main(["falsealarms", "--model", model_dir, "--split", "testing", "--save-smoothing"]) == 2
     assert "--save-smoothing needs --split validation" in capsys.readouterr().err

@@ -6,6 +6,8 @@ import sys
 import numpy as np
 import pytest
 
+from kwsapp.core.errors import KwsError
+from kwstrain import quietroom as QR
 from kwstrain import robustness as R
 
 
@@ -46,16 +48,27 @@ def test_conditions_hold_each_level_each_room_and_one_across_a_room():
 
 
 def test_quiet_room_holds_each_noise_once_at_its_level_and_no_voice(data_dir):
-    rooms, voices = R.noise_beds(data_dir)
+    rooms, voices = QR.noise_beds(data_dir)
     assert len(voices) == 1 and len(rooms) >= 4  # dude_miaowing.wav is a voice; the rest are rooms
-    q = R.at_level(rooms, -60.0)
+    q = QR.at_level(rooms, -60.0)
     assert len(q) == sum(len(b) for b in rooms)  # each file once, never looped
     start = 0
     for b in rooms:  # every file at the level, not only the whole: a quiet file is not drowned by a loud one
         part = q[start: start + len(b)].astype(np.float64)
         assert abs(10 * np.log10(np.mean(part ** 2)) + 60.0) < 0.5  # hiss 20 dB below adds 0.04 dB
         start += len(b)
-    assert len(R.at_level(rooms, -70.0, seconds=5.0)) == 5 * 16000
+    assert len(QR.at_level(rooms, -70.0, seconds=5.0)) == 5 * 16000
+
+
+def test_the_quiet_rooms_voice_is_played_once_per_level_as_robustness_plays_it(data_dir, tiny_dataset):
+    _, voices = QR.noise_beds(data_dir)
+    v = QR.voice_at_levels(data_dir, [-70.0, -50.0], seed=10)
+    n = sum(len(b) for b in voices)
+    assert len(v) == 2 * n
+    for k, level in enumerate((-70.0, -50.0)):
+        np.testing.assert_array_equal(v[k * n:(k + 1) * n], QR.at_level(voices, level, 10))
+    with pytest.raises(KwsError, match="no dude_miaowing.wav"):  # the tiny set's noise is no voice
+        QR.voice_at_levels(tiny_dataset, [-60.0])
 
 
 def test_robustness_cli_reports_every_condition_as_table_json_and_plot(tmp_path, data_dir, model_dir):
