@@ -113,6 +113,8 @@ class EngineController(QtCore.QObject):
                 return
             with self._lock:
                 if session == self._session:
+                    if self._build[1:] != (smoothing, verifier):  # changed while the model loaded
+                        engine.update_settings(engine_api.engine_settings(*self._build[1:]))
                     self.engine = engine
                     bridge.on_ready(engine)
                     return
