@@ -17,7 +17,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ..core.errors import DeviceError, KwsError, ModelError
 from ..core.features import FeatureConfig
-from ..core.model import BUNDLED_MODEL_DIR, read_config
+from ..core.model import BUNDLED_MODEL_DIR
 from ..core.smoothing import SmoothingConfig
 from . import gcguard
 from .actions import marks
@@ -30,6 +30,7 @@ from .listening import engine_api
 from .listening.controller import JOIN_S, EngineController
 from .listening.devicelist import device_entries
 from .listening.engine_api import SourceSpec
+from .listening.modelchoice import ModelChoice
 from .live.history import HistoryTable
 from .live.peak import PeakTracker
 from .live.quiethint import QuietHint
@@ -37,7 +38,7 @@ from .live.readout import DetectionReadout
 from .live.scores import QUIET_LABELS, ScoresView, display_name
 from .live.spectrogram import SpectrogramView
 from .live.statusline import StatusLine
-from .modelinfo import is_bundled, model_message, model_name, model_words, source_name
+from .modelinfo import is_bundled, model_name, model_words, source_name
 from .settings.panel import SmoothingPanel
 from .settings.store import Store
 from .tray import Tray
@@ -58,7 +59,7 @@ class MainWindow(QtWidgets.QMainWindow):
         gcguard.hold(self._gc_key)
         self.destroyed.connect(functools.partial(gcguard.release, self._gc_key))
         self.store = store
-        self.model_dir = model_dir or store.model_dir or BUNDLED_MODEL_DIR
+        self.models = ModelChoice(model_dir or store.model_dir or BUNDLED_MODEL_DIR)
         self.verifier = verifier  # a verifier folder (kwsapp --verifier) or None: the VGG alone
         self.spec = spec or SourceSpec("mic", device=store.device)
         # The user's own smoothing once they set any; until then the model's tuned threshold.
@@ -73,11 +74,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._running = False  # what the user asked for (the engine may still be loading)
         self._latest = None
         self._bars_dirty = False
-        self._pending_model_error = None
-        self._previous_model = None  # (folder, config) to go back to if a new model's weights fail
         self.voice_dialog = None
         self.messages: list[str] = []  # this session's problems and changes, for Help → About
-        self.model_config = self._load_model_config(self.model_dir)
         # The user's commands (Settings → Actions), run off this thread. Not ``self.actions``:
         # that would hide QWidget.actions(), which Qt and tests use to list the window's QActions.
         self.action_runner = GuiActions(self)
@@ -288,39 +286,35 @@ class MainWindow(QtWidgets.QMainWindow):
         self.about_dialog = AboutDialog(self.model_dir, self.model_config, self.controller.engine, self.messages, self)
         self.about_dialog.open()
 
-    def _load_model_config(self, model_dir: str):
-        try:
-            return read_config(model_dir)
-        except ModelError as e:
-            self._pending_model_error = model_message(e, model_dir)
-            return None
+    @property
+    def model_dir(self) -> str:
+        return self.models.folder
+
+    @property
+    def model_config(self):
+        return self.models.config
 
     def showEvent(self, ev):  # noqa: N802 (Qt naming)
         super().showEvent(ev)
-        if self._pending_model_error and self.model_config is None:
-            self.show_problem(self._pending_model_error, model=True)
+        if self.models.problem and self.model_config is None:
+            self.show_problem(self.models.problem, model=True)
 
     def set_model_dir(self, model_dir: str) -> bool:
         """Switch to the model in ``model_dir``; if it has none, say so and keep the current one."""
-        try:
-            cfg = read_config(model_dir)
-        except ModelError as e:
-            still = self.model_dir if self.model_config is not None else None
-            self.show_problem(model_message(e, model_dir, still), model=True)
+        problem = self.models.choose(model_dir)
+        if problem:
+            self.show_problem(problem, model=True)
             return False
-        if self.model_config is not None and os.path.abspath(model_dir) != os.path.abspath(self.model_dir):
-            # Its weights are only tried when the engine loads them: then this is where to go back to.
-            self._previous_model = (self.model_dir, self.model_config)
-        self._use_model(model_dir, cfg)
+        self._model_changed()
         self.banner.hide()
         if self._running or self.controller.engine is None:
             self.start()
         return True
 
-    def _use_model(self, model_dir: str, cfg) -> None:
-        self.model_dir = model_dir
+    def _model_changed(self) -> None:
+        """Everything that shows or follows the model: the remembered folder, threshold, views, title."""
+        model_dir = self.model_dir
         self.store.model_dir = None if is_bundled(model_dir) else model_dir
-        self.model_config = cfg
         if not self.store.has_smoothing():  # follow the new model's tuned threshold
             self.smoothing = engine_api.model_smoothing(model_dir)
             self._show_threshold()
@@ -492,7 +486,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if spec.kind == "file":
                 self.refresh_devices()
         if self.model_config is None:
-            self.show_problem(self._pending_model_error or f"no usable model in {self.model_dir}", model=True)
+            self.show_problem(self.models.problem or f"no usable model in {self.model_dir}", model=True)
             return
         self.banner.hide()
         self.spectrogram.clear_image()
@@ -564,7 +558,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ---------------------------------------------------------------- engine events (GUI thread)
     def _on_ready(self, engine) -> None:
-        self._previous_model = None  # the new model loaded: nothing to go back to
+        self.models.loaded()
         # A file by its name (its path is in the tooltip: a long one would push the status bar
         # past an 800-pixel window); a microphone as the engine found it.
         self._say(f"listening: {source_name(self.spec) if self.spec.kind == 'file' else self._describe(engine)}")
@@ -607,20 +601,18 @@ class MainWindow(QtWidgets.QMainWindow):
         was_running = self._running
         self._show_stopped()
         if isinstance(err, ModelError):
-            previous, self._previous_model = self._previous_model, None
-            if previous is not None:
-                # The chosen folder's weights do not load: back to the model that worked.
-                bad = self.model_dir
-                self._use_model(*previous)
+            message, went_back = self.models.weights_failed(err)
+            if went_back:  # the chosen folder's weights do not load: back to the model that worked
+                self._model_changed()
                 if was_running:
                     self.start()
-                self.show_problem(model_message(err, bad, self.model_dir), model=True)  # after start() hid it
+                self.show_problem(message, model=True)  # after start() hid it
                 return
             # A folder whose config reads but whose weights do not load must not come back
             # at the next start: fall back to the bundled model there.
             if self.store.model_dir == self.model_dir:
                 self.store.model_dir = None
-            self.show_problem(model_message(err, self.model_dir), model=True)
+            self.show_problem(message, model=True)
         elif isinstance(err, DeviceError):
             self.refresh_devices()
             self.show_problem(f"{err} — choose another input device above, or open a WAV file.")
