@@ -19,6 +19,7 @@ import threading
 import numpy as np
 from PyQt6 import QtCore
 
+from ...core.centring import cut_around
 from ...core.errors import DeviceError, KwsError
 from ...core.levels import level_db
 from ...core.vocabulary import DATA_ENV, data_home, default_takes_dir, models_home  # noqa: F401  (where things live)
@@ -114,8 +115,6 @@ def centre_on_speech(x: np.ndarray, length: int = CLIP) -> tuple[np.ndarray, boo
     Without speech (a silence take) the middle is kept. Speech longer than the clip is
     centred on its energy's centre of mass, which keeps the loudest part of the word."""
     x = np.asarray(x, np.float32).reshape(-1)
-    if len(x) < length:
-        x = np.pad(x, (0, length - len(x)))
     span = speech_span(x)
     if span is None:
         centre = len(x) // 2
@@ -124,8 +123,7 @@ def centre_on_speech(x: np.ndarray, length: int = CLIP) -> tuple[np.ndarray, boo
     else:
         seg = x[span[0] : span[1]].astype(np.float64) ** 2
         centre = span[0] + int(np.sum(np.arange(len(seg)) * seg) / max(seg.sum(), 1e-20))
-    start = int(np.clip(centre - length // 2, 0, len(x) - length))
-    return x[start : start + length].copy(), span is not None
+    return cut_around(x, centre, length).copy(), span is not None
 
 
 def play(path_or_clip, rate: int = RATE) -> None:
@@ -269,8 +267,7 @@ class TakeRecorder(QtCore.QObject):
         if speech:
             clip, found = centre_on_speech(x)
         else:  # silence: nothing to centre on; the middle of the take
-            mid = (len(x) - CLIP) // 2
-            clip, found = x[mid : mid + CLIP], False
+            clip, found = cut_around(np.asarray(x, np.float32), len(x) // 2, CLIP), False
         silent = speech and not found
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
