@@ -15,6 +15,8 @@ import json
 import os
 import sys
 from collections import Counter
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -179,7 +181,60 @@ def plot_det(curves, path: str, title: str) -> None:
     plt.close(fig)
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """The detector's scores on the speech and on the command streams, replayable at any setting."""
+
+    labels: tuple
+    base: Any  # the detector's SmoothingConfig
+    speech_hops: Any
+    hours: float
+    stream_runs: list  # [(hops, truth)]
+    tolerance_s: float
+
+    def rows(self, settings, base=None) -> list[dict]:
+        return det_rows(self.labels, self.base if base is None else base, self.speech_hops, self.hours,
+                        self.stream_runs, settings, self.tolerance_s)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_per_hour: float = 10.0
+    max_wrong_pct: float = 2.0
+    max_fp_pct: float = 1.0
+
+
+@dataclass(frozen=True)
+class Tuned:
+    row: dict  # the chosen sweep row
+    why: str
+    word_thresholds: dict  # raised per-word thresholds ({} without per-word tuning)
+    per_word_row: dict | None  # the chosen row with them, or None
+
+
+def record(detector, speech: np.ndarray, streams, tolerance_s: float = 1.5) -> Recorded:
+    """Run ``detector`` once over ``speech`` and each (audio, truth) of ``streams``."""
+    return Recorded(tuple(detector.labels), detector.settings.smoothing, ST.record(detector, speech),
+                    len(speech) / RATE / 3600.0, [(ST.record(detector, a), truth) for a, truth in streams],
+                    tolerance_s)
+
+
+def tune(rec: Recorded, rows: list[dict], thresholds: list[float], limits: Limits, per_word: bool) -> Tuned:
+    """The setting ``make model`` saves: the best row by :func:`pick_setting`, then (``per_word``)
+    single words' thresholds raised where that is free on the streams."""
+    best, why = pick_setting(rows, limits.max_per_hour, limits.max_wrong_pct, limits.max_fp_pct)
+    if not per_word:
+        return Tuned(best, why, {}, None)
+    cfg = dataclasses.replace(rec.base, average_window_ms=best["average_window_ms"],
+                              detection_threshold=best["threshold"], word_thresholds=())
+    words = raise_word_thresholds(rec.labels, cfg, rec.speech_hops, rec.stream_runs, thresholds, rec.tolerance_s)
+    tuned = dataclasses.replace(cfg, word_thresholds=words)
+    row = dict(rec.rows([(cfg.average_window_ms, cfg.detection_threshold)], tuned)[0], word_thresholds=words)
+    return Tuned(best, why, words, row)
+
+
 def run(args) -> int:
+    """The command line: check the options, build the detector and the audio, tune, print the report."""
     from kwsapp.cli_options import smoothing_from_args
     from kwsapp.core.detector import Detector, EngineSettings
 
@@ -214,68 +269,53 @@ def run(args) -> int:
         voice = QR.voice_at_levels(args.data_dir, voice_levels, args.seed)
         voice_s = len(voice) / RATE
         audio = np.concatenate([audio, voice])
-    hours = len(audio) / RATE / 3600.0
-    say(f"running speech: {n_files} files, {hours * 60:.1f} min ({list_path}"
+    say(f"running speech: {n_files} files, {len(audio) / RATE / 60:.1f} min ({list_path}"
         + (f", and the quiet room's voice, {voice_s / 60:.1f} min)" if voice_s else ")"))
-    speech_hops = ST.record(detector, audio)
-    labels, base = detector.labels, settings.smoothing
+    base = settings.smoothing
     windows = (ST._values(args.sweep_window, "--sweep-window", 1.0, 10000.0, "300,400,500")
                if args.sweep_window else [base.average_window_ms])
-    stream_runs = []
-    for k in range(args.streams):
-        spec = ST.StreamSpec(duration_s=args.duration, seed=args.seed + k)
-        s_audio, truth = ST.make_stream(args.data_dir, args.split, spec)
-        stream_runs.append((ST.record(detector, s_audio), truth))
-    tolerance_s = args.tolerance_ms / 1000.0
-    at_setting = (base.average_window_ms, base.detection_threshold)
-    at_row = dict(det_rows(labels, base, speech_hops, hours, stream_runs, [at_setting], tolerance_s)[0],
+    streams = [ST.make_stream(args.data_dir, args.split, ST.StreamSpec(duration_s=args.duration, seed=args.seed + k))
+               for k in range(args.streams)]
+    rec = record(detector, audio, streams, args.tolerance_ms / 1000.0)
+    hours = rec.hours
+    at_row = dict(rec.rows([(base.average_window_ms, base.detection_threshold)])[0],
                   word_thresholds=dict(base.word_thresholds))
-    at = false_alarms(ST.replay(labels, base, speech_hops), hours)
+    at = false_alarms(ST.replay(rec.labels, base, rec.speech_hops), hours)
     r = {"model": args.model, "speech_list": list_path, "speech_files": n_files, "speech_hours": hours,
-         "quiet_voice_s": voice_s,
-         "smoothing": base.to_dict(), **at}
+         "quiet_voice_s": voice_s, "smoothing": base.to_dict(), **at}
     say(f"at threshold {base.detection_threshold:g}, window {base.average_window_ms:g} ms: "
         f"{at['false_alarms']} false alarms in {hours * 60:.1f} min = {at['per_hour']:.1f} per hour, "
         f"95 % interval {at['per_hour_95'][0]:.1f}-{at['per_hour_95'][1]:.1f}"
         + (f" ({', '.join(f'{w} {n}' for w, n in at['per_word'].items())})" if at["per_word"] else ""))
     # The sweep is of one threshold for every word (the model's per-word values set aside).
-    plain = dataclasses.replace(base, word_thresholds=())
-    rows = det_rows(labels, plain, speech_hops, hours, stream_runs,
-                    [(w, th) for w in windows for th in thresholds], tolerance_s)
+    rows = rec.rows([(w, th) for w in windows for th in thresholds], dataclasses.replace(base, word_thresholds=()))
     r.update(split=args.split, streams=args.streams, seed=args.seed, duration_s=args.duration,
              at_setting=at_row, sweep=rows)
-    head = "window ms  threshold  false alarms/h" + ("  streams: correct  wrong  false pos.  missed" if stream_runs else "")
+    head = "window ms  threshold  false alarms/h" + ("  streams: correct  wrong  false pos.  missed" if streams else "")
     say(head)
     for row in rows:
         line = f"{row['average_window_ms']:9g}  {row['threshold']:9g}  {row['per_hour']:14.1f}"
-        if stream_runs:
+        if streams:
             line += (f"  {row['correct_pct']:15.1f}%  {row['wrong_pct']:4.1f}%  {row['false_positive_pct']:9.1f}%"
                      f"  {row['miss_pct']:5.1f}%")
         say(line)
     shown = (base.average_window_ms, base.detection_threshold, at_row)  # the DET curve's window, marked point
     if args.save_smoothing:
-        best, why = pick_setting(rows, args.max_per_hour, args.max_wrong_pct, args.max_fp_pct)
-        shown = (best["average_window_ms"], best["threshold"], best)
-        words: dict[str, float] = {}
-        if args.per_word:
-            cfg = dataclasses.replace(base, average_window_ms=best["average_window_ms"],
-                                      detection_threshold=best["threshold"], word_thresholds=())
-            words = raise_word_thresholds(labels, cfg, speech_hops, stream_runs, thresholds, tolerance_s)
-            tuned = dataclasses.replace(cfg, word_thresholds=words)
-            r["per_word_tuned"] = dict(det_rows(labels, tuned, speech_hops, hours, stream_runs,
-                                                [(cfg.average_window_ms, cfg.detection_threshold)], tolerance_s)[0],
-                                       word_thresholds=words)
-            shown = (best["average_window_ms"], best["threshold"], r["per_word_tuned"])
+        t = tune(rec, rows, thresholds, Limits(args.max_per_hour, args.max_wrong_pct, args.max_fp_pct), args.per_word)
+        best, words = t.row, t.word_thresholds
+        shown = (best["average_window_ms"], best["threshold"], t.per_word_row or best)
+        if t.per_word_row is not None:
+            r["per_word_tuned"] = t.per_word_row
         save_smoothing(args.model, best["threshold"], best["average_window_ms"], words)
         r["saved_smoothing"] = {"detection_threshold": best["threshold"],
-                                "average_window_ms": best["average_window_ms"], "word_thresholds": words, "why": why}
+                                "average_window_ms": best["average_window_ms"], "word_thresholds": words, "why": t.why}
         say(f"saved threshold {best['threshold']:g} and window {best['average_window_ms']:g} ms in "
-            f"{os.path.join(args.model, 'config.json')} ({why})")
-        if args.per_word:
-            t = r["per_word_tuned"]
-            say(f"per-word thresholds {', '.join(f'{w}={v:g}' for w, v in words.items()) or '(none raised)'}: "
-                f"{t['per_hour']:.1f} false alarms per hour, streams {t['correct_pct']:.1f}% correct, "
-                f"{t['wrong_pct']:.1f}% wrong, {t['false_positive_pct']:.1f}% false positives")
+            f"{os.path.join(args.model, 'config.json')} ({t.why})")
+        if t.per_word_row is not None:
+            w = t.per_word_row
+            say(f"per-word thresholds {', '.join(f'{k}={v:g}' for k, v in words.items()) or '(none raised)'}: "
+                f"{w['per_hour']:.1f} false alarms per hour, streams {w['correct_pct']:.1f}% correct, "
+                f"{w['wrong_pct']:.1f}% wrong, {w['false_positive_pct']:.1f}% false positives")
     if args.det:
         title = (f"{os.path.basename(os.path.abspath(args.model))}: {hours * 60:.1f} min of speech, "
                  f"{args.streams} x {args.duration:g} s {args.split} streams, window {shown[0]:g} ms")
