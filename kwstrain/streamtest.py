@@ -258,6 +258,25 @@ def pick_smoothing(rows: list[dict], max_error_pct: float = MAX_ERROR_PCT) -> tu
                   "correct - wrong - false positives")
 
 
+def evaluate(detector, streams, sweep=(), tolerance_s: float = 1.5) -> dict:
+    """Score ``detector`` on each (audio, truth, seed) of ``streams`` at its setting, and each
+    (window ms, threshold) of ``sweep`` replayed on the same scores: the totals, per stream too."""
+    per_stream, swept = [], {key: [] for key in sweep}
+    for audio, truth, seed in streams:
+        hops = record(detector, audio)
+        per_stream.append(dict(score([(d.label, d.stream_time_s) for d in hops.detections], truth, tolerance_s),
+                               seed=seed))
+        for w, th in sweep:
+            cfg = dataclasses.replace(detector.settings.smoothing, average_window_ms=w, detection_threshold=th)
+            swept[w, th].append(score(replay(detector.labels, cfg, hops), truth, tolerance_s))
+    r = total(per_stream) if len(streams) > 1 else {k: v for k, v in per_stream[0].items() if k != "seed"}
+    if len(streams) > 1:
+        r["per_stream"] = per_stream
+    if sweep:
+        r["sweep"] = [dict(average_window_ms=w, threshold=th, **total(swept[w, th])) for w, th in sweep]
+    return r
+
+
 def run(args) -> int:
     with stdout_only_json(args.json) as emit:
         return _run(args, emit)
@@ -287,33 +306,23 @@ def _run(args, emit) -> int:
     detector = Detector(args.model, settings)
     if detector.warning:
         print(f"warning: {detector.warning}", file=sys.stderr)
-    tolerance_s = args.tolerance_ms / 1000.0
-    per_stream, swept = [], {key: [] for key in sweep}
+    streams = []
     for k in range(args.streams):
-        seed = args.seed + k
-        spec = StreamSpec(duration_s=args.duration, seed=seed, unknown_share=args.unknown_share,
+        spec = StreamSpec(duration_s=args.duration, seed=args.seed + k, unknown_share=args.unknown_share,
                           background_volume=args.background_volume)
         audio, truth = make_stream(args.data_dir, args.split, spec)
         if args.out_wav and k == 0:
             write_wav(args.out_wav, audio)
             write_labels(os.path.splitext(args.out_wav)[0] + "_labels.txt", truth)
-        hops = record(detector, audio)
-        per_stream.append(dict(score([(d.label, d.stream_time_s) for d in hops.detections], truth, tolerance_s),
-                               seed=seed))
-        for w, th in sweep:
-            cfg = dataclasses.replace(settings.smoothing, average_window_ms=w, detection_threshold=th)
-            swept[w, th].append(score(replay(detector.labels, cfg, hops), truth, tolerance_s))
-    r = total(per_stream) if args.streams > 1 else {k: v for k, v in per_stream[0].items() if k != "seed"}
+        streams.append((audio, truth, spec.seed))
+    r = evaluate(detector, streams, sweep, args.tolerance_ms / 1000.0)
     r.update(split=args.split, duration_s=args.duration, seed=args.seed, streams=args.streams,
              hop_ms=args.hop_ms, smoothing=settings.smoothing.to_dict(), model=args.model)
-    if args.streams > 1:
-        r["per_stream"] = per_stream
     what = f"{args.streams} streams of {args.duration:g} s" if args.streams > 1 else f"{args.duration:g} s"
     print(f"{r['commands']} command clips in {what} ({args.split} split): "
           f"{r['correct_pct']:.1f}% correct, {r['wrong_pct']:.1f}% wrong, "
           f"{r['false_positive_pct']:.1f}% false positives ({r['detections']} detections)")
     if sweep:
-        r["sweep"] = [dict(average_window_ms=w, threshold=th, **total(swept[w, th])) for w, th in sweep]
         print("window ms  threshold  correct  wrong  false pos.  (same streams, other settings unchanged)")
         for row in r["sweep"]:
             print(f"{row['average_window_ms']:9g}  {row['threshold']:9.3g}  {row['correct_pct']:6.1f}%  "
