@@ -436,26 +436,29 @@ def test_a_quiet_input_gets_a_hint_that_goes_when_the_level_comes_back(window):
     from kwsapp.gui.live.quiethint import HINT
 
     w, hint = window, window.quiet_hint
-    assert TOO_QUIET_DBFS > -70  # the test's quiet input is below the line
-    t = _hops_at(w, -70.0, 0.0, QUIET_SPAN_S - 0.3)
+    quiet, normal = TOO_QUIET_DBFS - 10.0, TOO_QUIET_DBFS + 20.0  # below the line, and a word above it
+    t = _hops_at(w, quiet, 0.0, QUIET_SPAN_S - 0.3)
     assert not hint.isVisible()  # not in the first seconds of listening
-    t = _hops_at(w, -70.0, t, 0.5)
+    t = _hops_at(w, quiet, t, 0.5)
     assert hint.isVisible() and hint.text() == HINT == "Input is very quiet: speak closer or raise the input gain"
     assert HINT in w.messages[-1]  # in Help → About's log too
-    t = _hops_at(w, -30.0, t, 0.1)  # one word at a normal level
+    t = _hops_at(w, normal, t, 0.1)  # one word at a normal level
     assert not hint.isVisible()
-    t = _hops_at(w, -70.0, t, QUIET_SPAN_S - 0.2)
+    t = _hops_at(w, quiet, t, QUIET_SPAN_S - 0.2)
     assert not hint.isVisible()  # that word is still within the last seconds: a pause, not a quiet input
-    t = _hops_at(w, -70.0, t, 0.3)
+    t = _hops_at(w, quiet, t, 0.3)
     assert hint.isVisible()
     w.stop()  # stopped: no live figures, no hint
     assert not hint.isVisible()
-    _hops_at(w, -70.0, 0.0, 1.0)  # a new stream starts its own count
+    _hops_at(w, quiet, 0.0, 1.0)  # a new stream starts its own count
     assert not hint.isVisible()
 
 
 def test_level_meter_follows_every_hop_with_peak_hold(window):
-    from kwsapp.gui.live.levelmeter import HOLD_S
+    from kwsapp.core.levels import TOO_QUIET_DBFS
+    from kwsapp.gui.live.levelmeter import FLOOR_DB, HOLD_S
+
+    assert FLOOR_DB < TOO_QUIET_DBFS  # the meter shows the range down to the "too quiet" line
 
     w, m = window, window.status_line.level_meter
     w._on_hop(hop(w, 1.0, yes=0.5))  # hops carry level_db -30 (a word in a file or from a microphone)
@@ -463,13 +466,13 @@ def test_level_meter_follows_every_hop_with_peak_hold(window):
     quiet = hop(w, 1.1, yes=0.5)
     quiet.level_db = -120.0  # the gap after the word (digital silence in a file)
     w._on_hop(quiet)
-    assert m.level == -60 and m.peak == -30 and "peak -30" in m.text()  # held ...
+    assert m.level == FLOOR_DB and m.peak == -30 and "peak -30" in m.text()  # held ...
     quiet.stream_time_s = 1.0 + HOLD_S + 0.1
     w._on_hop(quiet)
-    assert m.peak == -60  # ... for HOLD_S of stream time, then it follows the input down
+    assert m.peak == FLOOR_DB  # ... for HOLD_S of stream time, then it follows the input down
     w._on_hop(hop(w, 3.0, yes=0.5))
     w.stop()
-    assert m.level == -60 and m.text() == "level –"  # stopped: no stale level
+    assert m.level == FLOOR_DB and m.text() == "level –"  # stopped: no stale level
 
 
 # ---------------------------------------------------------------- 800x600

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-FLOOR_DB = -60.0
+FLOOR_DB = -80.0  # below the "too quiet" line (core.levels.TOO_QUIET_DBFS), which the model still hears above
 HOLD_S = 1.5
 
 
