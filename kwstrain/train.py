@@ -225,7 +225,8 @@ def _starting_weights(cfg: TrainConfig):
 
     base = read_config(cfg.init_from)
     if base.architecture != cfg.model or base.features != cfg.features:
-        raise KwsError(f"--init-from {cfg.init_from} is a {base.architecture} on {base.features.kind} features; "
+        norm = f", --level-norm {base.features.level_norm}" if base.features.level_norm != "none" else ""
+        raise KwsError(f"--init-from {cfg.init_from} is a {base.architecture} on {base.features.kind} features{norm}; "
                        f"train with the same --model and feature options, or drop --init-from")
     return lambda labels: transfer_head(os.path.join(cfg.init_from, "model.keras"), base.labels, labels)
 

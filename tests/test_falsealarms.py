@@ -291,7 +291,7 @@ def test_init_from_refuses_a_model_of_other_features(tmp_path, model_dir, tiny_d
                "--epochs", "1", "--out", str(tmp_path / "m"), "--quiet"])
     assert rc == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "is a vgg_small on logmel features" in err[0]
+    assert len(err) == 1 and "is a vgg_small on logmel features, --level-norm window;" in err[0]
 
 
 def test_init_from_starts_at_the_models_weights(tmp_path, model_dir, tiny_dataset):
@@ -301,8 +301,8 @@ def test_init_from_starts_at_the_models_weights(tmp_path, model_dir, tiny_datase
     import keras
 
     out = str(tmp_path / "m")
-    assert main(["train", "--data-dir", tiny_dataset, "--init-from", model_dir, "--epochs", "1", "--lr", "1e-9",
-                 "--warmup-epochs", "0", "--out", out, "--quiet"]) == 0
+    assert main(["train", "--data-dir", tiny_dataset, "--init-from", model_dir, "--level-norm", "window",
+                 "--epochs", "1", "--lr", "1e-9", "--warmup-epochs", "0", "--out", out, "--quiet"]) == 0
     base = keras.models.load_model(os.path.join(model_dir, "model.keras"), compile=False)
     tuned = keras.models.load_model(os.path.join(out, "model.keras"), compile=False)
     kernels = [(a, b) for a, b in zip(base.weights, tuned.weights) if "kernel" in a.path]
