@@ -202,7 +202,8 @@ def run(args) -> int:
     if args.det and not args.streams:
         raise UsageError("--det needs command streams for the miss rate; give --streams 1 or more")
     list_path = args.speech_list or default_speech_list(args.data_dir)
-    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend,
+    smoothing = smoothing_from_args(args)
+    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing, backend=args.backend,
                               verifier=args.verifier)
     detector = Detector(args.model, settings)
     audio, n_files = speech_audio(list_path)
@@ -218,7 +219,7 @@ def run(args) -> int:
     say(f"running speech: {n_files} files, {hours * 60:.1f} min ({list_path}"
         + (f", and the quiet room's voice, {voice_s / 60:.1f} min)" if voice_s else ")"))
     speech_hops = ST.record(detector, audio)
-    labels, base = detector.labels, settings.smoothing
+    labels, base = detector.labels, smoothing
     windows = (ST._values(args.sweep_window, "--sweep-window", 1.0, 10000.0, "300,400,500")
                if args.sweep_window else [base.average_window_ms])
     stream_runs = []
@@ -261,7 +262,7 @@ def run(args) -> int:
             cfg = dataclasses.replace(base, average_window_ms=best["average_window_ms"],
                                       detection_threshold=best["threshold"], word_thresholds=())
             words = raise_word_thresholds(labels, cfg, speech_hops, stream_runs, thresholds, tolerance_s)
-            tuned = dataclasses.replace(cfg, word_thresholds=words)
+            tuned = dataclasses.replace(cfg, word_thresholds=tuple(words.items()))
             r["per_word_tuned"] = dict(det_rows(labels, tuned, speech_hops, hours, stream_runs,
                                                 [(cfg.average_window_ms, cfg.detection_threshold)], tolerance_s)[0],
                                        word_thresholds=words)

@@ -11,13 +11,14 @@ import functools
 import logging
 import os
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ..core.errors import DeviceError, KwsError, ModelError
 from ..core.features import FeatureConfig
-from ..core.model import BUNDLED_MODEL_DIR, read_config
+from ..core.model import BUNDLED_MODEL_DIR, ModelConfig, read_config
 from ..core.smoothing import SmoothingConfig
 from . import gcguard
 from .actions import marks
@@ -41,6 +42,9 @@ from .modelinfo import is_bundled, model_message, model_name, model_words, sourc
 from .settings.panel import SmoothingPanel
 from .settings.store import Store
 from .tray import Tray
+
+if TYPE_CHECKING:
+    from .voice.dialog import VoiceTrainDialog
 
 STATUS_MS = 250
 BARS_MS = 40  # score bars and the 'hearing' line refresh at 25 fps at most, however fast hops come
@@ -73,9 +77,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._running = False  # what the user asked for (the engine may still be loading)
         self._latest = None
         self._bars_dirty = False
-        self._pending_model_error = None
-        self._previous_model = None  # (folder, config) to go back to if a new model's weights fail
-        self.voice_dialog = None
+        self._pending_model_error: str | None = None
+        self._previous_model: tuple[str, ModelConfig] | None = None  # (folder, config) to go back to if a new model's weights fail
+        self.voice_dialog: VoiceTrainDialog | None = None
         self.messages: list[str] = []  # this session's problems and changes, for Help → About
         self.model_config = self._load_model_config(self.model_dir)
         # The user's commands (Settings → Actions), run off this thread. Not ``self.actions``:
@@ -86,7 +90,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self._build_controls()
         self._build_views()
-        self.status_line = StatusLine(self.statusBar())
+        bar = self.statusBar()
+        assert bar is not None  # QMainWindow makes its status bar on the first call
+        self.status_line = StatusLine(bar)
         self.history.folder = store.start_folder("csv_folder")
         self.history.saved.connect(self._on_saved_csv)
         self.history.play.connect(self.play_clip)
@@ -208,11 +214,10 @@ class MainWindow(QtWidgets.QMainWindow):
         lay.addWidget(self.quiet_hint)
         self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.readout = DetectionReadout()
-        self.history = HistoryTable()
+        self.history: HistoryTable = HistoryTable()
         self.middle = QtWidgets.QWidget()
         self.middle_lay = QtWidgets.QHBoxLayout(self.middle)
         self.middle_lay.setContentsMargins(0, 0, 0, 0)
-        self.spectrogram = self.scores = None
         self._make_model_views()
         self.middle_lay.addWidget(self.readout, 1)
         self.splitter.addWidget(self.middle)
@@ -229,7 +234,7 @@ class MainWindow(QtWidgets.QMainWindow):
         spec = SpectrogramView(feats.num_mel_bins, feats.sample_rate / feats.hop_samples,
                                feats.lower_hz, feats.upper_hz)
         scores = ScoresView(labels, self.threshold)
-        if self.spectrogram is None:
+        if getattr(self, "spectrogram", None) is None:  # the first build
             self.splitter.insertWidget(0, spec)
             self.middle_lay.insertWidget(0, scores, 2)
         else:
@@ -240,10 +245,11 @@ class MainWindow(QtWidgets.QMainWindow):
             for old in (self.spectrogram, self.scores):
                 old.hide()
                 old.deleteLater()
-        self.spectrogram, self.scores = spec, scores
+        self.spectrogram: SpectrogramView = spec
+        self.scores: ScoresView = scores
         if getattr(self, "peak", None) is not None:
             self.peak.deleteLater()
-        self.peak = PeakTracker(labels, self)
+        self.peak: PeakTracker = PeakTracker(labels, self)
         self.peak.raised.connect(self._on_peak)
 
     def eventFilter(self, obj, ev):  # noqa: N802 (Qt naming)
@@ -347,7 +353,12 @@ class MainWindow(QtWidgets.QMainWindow):
         device = self.spec.device if self.spec.kind == "mic" else self.store.device
         d = self.voice_dialog = VoiceTrainDialog(self.model_dir, device, self)
         d.model_trained.connect(self.set_model_dir)
-        d.finished.connect(lambda _: resume and not self._running and self.start())
+
+        def finished(_: int) -> None:
+            if resume and not self._running:
+                self.start()
+
+        d.finished.connect(finished)
         d.open()
 
     # ---------------------------------------------------------------- smoothing settings
@@ -443,7 +454,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.device_combo.insertSeparator(self.device_combo.count())
             else:
                 self.device_combo.addItem(*entry)
-        if self.spec.kind == "file":
+        if self.spec.kind == "file" and self.spec.path is not None:  # a file spec has its path
             self.device_combo.addItem(f"File: {os.path.basename(self.spec.path)}", ("file", self.spec.path))
             self.device_combo.setCurrentIndex(self.device_combo.count() - 1)
         elif self.spec.device is not None:
