@@ -18,6 +18,7 @@ import resource
 import sys
 import tempfile
 import time
+from typing import Any
 
 import numpy as np
 
@@ -97,7 +98,7 @@ def measure(model_dir: str, windows: int = 500, warmup: int = 50, hop_ms: int = 
     audio = _signal((windows + warmup) * hop / detector.sample_rate + w / detector.sample_rate)
     wins = [audio[i * hop : i * hop + w] for i in range(windows + warmup)]
 
-    model = {}
+    model: dict[str, dict[str, Any]] = {}
     for backend in ("tflite", "keras"):
         say(f"model ({backend})")
         try:

@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arg(ap)
     add_verifier_arg(ap)
     ap.set_defaults(func=_lazy("kwsapp.gui.app", "run"))
-    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=parser_class)
+    # argparse only calls parser_class (a factory here); typeshed asks for a class.
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=parser_class)  # type: ignore[call-overload]
 
     for mod in _PLUGINS:
         if importlib.util.find_spec(f"kwsapp.{mod}") is not None:

@@ -45,13 +45,13 @@ class Engine:
         self.context_samples = int(context_s * self.detector.sample_rate)
         self.source = self.open(source) if isinstance(source, SourceSpec) else source
         self._lock = threading.Lock()
-        self._pending = None
+        self._pending: EngineSettings | None = None
         self._stop = threading.Event()
         self._done = threading.Event()
         self._done.set()
-        self._thread = None
+        self._thread: threading.Thread | None = None
         self._dropped = 0
-        self.error = None
+        self.error: KwsError | None = None
 
     def open(self, spec: SourceSpec):
         """A source for ``spec`` with a ring sized for this engine's detector (not started; assign it

@@ -66,8 +66,9 @@ def save(out: str, model, config: dict, epochs_done: int, history: dict, resumed
     os.makedirs(folder(out), exist_ok=True)
     path = os.path.join(folder(out), FILE)
     tmp = path + f".tmp{os.getpid()}.npz"
-    np.savez(tmp, state=np.array(json.dumps(state)), **{f"w{i}": w for i, w in enumerate(weights)},
-             **{f"o{i}": o for i, o in enumerate(opt)})
+    arrays = {f"w{i}": w for i, w in enumerate(weights)} | {f"o{i}": o for i, o in enumerate(opt)}
+    # mypy matches the ** arrays to savez's allow_pickle: bool.
+    np.savez(tmp, state=np.array(json.dumps(state)), **arrays)  # type: ignore[arg-type]
     os.replace(tmp, path)
 
 

@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     # The trainer is TensorFlow: imported (quietly) before any command runs; without the train
     # extra, one line says what to install.
     ap.set_defaults(needs_tensorflow=True)
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=parser_class)
+    # argparse only calls parser_class (a factory here); typeshed asks for a class.
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=parser_class)  # type: ignore[call-overload]
     p = sub.add_parser("train", help="train a model and write a model folder")
     add_train_args(p)
     p.add_argument("--out", required=True, help="model folder to write (e.g. assets/model)")

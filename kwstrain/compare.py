@@ -302,7 +302,7 @@ def refinement_lines(data: dict, s: StudySettings, out: str) -> list[str]:
     lines = ["## Refinement 1: accuracy versus epochs", ""]
     cr = curve_run(data["results"], s)
     rec = current(data, cr, s)
-    if rec is None:
+    if rec is None or cr is None:  # no record without its run
         lines += [f"{PENDING}: one {s.curve_epochs}-epoch run of the best pair of the main table "
                   "(by validation accuracy), after the main table.", ""]
     else:
@@ -365,8 +365,8 @@ def all_runs(data: dict, s: StudySettings) -> list[Run]:
 
 def render_markdown(data: dict, s: StudySettings, out: str) -> str:
     runs = all_runs(data, s)
-    done = [current(data, r, s) for r in runs]
-    done = [d for d in done if d is not None]
+    records = [current(data, r, s) for r in runs]
+    done = [d for d in records if d is not None]
     total_s = sum(d["wall_s"] for d in done)
     n_planned = len(runs) + (0 if curve_run(data["results"], s) else 1)
     lines = [
@@ -487,11 +487,11 @@ def write_outputs(data: dict, s: StudySettings, out: str) -> None:
     plot_accuracy(data, s, os.path.join(out, OUT_NAMES["accuracy"]))
     cr = curve_run(data["results"], s)
     rec = current(data, cr, s)
-    if rec is not None:
+    if rec is not None and cr is not None:  # no record without its run
         plot_curve(rec, f"{cr.model} + {cr.feature}: accuracy per epoch", os.path.join(out, OUT_NAMES["curve"]))
     sweep = [current(data, r, s) for r in dropout_runs(s)]
     if sweep and all(sweep):
-        plot_dropout(sweep, os.path.join(out, OUT_NAMES["dropout"]))
+        plot_dropout([d for d in sweep if d is not None], os.path.join(out, OUT_NAMES["dropout"]))
     tmp = os.path.join(out, OUT_NAMES["md"] + ".tmp")
     with open(tmp, "w") as f:
         f.write(render_markdown(data, s, out))

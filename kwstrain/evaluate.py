@@ -36,11 +36,11 @@ def evaluate_spec(clf: Classifier, spec: D.DataSpec, split: str, batch_size: int
         raise KwsError(f"{spec.data_dir}: no readable clips in the {split} split")
     ds = decoded[split]
     noise = P.load_background(spec.background_files, cfg.sample_rate)
-    probs, ys = [], []
+    batches, ys = [], []
     for f, y in P.make_dataset(ds, cfg, batch_size, False, noise, seed=seed):
-        probs.append(clf.predict(f.numpy()))
+        batches.append(clf.predict(f.numpy()))
         ys.append(y.numpy())
-    probs = np.concatenate(probs)
+    probs = np.concatenate(batches)
     y = np.concatenate(ys)
     index = {l: i for i, l in enumerate(labels)}
     # A model label the spec does not know can never be right: map it past the end.

@@ -73,8 +73,8 @@ def _probe(path: str):
 
 def _pick_example(clips: list[D.Clip], lengths: dict[str, int]) -> str:
     # A full-length clip shows the word with its lead-in and tail; fall back to any.
-    full = [c.path for c in clips if lengths.get(c.path) == RATE]
-    return (full or [c.path for c in clips if c.path in lengths])[0]
+    full = [c.path for c in clips if c.path is not None and lengths.get(c.path) == RATE]
+    return (full or [c.path for c in clips if c.path is not None and c.path in lengths])[0]
 
 
 def inventory(data_dir: str, layout: str = "auto", workers: int | None = None) -> Inventory:
@@ -100,6 +100,7 @@ def inventory(data_dir: str, layout: str = "auto", workers: int | None = None) -
             inv.unreadable.append(err)
             continue
         frames, rate, channels = info
+        assert p is not None  # probed: a file
         if p in bg:
             inv.background.append((os.path.basename(p), frames / rate))
             continue

@@ -228,7 +228,7 @@ def tune(rec: Recorded, rows: list[dict], thresholds: list[float], limits: Limit
     cfg = dataclasses.replace(rec.base, average_window_ms=best["average_window_ms"],
                               detection_threshold=best["threshold"], word_thresholds=())
     words = raise_word_thresholds(rec.labels, cfg, rec.speech_hops, rec.stream_runs, thresholds, rec.tolerance_s)
-    tuned = dataclasses.replace(cfg, word_thresholds=words)
+    tuned = dataclasses.replace(cfg, word_thresholds=tuple(words.items()))
     row = dict(rec.rows([(cfg.average_window_ms, cfg.detection_threshold)], tuned)[0], word_thresholds=words)
     return Tuned(best, why, words, row)
 
@@ -257,7 +257,8 @@ def run(args) -> int:
     if args.det and not args.streams:
         raise UsageError("--det needs command streams for the miss rate; give --streams 1 or more")
     list_path = args.speech_list or default_speech_list(args.data_dir)
-    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend,
+    smoothing = smoothing_from_args(args)
+    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing, backend=args.backend,
                               verifier=args.verifier)
     detector = Detector(args.model, settings)
     audio, n_files = speech_audio(list_path)
@@ -271,7 +272,7 @@ def run(args) -> int:
         audio = np.concatenate([audio, voice])
     say(f"running speech: {n_files} files, {len(audio) / RATE / 60:.1f} min ({list_path}"
         + (f", and the quiet room's voice, {voice_s / 60:.1f} min)" if voice_s else ")"))
-    base = settings.smoothing
+    base = smoothing
     windows = (ST._values(args.sweep_window, "--sweep-window", 1.0, 10000.0, "300,400,500")
                if args.sweep_window else [base.average_window_ms])
     streams = [ST.make_stream(args.data_dir, args.split, ST.StreamSpec(duration_s=args.duration, seed=args.seed + k))

@@ -62,7 +62,7 @@ def split_holdout(clips: list[D.Clip], share: float, seed: int) -> tuple[list[D.
     rng = random.Random(seed)
     train, held = [], []
     for word in sorted(by_word):
-        takes = sorted(by_word[word], key=lambda c: c.path)
+        takes = sorted(by_word[word], key=lambda c: c.path or "")  # takes are files: never ""
         rng.shuffle(takes)
         k = max(1, round(share * len(takes))) if len(takes) >= 2 and share > 0 else 0
         held += [replace(c, split="testing") for c in takes[:k]]

@@ -23,6 +23,7 @@ import logging
 import os
 import random
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -45,7 +46,7 @@ EVAL_LIST = "eval_list.txt"
 # Ordinary words for synthetic sentences. None is a command or sounds exactly like one
 # ("know", "write", "right", "rite", "oh no" are out); near-misses are in on purpose, since
 # they are what running speech fires on.
-SENTENCE_WORDS = (
+SENTENCE_WORDS: Sequence[str] = (
     "the a an and but or if then when while because so as at by for from in into of to with about over under "
     "after before between through during without again once here there where why how all any both each few more "
     "most other some such only own same than very can will just should now I you he she it we they me him her "
@@ -91,7 +92,7 @@ def cut_windows(x: np.ndarray, n: int, rng: np.random.Generator, min_level_db: f
     top = energy.max()
     if top <= 1e-10:
         return []
-    out = []
+    out: list[np.ndarray] = []
     for _ in range(n * tries):
         if len(out) == n:
             break
@@ -212,7 +213,8 @@ def cmd_negatives(args) -> int:
     os.makedirs(os.path.join(args.out, FOLDER), exist_ok=True)
     real = (real_negatives(args.speech_list, args.out, args.per_second, args.seed, speeds, peak_db)
             if args.speech_list else 0)
-    synth, voices = 0, []
+    synth = 0
+    voices: list[S.Voice] = []
     if args.sentences:
         engines = S._words(args.engines, S.available_engines()) if args.engines else S.available_engines()
         pool = S.voice_pool(engines, S._names(args.variants) if args.variants else None)

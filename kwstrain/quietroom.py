@@ -27,7 +27,8 @@ def rms(x: np.ndarray) -> float:
 
 def noise_beds(data_dir: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The dataset's background noise files as (rooms without a voice, voices), each at 16 kHz."""
-    rooms, voices = [], []
+    rooms: list[np.ndarray] = []
+    voices: list[np.ndarray] = []
     for path in D.scan(data_dir).background_files:
         x = load_audio(path, RATE)
         if len(x) and rms(x) > 1e-9:

@@ -203,7 +203,8 @@ def run(args) -> int:
     quiet_levels = ST._values(args.quiet_dbfs, "--quiet-dbfs", -100.0, -20.0, QR.DEFAULT_LEVELS)
     if args.quiet_s is not None and args.quiet_s <= 0:
         raise UsageError("--quiet-s must be more than 0 seconds (or leave it out: each noise file once)")
-    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend)
+    smoothing = smoothing_from_args(args)
+    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing, backend=args.backend)
     detector = Detector(args.model, settings)
     streams = [ST.make_stream(args.data_dir, args.split, ST.StreamSpec(duration_s=args.duration, seed=args.seed + k))
                for k in range(args.streams)]
@@ -215,13 +216,13 @@ def run(args) -> int:
     result = evaluate(detector, streams, speech, conditions(levels, [] if args.no_rooms else list(ROOMS)),
                       quiet_levels, args.data_dir, args.tolerance_ms / 1000.0, args.seed, args.quiet_s, say)
     report = {"model": args.model, "split": args.split, "streams": args.streams, "duration_s": args.duration,
-              "seed": args.seed, "smoothing": settings.smoothing.to_dict(), **result}
+              "seed": args.seed, "smoothing": smoothing.to_dict(), **result}
     say("")
     say(report["table"])
     if args.plot:
         name = os.path.basename(os.path.abspath(args.model))
         plot(result["rows"], args.plot, f"{name}: {args.streams} x {args.duration:g} s {args.split} streams, "
-                                        f"threshold {settings.smoothing.detection_threshold:g}")
+                                        f"threshold {smoothing.detection_threshold:g}")
         say(f"wrote {args.plot}")
     if args.json:
         print(json.dumps(report))

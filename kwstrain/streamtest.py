@@ -90,9 +90,11 @@ def make_stream(data_dir: str, split: str = "testing", spec: StreamSpec = Stream
             word = commands[rng.integers(len(commands))]
             pool = [c for c in known if c.label == word] or known
         clip = pool[rng.integers(len(pool))]
-        if clip.path not in cache:
-            cache[clip.path] = load_audio(clip.path, SAMPLE_RATE)
-        _mix_in(out, offset, cache[clip.path], 0, clip_n, 1.0, 500, 500)
+        path = clip.path
+        assert path is not None  # a word's clip is a file (only silence clips have none)
+        if path not in cache:
+            cache[path] = load_audio(path, SAMPLE_RATE)
+        _mix_in(out, offset, cache[path], 0, clip_n, 1.0, 500, 500)
         labels.append((clip.label, offset / SAMPLE_RATE))
     return np.clip(out, -1.0, 1.0), labels
 
@@ -166,7 +168,7 @@ class Recorded(list):
     """Per-window scores [(time_ms, scores)] recorded from a stream, and, when the detector had a
     verifier, the check that replays its answers (:class:`VerifierReplay`); ``detections``: what the
     detector itself reported."""
-    check = None
+    check: VerifierReplay | None = None
     detections: tuple = ()  # replaced by record(); never a list shared by every instance
 
 
@@ -215,7 +217,7 @@ def replay(labels, smoothing, hops) -> list[tuple[str, float]]:
     out = []
     for i, (t_ms, scores) in enumerate(hops):
         r = sm.update(scores, t_ms)
-        if r.is_new and (check is None or check(r.label, i, smoothing.average_window_ms)):
+        if r.is_new and r.label is not None and (check is None or check(r.label, i, smoothing.average_window_ms)):
             out.append((r.label, t_ms / 1000.0))
     return out
 
@@ -261,7 +263,8 @@ def pick_smoothing(rows: list[dict], max_error_pct: float = MAX_ERROR_PCT) -> tu
 def evaluate(detector, streams, sweep=(), tolerance_s: float = 1.5) -> dict:
     """Score ``detector`` on each (audio, truth, seed) of ``streams`` at its setting, and each
     (window ms, threshold) of ``sweep`` replayed on the same scores: the totals, per stream too."""
-    per_stream, swept = [], {key: [] for key in sweep}
+    per_stream: list[dict] = []
+    swept: dict[tuple[float, float], list[dict]] = {key: [] for key in sweep}
     for audio, truth, seed in streams:
         hops = record(detector, audio)
         per_stream.append(dict(score([(d.label, d.stream_time_s) for d in hops.detections], truth, tolerance_s),
@@ -290,13 +293,14 @@ def _run(args, emit) -> int:
 
     if args.streams < 1:
         raise UsageError("--streams must be at least 1")
-    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing_from_args(args), backend=args.backend,
+    smoothing = smoothing_from_args(args)
+    settings = EngineSettings(hop_ms=args.hop_ms, smoothing=smoothing, backend=args.backend,
                               verifier=args.verifier)
     thresholds = _values(args.sweep, "--sweep", 0.0, 1.0, "0.4,0.5,0.6") if args.sweep else []
     windows = (_values(args.sweep_window, "--sweep-window", 1.0, 10000.0, "300,500,750") if args.sweep_window
-               else [settings.smoothing.average_window_ms])
+               else [smoothing.average_window_ms])
     if args.sweep_window and not thresholds:
-        thresholds = [settings.smoothing.detection_threshold]
+        thresholds = [smoothing.detection_threshold]
     sweep = [(w, th) for w in windows for th in thresholds]
     if args.save_smoothing and args.verifier:
         raise UsageError("--save-smoothing writes the model's own setting, which applies without the check too: "
@@ -317,7 +321,7 @@ def _run(args, emit) -> int:
         streams.append((audio, truth, spec.seed))
     r = evaluate(detector, streams, sweep, args.tolerance_ms / 1000.0)
     r.update(split=args.split, duration_s=args.duration, seed=args.seed, streams=args.streams,
-             hop_ms=args.hop_ms, smoothing=settings.smoothing.to_dict(), model=args.model)
+             hop_ms=args.hop_ms, smoothing=smoothing.to_dict(), model=args.model)
     what = f"{args.streams} streams of {args.duration:g} s" if args.streams > 1 else f"{args.duration:g} s"
     print(f"{r['commands']} command clips in {what} ({args.split} split): "
           f"{r['correct_pct']:.1f}% correct, {r['wrong_pct']:.1f}% wrong, "

@@ -400,7 +400,11 @@ def synthesise(out: str, words, unknown_words, per_word: int, unknown_per_word: 
     failed: list[str] = []
     written = 0
     with tempfile.TemporaryDirectory(prefix="kws-synth-") as tmp, ThreadPoolExecutor(jobs or os.cpu_count() or 2) as ex:
-        results = ex.map(lambda t: render(*t[0], *t[1], tmp), zip(tasks, levels))
+        def render_one(task: tuple[tuple[Voice, str], tuple[float, float, int]]) -> np.ndarray | None:
+            (voice, word), (level_db, noise_db, noise_seed) = task
+            return render(voice, word, level_db, noise_db, noise_seed, tmp)
+
+        results = ex.map(render_one, zip(tasks, levels))
         for i, ((voice, word), clip) in enumerate(zip(tasks, results), 1):
             if clip is None:
                 failed.append(f"{voice.key}: {word}")

@@ -204,7 +204,11 @@ def make_targets(data: TrainConfig, cfg: TeacherConfig, vgg: str | None = None) 
         val["average"] = scores((va_head + va_vgg) / 2, va.labels, unknown_id)
         train_scores["vgg"] = scores(vgg_p, y, unknown_id)
         train_scores["average"] = scores((head_p + vgg_p) / 2, y, unknown_id)
-    probs = (head_p + vgg_p) / 2 if cfg.mix == "average" else head_p
+    if cfg.mix == "average":
+        assert vgg_p is not None  # the options ask for --vgg with --mix average
+        probs = (head_p + vgg_p) / 2
+    else:
+        probs = head_p
     fp = distill.fingerprint(tr.clips, tr.labels)
     extra = {"head_probs": head_p} | ({"vgg_probs": vgg_p} if vgg_p is not None else {})
     path = distill.save(data.out, y, probs, labels, fp, **extra)
@@ -212,8 +216,8 @@ def make_targets(data: TrainConfig, cfg: TeacherConfig, vgg: str | None = None) 
     report = {"targets": path, "n_examples": n, "n_copies": int(len(y)), "mix": cfg.mix, "vgg": vgg,
               "config": asdict(cfg), "validation": val, "training_copies": train_scores, "times": times,
               "fingerprint": fp}
-    with open(os.path.join(data.out, "teacher.json"), "w") as f:
-        json.dump(report, f, indent=2)
+    with open(os.path.join(data.out, "teacher.json"), "w") as out:
+        json.dump(report, out, indent=2)
     return report
 
 

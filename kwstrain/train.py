@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -223,12 +224,14 @@ def _starting_weights(cfg: TrainConfig):
 
     from .models import transfer_head
 
-    base = read_config(cfg.init_from)
+    init_from = cfg.init_from
+    assert init_from is not None  # called for --init-from only
+    base = read_config(init_from)
     if base.architecture != cfg.model or base.features != cfg.features:
         norm = f", --level-norm {base.features.level_norm}" if base.features.level_norm != "none" else ""
         raise KwsError(f"--init-from {cfg.init_from} is a {base.architecture} on {base.features.kind} features{norm}; "
                        f"train with the same --model and feature options, or drop --init-from")
-    return lambda labels: transfer_head(os.path.join(cfg.init_from, "model.keras"), base.labels, labels)
+    return lambda labels: transfer_head(os.path.join(init_from, "model.keras"), base.labels, labels)
 
 
 def _build_metrics(model, shape, n_labels) -> None:
@@ -276,14 +279,14 @@ class _Data:
     spec: D.DataSpec
     train: P.DecodedSet
     val: P.DecodedSet
-    noise: object
+    noise: np.ndarray  # the background noise (pipeline.load_background)
     n_extra: int
     splits: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class _Cluster:
-    strategy: object
+    strategy: Any  # a tf.distribute.Strategy (TensorFlow is untyped)
     multi: bool  # MultiWorkerMirroredStrategy: our own training step (distributed.fit_custom)
     chief: bool  # the one that writes the model folder and the backup
 

@@ -36,14 +36,14 @@ class FileSource:
         self.path = str(path)
         self.realtime = realtime
         self.sample_rate = sample_rate
-        self.native_rate = None
+        self.native_rate: int | None = None
         self.overflows = 0  # a file never overflows; kept so every source looks alike
-        self.error = None
+        self.error: Exception | None = None
         self.finished = False
         self.streaming = is_stream(self.path)
-        self._audio = None
-        self._reader = None
-        self._thread = None
+        self._audio: np.ndarray | None = None
+        self._reader: WavReader | None = None
+        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
     def describe(self) -> str:
@@ -96,6 +96,7 @@ class FileSource:
 
     def _run(self) -> None:
         audio = self._audio
+        assert audio is not None  # start() loaded it
         block = max(1, int(self.sample_rate * _BLOCK_S))
         t0 = time.monotonic()
         pos = 0
@@ -109,6 +110,7 @@ class FileSource:
 
     def _run_stream(self) -> None:
         reader, self._reader = self._reader, None  # a restart opens the stream again
+        assert reader is not None  # start() opened it
         resampler = None
         if reader.rate != self.sample_rate:
             import soxr

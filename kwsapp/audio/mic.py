@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from ..core.errors import DeviceError
-from .devices import resolve_device, sounddevice
+from .devices import DeviceInfo, resolve_device, sounddevice
 from .ringbuffer import RingBuffer
 
 _PUMP_S = 0.02  # how often the pump thread resamples and checks the stream
@@ -33,13 +34,13 @@ class MicSource:
         self.native_rate = sample_rate
         self.channels = 1
         self.overflows = 0
-        self.error = None
+        self.error: Exception | None = None
         self.finished = False  # a microphone never reaches an end
-        self._info = None
-        self._stream = None
-        self._raw = None  # native-rate ring when resampling
-        self._resampler = None
-        self._thread = None
+        self._info: DeviceInfo | None = None
+        self._stream: Any = None  # a sounddevice.InputStream (untyped)
+        self._raw: RingBuffer | None = None  # native-rate ring when resampling
+        self._resampler: Any = None  # a soxr.ResampleStream (untyped)
+        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
     def describe(self) -> str:
@@ -106,7 +107,9 @@ class MicSource:
         except Exception as e:  # anything (PortAudio torn down, a resampler fault) must become
             # .error: a pump that dies silently leaves the engine waiting for audio forever
             if not self._stop.is_set():
-                self.error = DeviceError(f"input device {self._info.index} ({self._info.name}) failed "
+                info = self._info
+                assert info is not None  # start() set it before it started this thread
+                self.error = DeviceError(f"input device {info.index} ({info.name}) failed "
                                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else '-'}); "
                                          "choose a device and start again")
         finally:
@@ -137,7 +140,9 @@ class MicSource:
                 active = False
             if (not active or stalled) and not self._stop.is_set():
                 why = ("delivered no audio" if pos == 0 else "stopped delivering audio") if stalled else "stopped"
-                self.error = DeviceError(f"input device {self._info.index} ({self._info.name}) {why} "
+                info = self._info
+                assert info is not None  # start() set it before it started this thread
+                self.error = DeviceError(f"input device {info.index} ({info.name}) {why} "
                                          "(unplugged or taken by another program?); choose a device and start again")
                 break
 

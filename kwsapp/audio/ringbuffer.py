@@ -20,7 +20,7 @@ class RingBuffer:
         self._buf = np.zeros(self.capacity, np.float32)
         self._total = 0  # samples ever written; the write position is _total % capacity
         self._cond = threading.Condition(threading.Lock())
-        self._oldest_needed = None  # set by a reader that wants back-pressure (see wait_for_room)
+        self._oldest_needed: int | None = None  # set by a reader that wants back-pressure (see wait_for_room)
 
     @property
     def total_written(self) -> int:

@@ -3,6 +3,7 @@ trainer's clips use, whatever each does to find where the word is."""
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 
 def cut_around(x: np.ndarray, centre: int, length: int) -> np.ndarray:
@@ -16,7 +17,7 @@ def cut_around(x: np.ndarray, centre: int, length: int) -> np.ndarray:
     return x[start : start + length]
 
 
-def place_in_middle(word: np.ndarray, length: int, dtype=np.float32) -> np.ndarray:
+def place_in_middle(word: np.ndarray, length: int, dtype: npt.DTypeLike = np.float32) -> np.ndarray:
     """``word`` (at most ``length`` samples) in the middle of ``length`` samples of zeros."""
     out = np.zeros(length, dtype)
     offset = (length - len(word)) // 2

@@ -19,7 +19,9 @@ import dataclasses
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -44,18 +46,18 @@ class EngineSettings:
     # first; None: the VGG alone.
     verifier: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not 20 <= self.hop_ms <= 1000 or self.hop_ms % 10:
             raise ValueError(f"hop_ms must be a multiple of 10 between 20 and 1000 (got {self.hop_ms})")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"hop_ms": self.hop_ms, "smoothing": None if self.smoothing is None else self.smoothing.to_dict(),
                 "backend": self.backend, "verifier": self.verifier}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "EngineSettings":
+    def from_dict(cls, d: dict[str, Any]) -> "EngineSettings":
         d = checked_fields(cls, d, "engine")
         if d.get("smoothing") is not None:
             d["smoothing"] = SmoothingConfig.from_dict(d["smoothing"])
@@ -69,7 +71,7 @@ class Detection:
     score: float
     verified: float | None = None  # the verifier's probability of the label, when one confirmed it
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"time_s": round(self.stream_time_s, 3), "label": self.label, "score": round(self.score, 4)} | (
             {} if self.verified is None else {"verified": round(self.verified, 4)})
 
@@ -92,15 +94,16 @@ class HopResult:
 class Detector:
     """Model + features + smoother for one stream; not thread-safe (the Engine owns one per worker)."""
 
-    def __init__(self, model_dir: str = BUNDLED_MODEL_DIR, settings: EngineSettings = EngineSettings()):
+    def __init__(self, model_dir: str = BUNDLED_MODEL_DIR, settings: EngineSettings = EngineSettings()) -> None:
         self.model_dir = model_dir
         self.recognizer = Recognizer(model_dir, settings.backend)  # reads config.json, the only time
-        self.settings = settings = self._resolved(settings)
-        self._smoother = Smoother(self.recognizer.labels, settings.smoothing)
+        settings, smoothing = self._resolved(settings)
+        self.settings = settings
+        self._smoother = Smoother(self.recognizer.labels, smoothing)
         self.verifier = self._load_verifier(settings.verifier)
         self.reset()
         log.info("model %s loaded: %s on %s; smoothing %s", model_dir, self.recognizer.backend,
-                 self.recognizer.device, settings.smoothing.to_dict())
+                 self.recognizer.device, smoothing.to_dict())
         if self.recognizer.warning:
             log.warning("%s", self.recognizer.warning)
 
@@ -135,12 +138,14 @@ class Detector:
         return self.recognizer.warning
 
     # ---- settings and state ---------------------------------------------------------
-    def _resolved(self, settings: EngineSettings) -> EngineSettings:
+    def _resolved(self, settings: EngineSettings) -> tuple[EngineSettings, SmoothingConfig]:
+        """``settings`` with its smoothing resolved (None: the model's tuned defaults), and that smoothing."""
         if settings.smoothing is not None:
-            return settings
-        return dataclasses.replace(settings, smoothing=tuned(self.recognizer.config))
+            return settings, settings.smoothing
+        smoothing = tuned(self.recognizer.config)
+        return dataclasses.replace(settings, smoothing=smoothing), smoothing
 
-    def _load_verifier(self, folder: str | None):
+    def _load_verifier(self, folder: str | None) -> Verifier | None:
         if folder is None:
             return None
         v = Verifier(folder)
@@ -158,18 +163,18 @@ class Detector:
     def update_settings(self, settings: EngineSettings) -> None:
         """Applied from the next hop (a new backend reloads the model now); the smoothing history
         and the audio seen are kept."""
-        settings = self._resolved(settings)
+        settings, smoothing = self._resolved(settings)
         if settings.verifier != self.settings.verifier:
             self.verifier = self._load_verifier(settings.verifier)
         if settings.backend != self.settings.backend:
             self.recognizer = Recognizer(self.model_dir, settings.backend)
-        self._smoother.set_config(settings.smoothing)
+        self._smoother.set_config(smoothing)
         self.settings = settings
 
     def reset(self) -> None:
         """Start a new stream: time 0, zeros before it, no smoothing history."""
         self._smoother.reset()
-        self._recent = deque()  # (time_ms, window, scores) the verifier may be asked about
+        self._recent: deque[tuple[float, np.ndarray, np.ndarray]] = deque()  # (time_ms, window, scores) the verifier may be asked about
         self._buf = np.zeros(self.window_samples, np.float32)  # audio from sample _buf_start on
         self._buf_start = -self.window_samples
         self._next_end = self.hop_samples
@@ -185,7 +190,8 @@ class Detector:
         t_ms = end * 1000.0 / self.sample_rate
         sm = self._smoother.update(scores, t_ms)
         new_frames = min(len(log_mel), max(1, hop // rec.feature_config.hop_samples))
-        det = Detection(t_ms / 1000.0, sm.label, sm.score) if sm.is_new else None
+        # A new detection has a label (it is None only while there are too few results).
+        det = Detection(t_ms / 1000.0, sm.label, sm.score) if sm.is_new and sm.label is not None else None
         if self.verifier is not None:
             det = self._verified(det, window, scores, t_ms)
         return HopResult(
@@ -194,26 +200,28 @@ class Detector:
             model_ms=rec.last_model_ms, hop_ms=(time.perf_counter() - t0) * 1000,
             feature_ms=rec.last_feature_ms, detection=det)
 
-    def _verified(self, det: Detection | None, window, scores, t_ms: float) -> Detection | None:
+    def _verified(self, det: Detection | None, window: np.ndarray, scores: np.ndarray, t_ms: float) -> Detection | None:
         """``det`` if the verifier confirms it on the window where its word scored highest within
         the averaging window, else None. A rejected detection still starts the smoother's
         suppression (what was measured, docs/experiments/verifier.md)."""
-        span = self.settings.smoothing.average_window_ms
+        span = self._smoother.config.average_window_ms  # the settings' smoothing, resolved
         self._recent.append((t_ms, np.array(window, np.float32), scores))
         while self._recent[0][0] < t_ms - span - 2 * self.settings.hop_ms:
             self._recent.popleft()
         if det is None:
             return None
+        verifier = self.verifier
+        assert verifier is not None  # step() asks only when there is one
         recent = list(self._recent)
         j = best_hop([r[0] for r in recent], [r[2] for r in recent], self.labels.index(det.label), t_ms, span)
-        ok, p = self.verifier.confirms(recent[j][1], det.label)
+        ok, p = verifier.confirms(recent[j][1], det.label)
         if not ok:
             log.info("%.2f s: %s (%.2f) not confirmed by the verifier (%.2f < %g)", det.stream_time_s,
-                     det.label, det.score, p, self.verifier.gate)
+                     det.label, det.score, p, verifier.gate)
             return None
         return dataclasses.replace(det, verified=p)
 
-    def hops(self, samples: np.ndarray):
+    def hops(self, samples: np.ndarray) -> Iterator[HopResult]:
         """Like :meth:`process`, one hop at a time (settings changed in between apply to the next)."""
         samples = np.asarray(samples, np.float32).reshape(-1)
         self._buf = np.concatenate([self._buf, samples])
@@ -234,11 +242,11 @@ class Detector:
         was detected there)."""
         return list(self.hops(samples))
 
-    def run_offline(self, audio: np.ndarray, on_hop=None) -> list[Detection]:
+    def run_offline(self, audio: np.ndarray, on_hop: Callable[[HopResult], object] | None = None) -> list[Detection]:
         """A whole signal as a new stream, as fast as possible; ``on_hop(result)`` for each hop.
         Returns the detections."""
         self.reset()
-        out = []
+        out: list[Detection] = []
         for result in self.hops(audio):
             if on_hop is not None:
                 on_hop(result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 
 DATA_DIR = "KWSAPP_DATA_DIR"  # the Speech Commands folder (--data-dir's default)
 CACHE_DIR = "KWSAPP_CACHE_DIR"  # decoded-audio cache of the trainer
@@ -16,7 +17,7 @@ DEPRECATED = {DATA_DIR: "KWS_DATA_DIR", CACHE_DIR: "KWS_CACHE_DIR", CACHE_MAX_MB
 _warned: set[str] = set()
 
 
-def getenv(name: str, default: str | None = None, env=None) -> str | None:
+def getenv(name: str, default: str | None = None, env: Mapping[str, str] | None = None) -> str | None:
     """``$name``, else its deprecated KWS_ name (with a note on stderr, once per process), else
     ``default``. The new name wins when both are set."""
     env = os.environ if env is None else env
@@ -32,7 +33,7 @@ def getenv(name: str, default: str | None = None, env=None) -> str | None:
     return default
 
 
-def data_home(env=None) -> str:
+def data_home(env: Mapping[str, str] | None = None) -> str:
     """kwsapp's own per-user data folder: ``$KWSAPP_DATA``, else ``$XDG_DATA_HOME/kwsapp``
     (``~/.local/share/kwsapp``). It holds ``my_voice/`` (takes), ``marked/``, ``models/`` and the
     dataset `kws-train download` fetches."""

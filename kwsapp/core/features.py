@@ -17,11 +17,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 KINDS = ("spectrogram", "logmel", "mfcc")
 LEVEL_NORMS = ("none", "window")
+
+# A tf.Tensor, or what tf.convert_to_tensor takes (TensorFlow has no type information).
+Tensor = Any
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class FeatureConfig:
     # recorded level): quieter windows keep their (low) level.
     norm_floor: float = -6.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown feature kind {self.kind!r}; choose one of {', '.join(KINDS)}")
         if self.level_norm not in LEVEL_NORMS:
@@ -74,11 +78,11 @@ class FeatureConfig:
         """Feature shape of one clip: (frames, bins)."""
         return (self.num_frames, self.num_bins)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FeatureConfig":
+    def from_dict(cls, d: dict[str, Any]) -> "FeatureConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -97,7 +101,7 @@ def display_config(cfg: FeatureConfig) -> FeatureConfig:
                          fft_length=cfg.fft_length)
 
 
-def _tf():
+def _tf() -> Any:  # the tensorflow module
     # Imported lazily: `kwsapp --help` and `kwsapp devices` should not pay TF's start-up.
     import tensorflow as tf
 
@@ -109,13 +113,14 @@ def mel_matrix(cfg: FeatureConfig) -> np.ndarray:
     """(fft_length//2+1, num_mel_bins) weights, as tf.signal builds them."""
     tf = _tf()
     with tf.init_scope():  # eager even when first asked for inside a tf.function/dataset map
-        return tf.signal.linear_to_mel_weight_matrix(
+        weights: np.ndarray = tf.signal.linear_to_mel_weight_matrix(
             num_mel_bins=cfg.num_mel_bins,
             num_spectrogram_bins=cfg.fft_length // 2 + 1,
             sample_rate=cfg.sample_rate,
             lower_edge_hertz=cfg.lower_hz,
             upper_edge_hertz=cfg.upper_hz,
         ).numpy()
+        return weights
 
 
 @functools.lru_cache(maxsize=None)
@@ -125,10 +130,11 @@ def dct_matrix(num_mel_bins: int, num_mfcc: int) -> np.ndarray:
     which the TFLite runtime cannot run (model.tflite computes its features itself)."""
     n = np.arange(num_mel_bins, dtype=np.float64)[:, None]
     k = np.arange(num_mfcc, dtype=np.float64)[None, :]
-    return (2.0 * np.cos(np.pi * k * (2.0 * n + 1.0) / (2.0 * num_mel_bins)) / np.sqrt(2.0 * num_mel_bins)).astype(np.float32)
+    dct: np.ndarray = 2.0 * np.cos(np.pi * k * (2.0 * n + 1.0) / (2.0 * num_mel_bins)) / np.sqrt(2.0 * num_mel_bins)
+    return dct.astype(np.float32)
 
 
-def fit_length(waveforms, cfg: FeatureConfig):
+def fit_length(waveforms: Tensor, cfg: FeatureConfig) -> Tensor:
     """Zero-pad (at the end) or crop the last axis to ``cfg.clip_samples``."""
     tf = _tf()
     waveforms = tf.convert_to_tensor(waveforms, tf.float32)
@@ -139,7 +145,7 @@ def fit_length(waveforms, cfg: FeatureConfig):
     return tf.pad(waveforms, paddings)[..., : cfg.clip_samples]
 
 
-def magnitude_spectrogram(waveforms, cfg: FeatureConfig):
+def magnitude_spectrogram(waveforms: Tensor, cfg: FeatureConfig) -> Tensor:
     tf = _tf()
     stft = tf.signal.stft(
         fit_length(waveforms, cfg),
@@ -152,21 +158,21 @@ def magnitude_spectrogram(waveforms, cfg: FeatureConfig):
     return tf.abs(stft)
 
 
-def log_mel_spectrogram(waveforms, cfg: FeatureConfig):
+def log_mel_spectrogram(waveforms: Tensor, cfg: FeatureConfig) -> Tensor:
     """[..., samples] float32 in [-1, 1] -> [..., frames, num_mel_bins]."""
     tf = _tf()
     mel = tf.tensordot(magnitude_spectrogram(waveforms, cfg), tf.constant(mel_matrix(cfg)), 1)
     return tf.math.log(mel + cfg.log_offset)
 
 
-def window_level(log_mel, cfg: FeatureConfig):
+def window_level(log_mel: Tensor, cfg: FeatureConfig) -> Tensor:
     """[..., frames, bins] log-mel -> [...]: the window's level, the log of its mean mel
     magnitude. A gain g on the audio adds log(g) to it, as to every log-mel value."""
     tf = _tf()
     return tf.math.log(tf.reduce_mean(tf.exp(log_mel), axis=[-2, -1]))
 
 
-def normalize_level(log_mel, cfg: FeatureConfig):
+def normalize_level(log_mel: Tensor, cfg: FeatureConfig) -> Tensor:
     """Log-mel relative to its window's level, floored at ``cfg.norm_floor`` (no-op for "none")."""
     if cfg.level_norm == "none":
         return log_mel
@@ -175,7 +181,7 @@ def normalize_level(log_mel, cfg: FeatureConfig):
     return log_mel - ref[..., None, None]
 
 
-def features_from_log_mel(log_mel, cfg: FeatureConfig):
+def features_from_log_mel(log_mel: Tensor, cfg: FeatureConfig) -> Tensor:
     """Model features from a log-mel spectrogram (so the app computes log-mel once for
     both the display and the model)."""
     tf = _tf()
@@ -187,7 +193,7 @@ def features_from_log_mel(log_mel, cfg: FeatureConfig):
     raise ValueError("the spectrogram kind is not derived from log-mel")
 
 
-def compute_features(waveforms, cfg: FeatureConfig):
+def compute_features(waveforms: Tensor, cfg: FeatureConfig) -> Tensor:
     """The model's input features: [..., samples] -> [..., frames, bins] float32."""
     if cfg.kind == "spectrogram":
         return magnitude_spectrogram(waveforms, cfg)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -52,8 +53,8 @@ class ModelConfig:
     # Words with their own threshold (`kws-train falsealarms --save-smoothing --per-word`).
     word_thresholds: tuple[tuple[str, float], ...] = ()
 
-    def to_dict(self) -> dict:
-        d = {
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
             "architecture": self.architecture,
             "labels": list(self.labels),
@@ -70,7 +71,7 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
         labels = tuple(d["labels"])
         if len(labels) < 2 or len(set(labels)) != len(labels) or not all(isinstance(l, str) and l for l in labels):
             raise ValueError("labels must be at least two distinct non-empty names")
@@ -108,7 +109,7 @@ def reexport_hint(model_dir: str) -> str:
     return f"re-export it with `kws-train export --model {model_dir}` (needs the train extra: {TRAIN_EXTRA_HINT})"
 
 
-def load_tflite(path: str, threads: int = 1, hint: str = REBUILD_HINT):
+def load_tflite(path: str, threads: int = 1, hint: str = REBUILD_HINT) -> Any:  # a LiteRT Interpreter (untyped)
     """A LiteRT interpreter for ``path``, or a one-line ModelError ending in ``hint``."""
     from ai_edge_litert.interpreter import Interpreter  # at first use: `kwsapp --help` and `devices` start fast
 
@@ -123,7 +124,7 @@ def load_tflite(path: str, threads: int = 1, hint: str = REBUILD_HINT):
     return interp
 
 
-def check_shapes(model_dir: str, config: ModelConfig, in_shape: tuple, out_n: int) -> None:
+def check_shapes(model_dir: str, config: ModelConfig, in_shape: tuple[int, ...], out_n: int) -> None:
     """The weights' feature input and score output against config.json."""
     frames, bins = config.features.shape
     n = len(config.labels)
@@ -147,7 +148,7 @@ class Classifier:
     """
 
     def __init__(self, model_dir: str, backend: str = "auto", threads: int = 1,
-                 config: ModelConfig | None = None):
+                 config: ModelConfig | None = None) -> None:
         self.model_dir = model_dir
         self.config = config or read_config(model_dir)
         tflite_path = os.path.join(model_dir, "model.tflite")
@@ -166,10 +167,10 @@ class Classifier:
             raise ValueError(f"unknown backend {backend!r}")
 
     @property
-    def labels(self):
+    def labels(self) -> tuple[str, ...]:
         return self.config.labels
 
-    def _load_tflite(self, path, threads):
+    def _load_tflite(self, path: str, threads: int) -> None:
         self._interp = load_tflite(path, threads)
         if FEATURES_SIGNATURE in self._interp.get_signature_list():
             self._runner = self._interp.get_signature_runner(FEATURES_SIGNATURE)
@@ -181,7 +182,7 @@ class Classifier:
             out = self._out = self._interp.get_output_details()[0]
         check_shapes(self.model_dir, self.config, tuple(int(v) for v in inp["shape"][1:]), int(out["shape"][-1]))
 
-    def _load_keras(self, path):
+    def _load_keras(self, path: str) -> None:
         tf = require_tensorflow("the keras backend")
         import keras  # the optional train extra, loaded only for this backend
 
@@ -207,7 +208,8 @@ class Classifier:
         if feats.ndim == 3:
             feats = feats[..., None]
         if self.backend == "keras":
-            return self._fn(feats).numpy()
+            scores: np.ndarray = self._fn(feats).numpy()
+            return scores
         out = np.empty((len(feats), len(self.labels)), np.float32)
         for i in range(len(feats)):  # the interpreter is built for batch 1
             if self._runner is not None:

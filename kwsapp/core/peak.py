@@ -9,8 +9,10 @@ stream time has passed (a word held longer is still one figure, reported without
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 import numpy as np
+import numpy.typing as npt
 
 from .detector import Detection
 
@@ -18,7 +20,7 @@ MAX_FOLLOW_S = 1.0
 
 
 class PeakFollower:
-    def __init__(self, labels, max_s: float = MAX_FOLLOW_S):
+    def __init__(self, labels: Iterable[str], max_s: float = MAX_FOLLOW_S) -> None:
         self.labels = tuple(labels)
         self.max_s = max_s
         self.detection: Detection | None = None  # the one followed, its score the peak so far
@@ -41,7 +43,7 @@ class PeakFollower:
         done, self.detection = self.detection, None
         return done
 
-    def hop(self, smoothed, stream_time_s: float) -> tuple[float | None, Detection | None]:
+    def hop(self, smoothed: npt.ArrayLike, stream_time_s: float) -> tuple[float | None, Detection | None]:
         """One hop's smoothed scores: (the new peak if the score rose, the detection if it is now over)."""
         det = self.detection
         if det is None:

@@ -22,6 +22,7 @@ from .model import (
     AUDIO_SIGNATURE,
     FEATURES_SIGNATURE,
     Classifier,
+    ModelConfig,
     check_shapes,
     load_tflite,
     read_config,
@@ -37,7 +38,7 @@ class _LiteRT:
     device = "CPU"
     backend = "tflite"
 
-    def __init__(self, model_dir: str, config):
+    def __init__(self, model_dir: str, config: ModelConfig) -> None:
         path = os.path.join(model_dir, "model.tflite")
         if not os.path.exists(path):
             if not os.path.exists(os.path.join(model_dir, "model.keras")):
@@ -57,7 +58,7 @@ class _LiteRT:
             raise ModelError(f"{model_dir}: the weights take {samples[0]}-sample windows but config.json's "
                              f"features give {config.features.clip_samples}; {REBUILD_HINT}")
 
-    def __call__(self, window: np.ndarray):
+    def __call__(self, window: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         out = self._run(**{AUDIO_SIGNATURE: window})
         return out["log_mel"], out["scores"][0], 0.0
 
@@ -67,7 +68,7 @@ class _TensorFlow:
 
     backend = "keras"
 
-    def __init__(self, model_dir: str, config):
+    def __init__(self, model_dir: str, config: ModelConfig) -> None:
         clf = Classifier(model_dir, backend="keras", config=config)  # imports TensorFlow or says what to install
         import tensorflow as tf
 
@@ -76,7 +77,7 @@ class _TensorFlow:
         cfg = config.features
         display = F.display_config(cfg)
 
-        def front(wave):
+        def front(wave: F.Tensor) -> tuple[F.Tensor, F.Tensor]:
             log_mel = F.log_mel_spectrogram(wave, display)
             if cfg.kind == "spectrogram":  # not derivable from log-mel: computed beside it
                 return log_mel, F.magnitude_spectrogram(wave, cfg)
@@ -84,7 +85,7 @@ class _TensorFlow:
 
         self._front = tf.function(front, input_signature=[tf.TensorSpec([cfg.clip_samples], tf.float32)])
 
-    def __call__(self, window: np.ndarray):
+    def __call__(self, window: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         t = time.perf_counter()
         log_mel, feats = self._front(window)
         log_mel, feats = log_mel.numpy(), feats.numpy()
@@ -93,16 +94,16 @@ class _TensorFlow:
 
 
 class Recognizer:
-    def __init__(self, model_dir: str, backend: str = "auto", config=None):
+    def __init__(self, model_dir: str, backend: str = "auto", config: ModelConfig | None = None) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        self.warning = None
+        self.warning: str | None = None
         self.config = config or read_config(model_dir)
         cfg = self.config.features
         self.feature_config = cfg
         self.clip_samples = cfg.clip_samples
         self.mel_bins = F.display_config(cfg).num_mel_bins
-        runtime = _TensorFlow(model_dir, self.config) if backend == "keras" else _LiteRT(model_dir, self.config)
+        runtime: _LiteRT | _TensorFlow = _TensorFlow(model_dir, self.config) if backend == "keras" else _LiteRT(model_dir, self.config)
         if runtime.backend == "tflite" and not self._is_sane(runtime):
             if backend == "tflite" or importlib.util.find_spec("tensorflow") is None:
                 raise ModelError(f"{model_dir}/model.tflite gives non-finite scores; {reexport_hint(model_dir)}")
@@ -119,7 +120,7 @@ class Recognizer:
         # the first live hop (and delay a prompt stop).
         self(np.zeros(self.clip_samples, np.float32))
 
-    def _is_sane(self, runtime) -> bool:
+    def _is_sane(self, runtime: _LiteRT | _TensorFlow) -> bool:
         probe = np.random.default_rng(0).normal(0.0, 0.1, self.clip_samples).astype(np.float32)
         _, out, _ = runtime(probe)
         return bool(np.isfinite(out).all() and abs(float(out.sum()) - 1.0) < 1e-2)

@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import KwsError, UsageError
-from .model import read_config
+from .model import ModelConfig, read_config
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
-def checked_fields(cls, d: dict, what: str) -> dict:
+def checked_fields(cls: type[DataclassInstance], d: dict[str, Any], what: str) -> dict[str, Any]:
     """``d`` unchanged if every key is a field of dataclass ``cls``; else a ValueError
     naming the strangers (a typo in a saved settings file should not pass silently)."""
     unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
@@ -46,7 +52,7 @@ class SmoothingConfig:
     # fire on ordinary speech more than others ("right", "on"), see `kws-train falsealarms`.
     word_thresholds: tuple[tuple[str, float], ...] = ()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.average_window_ms <= 0:
             raise ValueError("average_window_ms must be positive")
         if not 0.0 <= self.detection_threshold <= 1.0:
@@ -65,22 +71,22 @@ class SmoothingConfig:
     def threshold_for(self, label: str) -> float:
         return dict(self.word_thresholds).get(label, self.detection_threshold)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["ignore_labels"] = list(self.ignore_labels)
         d["word_thresholds"] = dict(self.word_thresholds)
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SmoothingConfig":
+    def from_dict(cls, d: dict[str, Any]) -> "SmoothingConfig":
         return cls(**checked_fields(cls, d, "smoothing"))
 
 
-def tuned(model_config, base: SmoothingConfig | None = None) -> SmoothingConfig:
+def tuned(model_config: ModelConfig, base: SmoothingConfig | None = None) -> SmoothingConfig:
     """``base`` (default settings if None) with the detection threshold(s) and averaging window
     tuned for a model (its ``ModelConfig``), where it has them."""
     base = base or SmoothingConfig()
-    changes = {}
+    changes: dict[str, Any] = {}
     if model_config.detection_threshold is not None:
         changes["detection_threshold"] = model_config.detection_threshold
     if model_config.average_window_ms is not None:
@@ -100,8 +106,9 @@ def for_model(model_dir: str, base: SmoothingConfig | None = None) -> SmoothingC
     return tuned(config, base)
 
 
-def chosen(model_dir: str, base: SmoothingConfig, threshold=None, average_window_ms: float | None = None,
-           words=None) -> SmoothingConfig:
+def chosen(model_dir: str, base: SmoothingConfig,
+           threshold: tuple[float | None, tuple[tuple[str, float], ...]] | None = None,
+           average_window_ms: float | None = None, words: Collection[str] | None = None) -> SmoothingConfig:
     """:func:`for_model` with the user's choices on top: ``threshold`` as :func:`parse_thresholds`
     returns it (one number replaces the model's per-word values too), ``average_window_ms``, and
     ``words``, the only words to report. A word the model does not know is a UsageError."""
@@ -114,7 +121,7 @@ def chosen(model_dir: str, base: SmoothingConfig, threshold=None, average_window
         if default is not None:
             cfg = dataclasses.replace(cfg, detection_threshold=default, word_thresholds=())
         if pairs:
-            cfg = dataclasses.replace(cfg, word_thresholds=dict(cfg.word_thresholds) | dict(pairs))
+            cfg = dataclasses.replace(cfg, word_thresholds=tuple((dict(cfg.word_thresholds) | dict(pairs)).items()))
     if average_window_ms is not None:
         cfg = dataclasses.replace(cfg, average_window_ms=average_window_ms)
     if words:
@@ -137,14 +144,14 @@ class SmoothedResult:
 
 
 class Smoother:
-    def __init__(self, labels, config: SmoothingConfig = SmoothingConfig()):
+    def __init__(self, labels: Iterable[str], config: SmoothingConfig = SmoothingConfig()) -> None:
         self.labels = tuple(labels)
         self.config = config
         self.reset()
 
     def reset(self) -> None:
         self._history: deque[tuple[float, np.ndarray]] = deque()
-        self._last_label = None  # last reported label
+        self._last_label: str | None = None  # last reported label
         self._last_time = -np.inf
         self._rearmed = True
 
@@ -152,7 +159,7 @@ class Smoother:
         """New parameters take effect from the next result; history and state are kept."""
         self.config = config
 
-    def update(self, scores, time_ms: float) -> SmoothedResult:
+    def update(self, scores: npt.ArrayLike, time_ms: float) -> SmoothedResult:
         cfg = self.config
         scores = np.asarray(scores, np.float32)
         if scores.shape != (len(self.labels),):

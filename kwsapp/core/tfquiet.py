@@ -10,6 +10,8 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 from .errors import TRAIN_EXTRA_HINT, KwsError
 
@@ -24,7 +26,7 @@ _STDERR_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
-def parked_stderr():
+def parked_stderr() -> Iterator[None]:
     """Send file descriptor 2 to a temporary file for the block; replay it if the block fails.
 
     TensorFlow's and LiteRT's C++ start-up lines (oneDNN notes, CUDA probes on machines
@@ -56,7 +58,7 @@ def import_tensorflow_quietly() -> None:
         tf.config.list_physical_devices("GPU")
 
 
-def require_tensorflow(what: str):
+def require_tensorflow(what: str) -> Any:  # the tensorflow module (untyped)
     """TensorFlow (imported quietly) for ``what``, or a one-line KwsError naming the extra to
     install: it is optional, needed only to train and for the keras backend."""
     if importlib.util.find_spec("tensorflow") is None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import KwsError, ModelError
 from .model import bundled_dir, load_tflite
@@ -32,7 +35,7 @@ CLIP_EMBEDDINGS = 16  # embeddings of one padded 1 s clip
 REBUILD_HINT = "rebuild it with `kws-train verifier` or `make verifier` (see assets/verifier/README.md)"
 
 
-def onnx_sessions(threads: int = 0, hint: str = INSTALL_HINT):
+def onnx_sessions(threads: int = 0, hint: str = INSTALL_HINT) -> tuple[Any, ...]:
     """The melspectrogram and embedding models as onnxruntime sessions; one line if the extra is missing."""
     try:
         import onnxruntime as ort
@@ -50,7 +53,7 @@ def onnx_sessions(threads: int = 0, hint: str = INSTALL_HINT):
     return tuple(ort.InferenceSession(p, opts, providers=["CPUExecutionProvider"]) for p in paths)
 
 
-def embed(audio: np.ndarray, sessions, batch: int = 32, seed: int = 0) -> np.ndarray:
+def embed(audio: np.ndarray, sessions: Sequence[Any], batch: int = 32, seed: int = 0) -> np.ndarray:
     """int16-scale clips [n, 16000] (int16 or float in int16 range) -> embeddings [n, 16, 96].
 
     As openWakeWord feeds the model: int16 scale, melspectrogram -> x/10 + 2, 76-frame windows
@@ -72,14 +75,14 @@ def embed(audio: np.ndarray, sessions, batch: int = 32, seed: int = 0) -> np.nda
     return np.concatenate(out).astype(np.float32)
 
 
-def best_hop(times_ms, scores, label_index: int, t_ms: float, window_ms: float) -> int:
+def best_hop(times_ms: npt.ArrayLike, scores: Sequence[npt.NDArray[Any]], label_index: int, t_ms: float, window_ms: float) -> int:
     """Index of the hop whose window the check hears for a detection at ``t_ms``: the one with the
     word's highest score among the hops the smoother averaged (``window_ms`` back from ``t_ms``)."""
     times_ms = np.asarray(times_ms, np.float64)
     sel = np.flatnonzero((times_ms >= t_ms - window_ms - TIME_TOLERANCE_MS) & (times_ms <= t_ms + TIME_TOLERANCE_MS))
     if not len(sel):
         raise ValueError(f"no hop at or before {t_ms} ms")
-    return int(sel[np.argmax(np.asarray([scores[i][label_index] for i in sel]))])
+    return int(sel[np.argmax(np.asarray([scores[int(i)][label_index] for i in sel]))])
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class VerifierConfig:
     clip_samples: int = 16000
     made_from: str = ""  # the teacher folder the head came from (for the record)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not 0.0 <= self.gate <= 1.0:
             raise ValueError(f"gate must be between 0 and 1 (got {self.gate})")
 
@@ -114,7 +117,7 @@ class Verifier:
     """The second-stage check of one stream: ``check(window, label)`` -> the head's probability of
     ``label`` for a 1 s window (float32 in [-1, 1]); ``confirms`` compares it with the gate."""
 
-    def __init__(self, folder: str = BUNDLED_VERIFIER_DIR, threads: int = 1):
+    def __init__(self, folder: str = BUNDLED_VERIFIER_DIR, threads: int = 1) -> None:
         self.folder = folder
         self.config = read_verifier_config(folder)
         self.gate = self.config.gate

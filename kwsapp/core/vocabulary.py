@@ -5,6 +5,7 @@ models live, and the environment variables that move them. The trainer imports t
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 
 from . import envvars
 from .errors import UsageError
@@ -17,7 +18,7 @@ COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go
 LABELS = (SILENCE, UNKNOWN) + COMMANDS
 
 
-def labels_for(commands) -> tuple[str, ...]:
+def labels_for(commands: Iterable[str]) -> tuple[str, ...]:
     return (SILENCE, UNKNOWN) + tuple(commands)
 
 
@@ -69,10 +70,10 @@ def cache_dir() -> str:
     return envvars.getenv(CACHE_DIR_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "kwsapp")
 
 
-def default_takes_dir(env=os.environ) -> str:
+def default_takes_dir(env: Mapping[str, str] = os.environ) -> str:
     return os.path.join(data_home(env), "my_voice")
 
 
-def models_home(env=os.environ) -> str:
+def models_home(env: Mapping[str, str] = os.environ) -> str:
     """Where fine-tuned models go: beside, never inside, the bundled model."""
     return os.path.join(data_home(env), "models")

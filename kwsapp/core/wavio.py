@@ -12,6 +12,7 @@ import os
 import struct
 import warnings
 from dataclasses import dataclass
+from typing import BinaryIO, Self
 
 import numpy as np
 
@@ -32,8 +33,10 @@ FLOAT_LIMIT = 4.0
 _MAX_FMT_BYTES = 64  # a format chunk is 16, 18 or 40 bytes; the rest of a larger one is skipped
 _SKIP_BLOCK = 1 << 16
 
+StrPath = str | os.PathLike[str]  # a file name as open() takes it
 
-def _fail(path, problem, hint="check the file or record it again") -> AudioFileError:
+
+def _fail(path: StrPath, problem: str, hint: str = "check the file or record it again") -> AudioFileError:
     return AudioFileError(f"{path}: {problem}; {hint}")
 
 
@@ -46,7 +49,7 @@ class WavFormat:
     bits: int
 
 
-def check_format(path, fmt: WavFormat) -> None:
+def check_format(path: StrPath, fmt: WavFormat) -> None:
     """Refuse a header whose fields cannot be decoded or contradict each other, in one line
     naming the field that is wrong."""
     if not ((fmt.tag == _PCM and fmt.bits in (8, 16, 24, 32)) or (fmt.tag == _FLOAT and fmt.bits in (32, 64))):
@@ -64,7 +67,7 @@ def check_format(path, fmt: WavFormat) -> None:
                           f"{fmt.channels} channel(s) of {fmt.bits}-bit samples take {need})")
 
 
-def check_samples(path, samples: np.ndarray) -> None:
+def check_samples(path: StrPath, samples: np.ndarray) -> None:
     """Refuse float samples that are NaN, infinite or far outside [-1, 1]. Run on the
     file's own dtype, before any cast: float64 values beyond float32's range would
     otherwise become infinities (and numpy warnings) in the cast."""
@@ -79,7 +82,7 @@ def check_samples(path, samples: np.ndarray) -> None:
                           f"{FLOAT_LIMIT:g} is accepted)", "normalise it, e.g. `sox in.wav out.wav gain -n -1`")
 
 
-def _open(path):
+def _open(path: StrPath) -> BinaryIO:
     if os.path.isdir(path):
         raise _fail(path, "is a directory, not a WAV file", "give the path of a .wav file")
     try:
@@ -92,7 +95,7 @@ def _open(path):
         raise _fail(path, f"cannot be read ({e.strerror})") from None
 
 
-def _skip(f, n: int) -> None:
+def _skip(f: BinaryIO, n: int) -> None:
     # Read and drop, in blocks: a pipe cannot seek, and a huge chunk must not be held at once.
     while n > 0:
         got = len(f.read(min(n, _SKIP_BLOCK)))
@@ -101,7 +104,7 @@ def _skip(f, n: int) -> None:
         n -= got
 
 
-def _read_header(f, path) -> tuple[WavFormat, int | None]:
+def _read_header(f: BinaryIO, path: StrPath) -> tuple[WavFormat, int | None]:
     """Read up to the start of the samples; returns the format and the data size in bytes
     (None: unknown, read to the end)."""
     head = f.read(12)
@@ -139,7 +142,7 @@ class WavReader:
     """A WAV file or stream with its header read and checked; the samples are then read
     in blocks. Opening a FIFO waits until a writer opens it."""
 
-    def __init__(self, path):
+    def __init__(self, path: StrPath) -> None:
         self.path = os.fspath(path)
         self._f = _open(self.path)
         try:
@@ -156,14 +159,15 @@ class WavReader:
 
     def _data(self, n: int | None) -> bytes:
         """Up to ``n`` more bytes of samples (all that is left when None); b"" at the end."""
-        if self._left is not None:
-            n = self._left if n is None else min(n, self._left)
-        data = self._f.read() if n is None else self._f.read(n)
-        if self._left is not None:
-            self._left -= len(data)
-            if len(data) < n:
-                got = self._declared - self._left
-                raise _fail(self.path, f"is truncated (data chunk says {self._declared} bytes, file has {got})")
+        if self._left is None:
+            return self._f.read() if n is None else self._f.read(n)
+        n = self._left if n is None else min(n, self._left)
+        data = self._f.read(n)
+        self._left -= len(data)
+        if len(data) < n:
+            assert self._declared is not None  # known, as _left is
+            got = self._declared - self._left
+            raise _fail(self.path, f"is truncated (data chunk says {self._declared} bytes, file has {got})")
         return data
 
     def read(self, frames: int | None = None) -> np.ndarray:
@@ -178,14 +182,14 @@ class WavReader:
     def close(self) -> None:
         self._f.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def decode(path, raw: bytes, fmt: WavFormat) -> np.ndarray:
+def decode(path: StrPath, raw: bytes, fmt: WavFormat) -> np.ndarray:
     """Whole frames of samples -> float32 [frames, channels]."""
     width = fmt.bits // 8
     if fmt.tag == _FLOAT:
@@ -197,7 +201,7 @@ def decode(path, raw: bytes, fmt: WavFormat) -> np.ndarray:
     return samples.reshape(-1, fmt.channels)
 
 
-def read_wav(path) -> tuple[np.ndarray, int]:
+def read_wav(path: StrPath) -> tuple[np.ndarray, int]:
     """Return (samples as float32 [frames, channels] in [-1, 1], sample_rate)."""
     with WavReader(path) as r:
         samples = r.read()
@@ -223,7 +227,10 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     """[frames, channels] -> [frames]; channels are averaged (no clipping, no phase tricks)."""
     if samples.ndim == 1:
         return samples.astype(np.float32, copy=False)
-    return samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
+    if samples.shape[1] > 1:
+        mono: np.ndarray = samples.mean(axis=1, dtype=np.float32)
+        return mono
+    return samples[:, 0]
 
 
 def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -232,16 +239,17 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
         return x.astype(np.float32, copy=False)
     import soxr  # only when a rate differs: most inputs are 16 kHz already
 
-    return soxr.resample(x.astype(np.float32, copy=False), rate_in, rate_out, quality="HQ").astype(np.float32)
+    out: np.ndarray = soxr.resample(x.astype(np.float32, copy=False), rate_in, rate_out, quality="HQ")
+    return out.astype(np.float32)
 
 
-def load_audio(path, sample_rate: int = 16000) -> np.ndarray:
+def load_audio(path: StrPath, sample_rate: int = 16000) -> np.ndarray:
     """Any supported WAV -> mono float32 at ``sample_rate``."""
     samples, rate = read_wav(path)
     return resample(to_mono(samples), rate, sample_rate)
 
 
-def write_wav(path, audio: np.ndarray, sample_rate: int = 16000) -> None:
+def write_wav(path: StrPath, audio: np.ndarray, sample_rate: int = 16000) -> None:
     """Write mono float audio as 16-bit PCM, atomically (a temp file, then rename)."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1:

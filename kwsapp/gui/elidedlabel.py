@@ -13,7 +13,7 @@ class ElidedLabel(QtWidgets.QLabel):
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         self.setText(text)
 
-    def setText(self, text: str) -> None:  # noqa: N802 (Qt naming)
+    def setText(self, text: str) -> None:  # type: ignore[override]  # noqa: N802 (Qt naming; always given a str)
         self._full = text
         self._elide()
 

@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
@@ -43,6 +44,9 @@ from .settings.panel import SmoothingPanel
 from .settings.store import Store
 from .tray import Tray
 
+if TYPE_CHECKING:
+    from .voice.dialog import VoiceTrainDialog
+
 STATUS_MS = 250
 BARS_MS = 40  # score bars and the 'hearing' line refresh at 25 fps at most, however fast hops come
 
@@ -74,7 +78,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._running = False  # what the user asked for (the engine may still be loading)
         self._latest = None
         self._bars_dirty = False
-        self.voice_dialog = None
+        self.voice_dialog: VoiceTrainDialog | None = None
         self.messages: list[str] = []  # this session's problems and changes, for Help → About
         # The user's commands (Settings → Actions), run off this thread. Not ``self.actions``:
         # that would hide QWidget.actions(), which Qt and tests use to list the window's QActions.
@@ -84,7 +88,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self._build_controls()
         self._build_views()
-        self.status_line = StatusLine(self.statusBar())
+        bar = self.statusBar()
+        assert bar is not None  # QMainWindow makes its status bar on the first call
+        self.status_line = StatusLine(bar)
         self.history.folder = store.start_folder("csv_folder")
         self.history.saved.connect(self._on_saved_csv)
         self.history.play.connect(self.play_clip)
@@ -206,11 +212,10 @@ class MainWindow(QtWidgets.QMainWindow):
         lay.addWidget(self.quiet_hint)
         self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.readout = DetectionReadout()
-        self.history = HistoryTable()
+        self.history: HistoryTable = HistoryTable()
         self.middle = QtWidgets.QWidget()
         self.middle_lay = QtWidgets.QHBoxLayout(self.middle)
         self.middle_lay.setContentsMargins(0, 0, 0, 0)
-        self.spectrogram = self.scores = None
         self._make_model_views()
         self.middle_lay.addWidget(self.readout, 1)
         self.splitter.addWidget(self.middle)
@@ -227,7 +232,7 @@ class MainWindow(QtWidgets.QMainWindow):
         spec = SpectrogramView(feats.num_mel_bins, feats.sample_rate / feats.hop_samples,
                                feats.lower_hz, feats.upper_hz)
         scores = ScoresView(labels, self.threshold)
-        if self.spectrogram is None:
+        if getattr(self, "spectrogram", None) is None:  # the first build
             self.splitter.insertWidget(0, spec)
             self.middle_lay.insertWidget(0, scores, 2)
         else:
@@ -238,10 +243,11 @@ class MainWindow(QtWidgets.QMainWindow):
             for old in (self.spectrogram, self.scores):
                 old.hide()
                 old.deleteLater()
-        self.spectrogram, self.scores = spec, scores
+        self.spectrogram: SpectrogramView = spec
+        self.scores: ScoresView = scores
         if getattr(self, "peak", None) is not None:
             self.peak.deleteLater()
-        self.peak = PeakTracker(labels, self)
+        self.peak: PeakTracker = PeakTracker(labels, self)
         self.peak.raised.connect(self._on_peak)
 
     def eventFilter(self, obj, ev):  # noqa: N802 (Qt naming)
@@ -341,7 +347,12 @@ class MainWindow(QtWidgets.QMainWindow):
         device = self.spec.device if self.spec.kind == "mic" else self.store.device
         d = self.voice_dialog = VoiceTrainDialog(self.model_dir, device, self)
         d.model_trained.connect(self.set_model_dir)
-        d.finished.connect(lambda _: resume and not self._running and self.start())
+
+        def finished(_: int) -> None:
+            if resume and not self._running:
+                self.start()
+
+        d.finished.connect(finished)
         d.open()
 
     # ---------------------------------------------------------------- smoothing settings
@@ -437,7 +448,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.device_combo.insertSeparator(self.device_combo.count())
             else:
                 self.device_combo.addItem(*entry)
-        if self.spec.kind == "file":
+        if self.spec.kind == "file" and self.spec.path is not None:  # a file spec has its path
             self.device_combo.addItem(f"File: {os.path.basename(self.spec.path)}", ("file", self.spec.path))
             self.device_combo.setCurrentIndex(self.device_combo.count() - 1)
         elif self.spec.device is not None:

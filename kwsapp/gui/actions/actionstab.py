@@ -150,7 +150,7 @@ class ActionsTab(QtWidgets.QWidget):
         if d:
             self.clips_edit.setText(d)
 
-    def actions(self) -> dict[str, WordAction]:
+    def actions(self) -> dict[str, WordAction]:  # type: ignore[override]  # hides QWidget.actions() on this tab
         """The commands as typed; raises KwsError naming the first one that does not parse."""
         out = {}
         for word in self.words:

@@ -39,7 +39,7 @@ def make_engine(spec, model_dir: str, smoothing, bridge, verifier: str | None = 
     from ...actions import CLIP_S
     from ...engine import Engine, EngineSettings
 
-    built = []
+    built: list[Engine] = []
 
     def on_detection(det):
         # On the worker, before it reads on: only now does the ring still hold this audio. A

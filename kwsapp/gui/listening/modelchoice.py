@@ -9,16 +9,16 @@ from __future__ import annotations
 import os
 
 from ...core.errors import ModelError
-from ...core.model import read_config
+from ...core.model import ModelConfig, read_config
 from ..modelinfo import model_message
 
 
 class ModelChoice:
     def __init__(self, folder: str):
         self.folder = folder
-        self.config = None
+        self.config: ModelConfig | None = None
         self.problem: str | None = None  # why ``folder`` has no usable config, said when the window shows
-        self._previous = None  # (folder, config) that worked, while a new one's weights are untried
+        self._previous: tuple[str, ModelConfig] | None = None  # what worked, while a new one's weights are untried
         try:
             self.config = read_config(folder)
         except ModelError as e:

@@ -6,21 +6,24 @@ import dataclasses
 
 from PyQt6 import QtCore, QtWidgets
 
+# The editor of one setting: a check box for a bool, a spin box for a number.
+Editor = QtWidgets.QCheckBox | QtWidgets.QSpinBox | QtWidgets.QDoubleSpinBox
 
-def _spin_for(name: str, value):
+
+def _spin_for(name: str, value: object) -> Editor | None:
     # Ranges by naming convention, so new smoothing fields get a sensible control for free.
     if isinstance(value, bool):
-        w = QtWidgets.QCheckBox()
-        w.setChecked(value)
-        return w
+        box = QtWidgets.QCheckBox()
+        box.setChecked(value)
+        return box
     if isinstance(value, int):
-        w = QtWidgets.QSpinBox()
-        w.setRange(0, 10000) if name.endswith("_ms") else w.setRange(1, 100)
+        spin = QtWidgets.QSpinBox()
+        spin.setRange(0, 10000) if name.endswith("_ms") else spin.setRange(1, 100)
         if name.endswith("_ms"):
-            w.setSingleStep(10)
-            w.setSuffix(" ms")
-        w.setValue(value)
-        return w
+            spin.setSingleStep(10)
+            spin.setSuffix(" ms")
+        spin.setValue(value)
+        return spin
     if isinstance(value, float):
         w = QtWidgets.QDoubleSpinBox()
         if "threshold" in name or name.endswith("_ratio"):
@@ -78,7 +81,7 @@ class SmoothingPanel(QtWidgets.QDialog):
         self.actions_tab = actions_tab
         self._defaults = defaults if defaults is not None else type(cfg)()
         self._cfg = cfg
-        self.editors: dict[str, QtWidgets.QWidget] = {}
+        self.editors: dict[str, Editor] = {}
         form = QtWidgets.QFormLayout()
         for f in dataclasses.fields(cfg):
             w = _spin_for(f.name, getattr(cfg, f.name))

@@ -228,7 +228,8 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         self.level_bar.setFormat("level %v dB")
         self.record_button = QtWidgets.QPushButton("Record (R)")
         self.record_button.clicked.connect(self.record_take)
-        QtGui.QShortcut(QtGui.QKeySequence("R"), w, activated=self.record_take)
+        # PyQt6 connects a signal given as a keyword; its stubs do not list them.
+        QtGui.QShortcut(QtGui.QKeySequence("R"), w, activated=self.record_take)  # type: ignore[call-overload]
         self.take_list = QtWidgets.QListWidget()
         self.play_button = QtWidgets.QPushButton("Play")
         self.redo_button = QtWidgets.QPushButton("Redo")
@@ -308,8 +309,11 @@ class VoiceTrainDialog(QtWidgets.QDialog):
 
     def _fill_takes(self, select: str | None = None) -> None:
         self.take_list.clear()
-        good = R.take_paths(self.takes_dir, self.word, self.speaker)
-        silent = R.silent_paths(self.takes_dir, self.word, self.speaker)
+        word = self.word
+        if word is None:  # no word chosen yet: no takes to list
+            return
+        good = R.take_paths(self.takes_dir, word, self.speaker)
+        silent = R.silent_paths(self.takes_dir, word, self.speaker)
         for p in sorted(good + silent, key=R.take_number):
             item = QtWidgets.QListWidgetItem()
             icon, db = take_icon(p)

@@ -93,7 +93,7 @@ class FinetuneRun(QtCore.QObject):
             self.proc.waitForFinished(2000)
 
     def _read_stdout(self) -> None:
-        self._stdout += bytes(self.proc.readAllStandardOutput()).decode(errors="replace")
+        self._stdout += self.proc.readAllStandardOutput().data().decode(errors="replace")
         *lines, self._stdout = self._stdout.split("\n")  # keep an unfinished line for later
         self.lines += lines
         for line in lines:
@@ -111,7 +111,7 @@ class FinetuneRun(QtCore.QObject):
             log.debug("fine-tune stdout: %s", line)
 
     def _read_stderr(self) -> None:
-        self._err_part += bytes(self.proc.readAllStandardError()).decode(errors="replace")
+        self._err_part += self.proc.readAllStandardError().data().decode(errors="replace")
         *lines, self._err_part = self._err_part.split("\n")
         self._stderr = (self._stderr + lines)[-200:]
 

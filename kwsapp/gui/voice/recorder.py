@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import threading
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PyQt6 import QtCore
@@ -24,6 +25,10 @@ from ...core.errors import DeviceError, KwsError
 from ...core.levels import level_db
 from ...core.vocabulary import DATA_ENV, data_home, default_takes_dir, models_home  # noqa: F401  (where things live)
 from ...core.wavio import write_wav
+
+if TYPE_CHECKING:
+    from ...audio.mic import MicSource
+    from ...audio.ringbuffer import RingBuffer
 
 RATE = 16000
 CLIP = RATE  # the model's window: one second
@@ -161,13 +166,14 @@ class TakeRecorder(QtCore.QObject):
         self.device = device
         self.countdown_s = countdown_s
         self.take_s = take_s
-        self.mic = None
-        self.ring = None
-        self._opener = None
-        self._job = None  # (path, speech expected)
+        self.mic: MicSource | None = None
+        self.ring: RingBuffer | None = None
+        self._opener: threading.Thread | None = None
+        self._job: tuple[str, bool] | None = None  # (path, speech expected)
         self._left = 0
         self._from = self._until = 0
-        self._open_done.connect(self._on_open_done, QtCore.Qt.ConnectionType.QueuedConnection)
+        # PyQt6's stub of connect() leaves out the connection type.
+        self._open_done.connect(self._on_open_done, QtCore.Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg]
         self._tick = QtCore.QTimer(self)
         self._tick.timeout.connect(self._on_tick)
         self._count = QtCore.QTimer(self)
@@ -261,7 +267,9 @@ class TakeRecorder(QtCore.QObject):
             self._finish()
 
     def _finish(self) -> None:
-        (path, speech), self._job = self._job, None
+        job, self._job = self._job, None
+        assert job is not None and self.ring is not None  # a take is running on the open microphone
+        path, speech = job
         x = self.ring.read_range(self._from, self._until)
         self._until = 0
         if speech:
