@@ -20,14 +20,13 @@ import csv
 import os
 import random
 import shutil
-import signal
 import threading
 from dataclasses import dataclass, fields, replace
 
 from kwsapp.cli_util import stdout_only_json
 from kwsapp.core.errors import KwsError, UsageError
 from kwsapp.core.model import BUNDLED_MODEL_DIR, Classifier, read_config
-from kwsapp.core.sigterm import interrupt_on_signal
+from kwsapp.core.sigterm import sigterm_as_ctrl_c
 from kwsapp.core.vocabulary import parse_commands
 
 from . import dataset as D
@@ -163,36 +162,35 @@ def finetune(args: FinetuneConfig, progress=None) -> dict:
         before = evaluate_spec(Classifier(src, backend="keras"), held_spec, "testing")
     tmp = f"{out}.partial-{os.getpid()}"
     say = progress or (lambda event: None)
-    old_handler = signal.signal(signal.SIGTERM, interrupt_on_signal)
-    try:
-        cfg = TrainConfig(data_dir=args.data_dir, out=tmp, model=base_cfg.architecture,
-                          features=base_cfg.features, epochs=args.epochs, batch_size=args.batch_size,
-                          learning_rate=args.lr, warmup_epochs=min(1.0, args.epochs / 4),
-                          seed=args.seed, commands=commands, verbose=2 if args.quiet else 1)
-        def build_model(lbls):  # called once the data is read, just before the first epoch
-            say({"event": "start", "epochs": args.epochs})
-            return transfer_head(os.path.join(src, "model.keras"), base_cfg.labels, lbls)
+    with sigterm_as_ctrl_c():  # the window's Cancel: the half-written folder is removed below
+        try:
+            cfg = TrainConfig(data_dir=args.data_dir, out=tmp, model=base_cfg.architecture,
+                              features=base_cfg.features, epochs=args.epochs, batch_size=args.batch_size,
+                              learning_rate=args.lr, warmup_epochs=min(1.0, args.epochs / 4),
+                              seed=args.seed, commands=commands, verbose=2 if args.quiet else 1)
+            def build_model(lbls):  # called once the data is read, just before the first epoch
+                say({"event": "start", "epochs": args.epochs})
+                return transfer_head(os.path.join(src, "model.keras"), base_cfg.labels, lbls)
 
-        with EpochWatch(os.path.join(tmp, "history.csv"), args.epochs, say):
-            result = train(cfg, spec=spec, build_model=build_model)
-        # No validation streams of the user's voice to tune on: keep the base model's
-        # threshold and window (the same head and loss, so similar score calibration).
-        modelfolder.save_smoothing(tmp, base_cfg.detection_threshold, base_cfg.average_window_ms)
-        if held:
-            after = evaluate_spec(Classifier(tmp, backend="keras"), held_spec, "testing")
-        report = {
-            "base_model": src, "labels": list(labels), "user_takes": len(takes),
-            "user_train_takes": len(train_takes), "held_out_takes": len(held),
-            "before": _brief(before), "after": _brief(after),
-            "validation_accuracy": result.info["best_val_accuracy"],
-            "train_time_s": result.info["train_time_s"],
-        }
-        modelfolder.write_json(tmp, "finetune.json", report)
-        modelfolder.publish(tmp, out)
-        return report
-    finally:
-        signal.signal(signal.SIGTERM, old_handler)
-        shutil.rmtree(tmp, ignore_errors=True)
+            with EpochWatch(os.path.join(tmp, "history.csv"), args.epochs, say):
+                result = train(cfg, spec=spec, build_model=build_model)
+            # No validation streams of the user's voice to tune on: keep the base model's
+            # threshold and window (the same head and loss, so similar score calibration).
+            modelfolder.save_smoothing(tmp, base_cfg.detection_threshold, base_cfg.average_window_ms)
+            if held:
+                after = evaluate_spec(Classifier(tmp, backend="keras"), held_spec, "testing")
+            report = {
+                "base_model": src, "labels": list(labels), "user_takes": len(takes),
+                "user_train_takes": len(train_takes), "held_out_takes": len(held),
+                "before": _brief(before), "after": _brief(after),
+                "validation_accuracy": result.info["best_val_accuracy"],
+                "train_time_s": result.info["train_time_s"],
+            }
+            modelfolder.write_json(tmp, "finetune.json", report)
+            modelfolder.publish(tmp, out)
+            return report
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _brief(r):
