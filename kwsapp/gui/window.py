@@ -29,7 +29,7 @@ from .actions.sounds import SoundPlayer, wav_problem
 from .banner import ProblemBanner
 from .listening import engine_api
 from .listening.controller import JOIN_S, EngineController
-from .listening.devicelist import device_entries
+from .listening.devicecombo import DeviceCombo
 from .listening.engine_api import SourceSpec
 from .listening.modelchoice import ModelChoice
 from .live.history import HistoryTable
@@ -172,9 +172,7 @@ class MainWindow(QtWidgets.QMainWindow):
         tb = self.addToolBar("Controls")
         tb.setMovable(False)
         tb.addWidget(QtWidgets.QLabel(" Input: "))
-        self.device_combo = QtWidgets.QComboBox()
-        self.device_combo.setMinimumWidth(200)
-        self.device_combo.setToolTip("Audio input device (switch any time)")
+        self.device_combo = DeviceCombo()
         self.device_combo.activated.connect(self._device_chosen)
         tb.addWidget(self.device_combo)
         tb.addAction(self.refresh_action)
@@ -435,29 +433,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ---------------------------------------------------------------- devices and input
     def refresh_devices(self) -> None:
-        self.device_combo.blockSignals(True)
-        self.device_combo.clear()
         try:
             # A rescan closes every PortAudio stream: only while nothing records or starts.
             devices = engine_api.list_devices(rescan=self.controller.idle and not self._running)
             problem = None
         except KwsError as e:
             devices, problem = [], str(e)
-        for entry in device_entries(devices):
-            if entry is None:
-                self.device_combo.insertSeparator(self.device_combo.count())
-            else:
-                self.device_combo.addItem(*entry)
-        if self.spec.kind == "file" and self.spec.path is not None:  # a file spec has its path
-            self.device_combo.addItem(f"File: {os.path.basename(self.spec.path)}", ("file", self.spec.path))
-            self.device_combo.setCurrentIndex(self.device_combo.count() - 1)
-        elif self.spec.device is not None:
-            i = self.device_combo.findData(self.spec.device)
-            if i < 0 and isinstance(self.spec.device, str):
-                i = next((k for k in range(1, self.device_combo.count())
-                          if self.spec.device.lower() in self.device_combo.itemText(k).lower()), -1)
-            self.device_combo.setCurrentIndex(max(i, 0))
-        self.device_combo.blockSignals(False)
+        self.device_combo.show_devices(devices, self.spec)
         self.devices = devices
         if not devices and self.spec.kind == "mic":
             self.show_problem(problem or "No audio input device was found. Plug in a microphone and "
