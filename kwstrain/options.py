@@ -45,6 +45,15 @@ def level_range(text: str, option: str = "--level-db", low: float = -60.0, high:
     return lo, hi
 
 
+def number_pair(text: str, option: str, example: str) -> tuple[float, float]:
+    """``LOW,HIGH`` -> (low, high), or a one-line error naming ``option`` (ranges are checked later)."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: give two numbers LOW,HIGH, e.g. {option}={example}") from None
+    return lo, hi
+
+
 def add_train_args(p):
     add_data_dir(p)
     p.add_argument("--model", choices=MODEL_NAMES, default="vgg_small", help="architecture (default: vgg_small)")
@@ -69,8 +78,14 @@ def add_train_args(p):
                    help="play training clips at a random speed in [1-S, 1+S] (tempo and pitch together), "
                         "e.g. 0.1; 0 = off (default: 0)")
     p.add_argument("--reverb", type=float, default=0.0, metavar="SHARE",
-                   help="share of training clips heard in a simulated room (reverberation time 0.15-0.8 s), "
+                   help="share of training clips heard in a simulated room (--reverb-rt60, --reverb-drr-db), "
                         "e.g. 0.3; 0 = off (default: 0)")
+    p.add_argument("--reverb-rt60", default="0.15,0.8", metavar="LOW,HIGH",
+                   help="with --reverb: the rooms' reverberation times, seconds, drawn uniformly (default: 0.15,0.8)")
+    p.add_argument("--reverb-drr-db", default="0,12", metavar="LOW,HIGH",
+                   help="with --reverb: direct-to-reverberant ratios, dB, drawn uniformly; 0-12 is a talker near "
+                        "the microphone, below 0 beyond the room's critical distance, e.g. --reverb-drr-db=-12,12 "
+                        "(default: 0,12)")
     p.add_argument("--band-limit", type=float, default=0.0, metavar="SHARE",
                    help="share of training clips heard through a narrow-band microphone (high-pass 100-400 Hz, "
                         "low-pass 2.5-7 kHz), e.g. 0.3; 0 = off (default: 0)")
@@ -107,7 +122,9 @@ def train_config(args, out: str) -> TrainConfig:
     """The TrainConfig of `kws-train train`'s options (TrainConfig checks the values)."""
     low, high = level_range(args.level_db)
     augment = AugmentConfig(time_shift_ms=args.time_shift_ms, speed_perturb=args.speed_perturb,
-                            reverb=args.reverb, band_limit=args.band_limit, level_low_db=low, level_high_db=high)
+                            reverb=args.reverb, band_limit=args.band_limit, level_low_db=low, level_high_db=high,
+                            reverb_rt60_s=number_pair(args.reverb_rt60, "--reverb-rt60", "0.15,1.2"),
+                            reverb_drr_db=number_pair(args.reverb_drr_db, "--reverb-drr-db", "-12,12"))
     return TrainConfig(
         data_dir=args.data_dir, out=out, model=args.model, features=feature_config(args),
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,

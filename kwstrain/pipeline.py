@@ -41,6 +41,8 @@ class AugmentConfig:
     background_volume: float = 0.1  # max noise gain on speech clips
     gain_db: float = 6.0  # random gain in [-gain_db, +gain_db]
     reverb: float = 0.0  # share of clips heard in a simulated room (reverberate); 0 = off
+    reverb_rt60_s: tuple[float, float] = (0.15, 0.8)  # the rooms' reverberation times, drawn uniformly
+    reverb_drr_db: tuple[float, float] = (0.0, 12.0)  # direct-to-reverberant ratios: 0-12 dB is near the microphone
     band_limit: float = 0.0  # share of clips heard through a narrow-band microphone (band_limit); 0 = off
     level_low_db: float = 0.0  # the whole mix (speech and noise) played LOW..HIGH dB from its level
     level_high_db: float = 0.0
@@ -244,11 +246,21 @@ def change_speed(x, factors):
     return tf.where(valid, x0 + frac * (x1 - x0), 0.0)
 
 
+RT60_RANGE = (0.05, 2.0, "seconds", "0.15,1.2")  # what --reverb-rt60 allows, and an example
+DRR_RANGE = (-20.0, 20.0, "dB", "-12,12")
+
+
 def check_room_shares(aug: AugmentConfig) -> None:
-    """A one-line error for a --reverb or --band-limit share outside 0-1 (train's and teacher's)."""
+    """A one-line error for a --reverb or --band-limit share outside 0-1, or rooms outside the
+    ranges --reverb-rt60 and --reverb-drr-db allow (train's and teacher's)."""
     for flag, share in (("--reverb", aug.reverb), ("--band-limit", aug.band_limit)):
         if not 0.0 <= share <= 1.0:
             raise UsageError(f"{flag} {share:g}: give a share of the clips from 0 (off) to 1, e.g. 0.3")
+    for flag, (lo, hi), (low, high, unit, example) in (
+            ("--reverb-rt60", aug.reverb_rt60_s, RT60_RANGE), ("--reverb-drr-db", aug.reverb_drr_db, DRR_RANGE)):
+        if not low <= lo <= hi <= high:
+            raise UsageError(f"{flag} {lo:g},{hi:g}: give LOW,HIGH in {unit} with {low:g} <= LOW <= HIGH <= {high:g}, "
+                             f"e.g. {flag}={example}")
 
 
 def _fft_length(n: int) -> int:
@@ -260,18 +272,21 @@ def _rms(x):
     return tf.sqrt(tf.reduce_mean(tf.square(x), axis=1, keepdims=True) + 1e-12)
 
 
-def reverberate(x, seed, share: float, sample_rate: int, rir_s: float = 0.5):
+def reverberate(x, seed, share: float, sample_rate: int, rt60_s: tuple[float, float] = (0.15, 0.8),
+                drr_db: tuple[float, float] = (0.0, 12.0)):
     """About ``share`` of the waveforms [B, N] convolved with a simulated room impulse response,
     at their own RMS level: a direct path, then exponentially decaying noise (reverberation time
-    RT60 0.15-0.8 s, direct-to-reverberant ratio 0-12 dB; the statistical model of late
-    reverberation, enough for small rooms without a dependency on a room simulator).
-    The tail past the clip's end is cut, as a one-second window would cut it."""
+    and direct-to-reverberant ratio drawn uniformly from ``rt60_s`` and ``drr_db``; the
+    statistical model of late reverberation, without a dependency on a room simulator). A talker
+    beyond the room's critical distance (about 0.5-1 m in a home) is heard at a negative ratio.
+    The response is cut where the longest tail has decayed 37.5 dB, past the clip's end as a
+    one-second window would cut it."""
     tf = _tf()
     b, n = tf.shape(x)[0], int(x.shape[1])
-    taps = int(rir_s * sample_rate)
+    taps = int(max(0.5, 0.625 * rt60_s[1]) * sample_rate)  # 0.5 s for the default rooms, as before
     s = tf.random.experimental.stateless_split(seed, 4)
-    rt60 = tf.random.stateless_uniform([b, 1], s[0], 0.15, 0.8)
-    drr_db = tf.random.stateless_uniform([b, 1], s[1], 0.0, 12.0)
+    rt60 = tf.random.stateless_uniform([b, 1], s[0], rt60_s[0], rt60_s[1])
+    drr_db = tf.random.stateless_uniform([b, 1], s[1], drr_db[0], drr_db[1])
     t = tf.cast(tf.range(1, taps + 1), tf.float32)[None, :] / sample_rate
     tail = tf.random.stateless_normal([b, taps], s[2]) * tf.exp(-6.9078 * t / rt60)  # -60 dB at RT60
     tail = tail * tf.pow(10.0, -drr_db / 20.0) / _rms(tail) / tf.sqrt(float(taps))  # tail energy vs the direct 1
@@ -320,7 +335,8 @@ def augment_waveforms(x, labels, noise, seed, cfg: F.FeatureConfig, aug: Augment
         x = tf.where(valid, tf.gather(x, tf.clip_by_value(src, 0, n - 1), batch_dims=1), 0.0)
     # The room and the microphone draw from streams of their own (fold_in), like speed.
     if aug.reverb > 0:
-        x = reverberate(x, tf.random.experimental.stateless_fold_in(seed, 8), aug.reverb, cfg.sample_rate)
+        x = reverberate(x, tf.random.experimental.stateless_fold_in(seed, 8), aug.reverb, cfg.sample_rate,
+                        aug.reverb_rt60_s, aug.reverb_drr_db)
     if aug.gain_db > 0:
         db = tf.random.stateless_uniform([b, 1], seeds[1], -aug.gain_db, aug.gain_db)
         x = x * tf.pow(10.0, db / 20.0)

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from kwsapp.core import features as F
-from kwsapp.core.errors import KwsError
+from kwsapp.core.errors import KwsError, UsageError
 from kwsapp.core.wavio import load_audio
 from kwstrain import dataset as D
 from kwstrain import pipeline as P
@@ -323,3 +323,31 @@ def test_level_augmentation_scales_the_whole_mix_noise_included():
                                                                               level_high_db=20.0), 0).numpy()
     ratios = [20 * np.log10(np.sqrt(np.mean(d ** 2) / np.mean(p ** 2))) for d, p in zip(drawn, plain)]
     assert all(-40.01 <= r <= 20.01 for r in ratios) and np.ptp(ratios) > 1.0  # each clip its own level
+
+
+def _direct_to_reverberant_db(y: np.ndarray, at: int) -> np.ndarray:
+    return 10 * np.log10(y[:, at] ** 2 / np.sum(y[:, at + 1:] ** 2, axis=1))
+
+
+def test_distant_talkers_are_heard_below_the_critical_distance():
+    """--reverb-drr-db sets the direct-to-reverberant ratio the rooms are drawn at: the default
+    keeps the direct path louder than the tail, a far range puts the tail above it."""
+    imp = np.zeros((16, 32000), np.float32)  # two seconds, so the whole tail is inside the clip
+    imp[:, 1000] = 0.5
+    seed = tf.constant([4, 5], tf.int64)
+    near = _direct_to_reverberant_db(P.reverberate(tf.constant(imp), seed, 1.0, 16000).numpy(), 1000)
+    assert near.min() > -0.5 and near.max() < 12.5  # 0-12 dB, with the FFT's rounding
+    far = P.reverberate(tf.constant(imp), seed, 1.0, 16000, rt60_s=(0.3, 1.2), drr_db=(-12.0, -6.0)).numpy()
+    drr = _direct_to_reverberant_db(far, 1000)
+    assert drr.min() > -12.5 and drr.max() < -5.5
+    # the longer rooms ring on: energy 0.5-0.75 s after the impulse, which a 0.5 s response lacks
+    assert np.all(np.abs(far[:, 9500:13000]).max(axis=1) > 0)
+    assert np.abs(P.reverberate(tf.constant(imp), seed, 1.0, 16000).numpy()[:, 9100:]).max() < 1e-4
+
+
+@pytest.mark.parametrize("aug, flag", [(dict(reverb_rt60_s=(0.8, 0.2)), "--reverb-rt60 0.8,0.2"),
+                                       (dict(reverb_rt60_s=(0.0, 0.5)), "--reverb-rt60 0,0.5"),
+                                       (dict(reverb_drr_db=(-30.0, 0.0)), "--reverb-drr-db -30,0")])
+def test_rooms_outside_their_ranges_are_refused_in_one_line(aug, flag):
+    with pytest.raises(UsageError, match=flag):
+        P.check_room_shares(P.AugmentConfig(reverb=0.3, **aug))

@@ -165,6 +165,15 @@ def test_out_of_range_room_and_microphone_shares_are_one_line(tmp_path, capsys, 
     assert not os.path.exists(tmp_path / "m")
 
 
+@pytest.mark.parametrize("args, named", [(["--reverb-drr-db", "far"], "--reverb-drr-db 'far'"),
+                                         (["--reverb-rt60=1.5,0.2"], "--reverb-rt60 1.5,0.2")])
+def test_room_ranges_that_are_not_ranges_are_one_line(tmp_path, capsys, args, named):
+    data = make_tiny_dataset(str(tmp_path / "data"))
+    rc, err = kws_train_here(capsys, "train", "--data-dir", data, "--reverb", "0.3", *args, "--out", str(tmp_path / "m"))
+    assert rc == 2 and "Traceback" not in err
+    assert named in err and not os.path.exists(tmp_path / "m")
+
+
 @pytest.mark.parametrize("case", ["missing", "empty"])
 def test_bad_data_folder_is_one_line_not_a_traceback(tmp_path, capsys, case):
     d = tmp_path / "data"
