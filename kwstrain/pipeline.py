@@ -286,10 +286,10 @@ def reverberate(x, seed, share: float, sample_rate: int, rt60_s: tuple[float, fl
     taps = int(max(0.5, 0.625 * rt60_s[1]) * sample_rate)  # 0.5 s for the default rooms, as before
     s = tf.random.experimental.stateless_split(seed, 4)
     rt60 = tf.random.stateless_uniform([b, 1], s[0], rt60_s[0], rt60_s[1])
-    drr_db = tf.random.stateless_uniform([b, 1], s[1], drr_db[0], drr_db[1])
+    drr = tf.random.stateless_uniform([b, 1], s[1], drr_db[0], drr_db[1])
     t = tf.cast(tf.range(1, taps + 1), tf.float32)[None, :] / sample_rate
     tail = tf.random.stateless_normal([b, taps], s[2]) * tf.exp(-6.9078 * t / rt60)  # -60 dB at RT60
-    tail = tail * tf.pow(10.0, -drr_db / 20.0) / _rms(tail) / tf.sqrt(float(taps))  # tail energy vs the direct 1
+    tail = tail * tf.pow(10.0, -drr / 20.0) / _rms(tail) / tf.sqrt(float(taps))  # tail energy vs the direct 1
     rir = tf.concat([tf.ones([b, 1]), tail], axis=1)
     m = _fft_length(n + taps)
     y = tf.signal.irfft(tf.signal.rfft(x, [m]) * tf.signal.rfft(rir, [m]), [m])[:, :n]
