@@ -45,6 +45,21 @@ def test_longer_rooms_sound_longer():
 def test_conditions_hold_each_level_each_room_and_one_across_a_room():
     names = [c.name for c in R.conditions([-30.0, 0.0], list(R.ROOMS))]
     assert names == ["-30 dB", "as recorded", "office", "living room", "hall", "living room -15 dB"]
+    sox = R.conditions([0.0], [], sox=("reverb", "60"))
+    assert [c.name for c in sox] == ["as recorded", "sox reverb 60"] and sox[-1].sox == ("reverb", "60")
+
+
+def test_the_issues_sox_room_rings_for_about_a_second_after_the_sound_at_its_level():
+    imp = np.zeros(32000, np.float32)
+    imp[1000] = 0.9  # clipped by sox's reverb without the half scale: its output peaks above the input
+    h = R.sox_effect(imp, tuple(R.DEFAULT_SOX_ROOM.split()))
+    assert len(h) == len(imp) and np.abs(h[:1000]).max() < 1e-6  # nothing before the sound
+    assert abs(h[1000] - 0.9) < 1e-3  # the dry sound passes (sox's wet-gain 0 dB mix)
+    assert 0.6 <= _rt60(h[1000:]) <= 1.5  # reverberance 60 % in a room of scale 100: about one second
+    x = np.random.default_rng(2).normal(0, 0.05, 32000).astype(np.float32)
+    y = R.apply(R.Condition("sox", sox=tuple(R.DEFAULT_SOX_ROOM.split())), x)
+    assert abs(np.sqrt(np.mean(y ** 2)) / np.sqrt(np.mean(x ** 2)) - 1.0) < 0.02
+    assert np.corrcoef(x, y)[0, 1] < 0.995  # not the dry signal
 
 
 def test_quiet_room_holds_each_noise_once_at_its_level_and_no_voice(data_dir):
@@ -79,7 +94,7 @@ def test_robustness_cli_reports_every_condition_as_table_json_and_plot(tmp_path,
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout)
     assert [row["condition"] for row in r["rows"]] == ["-30 dB", "as recorded", "office", "living room", "hall",
-                                                       "living room -15 dB"]
+                                                       "living room -15 dB", "sox reverb 60 50 100"]
     assert len({row["commands"] for row in r["rows"]}) == 1 and r["rows"][0]["commands"] > 5  # the same streams
     for row in r["rows"]:
         assert f"| {row['condition']} | {row['correct_pct']:.1f} % |" in r["table"]
@@ -102,4 +117,11 @@ def test_robustness_refuses_a_quiet_room_level_out_of_range(model_dir, data_dir)
     p = subprocess.run([sys.executable, "-m", "kwstrain", "robustness", "--model", model_dir, "--data-dir", data_dir,
                         "--quiet-dbfs=-60,-10"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "--quiet-dbfs" in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_robustness_refuses_a_sox_room_sox_cannot_make_before_measuring(model_dir, data_dir):
+    p = subprocess.run([sys.executable, "-m", "kwstrain", "robustness", "--model", model_dir, "--data-dir", data_dir,
+                        "--sox-room", "reverb banana"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "--sox-room 'reverb banana'" in p.stderr and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
