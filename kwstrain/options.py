@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from kwsapp.core.errors import UsageError
 from kwsapp.core.features import KINDS, LEVEL_NORMS, FeatureConfig
+from kwsapp.core.model import read_config
 
 from . import dataset as D
 from .pipeline import AugmentConfig
@@ -16,20 +18,28 @@ def add_data_dir(p):
 
 
 def add_feature_args(p):
-    p.add_argument("--feature", choices=KINDS, default="logmel", help="input feature (default: logmel)")
-    p.add_argument("--mel-bins", type=int, default=40, help="mel filters (default: 40)")
-    p.add_argument("--mfccs", type=int, default=13, help="MFCCs kept for --feature mfcc (default: 13)")
-    p.add_argument("--level-norm", choices=LEVEL_NORMS, default="none",
+    # None = not given: the defaults below, or with --init-from the starting model's own.
+    p.add_argument("--feature", choices=KINDS, default=None, help="input feature (default: logmel, or --init-from's)")
+    p.add_argument("--mel-bins", type=int, default=None, help="mel filters (default: 40, or --init-from's)")
+    p.add_argument("--mfccs", type=int, default=None, help="MFCCs kept for --feature mfcc (default: 13, or --init-from's)")
+    p.add_argument("--level-norm", choices=LEVEL_NORMS, default=None,
                    help="window: features relative to each window's level, so a quiet or distant talker "
-                        "looks like a near one (not for --feature spectrogram; default: none)")
+                        "looks like a near one (not for --feature spectrogram; default: none, or --init-from's)")
 
 
-def feature_config(args) -> FeatureConfig:
+def feature_config(args, base: FeatureConfig | None = None) -> FeatureConfig:
+    """The feature options given, the rest from ``base`` (a starting model's) or the defaults."""
+    names = {"feature": "kind", "mel_bins": "num_mel_bins", "mfccs": "num_mfcc", "level_norm": "level_norm"}
+    given = {field: getattr(args, opt) for opt, field in names.items() if getattr(args, opt, None) is not None}
     try:
-        return FeatureConfig(kind=args.feature, num_mel_bins=args.mel_bins, num_mfcc=args.mfccs,
-                             level_norm=getattr(args, "level_norm", "none"))
+        return dataclasses.replace(base or FeatureConfig(), **given)
     except ValueError as e:
         raise UsageError(f"{e}; change --feature or --level-norm") from None
+
+
+def base_or(value, inherited):
+    """``value`` if the option was given, else ``inherited``."""
+    return inherited if value is None else value
 
 
 def level_range(text: str, option: str = "--level-db", low: float = -60.0, high: float = 20.0,
@@ -56,7 +66,8 @@ def number_pair(text: str, option: str, example: str) -> tuple[float, float]:
 
 def add_train_args(p):
     add_data_dir(p)
-    p.add_argument("--model", choices=MODEL_NAMES, default="vgg_small", help="architecture (default: vgg_small)")
+    p.add_argument("--model", choices=MODEL_NAMES, default=None,
+                   help="architecture (default: vgg_small, or --init-from's)")
     add_feature_args(p)
     p.add_argument("--epochs", type=int, default=40, help="passes over the training split")
     p.add_argument("--batch-size", type=int, default=64, help="clips per training step")
@@ -102,8 +113,9 @@ def add_train_args(p):
                    help="another standard-layout folder added to training only; repeat for several "
                         "(e.g. kws-train synth and kws-train negatives output; default: none)")
     p.add_argument("--init-from", default=None, metavar="MODEL_DIR",
-                   help="start from this model's weights instead of random ones (same --model and features; "
-                        "used to fine-tune on hard negatives; default: none)")
+                   help="start from this model's weights instead of random ones (its --model and feature options "
+                        "unless given, and refused if given otherwise; used to fine-tune on hard negatives; "
+                        "default: none)")
     p.add_argument("--teacher-targets", default=None, metavar="FILE",
                    help="knowledge distillation: train on the fixed augmented copies in this `kws-train teacher` "
                         "output (its targets.npz, or the folder) towards the teacher's probabilities mixed with "
@@ -119,14 +131,17 @@ def add_train_args(p):
 
 
 def train_config(args, out: str) -> TrainConfig:
-    """The TrainConfig of `kws-train train`'s options (TrainConfig checks the values)."""
+    """The TrainConfig of `kws-train train`'s options (TrainConfig checks the values). With
+    --init-from, the architecture and feature options not given are the starting model's."""
+    base = read_config(args.init_from) if args.init_from else None
     low, high = level_range(args.level_db)
     augment = AugmentConfig(time_shift_ms=args.time_shift_ms, speed_perturb=args.speed_perturb,
                             reverb=args.reverb, band_limit=args.band_limit, level_low_db=low, level_high_db=high,
                             reverb_rt60_s=number_pair(args.reverb_rt60, "--reverb-rt60", "0.15,1.2"),
                             reverb_drr_db=number_pair(args.reverb_drr_db, "--reverb-drr-db", "-12,12"))
     return TrainConfig(
-        data_dir=args.data_dir, out=out, model=args.model, features=feature_config(args),
+        data_dir=args.data_dir, out=out, model=base_or(args.model, base.architecture if base else "vgg_small"),
+        features=feature_config(args, base.features if base else None),
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
         warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing, dropout=args.dropout,
         seed=args.seed, strategy=args.strategy, unknown_share=args.unknown_share,

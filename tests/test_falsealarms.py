@@ -311,3 +311,14 @@ def test_init_from_starts_at_the_models_weights(tmp_path, model_dir, tiny_datase
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=1e-6)
     info = json.load(open(os.path.join(out, "train_info.json")))["info"]
     assert info["config"]["init_from"] == model_dir
+
+
+def test_init_from_takes_the_models_architecture_and_features_unless_given(tmp_path, model_dir, tiny_dataset):
+    from kwsapp.core.model import read_config
+
+    out = str(tmp_path / "m")  # no --model, --feature or --level-norm: the starting model's
+    assert main(["train", "--data-dir", tiny_dataset, "--init-from", model_dir, "--epochs", "1",
+                 "--out", out, "--quiet"]) == 0
+    base, tuned = read_config(model_dir), read_config(out)
+    assert tuned.features == base.features and tuned.features.level_norm == "window"
+    assert tuned.architecture == base.architecture
