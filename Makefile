@@ -95,6 +95,8 @@ MODEL_FILES := config.json model.keras model.tflite metrics.json train_info.json
 # Rooms and distances (round 17, shipped in round 19): each window's log-mel relative to its own level,
 # statistical reverberation, microphone band limits, levels 40 dB quieter to 20 dB louder.
 ROOMS      := --level-norm window --reverb 0.3 --band-limit 0.3 --level-db=-40,20
+# Round 21: the fine-tune also hears talkers beyond the room's critical distance, in longer rooms.
+FAR        := --reverb-rt60=0.15,1.2 --reverb-drr-db=-12,12
 SWEEP      := 0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9
 model: setup
 	@./scripts/apt-install.sh espeak-ng flite
@@ -102,7 +104,7 @@ model: setup
 	$(SYNTH_CMD)
 	$(NEG_CMD)
 	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel $(ROOMS) --epochs 150 --unknown-share 0.25 --time-shift-ms 150 --extra-data $(SYNTH) --seed $(BASE_SEED) --quiet --out $(BASE)
-	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel $(ROOMS) --init-from $(BASE) --epochs 40 --lr 1e-3 --warmup-epochs 1 --unknown-share 0.25 --time-shift-ms 150 --extra-data $(SYNTH) --extra-data $(NEG) --seed $(MODEL_SEED) --quiet --out $(TUNED)
+	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel $(ROOMS) $(FAR) --init-from $(BASE) --epochs 40 --lr 1e-3 --warmup-epochs 1 --unknown-share 0.25 --time-shift-ms 150 --extra-data $(SYNTH) --extra-data $(NEG) --seed $(MODEL_SEED) --quiet --out $(TUNED)
 	$(BIN)/kws-train falsealarms --model $(TUNED) --data-dir $(DATA) --speech-list $(SPEECH)/eval_list.txt --split validation --seed 10 --streams 4 --quiet-voice-dbfs=-70,-60,-50 --sweep $(SWEEP) --sweep-window 300,400,500,750 --save-smoothing
 	cd $(TUNED) && cp $(MODEL_FILES) $(CURDIR)/assets/model/
 
