@@ -37,18 +37,10 @@ def feature_config(args, base: FeatureConfig | None = None) -> FeatureConfig:
         raise UsageError(f"{e}; change --feature or --level-norm") from None
 
 
-def base_or(value, inherited):
-    """``value`` if the option was given, else ``inherited``."""
-    return inherited if value is None else value
-
-
 def level_range(text: str, option: str = "--level-db", low: float = -60.0, high: float = 20.0,
                 example: str = "-40,20") -> tuple[float, float]:
     """``LOW,HIGH`` in dB -> (low, high), or a one-line error naming ``option``."""
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
-        lo, hi = high + 1.0, low - 1.0
+    lo, hi = _two_numbers(text) or (high + 1.0, low - 1.0)
     if not low <= lo <= hi <= high:
         raise UsageError(f"{option} {text!r}: give LOW,HIGH in dB with {low:g} <= LOW <= HIGH <= {high:g}, "
                          f"e.g. {option}={example}")
@@ -57,10 +49,17 @@ def level_range(text: str, option: str = "--level-db", low: float = -60.0, high:
 
 def number_pair(text: str, option: str, example: str) -> tuple[float, float]:
     """``LOW,HIGH`` -> (low, high), or a one-line error naming ``option`` (ranges are checked later)."""
+    pair = _two_numbers(text)
+    if pair is None:
+        raise UsageError(f"{option} {text!r}: give two numbers LOW,HIGH, e.g. {option}={example}")
+    return pair
+
+
+def _two_numbers(text: str) -> tuple[float, float] | None:
     try:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
-        raise UsageError(f"{option} {text!r}: give two numbers LOW,HIGH, e.g. {option}={example}") from None
+        return None
     return lo, hi
 
 
@@ -140,7 +139,7 @@ def train_config(args, out: str) -> TrainConfig:
                             reverb_rt60_s=number_pair(args.reverb_rt60, "--reverb-rt60", "0.15,1.2"),
                             reverb_drr_db=number_pair(args.reverb_drr_db, "--reverb-drr-db", "-12,12"))
     return TrainConfig(
-        data_dir=args.data_dir, out=out, model=base_or(args.model, base.architecture if base else "vgg_small"),
+        data_dir=args.data_dir, out=out, model=args.model or (base.architecture if base else "vgg_small"),
         features=feature_config(args, base.features if base else None),
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
         warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing, dropout=args.dropout,

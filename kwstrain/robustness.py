@@ -110,15 +110,18 @@ def apply(cond: Condition, audio: np.ndarray, rir: np.ndarray | None = None) -> 
     """``audio`` heard in ``cond``: through its room (level kept), then scaled; clipped to [-1, 1]."""
     y = np.asarray(audio, np.float64)
     if cond.sox:
-        wet = sox_effect(y, cond.sox)
-        y = wet * (QR.rms(y) / QR.rms(wet))
+        y = _at_level_of(y, sox_effect(y, cond.sox))
     if cond.room is not None:
         from scipy.signal import fftconvolve
 
         h = room_impulse_response(cond.room) if rir is None else rir
-        wet = fftconvolve(y, h)[: len(y)]
-        y = wet * (QR.rms(y) / QR.rms(wet))
+        y = _at_level_of(y, fftconvolve(y, h)[: len(y)])
     return np.clip(y * 10.0 ** (cond.gain_db / 20.0), -1.0, 1.0).astype(np.float32)
+
+
+def _at_level_of(dry: np.ndarray, wet: np.ndarray) -> np.ndarray:
+    """``wet`` scaled to ``dry``'s RMS level: a room changes how a voice sounds, not how loud."""
+    return wet * (QR.rms(dry) / QR.rms(wet))
 
 
 def quiet_room(detector, data_dir: str, levels_dbfs: list[float], seed: int = 0,
