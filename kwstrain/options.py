@@ -96,6 +96,10 @@ def add_train_args(p):
                    help="with --reverb: direct-to-reverberant ratios, dB, drawn uniformly; 0-12 is a talker near "
                         "the microphone, below 0 beyond the room's critical distance, e.g. --reverb-drr-db=-12,12 "
                         "(default: 0,12)")
+    p.add_argument("--reverb-rooms", type=float, default=0.0, metavar="SHARE",
+                   help="with --reverb: this share of the rooms are image-source rooms (pyroomacoustics: walls, "
+                        "reflections, talkers 0.3-5 m away; drawn once per run, --reverb-rt60's times) instead of "
+                        "statistical tails, e.g. 0.5 (default: 0)")
     p.add_argument("--band-limit", type=float, default=0.0, metavar="SHARE",
                    help="share of training clips heard through a narrow-band microphone (high-pass 100-400 Hz, "
                         "low-pass 2.5-7 kHz), e.g. 0.3; 0 = off (default: 0)")
@@ -137,7 +141,8 @@ def train_config(args, out: str) -> TrainConfig:
     augment = AugmentConfig(time_shift_ms=args.time_shift_ms, speed_perturb=args.speed_perturb,
                             reverb=args.reverb, band_limit=args.band_limit, level_low_db=low, level_high_db=high,
                             reverb_rt60_s=number_pair(args.reverb_rt60, "--reverb-rt60", "0.15,1.2"),
-                            reverb_drr_db=number_pair(args.reverb_drr_db, "--reverb-drr-db", "-12,12"))
+                            reverb_drr_db=number_pair(args.reverb_drr_db, "--reverb-drr-db", "-12,12"),
+                            reverb_rooms=args.reverb_rooms)
     return TrainConfig(
         data_dir=args.data_dir, out=out, model=args.model or (base.architecture if base else "vgg_small"),
         features=feature_config(args, base.features if base else None),

@@ -43,6 +43,7 @@ class AugmentConfig:
     reverb: float = 0.0  # share of clips heard in a simulated room (reverberate); 0 = off
     reverb_rt60_s: tuple[float, float] = (0.15, 0.8)  # the rooms' reverberation times, drawn uniformly
     reverb_drr_db: tuple[float, float] = (0.0, 12.0)  # direct-to-reverberant ratios: 0-12 dB is near the microphone
+    reverb_rooms: float = 0.0  # share of those rooms that are image-source rooms (rooms.draw_rooms), not tails
     band_limit: float = 0.0  # share of clips heard through a narrow-band microphone (band_limit); 0 = off
     level_low_db: float = 0.0  # the whole mix (speech and noise) played LOW..HIGH dB from its level
     level_high_db: float = 0.0
@@ -251,11 +252,15 @@ DRR_RANGE = (-20.0, 20.0, "dB", "-12,12")
 
 
 def check_room_shares(aug: AugmentConfig) -> None:
-    """A one-line error for a --reverb or --band-limit share outside 0-1, or rooms outside the
-    ranges --reverb-rt60 and --reverb-drr-db allow (train's and teacher's)."""
-    for flag, share in (("--reverb", aug.reverb), ("--band-limit", aug.band_limit)):
+    """A one-line error for a --reverb, --reverb-rooms or --band-limit share outside 0-1 (or rooms
+    without --reverb), or rooms outside the ranges --reverb-rt60 and --reverb-drr-db allow."""
+    for flag, share in (("--reverb", aug.reverb), ("--reverb-rooms", aug.reverb_rooms),
+                        ("--band-limit", aug.band_limit)):
         if not 0.0 <= share <= 1.0:
             raise UsageError(f"{flag} {share:g}: give a share of the clips from 0 (off) to 1, e.g. 0.3")
+    if aug.reverb_rooms > 0 and aug.reverb == 0:
+        raise UsageError("--reverb-rooms chooses among the rooms --reverb puts clips in: give --reverb too, "
+                         "e.g. --reverb 0.3 --reverb-rooms 0.5")
     for flag, (lo, hi), (low, high, unit, example) in (
             ("--reverb-rt60", aug.reverb_rt60_s, RT60_RANGE), ("--reverb-drr-db", aug.reverb_drr_db, DRR_RANGE)):
         if not low <= lo <= hi <= high:
@@ -272,18 +277,36 @@ def _rms(x):
     return tf.sqrt(tf.reduce_mean(tf.square(x), axis=1, keepdims=True) + 1e-12)
 
 
+ROOM_BANK = 300  # image-source rooms drawn per training run (about 40 s on 2 cores)
+
+
+def reverb_taps(rt60_s: tuple[float, float], sample_rate: int) -> int:
+    """Impulse-response length: where the longest tail has decayed 37.5 dB (0.5 s at least)."""
+    return int(max(0.5, 0.625 * rt60_s[1]) * sample_rate)
+
+
+def room_bank(aug: AugmentConfig, seed: int, sample_rate: int) -> np.ndarray | None:
+    """The image-source rooms ``reverberate`` draws from (``aug.reverb_rooms``), or None."""
+    if not (aug.reverb > 0 and aug.reverb_rooms > 0):
+        return None
+    from .rooms import draw_rooms
+
+    return draw_rooms(ROOM_BANK, seed, aug.reverb_rt60_s, sample_rate, reverb_taps(aug.reverb_rt60_s, sample_rate))
+
+
 def reverberate(x, seed, share: float, sample_rate: int, rt60_s: tuple[float, float] = (0.15, 0.8),
-                drr_db: tuple[float, float] = (0.0, 12.0)):
+                drr_db: tuple[float, float] = (0.0, 12.0), rooms=None, rooms_share: float = 0.0):
     """About ``share`` of the waveforms [B, N] convolved with a simulated room impulse response,
     at their own RMS level: a direct path, then exponentially decaying noise (reverberation time
     and direct-to-reverberant ratio drawn uniformly from ``rt60_s`` and ``drr_db``; the
     statistical model of late reverberation, without a dependency on a room simulator). A talker
     beyond the room's critical distance (about 0.5-1 m in a home) is heard at a negative ratio.
     The response is cut where the longest tail has decayed 37.5 dB, past the clip's end as a
-    one-second window would cut it."""
+    one-second window would cut it. With ``rooms`` (a room_bank [R, taps]), about ``rooms_share``
+    of the reverberated waveforms take one of its image-source rooms instead of a tail."""
     tf = _tf()
     b, n = tf.shape(x)[0], int(x.shape[1])
-    taps = int(max(0.5, 0.625 * rt60_s[1]) * sample_rate)  # 0.5 s for the default rooms, as before
+    taps = reverb_taps(rt60_s, sample_rate)
     s = tf.random.experimental.stateless_split(seed, 4)
     rt60 = tf.random.stateless_uniform([b, 1], s[0], rt60_s[0], rt60_s[1])
     drr = tf.random.stateless_uniform([b, 1], s[1], drr_db[0], drr_db[1])
@@ -291,6 +314,11 @@ def reverberate(x, seed, share: float, sample_rate: int, rt60_s: tuple[float, fl
     tail = tf.random.stateless_normal([b, taps], s[2]) * tf.exp(-6.9078 * t / rt60)  # -60 dB at RT60
     tail = tail * tf.pow(10.0, -drr / 20.0) / _rms(tail) / tf.sqrt(float(taps))  # tail energy vs the direct 1
     rir = tf.concat([tf.ones([b, 1]), tail], axis=1)
+    if rooms is not None and rooms_share > 0:  # its own stream: runs without rooms keep their exact batches
+        r = tf.random.experimental.stateless_split(tf.random.experimental.stateless_fold_in(seed, 1), 2)
+        pick = tf.random.stateless_uniform([b], r[0], 0, int(rooms.shape[0]), tf.int32)
+        room = tf.pad(tf.gather(rooms, pick), [[0, 0], [0, 1]])  # as long as rir (taps + 1)
+        rir = tf.where(tf.random.stateless_uniform([b, 1], r[1]) < rooms_share, room, rir)
     m = _fft_length(n + taps)
     y = tf.signal.irfft(tf.signal.rfft(x, [m]) * tf.signal.rfft(rir, [m]), [m])[:, :n]
     y = y * _rms(x) / _rms(y)
@@ -315,8 +343,10 @@ def band_limit(x, seed, share: float, sample_rate: int):
     return tf.where(use, y, x)
 
 
-def augment_waveforms(x, labels, noise, seed, cfg: F.FeatureConfig, aug: AugmentConfig, silence_id: int):
-    """Batch of float waveforms [B, N] -> augmented [B, N] (speed, shift, room, gain, noise, microphone)."""
+def augment_waveforms(x, labels, noise, seed, cfg: F.FeatureConfig, aug: AugmentConfig, silence_id: int,
+                      rooms=None):
+    """Batch of float waveforms [B, N] -> augmented [B, N] (speed, shift, room, gain, noise, microphone);
+    ``rooms``: room_bank(aug, ...) as a tensor, when aug.reverb_rooms asks for image-source rooms."""
     tf = _tf()
     b = tf.shape(x)[0]
     n = cfg.clip_samples
@@ -336,7 +366,7 @@ def augment_waveforms(x, labels, noise, seed, cfg: F.FeatureConfig, aug: Augment
     # The room and the microphone draw from streams of their own (fold_in), like speed.
     if aug.reverb > 0:
         x = reverberate(x, tf.random.experimental.stateless_fold_in(seed, 8), aug.reverb, cfg.sample_rate,
-                        aug.reverb_rt60_s, aug.reverb_drr_db)
+                        aug.reverb_rt60_s, aug.reverb_drr_db, rooms, aug.reverb_rooms)
     if aug.gain_db > 0:
         db = tf.random.stateless_uniform([b, 1], seeds[1], -aug.gain_db, aug.gain_db)
         x = x * tf.pow(10.0, db / 20.0)
@@ -438,6 +468,8 @@ def make_dataset(ds: DecodedSet, cfg: F.FeatureConfig, batch_size: int, training
         return audio[index[idx]], labels[idx]
 
     noise_t = tf.constant(noise, tf.float32) if (training and noise is not None and len(noise)) else None
+    bank = room_bank(aug, seed, cfg.sample_rate) if training else None
+    rooms_t = None if bank is None else tf.constant(bank)
     eval_noise = None if training else fixed_eval_noise(index, noise, cfg.clip_samples, seed)
 
     def load(idx):
@@ -461,7 +493,7 @@ def make_dataset(ds: DecodedSet, cfg: F.FeatureConfig, batch_size: int, training
             _, x, y = load(idx)
             s = tf.stack([tf.cast(seed, tf.int64), step])
             s1, s2 = tf.unstack(tf.random.experimental.stateless_split(s, 2))
-            x = augment_waveforms(x, y, noise_t, s1, cfg, aug, silence_id)
+            x = augment_waveforms(x, y, noise_t, s1, cfg, aug, silence_id, rooms_t)
             f = F.compute_features(x, cfg)
             f = spec_augment(f, s2, aug)
             return f[..., None], y

@@ -4,8 +4,9 @@ or in a room.
 The same command streams (``streamtest``'s) and the same running speech (``falsealarms``'),
 changed only by a condition: a level (the whole mix scaled: a person nearer or farther, the same
 signal-to-noise ratio) or a simulated room (an image-source shoebox room from pyroomacoustics,
-independent of the trainer's statistical reverberation, at the stream's own level), and the room
-issue 34 was measured in: sox's ``reverb 60 50 100`` (a freeverb living room). A quiet room
+at the stream's own level: the simulator ``--reverb-rooms`` trains with, not its rooms), and the
+room issue 34 was measured in: sox's ``reverb 60 50 100`` (a freeverb living room, which no
+training option simulates). A quiet room
 (the background noise files without a voice, each once at -70, -60 and -50 dBFS) gives false alarms
 where silence must stay silent; the voice among those files is counted apart, as speech.
 Every condition is scored at the model's own setting, by the TF example's rule.
@@ -28,6 +29,7 @@ from . import dataset as D
 from . import falsealarms as FA
 from . import quietroom as QR
 from . import streamtest as ST
+from .rooms import shoebox_rir
 
 RATE = 16000
 
@@ -40,8 +42,9 @@ class Room:
     talker_m: float  # distance from the microphone
 
 
-# Three rooms nobody trained in: the trainer's --reverb draws statistical tails, these are
-# image-source rooms with walls, first reflections and a talker at a distance.
+# Three rooms nobody trained in: the trainer's --reverb draws statistical tails and, with
+# --reverb-rooms, random image-source rooms with uneven walls; these have even walls, first
+# reflections and a talker at a set distance.
 ROOMS = (
     Room("office", (4.0, 3.5, 2.7), 0.35, 1.0),
     Room("living room", (6.0, 5.0, 2.8), 0.6, 2.5),
@@ -92,18 +95,9 @@ def sox_effect(audio: np.ndarray, effect: tuple[str, ...], rate: int = RATE) -> 
 
 def room_impulse_response(room: Room, rate: int = RATE) -> np.ndarray:
     """The shoebox room's impulse response from a talker ``talker_m`` from the microphone."""
-    try:
-        import pyroomacoustics as pra
-    except ImportError:
-        raise KwsError("simulated rooms need pyroomacoustics: pip install '.[train]'") from None
-    absorption, max_order = pra.inverse_sabine(room.rt60_s, list(room.dims))
-    shoebox = pra.ShoeBox(list(room.dims), fs=rate, materials=pra.Material(absorption), max_order=max_order)
     mic = np.array([room.dims[0] * 0.3, room.dims[1] * 0.4, 1.0])
-    src = mic + np.array([room.talker_m, 0.0, 0.6])  # a standing talker, the microphone on a desk
-    shoebox.add_source(src.tolist())
-    shoebox.add_microphone(mic.tolist())
-    shoebox.compute_rir()
-    return np.asarray(shoebox.rir[0][0], np.float64)
+    talker = mic + np.array([room.talker_m, 0.0, 0.6])  # a standing talker, the microphone on a desk
+    return shoebox_rir(room.dims, room.rt60_s, mic, talker, rate)
 
 
 def apply(cond: Condition, audio: np.ndarray, rir: np.ndarray | None = None) -> np.ndarray:

@@ -165,8 +165,16 @@ def test_out_of_range_room_and_microphone_shares_are_one_line(tmp_path, capsys, 
     assert not os.path.exists(tmp_path / "m")
 
 
+def test_image_source_rooms_without_reverb_are_one_line(tmp_path, capsys):
+    data = make_tiny_dataset(str(tmp_path / "data"))
+    rc, err = kws_train_here(capsys, "train", "--data-dir", data, "--reverb-rooms", "0.5", "--out", str(tmp_path / "m"))
+    assert rc == 2 and "Traceback" not in err
+    assert "--reverb-rooms" in err and "give --reverb too" in err and not os.path.exists(tmp_path / "m")
+
+
 @pytest.mark.parametrize("args, named", [(["--reverb-drr-db", "far"], "--reverb-drr-db 'far'"),
-                                         (["--reverb-rt60=1.5,0.2"], "--reverb-rt60 1.5,0.2")])
+                                         (["--reverb-rt60=1.5,0.2"], "--reverb-rt60 1.5,0.2"),
+                                         (["--reverb-rooms", "-0.5"], "--reverb-rooms -0.5")])
 def test_room_ranges_that_are_not_ranges_are_one_line(tmp_path, capsys, args, named):
     data = make_tiny_dataset(str(tmp_path / "data"))
     rc, err = kws_train_here(capsys, "train", "--data-dir", data, "--reverb", "0.3", *args, "--out", str(tmp_path / "m"))
