@@ -77,6 +77,14 @@ def json_lines(stdout: str) -> list:
     return [json.loads(line) for line in stdout.splitlines()]
 
 
+def rt60_t20(h: np.ndarray, rate: int = 16000) -> float:
+    """A room response's reverberation time: Schroeder backward integration, the -5 to -25 dB
+    slope extrapolated to -60 dB (T20)."""
+    edc = np.cumsum(h[::-1] ** 2)[::-1]
+    db = 10 * np.log10(edc / edc[0] + 1e-30)
+    return 3.0 * (np.argmax(db <= -25) - np.argmax(db <= -5)) / rate
+
+
 def tone(freq, seconds=1.0, rate=16000, level=0.3):
     t = np.arange(int(seconds * rate)) / rate
     return (level * np.sin(2 * np.pi * freq * t)).astype(np.float32)

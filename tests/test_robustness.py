@@ -5,18 +5,11 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import rt60_t20
 
 from kwsapp.core.errors import KwsError
 from kwstrain import quietroom as QR
 from kwstrain import robustness as R
-
-
-def _rt60(h: np.ndarray, rate: int = 16000) -> float:
-    """Schroeder backward integration, the -5 to -25 dB slope extrapolated to -60 dB (T20)."""
-    edc = np.cumsum(h[::-1] ** 2)[::-1]
-    db = 10 * np.log10(edc / edc[0])
-    i5, i25 = np.argmax(db <= -5), np.argmax(db <= -25)
-    return 3.0 * (i25 - i5) / rate
 
 
 def test_levels_scale_the_audio_exactly_and_clip_at_full_scale():
@@ -30,7 +23,7 @@ def test_levels_scale_the_audio_exactly_and_clip_at_full_scale():
 def test_rooms_reverberate_as_long_as_their_rt60_at_the_streams_level(room):
     h = R.room_impulse_response(room)
     # The image-source method with Sabine's absorption lands near the asked time, not on it.
-    assert 0.6 * room.rt60_s <= _rt60(h) <= 1.5 * room.rt60_s
+    assert 0.6 * room.rt60_s <= rt60_t20(h) <= 1.5 * room.rt60_s
     x = np.random.default_rng(1).normal(0, 0.05, 32000).astype(np.float32)
     y = R.apply(R.Condition(room.name, room=room), x, h)
     assert abs(np.sqrt(np.mean(y ** 2)) / np.sqrt(np.mean(x ** 2)) - 1.0) < 0.02
@@ -38,7 +31,7 @@ def test_rooms_reverberate_as_long_as_their_rt60_at_the_streams_level(room):
 
 
 def test_longer_rooms_sound_longer():
-    times = [_rt60(R.room_impulse_response(r)) for r in R.ROOMS]
+    times = [rt60_t20(R.room_impulse_response(r)) for r in R.ROOMS]
     assert times == sorted(times)
 
 
@@ -55,7 +48,7 @@ def test_the_issues_sox_room_rings_for_about_a_second_after_the_sound_at_its_lev
     h = R.sox_effect(imp, tuple(R.DEFAULT_SOX_ROOM.split()))
     assert len(h) == len(imp) and np.abs(h[:1000]).max() < 1e-6  # nothing before the sound
     assert abs(h[1000] - 0.9) < 1e-3  # the dry sound passes (sox's wet-gain 0 dB mix)
-    assert 0.6 <= _rt60(h[1000:]) <= 1.5  # reverberance 60 % in a room of scale 100: about one second
+    assert 0.6 <= rt60_t20(h[1000:]) <= 1.5  # reverberance 60 % in a room of scale 100: about one second
     x = np.random.default_rng(2).normal(0, 0.05, 32000).astype(np.float32)
     y = R.apply(R.Condition("sox", sox=tuple(R.DEFAULT_SOX_ROOM.split())), x)
     assert abs(np.sqrt(np.mean(y ** 2)) / np.sqrt(np.mean(x ** 2)) - 1.0) < 0.02

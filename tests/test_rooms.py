@@ -2,17 +2,11 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import rt60_t20
 
 from kwsapp.core.errors import UsageError
 from kwstrain import pipeline as P
 from kwstrain import rooms as R
-
-
-def _rt60(h: np.ndarray, rate: int = 16000) -> float:
-    """Schroeder backward integration, -5 to -25 dB extrapolated to -60 dB (T20)."""
-    edc = np.cumsum(h[::-1] ** 2)[::-1]
-    db = 10 * np.log10(edc / edc[0] + 1e-30)
-    return 3.0 * (np.argmax(db <= -25) - np.argmax(db <= -5)) / rate
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +24,7 @@ def test_drawn_rooms_start_at_their_direct_path_at_unit_energy_and_repeat_with_t
 
 
 def test_drawn_rooms_ring_for_the_asked_times_and_differ(bank):
-    times = np.array([_rt60(h) for h in bank])
+    times = np.array([rt60_t20(h) for h in bank])
     # Sabine's formula lands the image-source method near the asked times (0.2-1.0 s, middle 0.6),
     # not on them: uneven walls ring longer where the bare pair of walls faces each other
     assert 0.36 < np.median(times) < 0.96 and times.max() < 2.5
@@ -46,20 +40,21 @@ def test_reverberate_hears_bank_rooms_for_their_share_and_is_unchanged_without_t
     seed = tf.constant([2, 3], tf.int64)
     rt60, taps = (0.2, 1.0), P.reverb_taps((0.2, 1.0), 16000)
     rooms = tf.constant(bank[:, :taps])
-    y = P.reverberate(tf.constant(imp), seed, 1.0, 16000, rt60, rooms=rooms, rooms_share=1.0).numpy()
-    for row in y:  # each output is one of the bank's responses, delayed to the impulse
+
+    def from_bank(row):  # the output is one of the bank's responses, delayed to the impulse
         seg = row[1000:1000 + taps]
         cos = np.abs(bank[:, :taps] @ seg) / np.linalg.norm(bank[:, :taps], axis=1) / np.linalg.norm(seg)
-        assert cos.max() > 0.999
+        return cos.max() > 0.999
+
+    y = P.reverberate(tf.constant(imp), seed, 1.0, 16000, rt60, rooms=rooms, rooms_share=1.0).numpy()
+    assert all(from_bank(row) for row in y)
     tails = P.reverberate(tf.constant(imp), seed, 1.0, 16000, rt60).numpy()
     # Bit-exact on purpose: a share of 0 (the default) takes no other random stream
     np.testing.assert_array_equal(P.reverberate(tf.constant(imp), seed, 1.0, 16000, rt60, rooms=rooms,
                                                 rooms_share=0.0).numpy(), tails)
     x = tf.constant(np.repeat(imp, 8, axis=0))
     half = P.reverberate(x, seed, 1.0, 16000, rt60, rooms=rooms, rooms_share=0.5).numpy()
-    from_bank = [np.abs(bank[:, :taps] @ r[1000:1000 + taps]).max() / np.linalg.norm(r[1000:1000 + taps]) > 0.999
-                 for r in half]
-    assert 10 <= sum(from_bank) <= 38  # about half of 48
+    assert 10 <= sum(from_bank(row) for row in half) <= 38  # about half of 48
 
 
 def test_training_batches_with_rooms_differ_and_repeat_with_the_seed(tiny_dataset, monkeypatch):
