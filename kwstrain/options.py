@@ -100,6 +100,10 @@ def add_train_args(p):
                    help="with --reverb: this share of the rooms are image-source rooms (pyroomacoustics: walls, "
                         "reflections, talkers 0.3-5 m away; drawn once per run, --reverb-rt60's times) instead of "
                         "statistical tails, e.g. 0.5 (default: 0)")
+    p.add_argument("--reverb-hf-ratio", default="1,1", metavar="LOW,HIGH",
+                   help="with --reverb: above a crossover (1-4 kHz, drawn per room) the tails ring for this share "
+                        "of their reverberation time, drawn uniformly, as real rooms' highs die sooner (air, "
+                        "curtains, people), e.g. --reverb-hf-ratio=0.3,1 (default: 1,1, the same at all frequencies)")
     p.add_argument("--band-limit", type=float, default=0.0, metavar="SHARE",
                    help="share of training clips heard through a narrow-band microphone (high-pass 100-400 Hz, "
                         "low-pass 2.5-7 kHz), e.g. 0.3; 0 = off (default: 0)")
@@ -142,7 +146,8 @@ def train_config(args, out: str) -> TrainConfig:
                             reverb=args.reverb, band_limit=args.band_limit, level_low_db=low, level_high_db=high,
                             reverb_rt60_s=number_pair(args.reverb_rt60, "--reverb-rt60", "0.15,1.2"),
                             reverb_drr_db=number_pair(args.reverb_drr_db, "--reverb-drr-db", "-12,12"),
-                            reverb_rooms=args.reverb_rooms)
+                            reverb_rooms=args.reverb_rooms,
+                            reverb_hf_ratio=number_pair(args.reverb_hf_ratio, "--reverb-hf-ratio", "0.3,1"))
     return TrainConfig(
         data_dir=args.data_dir, out=out, model=args.model or (base.architecture if base else "vgg_small"),
         features=feature_config(args, base.features if base else None),

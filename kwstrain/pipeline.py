@@ -44,6 +44,7 @@ class AugmentConfig:
     reverb_rt60_s: tuple[float, float] = (0.15, 0.8)  # the rooms' reverberation times, drawn uniformly
     reverb_drr_db: tuple[float, float] = (0.0, 12.0)  # direct-to-reverberant ratios: 0-12 dB is near the microphone
     reverb_rooms: float = 0.0  # share of those rooms that are image-source rooms (rooms.draw_rooms), not tails
+    reverb_hf_ratio: tuple[float, float] = (1.0, 1.0)  # the tails' high-band RT60 as a share of theirs; 1 = flat
     band_limit: float = 0.0  # share of clips heard through a narrow-band microphone (band_limit); 0 = off
     level_low_db: float = 0.0  # the whole mix (speech and noise) played LOW..HIGH dB from its level
     level_high_db: float = 0.0
@@ -249,11 +250,13 @@ def change_speed(x, factors):
 
 RT60_RANGE = (0.05, 2.0, "seconds", "0.15,1.2")  # what --reverb-rt60 allows, and an example
 DRR_RANGE = (-20.0, 20.0, "dB", "-12,12")
+HF_RATIO_RANGE = (0.1, 1.0, "shares of the tail's reverberation time", "0.3,1")
+HF_CROSSOVER_HZ = (1000.0, 4000.0)  # where a tail's highs start dying sooner, drawn per room
 
 
 def check_room_shares(aug: AugmentConfig) -> None:
     """A one-line error for a --reverb, --reverb-rooms or --band-limit share outside 0-1 (or rooms
-    without --reverb), or rooms outside the ranges --reverb-rt60 and --reverb-drr-db allow."""
+    without --reverb), or rooms outside the ranges --reverb-rt60, --reverb-drr-db and --reverb-hf-ratio allow."""
     for flag, share in (("--reverb", aug.reverb), ("--reverb-rooms", aug.reverb_rooms),
                         ("--band-limit", aug.band_limit)):
         if not 0.0 <= share <= 1.0:
@@ -262,7 +265,8 @@ def check_room_shares(aug: AugmentConfig) -> None:
         raise UsageError("--reverb-rooms chooses among the rooms --reverb puts clips in: give --reverb too, "
                          "e.g. --reverb 0.3 --reverb-rooms 0.5")
     for flag, (lo, hi), (low, high, unit, example) in (
-            ("--reverb-rt60", aug.reverb_rt60_s, RT60_RANGE), ("--reverb-drr-db", aug.reverb_drr_db, DRR_RANGE)):
+            ("--reverb-rt60", aug.reverb_rt60_s, RT60_RANGE), ("--reverb-drr-db", aug.reverb_drr_db, DRR_RANGE),
+            ("--reverb-hf-ratio", aug.reverb_hf_ratio, HF_RATIO_RANGE)):
         if not low <= lo <= hi <= high:
             raise UsageError(f"{flag} {lo:g},{hi:g}: give LOW,HIGH in {unit} with {low:g} <= LOW <= HIGH <= {high:g}, "
                              f"e.g. {flag}={example}")
@@ -294,16 +298,32 @@ def room_bank(aug: AugmentConfig, seed: int, sample_rate: int) -> np.ndarray | N
     return draw_rooms(ROOM_BANK, seed, aug.reverb_rt60_s, sample_rate, reverb_taps(aug.reverb_rt60_s, sample_rate))
 
 
+def _damp_highs(noise, seed, decay, rt60, hf_ratio: tuple[float, float], t, sample_rate: int):
+    """The tail's white ``noise`` [B, taps] split at a crossover drawn from HF_CROSSOVER_HZ into two
+    bands that sum to it (zero-phase, 4th-order slopes, circular: the noise stays stationary); the low band takes the
+    room's ``decay``, the high band a reverberation time of ``hf_ratio`` (drawn) times ``rt60``."""
+    tf = _tf()
+    b, taps = tf.shape(noise)[0], int(noise.shape[1])
+    s = tf.random.experimental.stateless_split(seed, 2)
+    ratio = tf.random.stateless_uniform([b, 1], s[0], hf_ratio[0], hf_ratio[1])
+    fc = tf.random.stateless_uniform([b, 1], s[1], *HF_CROSSOVER_HZ)
+    f = tf.linspace(0.0, sample_rate / 2, taps // 2 + 1)[None, :]
+    high = tf.signal.irfft(tf.signal.rfft(noise) * tf.cast(1.0 / (1.0 + (fc / tf.maximum(f, 1.0)) ** 8), tf.complex64), [taps])
+    return (noise - high) * decay + high * tf.exp(-6.9078 * t / (ratio * rt60))
+
+
 def reverberate(x, seed, share: float, sample_rate: int, rt60_s: tuple[float, float] = (0.15, 0.8),
-                drr_db: tuple[float, float] = (0.0, 12.0), rooms=None, rooms_share: float = 0.0):
+                drr_db: tuple[float, float] = (0.0, 12.0), rooms=None, rooms_share: float = 0.0,
+                hf_ratio: tuple[float, float] = (1.0, 1.0)):
     """About ``share`` of the waveforms [B, N] convolved with a simulated room impulse response,
     at their own RMS level: a direct path, then exponentially decaying noise (reverberation time
     and direct-to-reverberant ratio drawn uniformly from ``rt60_s`` and ``drr_db``; the
     statistical model of late reverberation, without a dependency on a room simulator). A talker
     beyond the room's critical distance (about 0.5-1 m in a home) is heard at a negative ratio.
     The response is cut where the longest tail has decayed 37.5 dB, past the clip's end as a
-    one-second window would cut it. With ``rooms`` (a room_bank [R, taps]), about ``rooms_share``
-    of the reverberated waveforms take one of its image-source rooms instead of a tail."""
+    one-second window would cut it. With ``hf_ratio`` below 1, a tail's highs die sooner, as air,
+    curtains and people make real rooms' do (_damp_highs). With ``rooms`` (a room_bank [R, taps]),
+    about ``rooms_share`` of the reverberated waveforms take one of its image-source rooms instead of a tail."""
     tf = _tf()
     b, n = tf.shape(x)[0], int(x.shape[1])
     taps = reverb_taps(rt60_s, sample_rate)
@@ -311,7 +331,12 @@ def reverberate(x, seed, share: float, sample_rate: int, rt60_s: tuple[float, fl
     rt60 = tf.random.stateless_uniform([b, 1], s[0], rt60_s[0], rt60_s[1])
     drr = tf.random.stateless_uniform([b, 1], s[1], drr_db[0], drr_db[1])
     t = tf.cast(tf.range(1, taps + 1), tf.float32)[None, :] / sample_rate
-    tail = tf.random.stateless_normal([b, taps], s[2]) * tf.exp(-6.9078 * t / rt60)  # -60 dB at RT60
+    noise, decay = tf.random.stateless_normal([b, taps], s[2]), tf.exp(-6.9078 * t / rt60)  # -60 dB at RT60
+    if tuple(hf_ratio) != (1.0, 1.0):  # its own stream: runs without it keep their exact batches
+        tail = _damp_highs(noise, tf.random.experimental.stateless_fold_in(seed, 2), decay, rt60, hf_ratio, t,
+                           sample_rate)
+    else:
+        tail = noise * decay
     tail = tail * tf.pow(10.0, -drr / 20.0) / _rms(tail) / tf.sqrt(float(taps))  # tail energy vs the direct 1
     rir = tf.concat([tf.ones([b, 1]), tail], axis=1)
     if rooms is not None and rooms_share > 0:  # its own stream: runs without rooms keep their exact batches
@@ -366,7 +391,7 @@ def augment_waveforms(x, labels, noise, seed, cfg: F.FeatureConfig, aug: Augment
     # The room and the microphone draw from streams of their own (fold_in), like speed.
     if aug.reverb > 0:
         x = reverberate(x, tf.random.experimental.stateless_fold_in(seed, 8), aug.reverb, cfg.sample_rate,
-                        aug.reverb_rt60_s, aug.reverb_drr_db, rooms, aug.reverb_rooms)
+                        aug.reverb_rt60_s, aug.reverb_drr_db, rooms, aug.reverb_rooms, aug.reverb_hf_ratio)
     if aug.gain_db > 0:
         db = tf.random.stateless_uniform([b, 1], seeds[1], -aug.gain_db, aug.gain_db)
         x = x * tf.pow(10.0, db / 20.0)

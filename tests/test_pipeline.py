@@ -126,6 +126,31 @@ def test_reverberation_is_a_causal_decaying_tail_at_the_clips_level():
     np.testing.assert_array_equal(some[~changed], x.numpy()[~changed])
 
 
+def test_damped_tails_ring_shorter_above_their_crossover_and_flat_ones_are_unchanged():
+    from conftest import rt60_t20
+
+    imp = np.zeros((8, 32000), np.float32)
+    imp[:, 0] = 1.0
+    seed = tf.constant([2, 3], tf.int64)
+    room = lambda hf: P.reverberate(tf.constant(imp), seed, 1.0, 16000, (0.5, 0.8), (-20.0, -20.0),  # noqa: E731
+                                    hf_ratio=hf).numpy()
+    f = np.fft.rfftfreq(32000, 1 / 16000)
+
+    def times(y, keep):  # each response's T20 in one band (an ideal FFT band-pass)
+        band = np.fft.irfft(np.fft.rfft(y, axis=1) * keep, 32000, axis=1)
+        return np.array([rt60_t20(h[:16000]) for h in band])
+
+    flat, damped = room((1.0, 1.0)), room((0.3, 0.3))
+    # 6-8 kHz lies above every crossover drawn (1-4 kHz, 4th-order slopes): it rings 0.3 as long;
+    # below 600 Hz the room is the flat one; tolerances cover T20's spread on one noise draw
+    np.testing.assert_allclose(times(damped, f > 6000) / times(damped, f < 600), 0.3, atol=0.08)
+    np.testing.assert_allclose(times(flat, f > 6000) / times(flat, f < 600), 1.0, atol=0.12)
+    np.testing.assert_allclose(times(damped, f < 600), times(flat, f < 600), rtol=0.05)
+    # Bit-exact on purpose: the default takes no other code path or random stream
+    np.testing.assert_array_equal(flat, P.reverberate(tf.constant(imp), seed, 1.0, 16000, (0.5, 0.8),
+                                                      (-20.0, -20.0)).numpy())
+
+
 def test_band_limiting_keeps_speech_frequencies_and_cuts_the_ends():
     t = np.arange(16000) / 16000
     tone = lambda hz: tf.constant(np.tile(np.sin(2 * np.pi * hz * t), (16, 1)).astype(np.float32))  # noqa: E731

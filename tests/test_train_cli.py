@@ -174,7 +174,8 @@ def test_image_source_rooms_without_reverb_are_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, named", [(["--reverb-drr-db", "far"], "--reverb-drr-db 'far'"),
                                          (["--reverb-rt60=1.5,0.2"], "--reverb-rt60 1.5,0.2"),
-                                         (["--reverb-rooms", "-0.5"], "--reverb-rooms -0.5")])
+                                         (["--reverb-rooms", "-0.5"], "--reverb-rooms -0.5"),
+                                         (["--reverb-hf-ratio=0.05,1"], "--reverb-hf-ratio 0.05,1")])
 def test_room_ranges_that_are_not_ranges_are_one_line(tmp_path, capsys, args, named):
     data = make_tiny_dataset(str(tmp_path / "data"))
     rc, err = kws_train_here(capsys, "train", "--data-dir", data, "--reverb", "0.3", *args, "--out", str(tmp_path / "m"))
