@@ -4,7 +4,8 @@ The user's takes (standard layout: ``<word>/<speaker>_nohash_<n>.wav``) are spli
 word into training takes and held-out takes. Training mixes the training takes
 (repeated ``--user-repeat`` times, so a few dozen takes are not drowned by thousands of
 base clips) with the base dataset, so nothing the model knew is forgotten, starting from
-the current model's weights. When ``--labels`` renames commands, the output layer is
+the current model's weights and augmented as the model was trained (its rooms, levels and
+microphones, read from its train_info.json: ``base_augment``), so it keeps hearing rooms. When ``--labels`` renames commands, the output layer is
 rebuilt: labels the old model knew keep their trained weights, new words start fresh;
 the new labels travel in the new model's ``config.json``.
 
@@ -33,6 +34,26 @@ from . import dataset as D
 from . import modelfolder
 
 parse_labels = parse_commands  # the app's dialog parses the same text (kwsapp.core.vocabulary)
+
+
+def base_augment(model_dir: str):
+    """The augmentation ``model_dir`` was trained with (its train_info.json), or the trainer's
+    default for a folder without one; options a newer trainer added keep their defaults. Its
+    rooms are all statistical tails: drawing the image-source ones (--reverb-rooms) takes about
+    40 s, a third of a fine-tune."""
+    import json
+
+    from .pipeline import AugmentConfig
+
+    try:
+        with open(os.path.join(model_dir, modelfolder.TRAIN_INFO)) as f:
+            saved = json.load(f)["info"]["config"]["augment"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return AugmentConfig()
+    known = {f.name for f in fields(AugmentConfig)}
+    kept: dict = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in known}
+    aug = AugmentConfig(**kept)
+    return replace(aug, reverb_rooms=0.0)
 
 
 def user_clips(user_dir: str, commands) -> list[D.Clip]:
@@ -167,7 +188,8 @@ def finetune(args: FinetuneConfig, progress=None) -> dict:
             cfg = TrainConfig(data_dir=args.data_dir, out=tmp, model=base_cfg.architecture,
                               features=base_cfg.features, epochs=args.epochs, batch_size=args.batch_size,
                               learning_rate=args.lr, warmup_epochs=min(1.0, args.epochs / 4),
-                              seed=args.seed, commands=commands, verbose=2 if args.quiet else 1)
+                              seed=args.seed, commands=commands, verbose=2 if args.quiet else 1,
+                              augment=base_augment(src))
             def build_model(lbls):  # called once the data is read, just before the first epoch
                 say({"event": "start", "epochs": args.epochs})
                 return transfer_head(os.path.join(src, "model.keras"), base_cfg.labels, lbls)

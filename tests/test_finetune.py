@@ -1,5 +1,6 @@
 """kws-train finetune: new labels, a loadable model, the source untouched, cancel leaves nothing."""
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import pytest
 
 from kwsapp.core.model import Classifier, read_config
 from kwstrain import dataset as D
-from kwstrain.finetune import parse_labels, split_holdout, user_clips
+from kwstrain.finetune import base_augment, parse_labels, split_holdout, user_clips
 from tests.conftest import ROOT, json_lines, make_tiny_dataset
 
 
@@ -63,8 +64,32 @@ def test_finetune_to_a_new_word(folders, model_dir):
     assert report["after"]["per_class"]["lights"] >= 0.5, report["after"]
     probs = Classifier(str(out)).predict(np.zeros((1, 98, 40), np.float32) - 10)
     assert probs.shape == (1, 12) and abs(probs.sum() - 1) < 1e-4
+    # it trained in the base model's rooms, levels and microphones (not the trainer's defaults)
+    with open(os.path.join(model_dir, "train_info.json")) as f:
+        base_aug = json.load(f)["info"]["config"]["augment"]
+    with open(os.path.join(out, "train_info.json")) as f:
+        aug = json.load(f)["info"]["config"]["augment"]
+    assert base_aug["reverb"] > 0 and base_aug["level_low_db"] < 0  # the bundled model's recipe has them
+    assert {k: aug[k] for k in ("reverb", "reverb_drr_db", "band_limit", "level_low_db", "time_shift_ms")} == \
+        {k: base_aug[k] for k in ("reverb", "reverb_drr_db", "band_limit", "level_low_db", "time_shift_ms")}
+    assert aug["reverb_rooms"] == 0.0
     assert _digest(model_dir) == before
     assert not [n for n in os.listdir(tmp) if ".partial-" in n]
+
+
+def test_base_augment_reads_the_models_recipe_and_defaults_without_one(tmp_path):
+    from kwstrain.pipeline import AugmentConfig
+
+    assert base_augment(str(tmp_path)) == AugmentConfig()  # no train_info.json: the trainer's default
+    saved = {"reverb": 0.3, "reverb_rt60_s": [0.15, 1.2], "reverb_rooms": 0.5, "level_low_db": -40.0,
+             "an_option_of_a_future_trainer": 1}
+    (tmp_path / "train_info.json").write_text(json.dumps({"info": {"config": {"augment": saved}}}))
+    aug = base_augment(str(tmp_path))
+    assert aug.reverb == 0.3 and aug.reverb_rt60_s == (0.15, 1.2) and aug.level_low_db == -40.0
+    assert aug.reverb_rooms == 0.0  # tails only: the image-source bank takes 40 s to draw
+    assert aug.band_limit == AugmentConfig().band_limit  # not saved: the default
+    (tmp_path / "train_info.json").write_text("{not json")
+    assert base_augment(str(tmp_path)) == AugmentConfig()
 
 
 def test_cancelled_finetune_leaves_nothing(folders, model_dir):
