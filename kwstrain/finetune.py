@@ -5,9 +5,10 @@ word into training takes and held-out takes. Training mixes the training takes
 (repeated ``--user-repeat`` times, so a few dozen takes are not drowned by thousands of
 base clips) with the base dataset, so nothing the model knew is forgotten, starting from
 the current model's weights and augmented as the model was trained (its rooms, levels and
-microphones, read from its train_info.json: ``base_augment``), so it keeps hearing rooms. When ``--labels`` renames commands, the output layer is
-rebuilt: labels the old model knew keep their trained weights, new words start fresh;
-the new labels travel in the new model's ``config.json``.
+microphones, read from its train_info.json: ``base_augment``), so it keeps hearing rooms.
+When ``--labels`` renames commands, the output layer is rebuilt: labels the old model knew
+keep their trained weights, new words start fresh; the new labels travel in the new model's
+``config.json``.
 
 The new model folder is written under a temporary name and renamed into place at the
 end: a cancelled or failed fine-tune leaves nothing half-written, and the source model
@@ -52,8 +53,7 @@ def base_augment(model_dir: str):
         return AugmentConfig()
     known = {f.name for f in fields(AugmentConfig)}
     kept: dict = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in known}
-    aug = AugmentConfig(**kept)
-    return replace(aug, reverb_rooms=0.0)
+    return AugmentConfig(**{**kept, "reverb_rooms": 0.0})
 
 
 def user_clips(user_dir: str, commands) -> list[D.Clip]:

@@ -298,18 +298,19 @@ def room_bank(aug: AugmentConfig, seed: int, sample_rate: int) -> np.ndarray | N
     return draw_rooms(ROOM_BANK, seed, aug.reverb_rt60_s, sample_rate, reverb_taps(aug.reverb_rt60_s, sample_rate))
 
 
-def _damp_highs(noise, seed, decay, rt60, hf_ratio: tuple[float, float], t, sample_rate: int):
+def _damp_highs(noise, seed, decay, hf_ratio: tuple[float, float], sample_rate: int):
     """The tail's white ``noise`` [B, taps] split at a crossover drawn from HF_CROSSOVER_HZ into two
-    bands that sum to it (zero-phase, 4th-order slopes, circular: the noise stays stationary); the low band takes the
-    room's ``decay``, the high band a reverberation time of ``hf_ratio`` (drawn) times ``rt60``."""
+    bands that sum to it (zero-phase, 4th-order slopes, circular: the noise stays stationary); the
+    low band takes the room's ``decay``, the high band the same decay over ``hf_ratio`` (drawn) of
+    its time, ``decay ** (1 / ratio)``."""
     tf = _tf()
     b, taps = tf.shape(noise)[0], int(noise.shape[1])
     s = tf.random.experimental.stateless_split(seed, 2)
     ratio = tf.random.stateless_uniform([b, 1], s[0], hf_ratio[0], hf_ratio[1])
     fc = tf.random.stateless_uniform([b, 1], s[1], *HF_CROSSOVER_HZ)
-    f = tf.linspace(0.0, sample_rate / 2, taps // 2 + 1)[None, :]
-    high = tf.signal.irfft(tf.signal.rfft(noise) * tf.cast(1.0 / (1.0 + (fc / tf.maximum(f, 1.0)) ** 8), tf.complex64), [taps])
-    return (noise - high) * decay + high * tf.exp(-6.9078 * t / (ratio * rt60))
+    f = tf.maximum(tf.linspace(0.0, sample_rate / 2, taps // 2 + 1)[None, :], 1.0)
+    high = tf.signal.irfft(tf.signal.rfft(noise) * tf.cast(1.0 / (1.0 + (fc / f) ** 8), tf.complex64), [taps])
+    return (noise - high) * decay + high * tf.pow(decay, 1.0 / ratio)
 
 
 def reverberate(x, seed, share: float, sample_rate: int, rt60_s: tuple[float, float] = (0.15, 0.8),
@@ -333,8 +334,7 @@ def reverberate(x, seed, share: float, sample_rate: int, rt60_s: tuple[float, fl
     t = tf.cast(tf.range(1, taps + 1), tf.float32)[None, :] / sample_rate
     noise, decay = tf.random.stateless_normal([b, taps], s[2]), tf.exp(-6.9078 * t / rt60)  # -60 dB at RT60
     if tuple(hf_ratio) != (1.0, 1.0):  # its own stream: runs without it keep their exact batches
-        tail = _damp_highs(noise, tf.random.experimental.stateless_fold_in(seed, 2), decay, rt60, hf_ratio, t,
-                           sample_rate)
+        tail = _damp_highs(noise, tf.random.experimental.stateless_fold_in(seed, 2), decay, hf_ratio, sample_rate)
     else:
         tail = noise * decay
     tail = tail * tf.pow(10.0, -drr / 20.0) / _rms(tail) / tf.sqrt(float(taps))  # tail energy vs the direct 1
