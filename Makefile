@@ -77,8 +77,8 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
 # "human-like" TTS speakers (espeak-ng and flite; byte-identical for the same seed and voice versions)
 # and the hard negatives (windows of running speech without the commands: the continuous-speech
 # train list and synthetic sentences), train the base model on the real clips plus the speakers,
-# fine-tune it twice with the negatives added (all trainings with $(ROOMS), the fine-tunes with far
-# talkers, the second with rooms with walls too), then tune its detection threshold
+# fine-tune it once with the negatives added (both in $(ROOMS) $(FAR) $(WALLS): levels, rooms, far
+# talkers, image-source rooms with walls; round 26), then tune its detection threshold
 # and averaging window on validation streams and the false alarms per hour on the eval speech plus the
 # quiet room's voice (stored in its config.json).
 BASE_SEED  ?= 10
@@ -96,20 +96,19 @@ MODEL_FILES := config.json model.keras model.tflite metrics.json train_info.json
 # Rooms and distances (round 17, shipped in round 19): each window's log-mel relative to its own level,
 # statistical reverberation, microphone band limits, levels 40 dB quieter to 20 dB louder.
 ROOMS      := --level-norm window --reverb 0.3 --band-limit 0.3 --level-db=-40,20
-# Round 21: the fine-tune also hears talkers beyond the room's critical distance, in longer rooms.
+# Round 21: talkers beyond the room's critical distance, in longer rooms.
 FAR        := --reverb-rt60=0.15,1.2 --reverb-drr-db=-12,12
-# Round 22: then 40 more epochs of it, half the rooms image-source rooms with walls (kwstrain/rooms.py).
+# Round 22: half the rooms image-source rooms with walls (kwstrain/rooms.py). Round 26: FAR and WALLS
+# from the base's first epoch, one fine-tune instead of two.
 WALLS      := --reverb-rooms 0.5
-FAR_TUNED  := build/model-far
 SWEEP      := 0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9
 model: setup
 	@./scripts/apt-install.sh espeak-ng flite
-	rm -rf $(SYNTH) $(NEG) $(BASE) $(FAR_TUNED) $(TUNED)
+	rm -rf $(SYNTH) $(NEG) $(BASE) $(TUNED)
 	$(SYNTH_CMD)
 	$(NEG_CMD)
-	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel $(ROOMS) --epochs 150 --unknown-share 0.25 --time-shift-ms 150 --extra-data $(SYNTH) --seed $(BASE_SEED) --quiet --out $(BASE)
-	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel $(ROOMS) $(FAR) --init-from $(BASE) --epochs 40 --lr 1e-3 --warmup-epochs 1 --unknown-share 0.25 --time-shift-ms 150 --extra-data $(SYNTH) --extra-data $(NEG) --seed $(MODEL_SEED) --quiet --out $(FAR_TUNED)
-	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel $(ROOMS) $(FAR) $(WALLS) --init-from $(FAR_TUNED) --epochs 40 --lr 1e-3 --warmup-epochs 1 --unknown-share 0.25 --time-shift-ms 150 --extra-data $(SYNTH) --extra-data $(NEG) --seed $(MODEL_SEED) --quiet --out $(TUNED)
+	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel $(ROOMS) $(FAR) $(WALLS) --epochs 150 --unknown-share 0.25 --time-shift-ms 150 --extra-data $(SYNTH) --seed $(BASE_SEED) --quiet --out $(BASE)
+	$(BIN)/kws-train train --data-dir $(DATA) --model vgg_small --feature logmel $(ROOMS) $(FAR) $(WALLS) --init-from $(BASE) --epochs 40 --lr 1e-3 --warmup-epochs 1 --unknown-share 0.25 --time-shift-ms 150 --extra-data $(SYNTH) --extra-data $(NEG) --seed $(MODEL_SEED) --quiet --out $(TUNED)
 	$(BIN)/kws-train falsealarms --model $(TUNED) --data-dir $(DATA) --speech-list $(SPEECH)/eval_list.txt --split validation --seed 10 --streams 4 --quiet-voice-dbfs=-70,-60,-50 --sweep $(SWEEP) --sweep-window 300,400,500,750 --save-smoothing
 	cd $(TUNED) && cp $(MODEL_FILES) $(CURDIR)/assets/model/
 
