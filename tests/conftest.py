@@ -176,3 +176,22 @@ def kws_train_here(capsys, *args) -> tuple[int, str]:
 
     rc = main(list(args))
     return rc, capsys.readouterr().err
+
+
+def clips_heard(data_dir: str, model_dir: str, words, per_word: int = 1, split: str = "testing",
+                rates=(16000,), tries: int = 8) -> list:
+    """The first ``per_word`` clips (by path) of each word that the bundled model detects as that
+    word alone, at every rate in ``rates``: plumbing tests play real clips through the model, and a
+    model swap should not turn them into accuracy tests of one clip."""
+    from kwsapp.core.detector import Detector
+    from kwsapp.core.wavio import resample
+    from kwstrain.streamtest import pick_clips, sequence_stream
+
+    det, out = Detector(model_dir), []
+    for w in words:
+        got = [c for c in pick_clips(data_dir, split, words=(w,), per_word=tries)
+               if all([d.label for d in det.run_offline(resample(resample(
+                   sequence_stream([c], gap_s=1.2, noise=0.0)[0], 16000, r), r, 16000))] == [w] for r in rates)]
+        assert len(got) >= per_word, f"fewer than {per_word} of the first {tries} {w!r} clips are heard"
+        out += got[:per_word]
+    return out

@@ -10,11 +10,12 @@ import time
 
 import numpy as np
 import pytest
+from conftest import clips_heard
 
 from kwsapp.cli import main
 from kwsapp.core.detector import Detector
 from kwsapp.core.wavio import read_wav, write_wav
-from kwstrain.streamtest import pick_clips, sequence_stream
+from kwstrain.streamtest import sequence_stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV_KEYS = ("KWSAPP_LABEL", "KWSAPP_SCORE", "KWSAPP_TIME", "KWSAPP_WALL_TIME", "KWSAPP_FILE", "KWSAPP_CLIP")
@@ -32,10 +33,10 @@ time.sleep(sleep)
 
 
 @pytest.fixture(scope="module")
-def yes_no_stream(data_dir, tmp_path_factory):
+def yes_no_stream(data_dir, model_dir, tmp_path_factory):
     """yes, no, yes, no (two speakers each), 1.2 s apart: every word twice, so a word's second
     detection comes while its first command may still run."""
-    clips = pick_clips(data_dir, "testing", words=("yes", "no"), per_word=2)
+    clips = clips_heard(data_dir, model_dir, ("yes", "no"), per_word=2)
     clips = clips[0::2] + clips[1::2]
     audio, truth = sequence_stream(clips, gap_s=1.2, seed=5)
     path = tmp_path_factory.mktemp("actions") / "yes_no.wav"

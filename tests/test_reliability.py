@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import clips_heard
 
 from kwsapp import listen as listen_mod
 from kwsapp.audio import devices as devices_mod
@@ -74,9 +75,10 @@ def our_threads():
 
 
 @pytest.fixture(scope="module")
-def yes_audio(data_dir):
-    """One spoken 'yes' with silence around it, 16 kHz."""
-    audio, _ = sequence_stream(pick_clips(data_dir, "testing", words=("yes",)), gap_s=1.2, noise=0.0)
+def yes_audio(data_dir, model_dir):
+    """One spoken 'yes' with silence around it, 16 kHz; one the model hears at 8 kHz too (the
+    narrowest file below)."""
+    audio, _ = sequence_stream(clips_heard(data_dir, model_dir, ("yes",), rates=(16000, 8000)), gap_s=1.2, noise=0.0)
     return audio
 
 

@@ -31,8 +31,8 @@ def changed_copy(tmp_path, name: str, **config) -> str:
 
 @pytest.fixture(scope="module")
 def stream(data_dir):
-    """40 s of validation commands in noise, as `kws-train streamtest` makes them."""
-    return ST.make_stream(data_dir, "validation", ST.StreamSpec(duration_s=40.0, seed=10))
+    """60 s of validation commands in noise, as `kws-train streamtest` makes them."""
+    return ST.make_stream(data_dir, "validation", ST.StreamSpec(duration_s=60.0, seed=10))
 
 
 def test_best_hop_is_the_words_highest_score_within_the_averaging_window():
