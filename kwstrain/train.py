@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 # The names of kwstrain.models.BUILDERS, spelled out so that checking a config or building the
 # parser does not import Keras (that takes seconds; tests keep the two in step).
-MODEL_NAMES = ("vgg_small", "stacked_fc", "simple_cnn", "custom_vgg")
+MODEL_NAMES = ("vgg_small", "vgg_deep", "stacked_fc", "simple_cnn", "custom_vgg")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
 

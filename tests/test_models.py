@@ -1,4 +1,4 @@
-"""Model builders: faithful sizes, the default's budget, one training step each."""
+"""Model builders: faithful sizes, the VGGs' budgets, one training step each."""
 import numpy as np
 import pytest
 
@@ -21,6 +21,25 @@ def test_vgg_small_fits_the_budget():
     convs = [l for l in m.layers if l.__class__.__name__ == "Conv2D"]
     assert all(l.kernel_size == (3, 3) for l in convs)
     assert [l.filters for l in convs] == sorted(l.filters for l in convs)  # channels grow with depth
+
+
+def test_vgg_deep_sees_the_whole_window_within_its_budget():
+    m = models.build("vgg_deep", (98, 40), 12)
+    assert m.count_params() <= 1_000_000
+    assert models.count_macs(m) <= 45_000_000  # the 2-ms network budget (issue 16) at vgg_small's 1.1 ms per 28 M
+    convs = [l for l in m.layers if l.__class__.__name__ == "Conv2D"]
+    assert all(l.kernel_size == (3, 3) for l in convs)
+    assert [l.filters for l in convs] == sorted(l.filters for l in convs)
+    # Receptive field along time of the last convolution's units, in input frames: over 0.8 s of the window.
+    field, jump = 1, 1
+    for layer in m.layers:
+        name = layer.__class__.__name__
+        if name == "Conv2D":
+            field += (layer.kernel_size[0] - 1) * jump
+        elif name == "MaxPooling2D":
+            field += (layer.pool_size[0] - 1) * jump
+            jump *= layer.strides[0]
+    assert field >= 80
 
 
 def test_count_macs_on_a_known_network():
