@@ -26,8 +26,10 @@ def cmd_train(args) -> int:
         return 0
     metrics = score(cfg, result, sys.argv)
     val, test, info = metrics["validation"], metrics["test"], metrics["training"]
-    acc = f"test accuracy {test['accuracy']:.4f} (n={test['n']})" if test else "no test split"
-    print(f"saved {args.out}: best validation accuracy {val['accuracy']:.4f}, {acc}, "
+    # Test accuracy stays in metrics.json, not on screen: a figure seen after every run invites choosing
+    # models on the test split (choose on validation; `kws-train evaluate --split test` after the choice).
+    held = f"test split scored into {args.out}/metrics.json" if test else "no test split"
+    print(f"saved {args.out}: best validation accuracy {val['accuracy']:.4f} (n={val['n']}), {held}, "
           f"{info['params']:,} params, {info['macs'] / 1e6:.1f} M multiply-adds, {info['train_time_s']:.0f} s")
     return 0
 

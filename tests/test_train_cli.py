@@ -131,6 +131,11 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     info = json.load(open(os.path.join(out, "train_info.json")))["info"]
     assert info["strategy"] == "mirrored" and info["replicas"] == 2
+    # The summary shows validation only: the test figure waits in metrics.json for after the choice.
+    summary = r.stdout.strip().splitlines()[-1]
+    assert summary.startswith(f"saved {out}: best validation accuracy "), summary
+    assert f"test split scored into {out}/metrics.json" in summary and "test accuracy" not in summary, summary
+    assert json.load(open(os.path.join(out, "metrics.json")))["test"]["n"] > 0
 
 
 # The error cases below run the CLI's main() in this process: the same code path as the
