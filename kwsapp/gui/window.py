@@ -88,9 +88,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self._build_controls()
         self._build_views()
-        bar = self.statusBar()
-        assert bar is not None  # QMainWindow makes its status bar on the first call
-        self.status_line = StatusLine(bar)
+        self.status_line = StatusLine(self._status_bar())
         self.history.folder = store.start_folder("csv_folder")
         self.history.saved.connect(self._on_saved_csv)
         self.history.play.connect(self.play_clip)
@@ -155,6 +153,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.log_action = A("Log", self.open_log, tip="What the app did this session, to copy into a bug report")
 
         mb = self.menuBar()
+        assert mb is not None  # QMainWindow makes its menu bar on the first call
         menus = {
             "&File": (self.open_action, self.save_action, self.clear_action, None, self.quit_action),
             "&Listen": (self.start_action, self.devices_action, self.refresh_action),
@@ -164,12 +163,14 @@ class MainWindow(QtWidgets.QMainWindow):
         }
         for title, actions in menus.items():
             m = mb.addMenu(title)
+            assert m is not None
             for a in actions:
                 m.addSeparator() if a is None else m.addAction(a)
         self.refresh_action.setIconText("↻")  # the menu says it in words
         self.refresh_action.setText("Look for input devices again")
 
         tb = self.addToolBar("Controls")
+        assert tb is not None
         tb.setMovable(False)
         tb.addWidget(QtWidgets.QLabel(" Input: "))
         self.device_combo = DeviceCombo()
@@ -192,7 +193,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.threshold_spin.valueChanged.connect(self._threshold_changed)
         # A spin box takes Space as typing (and drops it); here it is the app's Start/Stop.
         self.threshold_spin.installEventFilter(self)
-        self.threshold_spin.lineEdit().installEventFilter(self)
+        edit = self.threshold_spin.lineEdit()
+        assert edit is not None  # a spin box always has its line edit
+        edit.installEventFilter(self)
         tb.addWidget(self.threshold_spin)
         tb.addAction(self.settings_action)
 
@@ -259,7 +262,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.store.csv_folder = os.path.dirname(path)
         message = f"Saved {n} detection{'s' if n != 1 else ''} to {path}"
         self.note(message)
-        self.statusBar().showMessage(message, 10000)
+        self._status_bar().showMessage(message, 10000)
+
+    def _status_bar(self) -> QtWidgets.QStatusBar:
+        bar = self.statusBar()
+        assert bar is not None  # QMainWindow makes its status bar on the first call
+        return bar
 
     # ---------------------------------------------------------------- model
     def _show_model(self) -> None:
@@ -407,7 +415,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if problem:
             self._on_action_report(problem)
         else:
-            self.statusBar().showMessage(f"playing {os.path.basename(path)}", 3000)
+            self._status_bar().showMessage(f"playing {os.path.basename(path)}", 3000)
 
     def mark_detection(self, n: int, mark: str, label: str) -> None:
         """History row ``n`` marked right or wrong ("": cleared): its clip is kept (or no longer)
@@ -425,11 +433,11 @@ class MainWindow(QtWidgets.QMainWindow):
         message = (f"{heard} marked {mark}: kept as a take of “{display_name(label)}” for Train on my voice"
                    if mark else f"{heard}: mark cleared, its take is no longer kept")
         self.note(message)
-        self.statusBar().showMessage(message, 10000)
+        self._status_bar().showMessage(message, 10000)
 
     def _on_action_report(self, line: str) -> None:
         self.note(line)
-        self.statusBar().showMessage(line, 10000)
+        self._status_bar().showMessage(line, 10000)
 
     # ---------------------------------------------------------------- devices and input
     def refresh_devices(self) -> None:
@@ -621,6 +629,8 @@ class MainWindow(QtWidgets.QMainWindow):
     @staticmethod
     def _describe(engine) -> str:
         src = getattr(engine, "source", None)
+        if src is None:
+            return "input"
         try:
             return src.describe()
         except Exception:

@@ -186,8 +186,10 @@ class HistoryTable(QtWidgets.QWidget):
         if i is None or t is None:  # cleared or dropped meanwhile
             return
         self.rows[i] = dataclasses.replace(self.rows[i], clip=path)
-        item = self.table.item(t, COMMAND_COLUMN)
-        item.setIcon(self.style().standardIcon(QtWidgets.QStyle.StandardPixmap.SP_MediaPlay))
+        item, style = self.table.item(t, COMMAND_COLUMN), self.style()
+        if item is None or style is None:
+            return
+        item.setIcon(style.standardIcon(QtWidgets.QStyle.StandardPixmap.SP_MediaPlay))
         item.setToolTip(f"{path}\ndouble-click or ▶ Play clip to hear it")
         self._selection_changed()
 
@@ -249,11 +251,14 @@ class HistoryTable(QtWidgets.QWidget):
         if not clip:
             return None
         row = self.row(n)
+        if row is None:
+            return None
         menu = QtWidgets.QMenu(self)
         menu.addAction("▶ Play clip", lambda: self.play.emit(clip))
         menu.addSeparator()
         menu.addAction(f"✓ Mark right: it was “{row.command}”", lambda: self.mark_right(n))
         wrong = menu.addMenu("✗ Mark wrong: it was…")
+        assert wrong is not None
         wrong.addAction("not a command word (unknown)", lambda: self.mark_wrong(n, UNKNOWN))
         wrong.addAction("no word at all (silence or noise)", lambda: self.mark_wrong(n, SILENCE))
         others = [w for w in self.words if w != row.command]

@@ -139,7 +139,9 @@ class VoiceTrainDialog(QtWidgets.QDialog):
         self.per_word_spin.valueChanged.connect(self._refresh_counts)
         close = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
-        self.close_button = close.button(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        button = close.button(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        assert button is not None  # the box was made with it
+        self.close_button = button
         self.close_button.setAutoDefault(False)  # Enter must never close the dialog by accident
         self.close_button.setDefault(False)
         lay = QtWidgets.QVBoxLayout(self)
@@ -268,13 +270,18 @@ class VoiceTrainDialog(QtWidgets.QDialog):
             self.word_list.addItem(item)
         self.word_list.blockSignals(False)
         self._refresh_counts()
-        words = [self.word_list.item(i).data(QtCore.Qt.ItemDataRole.UserRole) for i in range(self.word_list.count())]
+        words = [self._word_item(i).data(QtCore.Qt.ItemDataRole.UserRole) for i in range(self.word_list.count())]
         self.word_list.setCurrentRow(words.index(current) if current in words else 0)
+
+    def _word_item(self, i: int) -> QtWidgets.QListWidgetItem:
+        item = self.word_list.item(i)
+        assert item is not None  # i < count()
+        return item
 
     def _refresh_counts(self) -> None:
         target = self.per_word_spin.value()
         for i in range(self.word_list.count()):
-            item = self.word_list.item(i)
+            item = self._word_item(i)
             word = item.data(QtCore.Qt.ItemDataRole.UserRole)
             n = len(R.take_paths(self.takes_dir, word, self.speaker))
             name = "(silence)" if word == R.SILENCE_WORD else word
@@ -540,6 +547,7 @@ class VoiceTrainDialog(QtWidgets.QDialog):
             self.train_status.setText("Cancelled: nothing was saved." if problem == "cancelled"
                                       else f"Fine-tuning failed: {problem}")
             return
+        assert self.run is not None  # its done signal is what called this
         self.new_model = self.run.out
         self.train_status.setText(f"Done: the app now uses {self.new_model} "
                                   "(Model → Bundled model switches back).")

@@ -85,12 +85,15 @@ def silent_paths(folder: str, word: str, speaker: str) -> list[str]:
 
 def take_number(path: str) -> int:
     """1 for ``…_nohash_0.wav``: what the dialog calls the take (stable when others are dropped)."""
-    return int(re.search(r"_nohash_(\d+)\.wav", path).group(1)) + 1
+    m = re.search(r"_nohash_(\d+)\.wav", path)
+    if m is None:
+        raise ValueError(f"{path}: not a take (…_nohash_N.wav)")
+    return int(m.group(1)) + 1
 
 
 def next_take_path(folder: str, word: str, speaker: str) -> str:
     taken = take_paths(folder, word, speaker) + silent_paths(folder, word, speaker)
-    n = 1 + max((int(re.search(r"_nohash_(\d+)", p).group(1)) for p in taken), default=-1)
+    n = 1 + max((take_number(p) - 1 for p in taken), default=-1)
     return os.path.join(folder, word, f"{speaker}_nohash_{n}.wav")
 
 
@@ -247,16 +250,16 @@ class TakeRecorder(QtCore.QObject):
             self._on_tick()
 
     def _on_tick(self) -> None:
-        mic = self.mic
-        if mic is None:
+        mic, ring = self.mic, self.ring
+        if mic is None or ring is None:
             return
         if mic.error is not None:
             self._fail(str(mic.error))
             return
-        self.level.emit(level_db(self.ring.read_latest(RATE // 10)))
+        self.level.emit(level_db(ring.read_latest(RATE // 10)))
         if self._job is None or self._count.isActive():
             return
-        now = self.ring.total_written
+        now = ring.total_written
         # Capture starts once the countdown is over and the device delivers (PulseAudio may
         # hold a new stream's first block for a couple of seconds): never a take of nothing.
         if not self._until and now > 0:
