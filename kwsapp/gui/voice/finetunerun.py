@@ -100,12 +100,13 @@ class FinetuneRun(QtCore.QObject):
             self._on_event(parse_event(line), line)
 
     def _on_event(self, event: dict | None, line: str) -> None:
-        kind = event["event"] if event else None
-        if event and kind in ("start", "epoch"):
+        event = event or {}  # parse_event gives None for a line that is not an event
+        kind = event.get("event")
+        if kind in ("start", "epoch"):
             self.epochs = int(event.get("epochs", self.epochs))
             self.epochs_done = int(event.get("epoch", 0))
             self.progress.emit(self.epochs_done, self.epochs)
-        elif event and kind == "done":
+        elif kind == "done":
             self.report = event.get("report")
         elif line.strip():
             log.debug("fine-tune stdout: %s", line)
